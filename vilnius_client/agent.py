@@ -1,0 +1,5 @@
+"""AgentClient (stub: being written)."""
+
+
+class AgentClient:
+    """Stub."""

@@ -1,0 +1,5 @@
+"""CustomerClient (stub: being written)."""
+
+
+class CustomerClient:
+    """Stub."""

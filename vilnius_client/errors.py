@@ -1,0 +1,212 @@
+"""Exceptions raised by vilnius_client.
+
+Every exception the SDK raises derives from :class:`VilniusError`::
+
+    VilniusError
+    ├── StateError                 the client is not in a state that allows the call
+    ├── TransportError             the link to the server failed (temporary)
+    │   ├── NotConnectedError      a send while the socket is down
+    │   ├── ConnectionLostError    the socket dropped while a reply was awaited
+    │   └── ReplyTimeoutError      no acknowledgement / answer in time
+    ├── ProtocolError              the server sent something the contract does not allow
+    └── ServerError                the server answered with an error code
+        ├── InvalidPayloadError    invalid_payload / payload_too_large (400, 413, 422)
+        ├── AuthError              unauthorized (401)
+        ├── ForbiddenError         forbidden (403)
+        ├── NotFoundError          not_found (404)
+        ├── NotJoinedError         not_joined
+        ├── ConflictError          conflict (409)
+        ├── RateLimitedError       rate_limited (429; temporary, has retry_after)
+        └── InternalServerError    internal, or any 5xx (temporary)
+
+``exc.temporary`` says whether repeating the same call later may succeed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "ConflictError",
+    "ConnectionLostError",
+    "ForbiddenError",
+    "InternalServerError",
+    "InvalidPayloadError",
+    "NotConnectedError",
+    "NotFoundError",
+    "NotJoinedError",
+    "ProtocolError",
+    "RateLimitedError",
+    "ReplyTimeoutError",
+    "ServerError",
+    "StateError",
+    "TransportError",
+    "VilniusError",
+    "error_from_code",
+]
+
+
+class VilniusError(Exception):
+    """Base of every exception raised by the SDK."""
+
+    temporary: bool = False
+
+
+class StateError(VilniusError):
+    """The client is closed, not started, or already started."""
+
+
+class TransportError(VilniusError):
+    """The connection to the server failed; retrying later may help."""
+
+    temporary = True
+
+
+class NotConnectedError(TransportError):
+    """An event was sent while the socket was not connected."""
+
+
+class ConnectionLostError(TransportError):
+    """The connection dropped while an acknowledgement was awaited."""
+
+
+class ReplyTimeoutError(TransportError):
+    """No acknowledgement or answer arrived in time."""
+
+
+class ProtocolError(VilniusError):
+    """The server sent a payload that does not follow the contract."""
+
+
+class ServerError(VilniusError):
+    """The server rejected a request or an event.
+
+    Attributes:
+        code: The contract's error code (``"not_found"``, ...).
+        message: The server's human-readable message.
+        details: Extra information from the server (for example the invalid field).
+        status: The HTTP status for REST calls, ``None`` for socket events.
+    """
+
+    default_code = "internal"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
+        self.message = message
+        self.details = details
+        self.status = status
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status} " if self.status is not None else ""
+        return f"{where}{self.code}: {self.message}"
+
+
+class InvalidPayloadError(ServerError):
+    """The server found the payload invalid (``details`` names the field)."""
+
+    default_code = "invalid_payload"
+
+
+class AuthError(ServerError):
+    """The credentials are missing, wrong or expired."""
+
+    default_code = "unauthorized"
+
+
+class ForbiddenError(ServerError):
+    """The credentials do not allow this action."""
+
+    default_code = "forbidden"
+
+
+class NotFoundError(ServerError):
+    """The conversation (or other object) does not exist."""
+
+    default_code = "not_found"
+
+
+class NotJoinedError(ServerError):
+    """The socket must join the agent dashboard first."""
+
+    default_code = "not_joined"
+
+
+class ConflictError(ServerError):
+    """The request conflicts with the current state."""
+
+    default_code = "conflict"
+
+
+class RateLimitedError(ServerError):
+    """Too many requests; ``retry_after`` is the server's hint in seconds."""
+
+    default_code = "rate_limited"
+    temporary = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(ServerError):
+    """The server failed; retrying later may help."""
+
+    default_code = "internal"
+    temporary = True
+
+
+_BY_CODE: dict[str, type[ServerError]] = {
+    "invalid_payload": InvalidPayloadError,
+    "payload_too_large": InvalidPayloadError,
+    "unauthorized": AuthError,
+    "forbidden": ForbiddenError,
+    "not_found": NotFoundError,
+    "not_joined": NotJoinedError,
+    "conflict": ConflictError,
+    "rate_limited": RateLimitedError,
+    "internal": InternalServerError,
+}
+
+_BY_STATUS: dict[int, type[ServerError]] = {
+    400: InvalidPayloadError,
+    401: AuthError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: InvalidPayloadError,
+    422: InvalidPayloadError,
+    429: RateLimitedError,
+}
+
+
+def error_from_code(
+    code: str | None,
+    message: str,
+    *,
+    details: Any = None,
+    status: int | None = None,
+    retry_after: float | None = None,
+) -> ServerError:
+    """Build the :class:`ServerError` subclass that matches a code or HTTP status.
+
+    The code wins over the status; an unknown code falls back to the status,
+    then to :class:`ServerError` itself (5xx to :class:`InternalServerError`).
+    """
+    cls = _BY_CODE.get(code or "")
+    if cls is None and status is not None:
+        cls = _BY_STATUS.get(status, InternalServerError if status >= 500 else ServerError)
+    cls = cls or ServerError
+    if cls is RateLimitedError:
+        return RateLimitedError(
+            message, retry_after=retry_after, code=code, details=details, status=status
+        )
+    return cls(message, code=code, details=details, status=status)

@@ -1,0 +1,652 @@
+"""The wire contract: event names and one pydantic model per payload.
+
+This module is the single source of truth for what travels between a Vilnius
+server and its clients (``shared/CONTRACT.md`` §3-§6). The SDK parses every
+server event into these models, and the bundled reference server
+(``mock_server``) validates every inbound payload with the very same models.
+
+Conventions:
+
+* Attributes are snake_case in Python and camelCase on the wire
+  (``conversation_id`` <-> ``conversationId``). Models accept either on input
+  and :meth:`WireModel.to_wire` always produces camelCase.
+* Unknown fields sent by a server are kept (``model.model_extra``), so a newer
+  production server never breaks an older SDK.
+* Timestamps accept ISO-8601 strings and epoch milliseconds and are exposed as
+  timezone-aware :class:`~datetime.datetime` values (UTC when no zone is given).
+  They serialise back as JavaScript does: ``2026-11-26T10:00:00.000Z``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+    TypeAdapter,
+)
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "CLIENT_EVENT_PAYLOADS",
+    "SERVER_EVENT_MODELS",
+    "Ack",
+    "AckError",
+    "AgentData",
+    "AgentMessageEvent",
+    "AgentRespondRequest",
+    "AgentRespondResponse",
+    "AgentStatus",
+    "AgentTokenRequest",
+    "AgentTokenResponse",
+    "AgentTypingStatusEvent",
+    "AllMessagesResponse",
+    "AssignRequest",
+    "AssignResponse",
+    "BulkAssignRequest",
+    "BulkAssignResponse",
+    "ConnectedAgentsResponse",
+    "ConnectedAgentsUpdateEvent",
+    "Conversation",
+    "ConversationListResponse",
+    "ConversationMessagesResponse",
+    "ConversationStatus",
+    "CreateConversationRequest",
+    "CreateConversationResponse",
+    "CurrentStateEvent",
+    "CustomerTypingStatusEvent",
+    "EndConversationRequest",
+    "EndConversationResponse",
+    "ErrorBody",
+    "ErrorCode",
+    "ErrorEvent",
+    "Event",
+    "HealthResponse",
+    "HeartbeatAckEvent",
+    "HeartbeatPayload",
+    "Message",
+    "NewConversationEvent",
+    "NewMessageEvent",
+    "PersonalStatus",
+    "PersonalStatusRequest",
+    "PersonalStatusResponse",
+    "PostMessageRequest",
+    "PostMessageResponse",
+    "ReassignReason",
+    "Reassignment",
+    "Sender",
+    "ServerEvent",
+    "StateType",
+    "SystemMode",
+    "SystemModeRequest",
+    "SystemModeResponse",
+    "SystemModeUpdateEvent",
+    "TicketsReassignedEvent",
+    "TypingPayload",
+    "WireModel",
+    "format_timestamp",
+    "parse_timestamp",
+    "utcnow",
+]
+
+
+class Event(enum.StrEnum):
+    """Every event name of the contract, client -> server and server -> client."""
+
+    # client -> server (CONTRACT.md §3)
+    JOIN_AGENT_DASHBOARD = "join-agent-dashboard"
+    AGENT_TYPING = "agent-typing"
+    HEARTBEAT = "heartbeat"
+    REQUEST_CURRENT_STATE = "request-current-state"
+    JOIN_CONVERSATION = "join-conversation"
+    CUSTOMER_TYPING = "customer-typing"
+    # server -> client (CONTRACT.md §4)
+    NEW_CONVERSATION = "new-conversation"
+    NEW_MESSAGE = "new-message"
+    AGENT_MESSAGE = "agent-message"
+    CONNECTED_AGENTS_UPDATE = "connected-agents-update"
+    SYSTEM_MODE_UPDATE = "system-mode-update"
+    TICKETS_REASSIGNED = "tickets-reassigned"
+    CUSTOMER_TYPING_STATUS = "customer-typing-status"
+    AGENT_TYPING_STATUS = "agent-typing-status"
+    HEARTBEAT_ACK = "heartbeat-ack"
+    CURRENT_STATE = "current-state"
+    ERROR_EVENT = "error-event"
+
+
+class Sender(enum.StrEnum):
+    """Who wrote a message."""
+
+    VISITOR = "visitor"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class ConversationStatus(enum.StrEnum):
+    """Lifecycle of a conversation."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+    ARCHIVED = "archived"
+
+
+class AgentStatus(enum.StrEnum):
+    """Load status of an agent, as the server computes it."""
+
+    ONLINE = "online"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
+class PersonalStatus(enum.StrEnum):
+    """Status an agent sets for themself."""
+
+    ONLINE = "online"
+    AFK = "afk"
+    OFFLINE = "offline"
+
+
+class SystemMode(enum.StrEnum):
+    """Operating mode of the whole system."""
+
+    HITL = "hitl"
+    AUTOPILOT = "autopilot"
+    OFF = "off"
+
+
+class StateType(enum.StrEnum):
+    """What ``request-current-state`` may ask for."""
+
+    CONNECTED_AGENTS = "connected-agents"
+    SYSTEM_MODE = "system-mode"
+
+
+class ReassignReason(enum.StrEnum):
+    """Why ``tickets-reassigned`` was sent."""
+
+    AGENT_JOINED = "agent_joined"
+    AGENT_AFK = "agent_afk"
+    AGENT_ONLINE = "agent_online"
+    AGENT_OFFLINE = "agent_offline"
+    MANUAL_ASSIGN = "manual_assign"
+    BULK_ASSIGN = "bulk_assign"
+
+
+class ErrorCode(enum.StrEnum):
+    """Codes of ``error-event`` and of REST error bodies."""
+
+    INVALID_PAYLOAD = "invalid_payload"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    NOT_JOINED = "not_joined"
+    RATE_LIMITED = "rate_limited"
+    CONFLICT = "conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    INTERNAL = "internal"
+
+
+# --------------------------------------------------------------------------
+# Timestamps
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def parse_timestamp(value: Any) -> Any:
+    """Turn epoch milliseconds or an ISO-8601 string into an aware datetime.
+
+    Values of other types are returned unchanged so that pydantic reports them.
+    Naive datetimes are taken as UTC.
+    """
+    if isinstance(value, bool):
+        return value  # bool is an int subclass; let pydantic reject it
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return value  # out of range: pydantic reports it as invalid
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def format_timestamp(value: datetime) -> str:
+    """Format a datetime the way JavaScript's ``Date.toISOString()`` does."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(parse_timestamp),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+"""An aware datetime that accepts ISO-8601 strings and epoch milliseconds."""
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+"""A conversation, agent or visitor id: a non-empty string of at most 255 chars."""
+
+MessageText = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+"""The text of a message: non-empty, at most 10,000 characters."""
+
+JsonObject = dict[str, Any]
+
+
+class WireModel(BaseModel):
+    """Base of every payload model: camelCase aliases, extra fields kept."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="allow",
+        use_enum_values=False,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """Return the JSON-ready camelCase dict that goes on the wire."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------
+# Data (CONTRACT.md §5)
+
+
+class Message(WireModel):
+    """One stored chat message."""
+
+    id: str
+    conversation_id: str
+    content: str
+    sender: Sender
+    timestamp: Timestamp
+    agent_id: str | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+    seq: int
+
+
+class Conversation(WireModel):
+    """A conversation between a visitor and the agents."""
+
+    id: str
+    visitor_id: str
+    started_at: Timestamp
+    assigned_agent: str | None = None
+    status: ConversationStatus
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class AgentData(WireModel):
+    """An agent as the dashboard lists it."""
+
+    id: str
+    name: str
+    status: AgentStatus
+    personal_status: PersonalStatus
+    last_seen: Timestamp | None = None
+    active_chats: int
+    connected: bool
+
+
+class Reassignment(WireModel):
+    """One conversation changing hands."""
+
+    conversation_id: str
+    from_agent_id: str | None = None
+    to_agent_id: str | None = None
+
+
+# --------------------------------------------------------------------------
+# Client -> server payloads (CONTRACT.md §3)
+
+
+class TypingPayload(WireModel):
+    """Payload of ``agent-typing`` and ``customer-typing``."""
+
+    conversation_id: Identifier
+    is_typing: StrictBool
+
+
+class HeartbeatPayload(WireModel):
+    """Payload of ``heartbeat``: the client's clock, epoch ms on the wire."""
+
+    timestamp: Timestamp
+
+
+class AckError(WireModel):
+    """The error part of a negative acknowledgement."""
+
+    code: str
+    message: str
+
+
+class Ack(WireModel):
+    """What the server passes to a Socket.IO acknowledgement callback."""
+
+    ok: bool
+    error: AckError | None = None
+
+
+CLIENT_EVENT_PAYLOADS: Final[dict[Event, TypeAdapter[Any]]] = {
+    Event.JOIN_AGENT_DASHBOARD: TypeAdapter(Identifier),
+    Event.AGENT_TYPING: TypeAdapter(TypingPayload),
+    Event.HEARTBEAT: TypeAdapter(HeartbeatPayload),
+    Event.REQUEST_CURRENT_STATE: TypeAdapter(StateType),
+    Event.JOIN_CONVERSATION: TypeAdapter(Identifier),
+    Event.CUSTOMER_TYPING: TypeAdapter(TypingPayload),
+}
+"""Validator of each client -> server event's payload."""
+
+
+# --------------------------------------------------------------------------
+# Server -> client events (CONTRACT.md §4)
+
+
+class ServerEvent(WireModel):
+    """Base of every server -> client event model.
+
+    ``replayed`` is set by the SDK on messages it recovered over REST after a
+    reconnect rather than received live; it never travels on the wire.
+    """
+
+    replayed: bool = Field(default=False, exclude=True)
+
+
+class NewConversationEvent(ServerEvent):
+    """``new-conversation``: a conversation was created."""
+
+    conversation_id: str
+    conversation: Conversation
+    timestamp: Timestamp
+
+
+class NewMessageEvent(ServerEvent):
+    """``new-message``: a message was stored, in any conversation."""
+
+    conversation_id: str
+    message: Message
+    ai_suggestion: Message | None = None
+    timestamp: Timestamp
+
+
+class AgentMessageEvent(ServerEvent):
+    """``agent-message``: an agent (or autopilot) replied in the room."""
+
+    message: Message
+    timestamp: Timestamp
+
+    @property
+    def conversation_id(self) -> str:
+        """The conversation the reply belongs to."""
+        return self.message.conversation_id
+
+
+class ConnectedAgentsUpdateEvent(ServerEvent):
+    """``connected-agents-update``: the list of agents changed."""
+
+    agents: list[AgentData]
+
+
+class SystemModeUpdateEvent(ServerEvent):
+    """``system-mode-update``: the system mode, on join and on change."""
+
+    mode: SystemMode
+
+
+class TicketsReassignedEvent(ServerEvent):
+    """``tickets-reassigned``: conversations changed hands."""
+
+    reassignments: list[Reassignment]
+    reason: ReassignReason
+
+
+class CustomerTypingStatusEvent(ServerEvent):
+    """``customer-typing-status``: a customer started or stopped typing."""
+
+    conversation_id: str
+    is_typing: bool
+    timestamp: Timestamp
+
+
+class AgentTypingStatusEvent(ServerEvent):
+    """``agent-typing-status``: an agent started or stopped typing in the room."""
+
+    is_typing: bool
+    timestamp: Timestamp
+
+
+class HeartbeatAckEvent(ServerEvent):
+    """``heartbeat-ack``: answer to ``heartbeat``; echoes the client's timestamp."""
+
+    timestamp: Timestamp
+    agent_id: str
+
+
+class CurrentStateEvent(ServerEvent):
+    """``current-state``: answer to ``request-current-state``.
+
+    ``data`` is a list of :class:`AgentData` for ``connected-agents`` and a
+    :class:`SystemMode` for ``system-mode``.
+    """
+
+    type: StateType
+    data: list[AgentData] | SystemMode
+
+
+class ErrorEvent(ServerEvent):
+    """``error-event``: the server rejected an event this client sent."""
+
+    code: str
+    message: str
+    event: str | None = None
+    details: Any = None
+
+
+SERVER_EVENT_MODELS: Final[dict[Event, type[ServerEvent]]] = {
+    Event.NEW_CONVERSATION: NewConversationEvent,
+    Event.NEW_MESSAGE: NewMessageEvent,
+    Event.AGENT_MESSAGE: AgentMessageEvent,
+    Event.CONNECTED_AGENTS_UPDATE: ConnectedAgentsUpdateEvent,
+    Event.SYSTEM_MODE_UPDATE: SystemModeUpdateEvent,
+    Event.TICKETS_REASSIGNED: TicketsReassignedEvent,
+    Event.CUSTOMER_TYPING_STATUS: CustomerTypingStatusEvent,
+    Event.AGENT_TYPING_STATUS: AgentTypingStatusEvent,
+    Event.HEARTBEAT_ACK: HeartbeatAckEvent,
+    Event.CURRENT_STATE: CurrentStateEvent,
+    Event.ERROR_EVENT: ErrorEvent,
+}
+"""The model each server -> client event is parsed into."""
+
+
+# --------------------------------------------------------------------------
+# REST bodies (CONTRACT.md §6)
+
+
+class ErrorBody(WireModel):
+    """Body of every REST error answer."""
+
+    error: str
+    code: str
+    details: Any = None
+
+
+class HealthResponse(WireModel):
+    """``GET /health``."""
+
+    status: Literal["ok"]
+
+
+class CreateConversationRequest(WireModel):
+    """``POST /api/conversations``."""
+
+    visitor_id: Identifier | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class CreateConversationResponse(WireModel):
+    """Answer of ``POST /api/conversations``."""
+
+    conversation_id: str
+    conversation: Conversation
+    token: str | None = None
+
+
+class PostMessageRequest(WireModel):
+    """``POST /api/messages``: a customer's message."""
+
+    conversation_id: Identifier
+    message: MessageText
+    visitor_id: Identifier | None = None
+
+
+class PostMessageResponse(WireModel):
+    """Answer of ``POST /api/messages``."""
+
+    conversation_id: str
+    user_message: Message
+    ai_message: Message | None = None
+    token: str | None = None
+
+
+class ConversationMessagesResponse(WireModel):
+    """``GET /api/conversations/{id}/messages``."""
+
+    conversation_id: str
+    messages: list[Message]
+
+
+class AllMessagesResponse(WireModel):
+    """``GET /api/messages``: messages of every conversation after a seq."""
+
+    messages: list[Message]
+    last_seq: int
+
+
+class ConversationListResponse(WireModel):
+    """``GET /api/admin/conversations``."""
+
+    conversations: list[Conversation]
+
+
+class AgentRespondRequest(WireModel):
+    """``POST /api/agent/respond``."""
+
+    conversation_id: Identifier
+    message: MessageText
+    agent_id: Identifier
+
+
+class AgentRespondResponse(WireModel):
+    """Answer of ``POST /api/agent/respond``."""
+
+    success: bool
+    message: Message
+
+
+class PersonalStatusRequest(WireModel):
+    """``POST /api/agent/personal-status``."""
+
+    agent_id: Identifier
+    personal_status: Literal[PersonalStatus.ONLINE, PersonalStatus.AFK]
+
+
+class PersonalStatusResponse(WireModel):
+    """Answer of ``POST /api/agent/personal-status``."""
+
+    success: bool
+    agent: AgentData
+    reassignments: list[Reassignment]
+
+
+class SystemModeRequest(WireModel):
+    """``POST /api/system/mode``."""
+
+    mode: SystemMode
+
+
+class SystemModeResponse(WireModel):
+    """``GET /api/system/mode`` and the answer of ``POST /api/system/mode``."""
+
+    mode: SystemMode
+    success: bool | None = None
+
+
+class ConnectedAgentsResponse(WireModel):
+    """``GET /api/agents/connected``."""
+
+    agents: list[AgentData]
+    system_mode: SystemMode
+
+
+class AssignRequest(WireModel):
+    """``POST /api/conversations/{id}/assign``."""
+
+    agent_id: Identifier
+
+
+class AssignResponse(WireModel):
+    """Answer of ``POST /api/conversations/{id}/assign``."""
+
+    success: bool
+    conversation: Conversation
+
+
+class EndConversationRequest(WireModel):
+    """``POST /api/conversations/{id}/end``."""
+
+    agent_id: Identifier | None = None
+
+
+class EndConversationResponse(WireModel):
+    """Answer of ``POST /api/conversations/{id}/end``."""
+
+    success: bool
+
+
+class BulkAssignRequest(WireModel):
+    """``POST /api/admin/conversations/bulk-assign``."""
+
+    conversation_ids: Annotated[list[Identifier], Field(min_length=1, max_length=1000)]
+    agent_id: Identifier
+
+
+class BulkAssignResponse(WireModel):
+    """Answer of ``POST /api/admin/conversations/bulk-assign``."""
+
+    success: bool
+    reassigned: list[Reassignment]
+
+
+class AgentTokenRequest(WireModel):
+    """``POST /api/auth/agent-token``."""
+
+    agent_id: Identifier
+    agent_key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class AgentTokenResponse(WireModel):
+    """Answer of ``POST /api/auth/agent-token``."""
+
+    token: str
+    agent_id: str
+    expires_at: Timestamp

@@ -1,0 +1,5 @@
+"""RestClient (stub: being written)."""
+
+
+class RestClient:
+    """Stub."""

@@ -1,0 +1,1 @@
+"""pytest plugin with reference-server and client fixtures (stub: being written)."""
