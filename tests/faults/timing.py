@@ -1,0 +1,42 @@
+"""Time and waiting helpers for the fault tests (no sleeps as synchronisation)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+__all__ = ["TIMEOUT_SCALE", "scaled", "wait_until"]
+
+#: Multiply every timeout by this on slow machines (``VILNIUS_TEST_TIMEOUT_SCALE``).
+TIMEOUT_SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """Return ``seconds`` scaled by ``VILNIUS_TEST_TIMEOUT_SCALE``."""
+    return seconds * TIMEOUT_SCALE
+
+
+# The timeout is the point of this helper (it polls a plain predicate), hence ASYNC109.
+async def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,  # noqa: ASYNC109
+    *,
+    what: str = "condition",
+) -> float:
+    """Poll ``predicate`` every 10 ms until it holds; return the seconds waited.
+
+    Meant for conditions over many clients (counts), where one event per
+    client would be clumsy. ``timeout`` is scaled here.
+
+    Raises:
+        TimeoutError: ``predicate`` still false after ``scaled(timeout)`` seconds.
+    """
+    start = time.monotonic()
+    deadline = start + scaled(timeout)
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {scaled(timeout):.2f} s")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start
