@@ -1,0 +1,183 @@
+"""The pure seq-tracking, de-duplication and catch-up paging logic (no sockets)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vilnius_client._recovery import SeqTracker, replay_all, replay_conversation
+from vilnius_client.events import AllMessagesResponse, Message, Sender
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def msg(seq: int, *, sender: Sender = Sender.VISITOR, conversation: str = "c1") -> Message:
+    return Message(
+        id=f"m{seq}",
+        conversation_id=conversation,
+        content=f"text {seq}",
+        sender=sender,
+        timestamp=T0,
+        seq=seq,
+    )
+
+
+class FakeAllMessages:
+    """GET /api/messages over a list, recording the (after, limit) asked for."""
+
+    def __init__(self, seqs: list[int]) -> None:
+        self.messages = [msg(seq) for seq in seqs]
+        self.calls: list[tuple[int, int]] = []
+
+    async def __call__(self, after: int, limit: int) -> AllMessagesResponse:
+        self.calls.append((after, limit))
+        page = [m for m in self.messages if m.seq > after][:limit]
+        head = max((m.seq for m in self.messages), default=0)
+        return AllMessagesResponse(messages=page, last_seq=head)
+
+
+class FakeConversation:
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages = messages
+        self.calls: list[tuple[int, int]] = []
+
+    async def __call__(self, after: int, limit: int) -> list[Message]:
+        self.calls.append((after, limit))
+        return [m for m in self.messages if m.seq > after][:limit]
+
+
+# ---------------------------------------------------------------- SeqTracker
+
+
+def test_accept_delivers_each_message_once() -> None:
+    tracker = SeqTracker(0)
+    assert tracker.accept(msg(1))
+    assert not tracker.accept(msg(1))
+    assert tracker.accept(msg(2))
+    assert tracker.last_seq == 2
+
+
+def test_position_from_constructor_skips_older_messages() -> None:
+    tracker = SeqTracker(10)
+    assert tracker.started
+    assert not tracker.accept(msg(10))
+    assert not tracker.accept(msg(3))
+    assert tracker.accept(msg(11))
+
+
+def test_out_of_order_message_within_window_is_delivered() -> None:
+    tracker = SeqTracker(0)
+    assert tracker.accept(msg(5))
+    assert tracker.accept(msg(4))
+    assert tracker.last_seq == 5
+    assert not tracker.accept(msg(4))
+
+
+def test_duplicate_id_with_other_seq_is_dropped() -> None:
+    tracker = SeqTracker(0)
+    tracker.accept(msg(1))
+    same_id = msg(2).model_copy(update={"id": "m1"})
+    assert not tracker.accept(same_id)
+
+
+def test_memory_is_bounded_by_window() -> None:
+    tracker = SeqTracker(0, window=10)
+    for seq in range(1, 1001):
+        tracker.accept(msg(seq))
+    assert len(tracker._seqs) <= 10
+    assert len(tracker._ids) <= 10
+    assert tracker.floor == 990
+    assert not tracker.accept(msg(500))  # left the memory: counted as delivered
+
+
+def test_catch_up_starts_overlap_below_last_seq_but_not_below_floor() -> None:
+    tracker = SeqTracker(100, overlap=5)
+    assert tracker.catch_up_after() == 100
+    for seq in range(101, 121):
+        tracker.accept(msg(seq))
+    assert tracker.catch_up_after() == 115
+
+
+def test_start_at_only_sets_a_missing_position() -> None:
+    tracker = SeqTracker()
+    assert not tracker.started
+    tracker.start_at(7)
+    assert tracker.last_seq == 7
+    tracker.start_at(99)
+    assert tracker.last_seq == 7
+
+
+def test_invalid_configuration_is_refused() -> None:
+    with pytest.raises(ValueError, match="window"):
+        SeqTracker(window=0)
+
+
+@given(st.lists(st.integers(min_value=1, max_value=300), max_size=200))
+def test_any_arrival_order_delivers_each_seq_at_most_once(arrivals: list[int]) -> None:
+    tracker = SeqTracker(0, window=1000)
+    delivered = [seq for seq in arrivals if tracker.accept(msg(seq))]
+    assert sorted(delivered) == sorted(set(arrivals))
+    assert tracker.last_seq == max(arrivals, default=0)
+
+
+# ---------------------------------------------------------------- replay_all
+
+
+async def collect_all(tracker: SeqTracker, fetch: FakeAllMessages, page: int) -> list[int]:
+    return [m.seq async for m in replay_all(tracker, fetch, page_size=page)]
+
+
+async def test_fresh_tracker_starts_at_head_without_replaying() -> None:
+    fetch = FakeAllMessages([1, 2, 3])
+    tracker = SeqTracker()
+    assert await collect_all(tracker, fetch, 10) == []
+    assert tracker.last_seq == 3
+    assert fetch.calls == [(0, 1)]
+
+
+async def test_replay_pages_until_head_in_seq_order() -> None:
+    fetch = FakeAllMessages(list(range(1, 24)))
+    tracker = SeqTracker(2)
+    assert await collect_all(tracker, fetch, 5) == list(range(3, 24))
+    assert [after for after, _ in fetch.calls] == [2, 7, 12, 17, 22]
+    assert tracker.last_seq == 23
+
+
+async def test_replay_skips_already_delivered_overlap() -> None:
+    fetch = FakeAllMessages(list(range(1, 11)))
+    tracker = SeqTracker(0, overlap=3)
+    for seq in (1, 2, 3, 4, 6):  # 5 was lost in flight
+        tracker.accept(msg(seq))
+    assert await collect_all(tracker, fetch, 100) == [5, 7, 8, 9, 10]
+    assert fetch.calls[0][0] == 3
+    assert await collect_all(tracker, fetch, 100) == []
+
+
+# ---------------------------------------------------------------- replay_conversation
+
+
+async def test_conversation_replay_yields_agent_and_system_messages_only() -> None:
+    history = [
+        msg(1),
+        msg(4, sender=Sender.AGENT),
+        msg(6),
+        msg(9, sender=Sender.SYSTEM),
+    ]
+    fetch = FakeConversation(history)
+    tracker = SeqTracker(0)
+    replayed = [m.seq async for m in replay_conversation(tracker, fetch, page_size=2)]
+    assert replayed == [4, 9]
+    assert tracker.last_seq == 9
+    assert [after for after, _ in fetch.calls] == [0, 4, 9]
+
+
+async def test_conversation_without_position_starts_at_its_end() -> None:
+    fetch = FakeConversation([msg(2, sender=Sender.AGENT), msg(5, sender=Sender.AGENT)])
+    tracker = SeqTracker()
+    assert [m async for m in replay_conversation(tracker, fetch)] == []
+    assert tracker.last_seq == 5
+    fetch.messages.append(msg(8, sender=Sender.AGENT))
+    assert [m.seq async for m in replay_conversation(tracker, fetch)] == [8]

@@ -1,0 +1,218 @@
+"""Nothing lost, nothing doubled: seq tracking, de-duplication and catch-up (CONTRACT.md §7).
+
+Socket.IO delivers at most once, so after every reconnect the clients fetch what
+they missed over REST and hand it to the same handlers, marked ``replayed``.
+This module holds the logic, without sockets:
+
+* :class:`SeqTracker` remembers which messages were delivered: a *floor* (every
+  ``seq`` at or below it counts as delivered) plus the exact seqs and ids
+  delivered above it. Memory is bounded: the floor follows the highest seq at a
+  distance of ``window`` seqs, so a tracker never holds more than ``window``
+  seqs and ``window`` ids.
+* :func:`replay_all` (agents, ``GET /api/messages``) and
+  :func:`replay_conversation` (customers, ``GET /api/conversations/{id}/messages``)
+  page through the missed messages and yield each new one once, in seq order.
+
+Decisions the contract leaves open:
+
+* A tracker without a position (a fresh agent, ``last_seq=None``) starts at the
+  server's head: history is not replayed; :meth:`SeqTracker.start_at` sets it.
+* Catch-up starts ``overlap`` seqs below the highest delivered seq rather than
+  at it, so that a message the server emitted out of seq order just before the
+  link died is still found; the overlap is de-duplicated like live events.
+* A live event whose seq is more than ``window`` below the highest delivered
+  seq is taken as already delivered (dropped): it cannot be told apart from a
+  duplicate once its seq has left the memory.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+from .events import AllMessagesResponse, Message, Sender
+
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_WINDOW",
+    "SeqTracker",
+    "replay_all",
+    "replay_conversation",
+]
+
+DEFAULT_WINDOW = 10_000
+"""Seqs (and message ids) remembered below the highest delivered seq."""
+
+DEFAULT_OVERLAP = 50
+"""Seqs re-fetched below the highest delivered seq on catch-up."""
+
+DEFAULT_PAGE_SIZE = 500
+"""Messages asked for per catch-up request."""
+
+
+class SeqTracker:
+    """Which messages of one stream (an agent's, or one conversation's) were delivered.
+
+    Args:
+        last_seq: The position to resume from: every message with a seq at or
+            below it counts as delivered. ``None``: no position yet (see
+            :meth:`start_at`).
+        window: How far below the highest delivered seq exact seqs and ids are
+            remembered. Older seqs count as delivered.
+        overlap: How far below the highest delivered seq :meth:`catch_up_after`
+            starts.
+    """
+
+    def __init__(
+        self,
+        last_seq: int | None = None,
+        *,
+        window: int = DEFAULT_WINDOW,
+        overlap: int = DEFAULT_OVERLAP,
+    ) -> None:
+        if window < 1 or overlap < 0:
+            raise ValueError("window must be positive and overlap not negative")
+        self.window = window
+        self.overlap = min(overlap, window)
+        self._floor: int | None = last_seq
+        self._last_seq: int | None = last_seq
+        self._seqs: set[int] = set()
+        self._ids: set[str] = set()
+        self._id_order: deque[str] = deque()
+
+    @property
+    def started(self) -> bool:
+        """Whether the tracker has a position (constructor, :meth:`start_at` or a message)."""
+        return self._last_seq is not None
+
+    @property
+    def last_seq(self) -> int | None:
+        """The highest seq delivered (or the starting position); persist it to resume."""
+        return self._last_seq
+
+    @property
+    def floor(self) -> int | None:
+        """Every seq at or below this counts as delivered."""
+        return self._floor
+
+    def start_at(self, head: int) -> None:
+        """Set the position of a tracker that has none: messages up to ``head`` are skipped."""
+        if self._last_seq is None:
+            self._floor = self._last_seq = head
+
+    def is_new(self, message: Message) -> bool:
+        """Whether ``message`` has not been delivered yet."""
+        if message.id in self._ids or message.seq in self._seqs:
+            return False
+        return self._floor is None or message.seq > self._floor
+
+    def accept(self, message: Message) -> bool:
+        """Record ``message`` as delivered; return whether it was new (deliver it then)."""
+        if not self.is_new(message):
+            return False
+        self.mark(message)
+        return True
+
+    def mark(self, message: Message) -> None:
+        """Record ``message`` as delivered without asking."""
+        self._seqs.add(message.seq)
+        self._ids.add(message.id)
+        self._id_order.append(message.id)
+        if self._last_seq is None or message.seq > self._last_seq:
+            self._last_seq = message.seq
+        if self._floor is None:
+            # First message of a tracker without a position: nothing below it is expected.
+            self._floor = message.seq - 1
+        self._compact(self._last_seq, self._floor)
+
+    def catch_up_after(self) -> int:
+        """The ``after=`` of the next catch-up request."""
+        if self._last_seq is None or self._floor is None:
+            return 0
+        return max(self._floor, self._last_seq - self.overlap, 0)
+
+    def _compact(self, last_seq: int, floor: int) -> None:
+        new_floor = last_seq - self.window
+        if new_floor > floor:
+            self._floor = new_floor
+            self._seqs = {seq for seq in self._seqs if seq > new_floor}
+        while len(self._id_order) > self.window:
+            self._ids.discard(self._id_order.popleft())
+
+    def __repr__(self) -> str:
+        return (
+            f"SeqTracker(last_seq={self._last_seq}, floor={self._floor}, "
+            f"remembered={len(self._seqs)})"
+        )
+
+
+FetchAll = Callable[[int, int], Awaitable[AllMessagesResponse]]
+"""``fetch(after, limit)`` -> one page of ``GET /api/messages``."""
+
+FetchConversation = Callable[[int, int], Awaitable[list[Message]]]
+"""``fetch(after, limit)`` -> one page of ``GET /api/conversations/{id}/messages``."""
+
+
+def _in_order(messages: Iterable[Message]) -> list[Message]:
+    return sorted(messages, key=lambda message: message.seq)
+
+
+async def replay_all(
+    tracker: SeqTracker, fetch: FetchAll, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> AsyncIterator[Message]:
+    """Yield every message of ``GET /api/messages`` not yet delivered, in seq order.
+
+    A tracker without a position is set to the server's head (one request with
+    ``limit=1``) and nothing is yielded. Otherwise pages are fetched from
+    :meth:`SeqTracker.catch_up_after` until a page reaches the head the server
+    reported (``lastSeq``) or comes back empty. Yielded messages are already
+    recorded in ``tracker``.
+    """
+    if not tracker.started:
+        tracker.start_at((await fetch(0, 1)).last_seq)
+        return
+    cursor = tracker.catch_up_after()
+    while True:
+        page = await fetch(cursor, page_size)
+        messages = _in_order(page.messages)
+        for message in messages:
+            if tracker.accept(message):
+                yield message
+        if not messages:
+            return
+        cursor = messages[-1].seq
+        if cursor >= page.last_seq:
+            return
+
+
+async def replay_conversation(
+    tracker: SeqTracker,
+    fetch: FetchConversation,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    senders: frozenset[Sender] = frozenset({Sender.AGENT, Sender.SYSTEM}),
+) -> AsyncIterator[Message]:
+    """Yield the missed messages of one conversation written by ``senders``, in seq order.
+
+    Every fetched message is recorded in ``tracker`` (the customer's own messages
+    too, so the position moves past them), but only those by ``senders`` are
+    yielded: a customer receives agents' and system messages live, not its own.
+    Pages are fetched until one comes back empty, since this endpoint reports no
+    head. A tracker without a position is moved to the end of the conversation
+    and nothing is yielded.
+    """
+    starting = not tracker.started
+    cursor = tracker.catch_up_after()
+    while True:
+        messages = _in_order(await fetch(cursor, page_size))
+        if not messages:
+            if starting:
+                tracker.start_at(cursor)
+            return
+        for message in messages:
+            if starting:
+                continue
+            if tracker.accept(message) and message.sender in senders:
+                yield message
+        cursor = messages[-1].seq
