@@ -1,0 +1,700 @@
+"""The whole Vilnius chat in one command: ``./dev demo`` (or ``python examples/demo.py``).
+
+Starts the reference server in-process (SQLite in a temporary directory), connects an
+agent bot and a simulated customer with the SDK, and plays every flow of the events
+reference: a new conversation, typing on both sides, messages and replies, heartbeats,
+both current-state requests, a second agent, a bulk reassignment, a system mode toggle,
+an agent going AFK, disconnects and a server restart under the connected clients.
+
+It prints a timeline of who sent what (``→``) and who received which event (``←``),
+and ends with a one-line summary. Every step waits for the events it expects (with a
+timeout); the exit status is 1 when a step failed.
+
+``--url`` plays the same flows against another server (the restart is skipped there);
+pass ``--agent-key`` when that server runs in token mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from vilnius_client import (
+    AgentClient,
+    AgentMessageEvent,
+    AgentTypingStatusEvent,
+    ConnectedAgentsUpdateEvent,
+    ConnectionChange,
+    CurrentStateEvent,
+    CustomerClient,
+    CustomerTypingStatusEvent,
+    ErrorEvent,
+    Event,
+    HeartbeatAckEvent,
+    NewConversationEvent,
+    NewMessageEvent,
+    PersonalStatus,
+    Sender,
+    ServerEvent,
+    SystemMode,
+    SystemModeUpdateEvent,
+    TicketsReassignedEvent,
+)
+from vilnius_client.events import SERVER_EVENT_MODELS
+
+M = TypeVar("M", bound=ServerEvent)
+EVENT_OF: dict[type[ServerEvent], Event] = {model: ev for ev, model in SERVER_EVENT_MODELS.items()}
+
+# Fast reconnects so that the restart step takes a fraction of a second.
+CLIENT_OPTIONS: dict[str, Any] = {"reconnection_delay": 0.1, "max_reconnection_delay": 0.5}
+
+
+# --------------------------------------------------------------------------
+# The timeline
+
+
+class Timeline:
+    """Prints what happens, with timestamps relative to the start of the demo."""
+
+    STYLES: ClassVar[dict[str, str]] = {
+        "server": "bold white",
+        "agent-ada": "bold cyan",
+        "agent-bob": "bold magenta",
+        "customer": "bold yellow",
+        "visitor-2": "bold green",
+    }
+
+    def __init__(self, *, color: bool | None) -> None:
+        self.start = time.monotonic()
+        self.events_received = 0
+        self.flows_passed = 0
+        self.flows_failed: list[str] = []
+        self._console: Any = None
+        if color is not False:
+            try:
+                from rich.console import Console
+            except ImportError:
+                pass
+            else:
+                self._console = Console(
+                    highlight=False, no_color=color is None and "NO_COLOR" in os.environ
+                )
+                if color is None and not self._console.is_terminal:
+                    self._console = None
+
+    def _emit(self, parts: list[tuple[str, str]]) -> None:
+        stamp = f"+{time.monotonic() - self.start:6.3f}s "
+        if self._console is None:
+            print(stamp + "".join(text for text, _ in parts), flush=True)
+            return
+        from rich.text import Text
+
+        line = Text(stamp, style="dim")
+        for text, style in parts:
+            line.append(text, style=style)
+        self._console.print(line, soft_wrap=True)
+
+    def _actor(self, who: str) -> tuple[str, str]:
+        return (f"{who:<10}", self.STYLES.get(who, "bold"))
+
+    def step(self, number: int, title: str) -> None:
+        """Print a step header."""
+        self._emit([(f"── {number:>2}. {title} ", "bold blue")])
+
+    def sent(self, who: str, what: str, detail: str = "") -> None:
+        """Record that ``who`` sent an event or made a REST call."""
+        self._emit([self._actor(who), (" → ", "bold"), (what, "green"), (f"  {detail}", "")])
+
+    def received(self, who: str, event: Event, model: ServerEvent) -> None:
+        """Record that ``who`` received ``event``."""
+        self.events_received += 1
+        tag = " (replayed)" if model.replayed else ""
+        self._emit(
+            [
+                self._actor(who),
+                (" ← ", "bold"),
+                (event.value, "cyan"),
+                (tag, "yellow"),
+                (f"  {describe(model)}", ""),
+            ]
+        )
+
+    def note(self, who: str, text: str) -> None:
+        """Print a remark about ``who``."""
+        self._emit([self._actor(who), ("   ", ""), (text, "dim italic")])
+
+    def passed(self, title: str) -> None:
+        """Mark a flow as passed."""
+        self.flows_passed += 1
+        self._emit([("   ✔ ", "bold green"), (title, "green")])
+
+    def failed(self, title: str, error: BaseException) -> None:
+        """Mark a flow as failed."""
+        self.flows_failed.append(title)
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        self._emit([("   ✘ ", "bold red"), (f"{title}: {reason}", "red")])
+
+    def summary(self) -> str:
+        """Print and return the one-line summary."""
+        total = self.flows_passed + len(self.flows_failed)
+        elapsed = time.monotonic() - self.start
+        ok = not self.flows_failed
+        text = (
+            f"{'✔' if ok else '✘'} {self.flows_passed}/{total} flows passed · "
+            f"{self.events_received} events received · {elapsed:.2f} s"
+        )
+        if not ok:
+            text += f" · failed: {', '.join(self.flows_failed)}"
+        self._emit([(text, "bold green" if ok else "bold red")])
+        return text
+
+
+def short(identifier: str) -> str:
+    """Shorten a generated id for display."""
+    return identifier if len(identifier) <= 12 else identifier[:8] + "…"
+
+
+def describe(model: ServerEvent) -> str:
+    """One human line for an event payload."""
+    match model:
+        case NewConversationEvent():
+            visitor = model.conversation.visitor_id
+            return f"conversation {short(model.conversation_id)} from {visitor}"
+        case NewMessageEvent():
+            msg = model.message
+            who = msg.agent_id if msg.sender is Sender.AGENT and msg.agent_id else msg.sender.value
+            return f"[{short(model.conversation_id)}] #{msg.seq} {who}: {msg.content!r}"
+        case AgentMessageEvent():
+            return f"{model.message.agent_id or 'agent'}: {model.message.content!r}"
+        case ConnectedAgentsUpdateEvent():
+            return (
+                ", ".join(
+                    _agent_text(a.id, a.personal_status, a.connected, a.active_chats)
+                    for a in model.agents
+                )
+                or "(none)"
+            )
+        case SystemModeUpdateEvent():
+            return f"mode={model.mode.value}"
+        case TicketsReassignedEvent():
+            moves = ", ".join(
+                f"{short(r.conversation_id)}: {r.from_agent_id or '-'} → {r.to_agent_id or '-'}"
+                for r in model.reassignments
+            )
+            return f"{model.reason.value}: {moves or '(nothing to move)'}"
+        case CustomerTypingStatusEvent():
+            state = "typing…" if model.is_typing else "stopped typing"
+            return f"[{short(model.conversation_id)}] customer {state}"
+        case AgentTypingStatusEvent():
+            return "agent typing…" if model.is_typing else "agent stopped typing"
+        case HeartbeatAckEvent():
+            return f"agent {model.agent_id}"
+        case CurrentStateEvent():
+            if isinstance(model.data, list):
+                return f"{model.type.value}: " + ", ".join(a.id for a in model.data)
+            return f"{model.type.value}: {model.data.value}"
+        case ErrorEvent():
+            return f"{model.code}: {model.message}"
+    return repr(model)
+
+
+def _agent_text(agent_id: str, status: PersonalStatus, connected: bool, chats: int) -> str:
+    state = status.value if connected else "disconnected"
+    return f"{agent_id} ({state}, {chats} chats)"
+
+
+# --------------------------------------------------------------------------
+# Every participant records what it receives; steps wait on these records.
+
+
+class Inbox:
+    """The events one participant received, in order, with race-free waiting."""
+
+    def __init__(self, who: str, timeline: Timeline, wait: float) -> None:
+        self.who = who
+        self.timeline = timeline
+        self.wait = wait
+        self.items: list[ServerEvent] = []
+        self._changed = asyncio.Event()
+
+    def attach(self, client: AgentClient | CustomerClient) -> None:
+        """Subscribe to every server event of ``client``."""
+        for event in SERVER_EVENT_MODELS:
+            client.on(event, self._recorder(event))
+
+    def _recorder(self, event: Event) -> Callable[[ServerEvent], None]:
+        def record(model: ServerEvent) -> None:
+            self.items.append(model)
+            self.timeline.received(self.who, event, model)
+            self._changed.set()
+
+        return record
+
+    def mark(self) -> int:
+        """A position in the inbox: :meth:`expect` only looks at what came after it."""
+        return len(self.items)
+
+    async def expect(
+        self,
+        model_type: type[M],
+        predicate: Callable[[M], bool] | None = None,
+        *,
+        since: int,
+    ) -> M:
+        """Wait until an event of ``model_type`` matching ``predicate`` arrived after ``since``."""
+        index = since
+        try:
+            async with asyncio.timeout(self.wait):
+                while True:
+                    while index < len(self.items):
+                        item = self.items[index]
+                        index += 1
+                        if isinstance(item, model_type) and (predicate is None or predicate(item)):
+                            return item
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            event = EVENT_OF[model_type].value
+            raise TimeoutError(f"{self.who} got no matching {event} within {self.wait} s") from None
+
+    async def expect_each(self, *checks: Any, since: int) -> None:
+        """Wait for several ``(model_type, predicate)`` pairs (in any order)."""
+        await asyncio.gather(*(self.expect(kind, pred, since=since) for kind, pred in checks))
+
+
+# --------------------------------------------------------------------------
+# The demo
+
+
+class Demo:
+    """Plays every flow against one server."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        agent_key: str | None,
+        timeout: float,
+        timeline: Timeline,
+        server: Any = None,
+    ) -> None:
+        self.url = url
+        self.agent_key = agent_key
+        self.timeout = timeout
+        self.t = timeline
+        self.server = server
+        self.stack = contextlib.AsyncExitStack()
+        self.step_no = 0
+        self.bot_mode = SystemMode.HITL
+        self.bot_replies = 0
+
+    @contextlib.asynccontextmanager
+    async def flow(self, title: str) -> AsyncIterator[None]:
+        """One flow of the demo: a header, then ✔ or ✘ (the demo stops at the first ✘)."""
+        self.step_no += 1
+        self.t.step(self.step_no, title)
+        try:
+            yield
+        except Exception as exc:
+            self.t.failed(title, exc)
+            raise _Stop from exc
+        self.t.passed(title)
+
+    def agent(self, agent_id: str) -> tuple[AgentClient, Inbox]:
+        """An agent client and its inbox (not connected yet)."""
+        client = AgentClient(
+            self.url, agent_id=agent_id, agent_key=self.agent_key, **CLIENT_OPTIONS
+        )
+        inbox = Inbox(agent_id, self.t, self.timeout)
+        inbox.attach(client)
+        client.on_connection_change(self._connection_printer(agent_id))
+        return client, inbox
+
+    def customer(self, who: str, **kwargs: Any) -> tuple[CustomerClient, Inbox]:
+        """A customer client and its inbox (not connected yet)."""
+        client = CustomerClient(self.url, **kwargs, **CLIENT_OPTIONS)
+        inbox = Inbox(who, self.t, self.timeout)
+        inbox.attach(client)
+        client.on_connection_change(self._connection_printer(who))
+        return client, inbox
+
+    def _connection_printer(self, who: str) -> Callable[[ConnectionChange], None]:
+        def show(change: ConnectionChange) -> None:
+            old, new = change.old.value, change.new.value
+            self.t.note(who, f"connection {old} → {new} ({change.reason})")
+
+        return show
+
+    def install_bot(self, client: AgentClient, who: str) -> None:
+        """The auto-responder: typing indicator, then a reply, to every visitor message."""
+
+        async def on_mode(event: SystemModeUpdateEvent) -> None:
+            self.bot_mode = event.mode
+
+        async def on_message(event: NewMessageEvent) -> None:
+            if event.message.sender is not Sender.VISITOR or self.bot_mode is not SystemMode.HITL:
+                return
+            conv = event.conversation_id
+            self.t.sent(who, "agent-typing", f"[{short(conv)}] is_typing=True")
+            await client.typing(conv, True)
+            reply = f"Thanks! Looking into {event.message.content.split()[-1]!r} now."
+            self.t.sent(who, "POST /api/agent/respond", repr(reply))
+            await client.respond(conv, reply)
+            self.t.sent(who, "agent-typing", f"[{short(conv)}] is_typing=False")
+            await client.typing(conv, False)
+            self.bot_replies += 1
+
+        client.on(Event.SYSTEM_MODE_UPDATE, on_mode)
+        client.on(Event.NEW_MESSAGE, on_message)
+
+    async def run(self) -> None:
+        """Play every flow, in order."""
+        async with self.stack:
+            # 1. The agent bot connects: join, system mode, agents list, heartbeat + ack.
+            ada, ada_in = self.agent("agent-ada")
+            self.install_bot(ada, "agent-ada")
+            async with self.flow("agent bot connects and joins the dashboard"):
+                self.t.sent("agent-ada", "connect + join-agent-dashboard", "agent-ada")
+                await self.stack.enter_async_context(ada)
+                await ada_in.expect_each(
+                    (SystemModeUpdateEvent, None),
+                    (
+                        ConnectedAgentsUpdateEvent,
+                        lambda e: any(a.id == "agent-ada" and a.connected for a in e.agents),
+                    ),
+                    since=0,
+                )
+
+            async with self.flow("heartbeat and heartbeat-ack"):
+                self.t.note("agent-ada", "the SDK heartbeats on connect, then every 15 s")
+                ack = await ada_in.expect(HeartbeatAckEvent, since=0)
+                assert ack.agent_id == "agent-ada", ack
+                latency = ada.latency
+                self.t.note(
+                    "agent-ada",
+                    f"heartbeat round trip: "
+                    f"{'?' if latency is None else f'{latency * 1000:.1f} ms'}",
+                )
+
+            async with self.flow("current state: connected agents and system mode"):
+                self.t.sent("agent-ada", "request-current-state", "connected-agents")
+                agents = await ada.request_current_state("connected-agents")
+                assert isinstance(agents.data, list), agents
+                assert "agent-ada" in [a.id for a in agents.data], agents
+                self.t.sent("agent-ada", "request-current-state", "system-mode")
+                mode = await ada.request_current_state("system-mode")
+                assert mode.data is SystemMode.HITL, mode
+
+            # 2. A customer opens the widget and starts a conversation.
+            cust, cust_in = self.customer("customer", visitor_id="visitor-1")
+            cust_stack = contextlib.AsyncExitStack()
+            self.stack.push_async_callback(cust_stack.aclose)
+            async with self.flow("customer starts a new conversation"):
+                await cust_stack.enter_async_context(cust)
+                mark = ada_in.mark()
+                self.t.sent("customer", "POST /api/conversations", "visitor-1")
+                started = await cust.start_conversation()
+                conv1 = started.conversation_id
+                await ada_in.expect(
+                    NewConversationEvent, lambda e: e.conversation_id == conv1, since=mark
+                )
+
+            async with self.flow("customer typing"):
+                mark = ada_in.mark()
+                self.t.sent("customer", "customer-typing", "is_typing=True")
+                await cust.typing(True)
+                await ada_in.expect(
+                    CustomerTypingStatusEvent,
+                    lambda e: e.conversation_id == conv1 and e.is_typing,
+                    since=mark,
+                )
+                self.t.sent("customer", "customer-typing", "is_typing=False")
+                await cust.typing(False)
+                await ada_in.expect(
+                    CustomerTypingStatusEvent,
+                    lambda e: e.conversation_id == conv1 and not e.is_typing,
+                    since=mark,
+                )
+
+            async with self.flow("customer message → agent typing → agent reply"):
+                ada_mark, cust_mark = ada_in.mark(), cust_in.mark()
+                text = "Hi! My order hasn't arrived: #1042"
+                self.t.sent("customer", "POST /api/messages", repr(text))
+                await cust.send_message(text)
+                await ada_in.expect(
+                    NewMessageEvent, lambda e: e.message.content == text, since=ada_mark
+                )
+                await cust_in.expect(AgentTypingStatusEvent, lambda e: e.is_typing, since=cust_mark)
+                reply = await cust_in.expect(AgentMessageEvent, since=cust_mark)
+                assert "#1042" in reply.message.content, reply
+                await cust_in.expect(
+                    AgentTypingStatusEvent, lambda e: not e.is_typing, since=cust_mark
+                )
+                await ada_in.expect(
+                    NewMessageEvent,
+                    lambda e: e.message.sender is Sender.AGENT and e.conversation_id == conv1,
+                    since=ada_mark,
+                )
+
+            # 3. A second agent and a second visitor.
+            bob, bob_in = self.agent("agent-bob")
+            async with self.flow("a second agent joins"):
+                mark = ada_in.mark()
+                self.t.sent("agent-bob", "connect + join-agent-dashboard", "agent-bob")
+                await self.stack.enter_async_context(bob)
+                await bob_in.expect(SystemModeUpdateEvent, since=0)
+                await ada_in.expect(
+                    ConnectedAgentsUpdateEvent,
+                    lambda e: {"agent-ada", "agent-bob"} <= {a.id for a in e.agents if a.connected},
+                    since=mark,
+                )
+
+            cust2, cust2_in = self.customer("visitor-2", visitor_id="visitor-2")
+            async with self.flow("a second visitor writes in"):
+                await self.stack.enter_async_context(cust2)
+                mark = ada_in.mark()
+                self.t.sent("visitor-2", "POST /api/conversations", "visitor-2")
+                conv2 = (await cust2.start_conversation()).conversation_id
+                text2 = "Can I change my delivery address? #2077"
+                self.t.sent("visitor-2", "POST /api/messages", repr(text2))
+                await cust2.send_message(text2)
+                await ada_in.expect(
+                    NewConversationEvent, lambda e: e.conversation_id == conv2, since=mark
+                )
+                await cust2_in.expect(AgentMessageEvent, since=0)
+
+            async with self.flow("bulk reassignment of both conversations to agent-bob"):
+                ada_mark, bob_mark = ada_in.mark(), bob_in.mark()
+                self.t.sent(
+                    "agent-ada",
+                    "POST /api/admin/conversations/bulk-assign",
+                    f"[{short(conv1)}, {short(conv2)}] → agent-bob",
+                )
+                await ada.bulk_assign([conv1, conv2], "agent-bob")
+                for inbox, mark in ((ada_in, ada_mark), (bob_in, bob_mark)):
+                    await inbox.expect(
+                        TicketsReassignedEvent,
+                        lambda e: (
+                            e.reason.value == "bulk_assign"
+                            and {r.conversation_id for r in e.reassignments} == {conv1, conv2}
+                        ),
+                        since=mark,
+                    )
+
+            # 4. The system mode toggle: autopilot answers by itself.
+            async with self.flow("system mode toggle: autopilot, then back to hitl"):
+                ada_mark, bob_mark, cust_mark = ada_in.mark(), bob_in.mark(), cust_in.mark()
+                self.t.sent("agent-ada", "POST /api/system/mode", "autopilot")
+                await ada.set_system_mode(SystemMode.AUTOPILOT)
+                for inbox, mark in ((ada_in, ada_mark), (bob_in, bob_mark)):
+                    await inbox.expect(
+                        SystemModeUpdateEvent, lambda e: e.mode is SystemMode.AUTOPILOT, since=mark
+                    )
+                text = "Is anyone there? #autopilot"
+                self.t.sent("customer", "POST /api/messages", repr(text))
+                await cust.send_message(text)
+                await cust_in.expect(AgentMessageEvent, since=cust_mark)
+                self.t.note("customer", "answered by the server's autopilot, not by the bot")
+                self.t.sent("agent-ada", "POST /api/system/mode", "hitl")
+                ada_mark = ada_in.mark()
+                await ada.set_system_mode(SystemMode.HITL)
+                await ada_in.expect(
+                    SystemModeUpdateEvent, lambda e: e.mode is SystemMode.HITL, since=ada_mark
+                )
+
+            # 5. An agent goes AFK: their conversations move to the agents still online.
+            async with self.flow("agent-bob goes AFK and comes back"):
+                mark = ada_in.mark()
+                self.t.sent("agent-bob", "POST /api/agent/personal-status", "afk")
+                await bob.set_personal_status(PersonalStatus.AFK)
+                await ada_in.expect(
+                    TicketsReassignedEvent,
+                    lambda e: (
+                        e.reason.value == "agent_afk"
+                        and all(r.to_agent_id == "agent-ada" for r in e.reassignments)
+                    ),
+                    since=mark,
+                )
+                await ada_in.expect(
+                    ConnectedAgentsUpdateEvent,
+                    lambda e: any(
+                        a.id == "agent-bob" and a.personal_status is PersonalStatus.AFK
+                        for a in e.agents
+                    ),
+                    since=mark,
+                )
+                mark = ada_in.mark()
+                self.t.sent("agent-bob", "POST /api/agent/personal-status", "online")
+                await bob.set_personal_status(PersonalStatus.ONLINE)
+                await ada_in.expect(
+                    ConnectedAgentsUpdateEvent,
+                    lambda e: any(
+                        a.id == "agent-bob" and a.personal_status is PersonalStatus.ONLINE
+                        for a in e.agents
+                    ),
+                    since=mark,
+                )
+
+            # 6. Disconnects and reconnects.
+            async with self.flow("agent-bob disconnects"):
+                mark = ada_in.mark()
+                self.t.sent("agent-bob", "disconnect")
+                await bob.disconnect()
+                await ada_in.expect(
+                    ConnectedAgentsUpdateEvent,
+                    lambda e: not any(a.id == "agent-bob" and a.connected for a in e.agents),
+                    since=mark,
+                )
+
+            async with self.flow("the customer leaves and comes back to the conversation"):
+                self.t.sent("customer", "disconnect")
+                await cust_stack.aclose()
+                token = cust.token
+                back, back_in = self.customer("customer", conversation_id=conv1, token=token)
+                self.t.sent("customer", "connect + join-conversation", short(conv1))
+                await self.stack.enter_async_context(back)
+                history = await back.history()
+                self.t.note("customer", f"history: {len(history)} messages in the conversation")
+                assert len(history) >= 3, history
+                text = "I'm back. Any news? #again"
+                self.t.sent("customer", "POST /api/messages", repr(text))
+                await back.send_message(text)
+                await back_in.expect(
+                    AgentMessageEvent, lambda e: "#again" in e.message.content, since=0
+                )
+                cust, cust_in = back, back_in
+
+            if self.server is not None:
+                await self._restart_flow(ada, ada_in, cust, cust_in, conv1)
+
+    async def _restart_flow(
+        self, ada: AgentClient, ada_in: Inbox, cust: CustomerClient, cust_in: Inbox, conv1: str
+    ) -> None:
+        async with self.flow("server restart under connected clients: reconnect and recover"):
+            ada_mark, cust_mark = ada_in.mark(), cust_in.mark()
+            self.t.sent("server", "stop", "every socket dropped; the SQLite file is kept")
+            dropped = asyncio.Event()
+            unsubscribe = ada.on_connection_change(lambda change: dropped.set())
+            try:
+                await self.server.stop()
+                await asyncio.wait_for(dropped.wait(), self.timeout)
+            finally:
+                unsubscribe()
+            self.t.sent("server", "start", f"same port, same database ({self.url})")
+            await self.server.start()
+            text = "Sent right after the restart #restart"
+            self.t.sent("customer", "POST /api/messages", repr(text))
+            await cust.send_message(text)
+            # Whether it arrives live or is replayed from GET /api/messages, exactly once.
+            await ada_in.expect(
+                NewMessageEvent, lambda e: e.message.content == text, since=ada_mark
+            )
+            await ada_in.expect(SystemModeUpdateEvent, since=ada_mark)
+            await ada_in.expect(HeartbeatAckEvent, since=ada_mark)
+            await cust_in.expect(
+                AgentMessageEvent, lambda e: "#restart" in e.message.content, since=cust_mark
+            )
+            copies = [
+                e
+                for e in ada_in.items[ada_mark:]
+                if isinstance(e, NewMessageEvent) and e.message.content == text
+            ]
+            assert len(copies) == 1, f"{len(copies)} copies of the message"
+            self.t.note("agent-ada", "rooms re-joined, heartbeats resumed, nothing lost or doubled")
+
+
+class _Stop(Exception):
+    """Raised by a failed flow to stop the demo."""
+
+
+# --------------------------------------------------------------------------
+# Entry point
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--url", help="play against this server instead of starting one")
+    parser.add_argument("--agent-key", help="the server's agent key (token mode)")
+    parser.add_argument(
+        "--auth",
+        choices=["token", "none"],
+        default="token",
+        help="auth mode of the in-process server (default: token)",
+    )
+    parser.add_argument(
+        "--db",
+        help="SQLite file of the in-process server "
+        "(default: a temporary file; ':memory:' for none)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="seconds each step may wait for an event (default: 5)",
+    )
+    color = parser.add_mutually_exclusive_group()
+    color.add_argument(
+        "--color",
+        dest="color",
+        action="store_const",
+        const=True,
+        default=None,
+        help="force colours",
+    )
+    color.add_argument(
+        "--no-color",
+        dest="color",
+        action="store_const",
+        const=False,
+        help="plain text (also when NO_COLOR is set or stdout is not a terminal)",
+    )
+    return parser.parse_args(argv)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    """Run the demo; return the exit status."""
+    timeline = Timeline(color=args.color)
+    try:
+        if args.url:
+            timeline.note("server", f"using {args.url}")
+            demo = Demo(args.url, agent_key=args.agent_key, timeout=args.timeout, timeline=timeline)
+            await demo.run()
+        else:
+            from mock_server import serve
+
+            with tempfile.TemporaryDirectory(prefix="vilnius-demo-") as tmp:
+                db = args.db or str(Path(tmp) / "demo.sqlite3")
+                async with serve(host="127.0.0.1", port=0, db=db, auth=args.auth) as server:
+                    timeline.note(
+                        "server", f"reference server on {server.url} (auth={args.auth}, db={db})"
+                    )
+                    demo = Demo(
+                        server.url,
+                        agent_key=server.agent_key,
+                        timeout=args.timeout,
+                        timeline=timeline,
+                        server=server,
+                    )
+                    await demo.run()
+    except _Stop:
+        pass
+    timeline.summary()
+    return 1 if timeline.flows_failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    return asyncio.run(main_async(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
