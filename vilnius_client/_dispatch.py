@@ -1,0 +1,287 @@
+"""Ordered, isolated delivery of events to handlers, waiters and streams.
+
+Ordering and isolation:
+
+* Each event has a *key*: its ``conversation_id`` when it has one, else a
+  single global key. Events of one key reach handlers in the order they were
+  submitted (the server's order); each key has its own worker task, so a slow
+  handler holds up only later events of its own conversation.
+* A key's handlers run one after another for each event, in registration
+  order. A handler that raises is reported through ``on_error`` and the other
+  handlers still run.
+* A handler that *blocks* (``time.sleep``, CPU work, blocking I/O) blocks the
+  whole event loop, heartbeats included; run such work in
+  ``asyncio.to_thread``. An ``async`` handler that awaits for long delays only
+  its own conversation's later events.
+* Waiters (:meth:`Dispatcher.wait_for`) and streams see events when they are
+  submitted, in order, without waiting behind handlers.
+
+Workers exist only while their key has queued events, so a process that sees
+thousands of conversations does not keep thousands of tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from .errors import ReplyTimeoutError, StateError
+
+__all__ = ["GLOBAL_KEY", "Dispatcher", "EventStream", "Handler", "conversation_key"]
+
+T = TypeVar("T")
+Handler = Callable[[Any], Awaitable[Any] | Any]
+"""A handler: called with one argument (the event's model); may be async."""
+ErrorReporter = Callable[[BaseException], None]
+
+GLOBAL_KEY = ""
+"""The ordering key of events that belong to no single conversation."""
+
+
+def conversation_key(model: Any) -> str:
+    """The ordering key of an event: its conversation id, or :data:`GLOBAL_KEY`."""
+    key = getattr(model, "conversation_id", None)
+    return key if isinstance(key, str) and key else GLOBAL_KEY
+
+
+class EventStream(Generic[T]):
+    """An async iterator over one event's models, with a bounded buffer.
+
+    Use as ``async with manager.stream("new-message") as events: async for e
+    in events: ...`` or iterate directly and call :meth:`aclose`. When the
+    buffer is full the *oldest* event is dropped (and counted in
+    :attr:`dropped`) so that a stalled consumer cannot exhaust memory. The
+    iteration ends when the stream or its manager is closed.
+    """
+
+    def __init__(self, name: str, maxsize: int, on_close: Callable[[EventStream[T]], None]) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.name = name
+        self.maxsize = maxsize
+        self.dropped = 0
+        self._items: collections.deque[T] = collections.deque()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._on_close = on_close
+
+    def put(self, item: T) -> None:
+        """Add an event (dropping the oldest one when full)."""
+        if self._closed:
+            return
+        if len(self._items) >= self.maxsize:
+            self._items.popleft()
+            self.dropped += 1
+        self._items.append(item)
+        self._ready.set()
+
+    def close(self) -> None:
+        """End the iteration once the buffered events are consumed."""
+        if not self._closed:
+            self._closed = True
+            self._ready.set()
+            self._on_close(self)
+
+    async def aclose(self) -> None:
+        """Close the stream (async form, for ``contextlib.aclosing``)."""
+        self.close()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    async def __aenter__(self) -> EventStream[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Waiter:
+    __slots__ = ("future", "predicate")
+
+    def __init__(self, predicate: Callable[[Any], bool] | None) -> None:
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.predicate = predicate
+
+
+class Dispatcher:
+    """Handler registry plus one ordered worker per conversation key.
+
+    Args:
+        on_error: Receives every exception a handler, predicate or listener raised.
+        logger: For what cannot be reported elsewhere.
+    """
+
+    def __init__(self, on_error: ErrorReporter, logger: logging.Logger) -> None:
+        self._on_error = on_error
+        self._logger = logger
+        self._handlers: dict[str, list[Handler]] = {}
+        self._queues: dict[str, collections.deque[tuple[str, Any]]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._streams: dict[str, list[EventStream[Any]]] = {}
+        self._closed = False
+
+    # -- registry -----------------------------------------------------------
+
+    def add(self, event: str, handler: Handler) -> None:
+        """Register ``handler`` for ``event`` (a handler added twice runs twice)."""
+        self._handlers.setdefault(event, []).append(handler)
+
+    def remove(self, event: str, handler: Handler) -> None:
+        """Unregister one registration of ``handler``; unknown handlers are ignored."""
+        handlers = self._handlers.get(event, [])
+        if handler in handlers:
+            handlers.remove(handler)
+
+    def handlers(self, event: str) -> list[Handler]:
+        """The handlers of ``event``, in registration order."""
+        return list(self._handlers.get(event, []))
+
+    # -- delivery -----------------------------------------------------------
+
+    def submit(self, event: str, model: Any, key: str | None = None) -> None:
+        """Queue ``model`` for the handlers of ``event`` and feed waiters and streams.
+
+        Returns at once; handlers run in the key's worker task.
+        """
+        if self._closed:
+            return
+        self._feed_waiters(event, model)
+        for stream in list(self._streams.get(event, ())):
+            stream.put(model)
+        if not self._handlers.get(event):
+            return
+        key = conversation_key(model) if key is None else key
+        queue = self._queues.setdefault(key, collections.deque())
+        queue.append((event, model))
+        if key not in self._workers:
+            self._workers[key] = asyncio.get_running_loop().create_task(
+                self._work(key, queue), name=f"vilnius-dispatch[{key or 'global'}]"
+            )
+
+    @property
+    def busy_keys(self) -> int:
+        """How many keys have events queued or running (for tests and metrics)."""
+        return len(self._workers)
+
+    async def drain(self) -> None:
+        """Wait until every queued event has been handled."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    async def _work(self, key: str, queue: collections.deque[tuple[str, Any]]) -> None:
+        try:
+            while queue:
+                event, model = queue.popleft()
+                for handler in self.handlers(event):
+                    await self.call(handler, model)
+        finally:
+            # No await between the empty check and the removal: submit() sees
+            # either a live worker or none.
+            if self._workers.get(key) is asyncio.current_task():
+                del self._workers[key]
+                if not queue:
+                    self._queues.pop(key, None)
+
+    async def call(self, fn: Callable[[Any], Any], arg: Any) -> None:
+        """Call a sync or async callable; report what it raises."""
+        try:
+            result = fn(arg)
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.report(exc)
+
+    def report(self, exc: BaseException) -> None:
+        """Hand ``exc`` to the error reporter, never raising."""
+        try:
+            self._on_error(exc)
+        except Exception:
+            self._logger.exception("error reporter failed")
+
+    # -- waiters and streams --------------------------------------------------
+
+    def _feed_waiters(self, event: str, model: Any) -> None:
+        waiters = self._waiters.get(event)
+        if not waiters:
+            return
+        for waiter in list(waiters):
+            if waiter.future.done():
+                continue
+            try:
+                matched = waiter.predicate is None or waiter.predicate(model)
+            except Exception as exc:
+                waiter.future.set_exception(exc)
+                continue
+            if matched:
+                waiter.future.set_result(model)
+
+    async def wait_for(
+        self, event: str, predicate: Callable[[Any], bool] | None, within: float | None
+    ) -> Any:
+        """Wait for the next ``event`` whose model satisfies ``predicate``.
+
+        Raises:
+            ReplyTimeoutError: Nothing matched within ``within`` seconds.
+            StateError: The dispatcher was closed meanwhile.
+        """
+        if self._closed:
+            raise StateError("the client is closed")
+        waiter = _Waiter(predicate)
+        waiters = self._waiters.setdefault(event, [])
+        waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter.future, within)
+        except TimeoutError:
+            raise ReplyTimeoutError(f"no {event!r} within {within:g} s") from None
+        finally:
+            waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(event, None)
+
+    def stream(self, event: str, maxsize: int) -> EventStream[Any]:
+        """Open a stream of ``event`` models (see :class:`EventStream`)."""
+        if self._closed:
+            raise StateError("the client is closed")
+        stream: EventStream[Any] = EventStream(event, maxsize, self._forget_stream)
+        self._streams.setdefault(event, []).append(stream)
+        return stream
+
+    def _forget_stream(self, stream: EventStream[Any]) -> None:
+        streams = self._streams.get(stream.name, [])
+        if stream in streams:
+            streams.remove(stream)
+
+    # -- shutdown -----------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Stop every worker, fail every waiter, end every stream; idempotent."""
+        self._closed = True
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.future.done():
+                    waiter.future.set_exception(StateError("the client was closed"))
+        for streams in list(self._streams.values()):
+            for stream in list(streams):
+                stream.close()
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._workers.clear()
+        self._queues.clear()
