@@ -1,0 +1,14 @@
+"""The Vilnius reference server: every event and endpoint of the contract, persisted.
+
+Run it with ``vilnius-mock-server`` (or ``python -m mock_server``), or in-process::
+
+    from mock_server import serve
+
+    async with serve(port=0, db=":memory:", auth="none") as server:
+        print(server.url)
+"""
+
+from .app import RunningServer, ServerConfig, create_app, serve
+from .hub import Faults
+
+__all__ = ["Faults", "RunningServer", "ServerConfig", "create_app", "serve"]

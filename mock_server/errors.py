@@ -1,0 +1,42 @@
+"""The one exception the server's logic raises, and how it maps to HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vilnius_client.events import ErrorCode
+
+__all__ = ["HTTP_STATUS", "ServiceError"]
+
+HTTP_STATUS: dict[str, int] = {
+    ErrorCode.INVALID_PAYLOAD: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.NOT_JOINED: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+}
+"""HTTP status of each error code on REST."""
+
+
+class ServiceError(Exception):
+    """A request or event was refused.
+
+    Attributes:
+        code: One of :class:`~vilnius_client.events.ErrorCode`.
+        message: A human-readable message (never a stack trace).
+        details: Extra JSON-ready information (e.g. the invalid fields).
+        status: The HTTP status to answer with on REST.
+    """
+
+    def __init__(
+        self, code: str, message: str, details: Any = None, *, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = str(code)
+        self.message = message
+        self.details = details
+        self.status = status or HTTP_STATUS.get(self.code, 400)

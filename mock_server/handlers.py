@@ -1,0 +1,125 @@
+"""Socket.IO event handlers (CONTRACT.md §3): validate, call the hub, acknowledge.
+
+Every client -> server event is validated with
+:data:`vilnius_client.events.CLIENT_EVENT_PAYLOADS`. A rejected event gets an
+``error-event`` to the sender and, when the client asked for an acknowledgement,
+``{ok: false, error: {code, message}}``; an accepted one is acknowledged with
+``{ok: true}``. The connection always stays open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from pydantic import ValidationError
+
+from vilnius_client.events import CLIENT_EVENT_PAYLOADS, ErrorCode, ErrorEvent, Event
+
+from .errors import ServiceError
+from .hub import Hub
+
+__all__ = ["register", "validation_details"]
+
+logger = logging.getLogger("mock_server")
+
+_Operation = Callable[[Hub, str, Any], Awaitable[None]]
+
+_OPERATIONS: dict[Event, _Operation] = {
+    Event.JOIN_AGENT_DASHBOARD: lambda hub, sid, payload: hub.join_dashboard(sid, payload),
+    Event.AGENT_TYPING: lambda hub, sid, payload: hub.agent_typing(sid, payload),
+    Event.HEARTBEAT: lambda hub, sid, payload: hub.heartbeat(sid, payload),
+    Event.REQUEST_CURRENT_STATE: lambda hub, sid, payload: hub.current_state(sid, payload),
+    Event.JOIN_CONVERSATION: lambda hub, sid, payload: hub.join_conversation(sid, payload),
+    Event.CUSTOMER_TYPING: lambda hub, sid, payload: hub.customer_typing(sid, payload),
+}
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Return which fields were wrong, without echoing the input back."""
+    return [
+        {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+        for error in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def _token_of(environ: dict[str, Any], auth: Any) -> object:
+    if isinstance(auth, dict) and "token" in auth:
+        return auth["token"]
+    header = environ.get("HTTP_AUTHORIZATION")
+    if isinstance(header, str) and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -> None:
+    """Attach the contract's event handlers to ``sio``.
+
+    Args:
+        sio: The Socket.IO server.
+        hub: The server's core.
+        is_live: Says whether ``sio`` is still the hub's server (events that a
+            stopping server still delivers are ignored).
+    """
+
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            identity = hub.identify(_token_of(environ, auth))
+        except ServiceError as exc:
+            logger.info("socket %s refused: %s", sid, exc.message)
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": exc.code, "message": exc.message}
+            ) from None
+        hub.connect(sid, identity)
+
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        if is_live():
+            await hub.disconnect(sid)
+
+    sio.on("connect", handler=connect)
+    sio.on("disconnect", handler=disconnect)
+    for event, operation in _OPERATIONS.items():
+        sio.on(event.value, handler=_handler(sio, hub, event, operation, is_live))
+
+
+def _handler(
+    sio: socketio.AsyncServer,
+    hub: Hub,
+    event: Event,
+    operation: _Operation,
+    is_live: Callable[[], bool],
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    adapter = CLIENT_EVENT_PAYLOADS[event]
+
+    async def handle(sid: str, *args: Any) -> dict[str, Any]:
+        if not is_live():
+            return {"ok": False, "error": {"code": "internal", "message": "server stopping"}}
+        try:
+            if len(args) != 1:
+                raise ServiceError(
+                    ErrorCode.INVALID_PAYLOAD,
+                    f"{event.value} takes exactly one argument, got {len(args)}",
+                )
+            await operation(hub, sid, adapter.validate_python(args[0]))
+        except ValidationError as exc:
+            error = ServiceError(
+                ErrorCode.INVALID_PAYLOAD,
+                f"invalid {event.value} payload",
+                validation_details(exc),
+            )
+        except ServiceError as exc:
+            error = exc
+        except Exception:
+            logger.exception("%s from %s failed", event.value, sid)
+            error = ServiceError(ErrorCode.INTERNAL, "internal error")
+        else:
+            return {"ok": True}
+        body = ErrorEvent(
+            code=error.code, message=error.message, event=event.value, details=error.details
+        )
+        await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
+        return {"ok": False, "error": {"code": error.code, "message": error.message}}
+
+    return handle

@@ -1,0 +1,341 @@
+"""The server's core: state changes and the events they cause, free of any transport.
+
+:class:`Hub` owns the :class:`~mock_server.store.Store` and a
+:class:`Transport` (emit to a room, put a socket in a room). Every change runs in
+:meth:`Hub.transaction`: writes are committed first, then the events queued
+during the change are emitted in order while the lock is still held, so that
+events follow ``seq`` order. Socket event handlers (:mod:`mock_server.handlers`)
+and REST handlers (:mod:`mock_server.api`) are thin layers over it; the REST
+operations live in :mod:`mock_server.operations`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from vilnius_client.events import (
+    AgentData,
+    AgentTypingStatusEvent,
+    ConnectedAgentsUpdateEvent,
+    Conversation,
+    ConversationStatus,
+    CurrentStateEvent,
+    CustomerTypingStatusEvent,
+    ErrorCode,
+    Event,
+    HeartbeatAckEvent,
+    HeartbeatPayload,
+    PersonalStatus,
+    Reassignment,
+    ReassignReason,
+    StateType,
+    SystemModeUpdateEvent,
+    TicketsReassignedEvent,
+    TypingPayload,
+    WireModel,
+    utcnow,
+)
+
+from . import rules
+from .auth import OPEN, Identity, TokenSigner
+from .errors import ServiceError
+from .store import AgentRecord, Store
+
+__all__ = ["AGENTS_ROOM", "Faults", "Hub", "Transport"]
+
+logger = logging.getLogger("mock_server")
+
+AGENTS_ROOM = "agents"
+"""The room of every agent dashboard socket."""
+
+
+@dataclass
+class Faults:
+    """Test hooks that make the server misbehave on purpose.
+
+    Attributes:
+        withhold_heartbeat_acks: While true, ``heartbeat`` is processed but no
+            ``heartbeat-ack`` is sent.
+        drop_responses: The next N POST requests are processed and stored, then
+            their connection is closed without an answer.
+        fail_requests: The next N HTTP requests (Socket.IO's excluded) answer
+            503 without being processed.
+    """
+
+    withhold_heartbeat_acks: bool = False
+    drop_responses: int = 0
+    fail_requests: int = 0
+
+
+class Transport(Protocol):
+    """What the hub needs from the Socket.IO server."""
+
+    async def emit(
+        self, event: Event, data: WireModel, room: str, skip_sid: str | None = None
+    ) -> None:
+        """Send ``event`` to every socket of ``room`` (a room or a socket id)."""
+
+    async def enter_room(self, sid: str, room: str) -> None:
+        """Put socket ``sid`` into ``room``."""
+
+
+_Queued = tuple[Event, WireModel, str, str | None]
+
+
+class Hub:
+    """State, rules and events of the reference server.
+
+    Args:
+        store: The open database.
+        signer: Issues and checks tokens.
+        auth: ``"token"`` or ``"none"``.
+        agent_key: The key agents trade for a token (``None``: any key, mode ``none`` only).
+        faults: The test hooks.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        signer: TokenSigner,
+        *,
+        auth: str,
+        agent_key: str | None,
+        faults: Faults,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.auth = auth
+        self.agent_key = agent_key
+        self.faults = faults
+        self.transport: Transport | None = None
+        self._identities: dict[str, Identity] = {}
+        self._socket_agent: dict[str, str] = {}
+        self._outbox: list[_Queued] = []
+
+    # -- plumbing ---------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Run a change alone; commit it, then send the events it queued."""
+        async with self.store.lock:
+            self._outbox = []
+            try:
+                yield
+            except BaseException:
+                self._outbox = []
+                await self.store.rollback()
+                raise
+            await self.store.commit()
+            queued, self._outbox = self._outbox, []
+            for event, data, room, skip_sid in queued:
+                await self._send(event, data, room, skip_sid)
+
+    def queue(self, event: Event, data: WireModel, room: str, skip_sid: str | None = None) -> None:
+        """Send an event once the running transaction has committed."""
+        self._outbox.append((event, data, room, skip_sid))
+
+    async def _send(self, event: Event, data: WireModel, room: str, skip: str | None) -> None:
+        if self.transport is None:
+            return
+        try:
+            await self.transport.emit(event, data, room, skip)
+        except Exception:  # a socket that went away must not fail the change
+            logger.exception("emit of %s to %s failed", event, room)
+
+    def identify(self, token: object) -> Identity:
+        """Return the identity a token proves (:data:`OPEN` in auth mode ``none``)."""
+        if self.auth == "none":
+            return OPEN
+        if token is None:
+            raise ServiceError(ErrorCode.UNAUTHORIZED, "a token is required")
+        return self.signer.verify(token)
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        """Return a conversation or raise ``not_found``."""
+        found = await self.store.get_conversation(conversation_id)
+        if found is None:
+            raise ServiceError(
+                ErrorCode.NOT_FOUND,
+                f"unknown conversation {conversation_id!r}",
+                {"conversationId": conversation_id},
+            )
+        return found
+
+    @staticmethod
+    def new_id(prefix: str) -> str:
+        """Return a fresh random id such as ``visitor-1f2e...``."""
+        return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+    # -- agents -----------------------------------------------------------
+
+    async def agent_list(self) -> list[AgentData]:
+        """Return every known agent as the dashboard shows it."""
+        load = await self.store.active_counts()
+        return [rules.agent_data(agent, load) for agent in await self.store.list_agents()]
+
+    async def agent_view(self, agent: AgentRecord) -> AgentData:
+        """Return one agent as the dashboard shows it."""
+        return rules.agent_data(agent, await self.store.active_counts())
+
+    async def agent_record(self, agent_id: str) -> AgentRecord:
+        """Return the stored agent, or a new (unsaved) offline one."""
+        return await self.store.get_agent(agent_id) or AgentRecord(id=agent_id, name=agent_id)
+
+    async def queue_agents_update(self) -> None:
+        """Queue ``connected-agents-update`` to the agents room."""
+        agents = await self.agent_list()
+        self.queue(
+            Event.CONNECTED_AGENTS_UPDATE, ConnectedAgentsUpdateEvent(agents=agents), AGENTS_ROOM
+        )
+
+    async def assign_orphans(self, limit: int, reason: ReassignReason) -> list[Reassignment]:
+        """Give up to ``limit`` unassigned active conversations to available agents."""
+        candidates = rules.available(await self.store.list_agents())
+        if not candidates or limit == 0:
+            return []
+        orphans = await self.store.list_conversations(
+            status=ConversationStatus.ACTIVE, unassigned=True, limit=limit
+        )
+        load = await self.store.active_counts()
+        moves = []
+        for conversation in orphans:
+            agent_id = rules.pick_agent(candidates, load)
+            assert agent_id is not None
+            await self.store.assign(conversation.id, agent_id)
+            load[agent_id] = load.get(agent_id, 0) + 1
+            moves.append(Reassignment(conversation_id=conversation.id, to_agent_id=agent_id))
+        self.queue_reassigned(moves, reason)
+        return moves
+
+    async def auto_assign(self, conversation: Conversation) -> str | None:
+        """Assign an unassigned conversation to the least loaded available agent."""
+        agent_id = rules.pick_agent(
+            rules.available(await self.store.list_agents()), await self.store.active_counts()
+        )
+        if agent_id is not None:
+            await self.store.assign(conversation.id, agent_id)
+        return agent_id
+
+    def queue_reassigned(self, moves: list[Reassignment], reason: ReassignReason) -> None:
+        """Queue ``tickets-reassigned`` to the agents room, if anything moved."""
+        if moves:
+            event = TicketsReassignedEvent(reassignments=moves, reason=reason)
+            self.queue(Event.TICKETS_REASSIGNED, event, AGENTS_ROOM)
+
+    async def _touch(self, agent_id: str) -> None:
+        agent = await self.agent_record(agent_id)
+        agent.last_seen = utcnow()
+        await self.store.save_agent(agent)
+
+    # -- sockets ----------------------------------------------------------
+
+    def reset_sockets(self) -> None:
+        """Forget every socket (the Socket.IO server was replaced)."""
+        self._identities.clear()
+        self._socket_agent.clear()
+
+    def connect(self, sid: str, identity: Identity) -> None:
+        """Remember who socket ``sid`` is."""
+        self._identities[sid] = identity
+
+    def identity_of(self, sid: str) -> Identity:
+        """Return who socket ``sid`` is."""
+        return self._identities.get(sid, OPEN if self.auth == "none" else Identity("anonymous"))
+
+    async def disconnect(self, sid: str) -> None:
+        """Forget socket ``sid``; mark its agent offline if it was the last socket."""
+        self._identities.pop(sid, None)
+        agent_id = self._socket_agent.pop(sid, None)
+        if agent_id is not None:
+            async with self.transaction():
+                await self._detach(sid, agent_id)
+
+    async def _detach(self, sid: str, agent_id: str) -> None:
+        agent = await self.agent_record(agent_id)
+        if sid in agent.sockets:
+            agent.sockets.remove(sid)
+        agent.last_seen = utcnow()
+        if not agent.sockets and agent.personal_status is PersonalStatus.ONLINE:
+            agent.personal_status = PersonalStatus.OFFLINE
+        await self.store.save_agent(agent)
+        if not agent.sockets:
+            await self.queue_agents_update()
+
+    async def join_dashboard(self, sid: str, agent_id: str) -> None:
+        """``join-agent-dashboard``: the socket becomes agent ``agent_id``'s dashboard."""
+        self.identity_of(sid).require_agent(agent_id)
+        assert self.transport is not None
+        await self.transport.enter_room(sid, AGENTS_ROOM)
+        async with self.transaction():
+            previous = self._socket_agent.get(sid)
+            if previous is not None and previous != agent_id:
+                await self._detach(sid, previous)
+            self._socket_agent[sid] = agent_id
+            agent = await self.agent_record(agent_id)
+            if sid not in agent.sockets:
+                agent.sockets.append(sid)
+            if agent.personal_status is PersonalStatus.OFFLINE:
+                agent.personal_status = PersonalStatus.ONLINE
+            agent.last_seen = utcnow()
+            await self.store.save_agent(agent)
+            mode = await self.store.system_mode()
+            self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
+            await self.assign_orphans(2, ReassignReason.AGENT_JOINED)
+            await self.queue_agents_update()
+
+    async def agent_typing(self, sid: str, payload: TypingPayload) -> None:
+        """``agent-typing``: tell the conversation room, sender excluded."""
+        identity = self.identity_of(sid)
+        if identity.kind == "customer":
+            raise ServiceError(ErrorCode.FORBIDDEN, "customers may not type as an agent")
+        await self.conversation(payload.conversation_id)
+        async with self.transaction():
+            agent_id = self._socket_agent.get(sid)
+            if agent_id is not None:
+                await self._touch(agent_id)
+            event = AgentTypingStatusEvent(is_typing=payload.is_typing, timestamp=utcnow())
+            self.queue(Event.AGENT_TYPING_STATUS, event, payload.conversation_id, sid)
+
+    async def heartbeat(self, sid: str, payload: HeartbeatPayload) -> None:
+        """``heartbeat``: note the activity and answer ``heartbeat-ack``."""
+        agent_id = self._socket_agent.get(sid)
+        if agent_id is None:
+            raise ServiceError(ErrorCode.NOT_JOINED, "send join-agent-dashboard before heartbeat")
+        async with self.transaction():
+            await self._touch(agent_id)
+            if not self.faults.withhold_heartbeat_acks:
+                ack = HeartbeatAckEvent(timestamp=payload.timestamp, agent_id=agent_id)
+                self.queue(Event.HEARTBEAT_ACK, ack, sid)
+
+    async def current_state(self, sid: str, state: StateType) -> None:
+        """``request-current-state``: answer ``current-state`` to the sender."""
+        if state is StateType.CONNECTED_AGENTS:
+            self.identity_of(sid).require_agent()
+            data: list[AgentData] | object = await self.agent_list()
+        else:
+            data = await self.store.system_mode()
+        event = CurrentStateEvent.model_validate({"type": state, "data": data})
+        await self._send(Event.CURRENT_STATE, event, sid, None)
+
+    async def join_conversation(self, sid: str, conversation_id: str) -> None:
+        """``join-conversation``: put the socket in the conversation's room."""
+        self.identity_of(sid).require_conversation(conversation_id)
+        await self.conversation(conversation_id)
+        assert self.transport is not None
+        await self.transport.enter_room(sid, conversation_id)
+
+    async def customer_typing(self, sid: str, payload: TypingPayload) -> None:
+        """``customer-typing``: tell the agents room."""
+        self.identity_of(sid).require_conversation(payload.conversation_id)
+        await self.conversation(payload.conversation_id)
+        event = CustomerTypingStatusEvent(
+            conversation_id=payload.conversation_id,
+            is_typing=payload.is_typing,
+            timestamp=utcnow(),
+        )
+        await self._send(Event.CUSTOMER_TYPING_STATUS, event, AGENTS_ROOM, None)
