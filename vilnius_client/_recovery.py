@@ -28,7 +28,7 @@ Decisions the contract leaves open:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
 from .events import AllMessagesResponse, Message, Sender
 
@@ -160,7 +160,7 @@ def _in_order(messages: Iterable[Message]) -> list[Message]:
 
 async def replay_all(
     tracker: SeqTracker, fetch: FetchAll, *, page_size: int = DEFAULT_PAGE_SIZE
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """Yield every message of ``GET /api/messages`` not yet delivered, in seq order.
 
     A tracker without a position is set to the server's head (one request with
@@ -192,7 +192,7 @@ async def replay_conversation(
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     senders: frozenset[Sender] = frozenset({Sender.AGENT, Sender.SYSTEM}),
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """Yield the missed messages of one conversation written by ``senders``, in seq order.
 
     Every fetched message is recorded in ``tracker`` (the customer's own messages

@@ -1,5 +1,440 @@
-"""AgentClient (stub: being written)."""
+"""AgentClient: an agent bot's connection to a Vilnius server, socket and REST together.
+
+Example::
+
+    async with AgentClient(url, agent_id="bot-1", agent_key=key) as bot:
+
+        @bot.on("new-message")
+        async def reply(event: NewMessageEvent) -> None:
+            if event.message.sender == "visitor":
+                await bot.respond(event.conversation_id, "Hello!")
+
+        await asyncio.Event().wait()
+
+Recovery (CONTRACT.md §7): the client tracks the highest ``seq`` of the
+``new-message`` events it delivered. After every reconnect, before live events
+resume, it fetches what it missed with ``GET /api/messages?after=`` and delivers
+those messages to the same handlers as :class:`~vilnius_client.NewMessageEvent`
+with ``replayed=True``, in seq order; live events that overlap are dropped, so
+each message reaches the handlers once. Persist :attr:`AgentClient.last_seq` and
+pass it back as ``last_seq=`` to resume after a restart; a client started with
+``last_seq=None`` starts at the server's head (it does not replay history).
+
+Decisions:
+
+* Only ``new-message`` is de-duplicated and replayed. An agent that joins a
+  conversation room also receives ``agent-message`` there; those are passed
+  through as they come (the same messages also arrive as ``new-message``).
+* With ``agent_key`` the bearer token is fetched from
+  ``POST /api/auth/agent-token`` and cached until a minute (or a tenth of its
+  lifetime) before it expires. The cache is dropped whenever the socket loses
+  its connection and whenever a REST call is refused with 401, so a server that
+  restarted with a new signing key is handled.
+* Read helpers (:meth:`AgentClient.conversations`, :meth:`AgentClient.messages`,
+  ...) return plain values; the full response models are one attribute away on
+  :attr:`AgentClient.rest`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar, overload
+
+from ._recovery import DEFAULT_PAGE_SIZE, SeqTracker, replay_all
+from .errors import ReplyTimeoutError, TransportError, VilniusError
+from .events import (
+    AgentData,
+    AllMessagesResponse,
+    Conversation,
+    ConversationStatus,
+    CurrentStateEvent,
+    Event,
+    Message,
+    NewMessageEvent,
+    PersonalStatus,
+    PersonalStatusResponse,
+    Reassignment,
+    StateType,
+    SystemMode,
+    TypingPayload,
+    utcnow,
+)
+from .manager import ConnectionChange, ConnectionState, ConnectionStatus, ModernWebSocketManager
+from .rest import RestClient, TokenSource, resolve_token
+
+__all__ = ["AgentClient"]
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+#: Connection states after which a cached agent token is not trusted any more.
+_LOST = frozenset({ConnectionState.RECONNECTING, ConnectionState.CIRCUIT_OPEN})
+
+
+class _AgentTokenCache:
+    """Fetches agent tokens with the agent key; caches one until shortly before expiry."""
+
+    def __init__(self, rest: RestClient, agent_id: str, agent_key: str) -> None:
+        self._rest = rest
+        self._agent_id = agent_id
+        self._agent_key = agent_key
+        self._token: str | None = None
+        self._refresh_at = utcnow()
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> str:
+        async with self._lock:
+            if self._token is None or utcnow() >= self._refresh_at:
+                answer = await self._rest.agent_token(self._agent_id, self._agent_key)
+                lifetime = answer.expires_at - utcnow()
+                margin = min(timedelta(minutes=1), lifetime / 10)
+                self._token = answer.token
+                self._refresh_at = answer.expires_at - margin
+            return self._token
+
+    def invalidate(self) -> None:
+        self._token = None
+
+    async def ainvalidate(self) -> None:
+        self.invalidate()
 
 
 class AgentClient:
-    """Stub."""
+    """An agent (human dashboard or bot) connected to a Vilnius server.
+
+    Use it as an async context manager: entering connects (retrying until the
+    server answers), joins the agent dashboard and starts heartbeats; leaving
+    stops every task. Handlers receive the typed model of their event.
+
+    Args:
+        url: The server's root URL, e.g. ``"http://127.0.0.1:3002"``.
+        agent_id: This agent's id; the dashboard is joined under it on every
+            (re)connect.
+        agent_key: The server's agent key (``auth="token"`` servers). The token
+            is then fetched and refreshed automatically.
+        token: A ready bearer token, or a function (plain or async) returning
+            one, asked on every connect attempt and REST call. Exclusive with
+            ``agent_key``.
+        last_seq: Resume position from a previous run (see :attr:`last_seq`).
+        request_timeout: Seconds for one REST request attempt.
+        retry_attempts: Attempts for retryable REST calls (the first included).
+        page_size: Messages per catch-up request.
+        **manager_options: Passed to :class:`~vilnius_client.ModernWebSocketManager`
+            (``reconnection_delay``, ``heartbeat_interval``, ``logger``, ...).
+
+    Raises:
+        ValueError: Both ``agent_key`` and ``token`` were given.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        agent_id: str,
+        agent_key: str | None = None,
+        token: TokenSource = None,
+        last_seq: int | None = None,
+        request_timeout: float = 10.0,
+        retry_attempts: int = 5,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **manager_options: Any,
+    ) -> None:
+        if agent_key is not None and token is not None:
+            raise ValueError("pass agent_key or token, not both")
+        self.agent_id = agent_id
+        self._page_size = page_size
+        self._rest = RestClient(url, timeout=request_timeout, retry_attempts=retry_attempts)
+        self._token_cache: _AgentTokenCache | None = None
+        credential: TokenSource = token
+        if agent_key is not None:
+            cache = _AgentTokenCache(self._rest, agent_id, agent_key)
+            self._token_cache = cache
+            credential = cache.get
+            self._rest.on_auth_error = cache.ainvalidate
+        self._rest.token = credential
+        self._credential = credential
+        self._manager = ModernWebSocketManager(
+            url,
+            agent_id=agent_id,
+            token=self._socket_token if credential is not None else None,
+            **manager_options,
+        )
+        self._tracker = SeqTracker(last_seq)
+        self._manager.add_session_step(self._catch_up)
+        self._manager.add_filter(self._is_new)
+        if self._token_cache is not None:
+            self._manager.on_connection_change(self._on_change)
+
+    # ------------------------------------------------------------------
+    # Lifecycle
+
+    async def connect(self) -> None:
+        """Connect (what entering the context manager does)."""
+        try:
+            await self._manager.connect()
+        except BaseException:
+            await self._rest.close()
+            raise
+
+    async def close(self) -> None:
+        """Disconnect and release everything; idempotent."""
+        try:
+            await self._manager.disconnect()
+        finally:
+            await self._rest.close()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------
+    # Parts and status
+
+    @property
+    def manager(self) -> ModernWebSocketManager:
+        """The underlying socket manager."""
+        return self._manager
+
+    @property
+    def rest(self) -> RestClient:
+        """The REST client, authenticated like the socket."""
+        return self._rest
+
+    @property
+    def last_seq(self) -> int | None:
+        """The highest message seq delivered (``None`` before the first connect).
+
+        Store it and pass it as ``last_seq=`` to a new client to resume without
+        losing or repeating messages.
+        """
+        return self._tracker.last_seq
+
+    @property
+    def latency(self) -> float | None:
+        """The last heartbeat round trip in seconds."""
+        return self._manager.latency
+
+    def get_connection_status(self) -> ConnectionStatus:
+        """The connection's current status."""
+        return self._manager.get_connection_status()
+
+    def on_connection_change(
+        self, callback: Callable[[ConnectionChange], Any]
+    ) -> Callable[[], None]:
+        """Call ``callback`` on every connection state transition; returns an unsubscriber."""
+        return self._manager.on_connection_change(callback)
+
+    def on_error(self, callback: Callable[[BaseException], Any]) -> Callable[[], None]:
+        """Call ``callback`` with every error (handler failures, ``error-event``...)."""
+        return self._manager.on_error(callback)
+
+    # ------------------------------------------------------------------
+    # Events
+
+    @overload
+    def on(self, event: Event | str, handler: H) -> H: ...
+
+    @overload
+    def on(self, event: Event | str, handler: None = None) -> Callable[[H], H]: ...
+
+    def on(self, event: Event | str, handler: H | None = None) -> H | Callable[[H], H]:
+        """Register ``handler`` for ``event`` (also usable as ``@client.on(event)``)."""
+        if handler is None:
+
+            def decorator(fn: H) -> H:
+                self._manager.on(event, fn)
+                return fn
+
+            return decorator
+        self._manager.on(event, handler)
+        return handler
+
+    def off(self, event: Event | str, handler: Callable[..., Any]) -> None:
+        """Unregister ``handler`` from ``event``."""
+        self._manager.off(event, handler)
+
+    async def wait_for(
+        self,
+        event: Event | str,
+        predicate: Callable[[Any], bool] | None = None,
+        *,
+        timeout: float | None,  # noqa: ASYNC109 - the agreed public signature
+    ) -> Any:
+        """Wait for the next ``event`` matching ``predicate``; see the manager."""
+        return await self._manager.wait_for(event, predicate, timeout=timeout)
+
+    def stream(self, event: Event | str, *, maxsize: int = 1000) -> Any:
+        """An async iterator (and context manager) over ``event`` with a bounded buffer."""
+        return self._manager.stream(event, maxsize=maxsize)
+
+    async def join_conversation(self, conversation_id: str) -> None:
+        """Join a conversation's room (re-joined after every reconnect)."""
+        await self._manager.join_conversation(conversation_id)
+
+    async def typing(self, conversation_id: str, is_typing: bool) -> None:
+        """Send ``agent-typing``; dropped (not queued) while disconnected."""
+        payload = TypingPayload(conversation_id=conversation_id, is_typing=is_typing)
+        await self._manager.send(Event.AGENT_TYPING, payload, volatile=True)
+
+    @overload
+    async def request_current_state(
+        self,
+        state: Literal["connected-agents", StateType.CONNECTED_AGENTS],
+        *,
+        timeout: float = ...,  # noqa: ASYNC109 - bounds a reply, not this call's work
+    ) -> list[AgentData]: ...
+
+    @overload
+    async def request_current_state(
+        self,
+        state: Literal["system-mode", StateType.SYSTEM_MODE],
+        *,
+        timeout: float = ...,  # noqa: ASYNC109
+    ) -> SystemMode: ...
+
+    async def request_current_state(
+        self,
+        state: StateType | str,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> list[AgentData] | SystemMode:
+        """Ask the server for a piece of state over the socket and return the typed answer.
+
+        Sends ``request-current-state`` and waits for the ``current-state`` of
+        that type.
+
+        Args:
+            state: ``"connected-agents"`` or ``"system-mode"``.
+            timeout: Seconds to wait for the answer.
+
+        Returns:
+            The list of agents, or the system mode.
+
+        Raises:
+            ValueError: ``state`` is not one of the two types.
+            ReplyTimeoutError: No answer within ``timeout``.
+        """
+        wanted = StateType(state)
+        answer: asyncio.Future[CurrentStateEvent] = asyncio.get_running_loop().create_future()
+
+        def match(event: CurrentStateEvent) -> None:
+            if event.type == wanted and not answer.done():
+                answer.set_result(event)
+
+        # Subscribed before sending, so that a fast answer cannot be missed.
+        self._manager.on(Event.CURRENT_STATE, match)
+        try:
+            await self._manager.send(Event.REQUEST_CURRENT_STATE, wanted.value)
+            try:
+                event = await asyncio.wait_for(answer, timeout)
+            except TimeoutError:
+                raise ReplyTimeoutError(f"no current-state {wanted} within {timeout:g} s") from None
+        finally:
+            self._manager.off(Event.CURRENT_STATE, match)
+        return event.data
+
+    # ------------------------------------------------------------------
+    # REST
+
+    async def respond(
+        self, conversation_id: str, text: str, *, idempotency_key: str | None = None
+    ) -> Message:
+        """Reply in a conversation as this agent (retried safely); returns the stored message."""
+        answer = await self._rest.agent_respond(
+            conversation_id, text, self.agent_id, idempotency_key=idempotency_key
+        )
+        return answer.message
+
+    async def set_personal_status(self, status: PersonalStatus | str) -> PersonalStatusResponse:
+        """Set this agent ``online`` or ``afk``; the answer lists the reassignments."""
+        return await self._rest.set_personal_status(self.agent_id, status)
+
+    async def get_system_mode(self) -> SystemMode:
+        """The system mode (REST)."""
+        return (await self._rest.get_system_mode()).mode
+
+    async def set_system_mode(self, mode: SystemMode | str) -> SystemMode:
+        """Change the system mode; returns the mode now in force."""
+        return (await self._rest.set_system_mode(mode)).mode
+
+    async def connected_agents(self) -> list[AgentData]:
+        """The agents the server knows, with their status (REST)."""
+        return (await self._rest.connected_agents()).agents
+
+    async def conversations(
+        self, status: ConversationStatus | str | None = None
+    ) -> list[Conversation]:
+        """Every conversation, optionally only those with ``status``."""
+        return (await self._rest.admin_conversations(status)).conversations
+
+    async def messages(
+        self, conversation_id: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[Message]:
+        """A conversation's messages with ``seq > after``, in seq order (one page)."""
+        answer = await self._rest.conversation_messages(conversation_id, after=after, limit=limit)
+        return answer.messages
+
+    async def assign(self, conversation_id: str, agent_id: str | None = None) -> Conversation:
+        """Assign a conversation to ``agent_id`` (default: this agent)."""
+        answer = await self._rest.assign(conversation_id, agent_id or self.agent_id)
+        return answer.conversation
+
+    async def bulk_assign(
+        self, conversation_ids: Iterable[str], agent_id: str | None = None
+    ) -> list[Reassignment]:
+        """Assign several conversations to ``agent_id`` (default: this agent)."""
+        answer = await self._rest.bulk_assign(conversation_ids, agent_id or self.agent_id)
+        return answer.reassigned
+
+    async def end_conversation(self, conversation_id: str) -> None:
+        """End a conversation as this agent."""
+        await self._rest.end_conversation(conversation_id, agent_id=self.agent_id)
+
+    # ------------------------------------------------------------------
+    # Recovery and credentials
+
+    async def _socket_token(self) -> str:
+        return await resolve_token(self._credential) or ""
+
+    def _on_change(self, change: ConnectionChange) -> None:
+        if change.new in _LOST and self._token_cache is not None:
+            self._token_cache.invalidate()
+
+    async def _fetch_page(self, after: int, limit: int) -> AllMessagesResponse:
+        return await self._rest.all_messages(after=after, limit=limit)
+
+    async def _catch_up(self) -> None:
+        replay = replay_all(self._tracker, self._fetch_page, page_size=self._page_size)
+        async with contextlib.aclosing(replay):
+            try:
+                async for message in replay:
+                    replayed = NewMessageEvent(
+                        conversation_id=message.conversation_id,
+                        message=message,
+                        ai_suggestion=None,
+                        timestamp=message.timestamp,
+                        replayed=True,
+                    )
+                    await self._manager.deliver(Event.NEW_MESSAGE, replayed)
+            except VilniusError as exc:
+                if exc.temporary and not isinstance(exc, TransportError):
+                    # The manager reconnects (and so retries the catch-up) on
+                    # TransportError only; a 503 must not skip the missed messages.
+                    raise TransportError(f"catch-up failed: {exc}") from exc
+                raise
+
+    def _is_new(self, event: Event | str, model: Any) -> bool:
+        if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):
+            return self._tracker.accept(model.message)
+        return True

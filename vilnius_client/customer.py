@@ -1,5 +1,370 @@
-"""CustomerClient (stub: being written)."""
+"""CustomerClient: a customer's chat widget, for QA scripts and load tests.
+
+Example::
+
+    async with CustomerClient(url, visitor_id="v-1") as customer:
+        await customer.send_message("Hello, I need help")
+        reply = await customer.wait_for("agent-message", timeout=30)
+        print(reply.message.content)
+
+One client holds one conversation: it is created by :meth:`CustomerClient.start_conversation`
+or implicitly by the first :meth:`CustomerClient.send_message`, or given as
+``conversation_id=`` (with its ``token=`` on ``auth="token"`` servers). The
+socket connects once the conversation is known, because on ``auth="token"``
+servers the customer's token comes with the conversation; its room is joined on
+every (re)connect.
+
+Recovery (CONTRACT.md §7): the client tracks the highest ``seq`` of its
+conversation. After every reconnect, before live events resume, it fetches
+the messages it missed with ``GET /api/conversations/{id}/messages?after=`` and
+delivers the agents' and system messages among them as
+:class:`~vilnius_client.AgentMessageEvent` with ``replayed=True``, in seq order;
+live ``agent-message`` events that overlap are dropped.
+
+Decisions:
+
+* A conversation created by this client starts at seq 0, so a reply stored
+  before the socket joined the room is delivered (replayed) rather than lost.
+* A conversation given as ``conversation_id`` without ``last_seq`` starts at
+  its current end: its history is not replayed (read it with :meth:`history`).
+* The customer's own messages are never delivered as events (the contract has
+  no event for them in the room); they only move the position forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar, overload
+
+from ._recovery import DEFAULT_PAGE_SIZE, SeqTracker, replay_conversation
+from .errors import StateError, TransportError, VilniusError
+from .events import (
+    AgentMessageEvent,
+    Conversation,
+    Event,
+    Message,
+    PostMessageResponse,
+    TypingPayload,
+)
+from .manager import ConnectionChange, ConnectionStatus, ModernWebSocketManager
+from .rest import RestClient, TokenSource, resolve_token
+
+__all__ = ["CustomerClient"]
+
+H = TypeVar("H", bound=Callable[..., Any])
 
 
 class CustomerClient:
-    """Stub."""
+    """A customer (visitor) in one conversation: REST for sending, the socket for replies.
+
+    Args:
+        url: The server's root URL.
+        visitor_id: The visitor's id (the server makes one up when ``None``).
+        conversation_id: An existing conversation to continue.
+        token: The customer's token for ``conversation_id`` (a string or a
+            function returning one); ignored when the client creates the
+            conversation, which brings its own token.
+        last_seq: Resume position within ``conversation_id`` (see :attr:`last_seq`).
+        request_timeout: Seconds for one REST request attempt.
+        retry_attempts: Attempts for retryable REST calls (the first included).
+        page_size: Messages per catch-up request.
+        **manager_options: Passed to :class:`~vilnius_client.ModernWebSocketManager`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        visitor_id: str | None = None,
+        conversation_id: str | None = None,
+        token: TokenSource = None,
+        last_seq: int | None = None,
+        request_timeout: float = 10.0,
+        retry_attempts: int = 5,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **manager_options: Any,
+    ) -> None:
+        self.visitor_id = visitor_id
+        self._conversation_id = conversation_id
+        self._token: TokenSource = token
+        self._page_size = page_size
+        self._tracker: SeqTracker | None = (
+            SeqTracker(last_seq) if conversation_id is not None else None
+        )
+        self._rest = RestClient(
+            url, token=self._current_token, timeout=request_timeout, retry_attempts=retry_attempts
+        )
+        self._manager = ModernWebSocketManager(url, token=self._socket_token, **manager_options)
+        self._manager.add_session_step(self._catch_up)
+        self._manager.add_filter(self._is_new)
+        self._catch_up_lock = asyncio.Lock()
+        self._entered = False
+
+    # ------------------------------------------------------------------
+    # Lifecycle
+
+    async def connect(self) -> None:
+        """Start (what entering the context manager does).
+
+        Connects the socket at once when the conversation is already known;
+        otherwise when it is created.
+        """
+        if self._entered:
+            raise StateError("this CustomerClient was already started")
+        self._entered = True
+        if self._conversation_id is not None:
+            await self._open_socket()
+
+    async def close(self) -> None:
+        """Disconnect and release everything; idempotent."""
+        try:
+            await self._manager.disconnect()
+        finally:
+            await self._rest.close()
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.connect()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------
+    # Parts and status
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation, once known."""
+        return self._conversation_id
+
+    @property
+    def token(self) -> str | None:
+        """The customer's token, when it is a plain string (``auth="token"`` servers)."""
+        return self._token if isinstance(self._token, str) else None
+
+    @property
+    def last_seq(self) -> int | None:
+        """The highest seq of this conversation seen so far; persist it to resume."""
+        return self._tracker.last_seq if self._tracker is not None else None
+
+    @property
+    def manager(self) -> ModernWebSocketManager:
+        """The underlying socket manager."""
+        return self._manager
+
+    @property
+    def rest(self) -> RestClient:
+        """The REST client, authenticated with the customer's token."""
+        return self._rest
+
+    @property
+    def latency(self) -> float | None:
+        """The last heartbeat round trip in seconds (customers do not heartbeat: ``None``)."""
+        return self._manager.latency
+
+    def get_connection_status(self) -> ConnectionStatus:
+        """The socket's current status."""
+        return self._manager.get_connection_status()
+
+    def on_connection_change(
+        self, callback: Callable[[ConnectionChange], Any]
+    ) -> Callable[[], None]:
+        """Call ``callback`` on every connection state transition; returns an unsubscriber."""
+        return self._manager.on_connection_change(callback)
+
+    def on_error(self, callback: Callable[[BaseException], Any]) -> Callable[[], None]:
+        """Call ``callback`` with every error (handler failures, ``error-event``...)."""
+        return self._manager.on_error(callback)
+
+    # ------------------------------------------------------------------
+    # Events
+
+    @overload
+    def on(self, event: Event | str, handler: H) -> H: ...
+
+    @overload
+    def on(self, event: Event | str, handler: None = None) -> Callable[[H], H]: ...
+
+    def on(self, event: Event | str, handler: H | None = None) -> H | Callable[[H], H]:
+        """Register ``handler`` for ``event`` (also usable as ``@client.on(event)``)."""
+        if handler is None:
+
+            def decorator(fn: H) -> H:
+                self._manager.on(event, fn)
+                return fn
+
+            return decorator
+        self._manager.on(event, handler)
+        return handler
+
+    def off(self, event: Event | str, handler: Callable[..., Any]) -> None:
+        """Unregister ``handler`` from ``event``."""
+        self._manager.off(event, handler)
+
+    async def wait_for(
+        self,
+        event: Event | str,
+        predicate: Callable[[Any], bool] | None = None,
+        *,
+        timeout: float | None,  # noqa: ASYNC109 - the agreed public signature
+    ) -> Any:
+        """Wait for the next ``event`` matching ``predicate``; see the manager."""
+        return await self._manager.wait_for(event, predicate, timeout=timeout)
+
+    def stream(self, event: Event | str, *, maxsize: int = 1000) -> Any:
+        """An async iterator (and context manager) over ``event`` with a bounded buffer."""
+        return self._manager.stream(event, maxsize=maxsize)
+
+    # ------------------------------------------------------------------
+    # Conversation
+
+    async def start_conversation(self, metadata: Mapping[str, Any] | None = None) -> Conversation:
+        """Create the conversation, keep its token and join its room.
+
+        Raises:
+            StateError: This client already has a conversation.
+            ServerError: The server refused.
+        """
+        self._require_no_conversation()
+        created = await self._rest.create_conversation(
+            visitor_id=self.visitor_id, metadata=metadata
+        )
+        await self._adopt(created.conversation_id, created.conversation.visitor_id, created.token)
+        return created.conversation
+
+    async def send_message(
+        self, text: str, *, idempotency_key: str | None = None
+    ) -> PostMessageResponse:
+        """Send a message (``POST /api/messages``), retried safely with one idempotency key.
+
+        Without a conversation yet, this creates one (with a new random id) and
+        keeps its token, like a widget's first message.
+
+        Returns:
+            The stored message, and the automatic reply when the server made one.
+        """
+        key = idempotency_key or str(uuid.uuid4())
+        conversation_id = self._conversation_id
+        if conversation_id is None:
+            self._require_no_conversation()
+            if self.visitor_id is None:
+                self.visitor_id = f"visitor-{uuid.uuid4().hex[:12]}"
+            answer = await self._rest.post_message(
+                str(uuid.uuid4()), text, visitor_id=self.visitor_id, idempotency_key=key
+            )
+            await self._adopt(answer.conversation_id, self.visitor_id, answer.token)
+        else:
+            answer = await self._rest.post_message(
+                conversation_id, text, visitor_id=self.visitor_id, idempotency_key=key
+            )
+        if self._tracker is not None:
+            self._tracker.accept(answer.user_message)
+        return answer
+
+    async def typing(self, is_typing: bool) -> None:
+        """Send ``customer-typing``; dropped (not queued) while disconnected.
+
+        Raises:
+            StateError: No conversation yet.
+        """
+        if self._conversation_id is None:
+            raise StateError("no conversation yet: start_conversation() or send_message() first")
+        payload = TypingPayload(conversation_id=self._conversation_id, is_typing=is_typing)
+        await self._manager.send(Event.CUSTOMER_TYPING, payload, volatile=True)
+
+    async def history(self, after: int | None = None) -> list[Message]:
+        """Every message of the conversation with ``seq > after``, in seq order (all pages).
+
+        Raises:
+            StateError: No conversation yet.
+        """
+        conversation_id = self._conversation_id
+        if conversation_id is None:
+            raise StateError("no conversation yet: start_conversation() or send_message() first")
+        messages: list[Message] = []
+        cursor = after or 0
+        while True:
+            page = await self._fetch_page(cursor, self._page_size)
+            if not page:
+                return messages
+            messages.extend(page)
+            cursor = page[-1].seq
+
+    # ------------------------------------------------------------------
+    # Internals
+
+    def _require_no_conversation(self) -> None:
+        if self._conversation_id is not None:
+            raise StateError("a CustomerClient holds one conversation; create another client")
+        if not self._entered:
+            raise StateError("use 'async with CustomerClient(...)' (or connect()) first")
+
+    async def _adopt(self, conversation_id: str, visitor_id: str, token: str | None) -> None:
+        self._conversation_id = conversation_id
+        self.visitor_id = visitor_id
+        if token is not None:
+            self._token = token
+        self._tracker = SeqTracker(0)
+        await self._open_socket()
+
+    async def _open_socket(self) -> None:
+        assert self._conversation_id is not None
+        # Remembered before connecting: joined during the connect, before the catch-up.
+        await self._manager.join_conversation(self._conversation_id)
+        await self._manager.connect()
+
+    async def _current_token(self) -> str | None:
+        return await resolve_token(self._token)
+
+    async def _socket_token(self) -> str:
+        return await resolve_token(self._token) or ""
+
+    async def _fetch_page(self, after: int, limit: int) -> list[Message]:
+        assert self._conversation_id is not None
+        answer = await self._rest.conversation_messages(
+            self._conversation_id, after=after, limit=limit
+        )
+        return sorted(answer.messages, key=lambda message: message.seq)
+
+    async def _catch_up(self) -> None:
+        tracker = self._tracker
+        if tracker is None or self._conversation_id is None:
+            return
+        async with self._catch_up_lock:
+            replay = replay_conversation(tracker, self._fetch_page, page_size=self._page_size)
+            async with contextlib.aclosing(replay):
+                try:
+                    async for message in replay:
+                        event = AgentMessageEvent(
+                            message=message, timestamp=message.timestamp, replayed=True
+                        )
+                        await self._manager.deliver(Event.AGENT_MESSAGE, event)
+                except VilniusError as exc:
+                    if exc.temporary and not isinstance(exc, TransportError):
+                        # Only a TransportError makes the manager retry the connection
+                        # (and so the catch-up); a 503 must not skip missed messages.
+                        raise TransportError(f"catch-up failed: {exc}") from exc
+                    raise
+
+    def _is_new(self, event: Event | str, model: Any) -> bool:
+        if (
+            event == Event.AGENT_MESSAGE
+            and isinstance(model, AgentMessageEvent)
+            and self._tracker is not None
+            and model.message.conversation_id == self._conversation_id
+        ):
+            return self._tracker.accept(model.message)
+        return True

@@ -32,6 +32,7 @@ from pydantic.alias_generators import to_camel
 
 from ._retry import rest_retrying
 from .errors import (
+    AuthError,
     ConnectionLostError,
     ProtocolError,
     ReplyTimeoutError,
@@ -120,6 +121,9 @@ class RestClient:
             (``1`` disables retries).
         retry_base: First backoff step in seconds (full jitter).
         retry_cap: Longest single wait between attempts, and cap of ``Retry-After``.
+        on_auth_error: Called (and awaited) when a request is refused with 401;
+            the request is then sent once more. :class:`~vilnius_client.AgentClient`
+            uses it to drop an expired token so that a fresh one is fetched.
     """
 
     def __init__(
@@ -132,6 +136,7 @@ class RestClient:
         retry_attempts: int = 5,
         retry_base: float = 0.2,
         retry_cap: float = 5.0,
+        on_auth_error: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if retry_attempts < 1:
             raise ValueError("retry_attempts must be at least 1")
@@ -141,6 +146,7 @@ class RestClient:
         self.retry_attempts = retry_attempts
         self.retry_base = retry_base
         self.retry_cap = retry_cap
+        self.on_auth_error = on_auth_error
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -211,6 +217,12 @@ class RestClient:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
 
         async def once() -> _M:
+            try:
+                return await self._once(method, path, model, json_body, params, headers, auth)
+            except AuthError:
+                if not auth or self.on_auth_error is None:
+                    raise
+                await self.on_auth_error()
             return await self._once(method, path, model, json_body, params, headers, auth)
 
         if not retry or self.retry_attempts == 1:
