@@ -187,7 +187,10 @@ async def test_aclose_cancels_workers_fails_waiters_ends_streams(
     dispatcher.submit("e", Ev("b", 0))
     stream = dispatcher.stream("e", maxsize=10)
     waiting = asyncio.create_task(dispatcher.wait_for("e", None, None))
-    consuming = asyncio.create_task(anext(aiter(stream)))
+    async def next_event() -> object:
+        return await anext(aiter(stream))
+
+    consuming = asyncio.create_task(next_event())
     await asyncio.sleep(0)
     await dispatcher.aclose()
     with pytest.raises(StateError):

@@ -25,7 +25,7 @@ def test_starts_disconnected_and_reports_changes_with_reasons() -> None:
     assert machine.transition(S.CONNECTED, "connected") == ConnectionChange(
         S.CONNECTING, S.CONNECTED, "connected"
     )
-    assert machine.state is S.CONNECTED
+    assert machine.state.value == "connected"
 
 
 def test_same_state_is_not_a_change() -> None:
