@@ -31,6 +31,7 @@ from vilnius_client import (
 )
 
 
+# --8<-- [start:bot]
 def make_reply(text: str) -> str:
     """The bot's whole intelligence: what to answer to ``text``."""
     if "?" in text:
@@ -80,6 +81,9 @@ class AutoResponder:
         print(f"[bot] -> {conversation}: {reply!r}", flush=True)
         if self.max_messages is not None and self.replies >= self.max_messages:
             self.done.set()
+
+
+# --8<-- [end:bot]
 
 
 async def run(args: argparse.Namespace) -> int:

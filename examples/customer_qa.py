@@ -37,9 +37,10 @@ async def run(args: argparse.Namespace) -> int:
             await admin.set_system_mode(SystemMode.AUTOPILOT)
             print("[qa] system mode set to autopilot")
 
+    # --8<-- [start:qa]
     async with CustomerClient(args.url, visitor_id=args.visitor_id) as customer:
         started = await customer.start_conversation()
-        print(f"[qa] conversation {started.conversation_id} started as {args.visitor_id}")
+        print(f"[qa] conversation {started.id} started as {args.visitor_id}")
         async with customer.stream(Event.AGENT_MESSAGE) as replies:
             for number, text in enumerate(messages, 1):
                 await customer.typing(True)
@@ -58,6 +59,7 @@ async def run(args: argparse.Namespace) -> int:
                     return 1
         history = await customer.history()
         print(f"[qa] PASS: {len(messages)} messages answered; {len(history)} in the history")
+    # --8<-- [end:qa]
     return 0
 
 

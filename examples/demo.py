@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -33,6 +34,7 @@ from vilnius_client import (
     AgentTypingStatusEvent,
     ConnectedAgentsUpdateEvent,
     ConnectionChange,
+    ConnectionState,
     CurrentStateEvent,
     CustomerClient,
     CustomerTypingStatusEvent,
@@ -155,6 +157,38 @@ class Timeline:
             text += f" · failed: {', '.join(self.flows_failed)}"
         self._emit([(text, "bold green" if ok else "bold red")])
         return text
+
+
+class TimelineLog(logging.Handler):
+    """Shows the SDK's and the server's warnings in the timeline instead of on stderr."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        super().__init__(logging.WARNING)
+        self.timeline = timeline
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print one log record as a timeline note."""
+        who = "sdk log" if record.name.startswith("vilnius_client") else "server log"
+        self.timeline.note(who, f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def logs_into(timeline: Timeline) -> Iterator[None]:
+    """Route the ``vilnius_client`` and ``mock_server`` loggers into the timeline."""
+    handler = TimelineLog(timeline)
+    loggers = [logging.getLogger(name) for name in ("vilnius_client", "mock_server")]
+    saved = [(logger.propagate, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, (propagate, level) in zip(loggers, saved, strict=True):
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+            logger.setLevel(level)
 
 
 def short(identifier: str) -> str:
@@ -387,11 +421,12 @@ class Demo:
             async with self.flow("current state: connected agents and system mode"):
                 self.t.sent("agent-ada", "request-current-state", "connected-agents")
                 agents = await ada.request_current_state("connected-agents")
-                assert isinstance(agents.data, list), agents
-                assert "agent-ada" in [a.id for a in agents.data], agents
+                assert "agent-ada" in [a.id for a in agents], agents
+                self.t.note("agent-ada", f"typed answer: list of {len(agents)} AgentData")
                 self.t.sent("agent-ada", "request-current-state", "system-mode")
                 mode = await ada.request_current_state("system-mode")
-                assert mode.data is SystemMode.HITL, mode
+                assert mode is SystemMode.HITL, mode
+                self.t.note("agent-ada", f"typed answer: {mode!r}")
 
             # 2. A customer opens the widget and starts a conversation.
             cust, cust_in = self.customer("customer", visitor_id="visitor-1")
@@ -402,7 +437,7 @@ class Demo:
                 mark = ada_in.mark()
                 self.t.sent("customer", "POST /api/conversations", "visitor-1")
                 started = await cust.start_conversation()
-                conv1 = started.conversation_id
+                conv1 = started.id
                 await ada_in.expect(
                     NewConversationEvent, lambda e: e.conversation_id == conv1, since=mark
                 )
@@ -462,7 +497,7 @@ class Demo:
                 await self.stack.enter_async_context(cust2)
                 mark = ada_in.mark()
                 self.t.sent("visitor-2", "POST /api/conversations", "visitor-2")
-                conv2 = (await cust2.start_conversation()).conversation_id
+                conv2 = (await cust2.start_conversation()).id
                 text2 = "Can I change my delivery address? #2077"
                 self.t.sent("visitor-2", "POST /api/messages", repr(text2))
                 await cust2.send_message(text2)
@@ -547,7 +582,7 @@ class Demo:
             async with self.flow("agent-bob disconnects"):
                 mark = ada_in.mark()
                 self.t.sent("agent-bob", "disconnect")
-                await bob.disconnect()
+                await bob.close()
                 await ada_in.expect(
                     ConnectedAgentsUpdateEvent,
                     lambda e: not any(a.id == "agent-bob" and a.connected for a in e.agents),
@@ -573,35 +608,55 @@ class Demo:
                 cust, cust_in = back, back_in
 
             if self.server is not None:
-                await self._restart_flow(ada, ada_in, cust, cust_in, conv1)
+                await self._restart_flow(ada, ada_in, cust, cust_in)
 
     async def _restart_flow(
-        self, ada: AgentClient, ada_in: Inbox, cust: CustomerClient, cust_in: Inbox, conv1: str
+        self, ada: AgentClient, ada_in: Inbox, cust: CustomerClient, cust_in: Inbox
     ) -> None:
         async with self.flow("server restart under connected clients: reconnect and recover"):
             ada_mark, cust_mark = ada_in.mark(), cust_in.mark()
-            self.t.sent("server", "stop", "every socket dropped; the SQLite file is kept")
-            dropped = asyncio.Event()
-            unsubscribe = ada.on_connection_change(lambda change: dropped.set())
+            lost = {"agent-ada": asyncio.Event(), "customer": asyncio.Event()}
+            back = {"agent-ada": asyncio.Event(), "customer": asyncio.Event()}
+
+            def watch(who: str) -> Callable[[ConnectionChange], None]:
+                def seen(change: ConnectionChange) -> None:
+                    if change.new is ConnectionState.RECONNECTING:
+                        lost[who].set()
+                    elif change.new is ConnectionState.CONNECTED and lost[who].is_set():
+                        back[who].set()
+
+                return seen
+
+            unsubscribe = [
+                ada.on_connection_change(watch("agent-ada")),
+                cust.on_connection_change(watch("customer")),
+            ]
             try:
+                self.t.sent("server", "stop", "every socket dropped; the SQLite file is kept")
                 await self.server.stop()
-                await asyncio.wait_for(dropped.wait(), self.timeout)
+                await asyncio.wait_for(lost["agent-ada"].wait(), self.timeout)
+                self.t.sent("server", "start", f"same port, same database ({self.url})")
+                await self.server.start()
+                text = "Sent right after the restart #restart"
+                self.t.sent("customer", "POST /api/messages", repr(text))
+                await cust.send_message(text)
+                # Live or replayed from GET /api/messages: either way, exactly once.
+                await ada_in.expect(
+                    NewMessageEvent, lambda e: e.message.content == text, since=ada_mark
+                )
+                await ada_in.expect(SystemModeUpdateEvent, since=ada_mark)
+                await ada_in.expect(HeartbeatAckEvent, since=ada_mark)
+                await cust_in.expect(
+                    AgentMessageEvent, lambda e: "#restart" in e.message.content, since=cust_mark
+                )
+                for who, event in back.items():
+                    try:
+                        await asyncio.wait_for(event.wait(), self.timeout)
+                    except TimeoutError:
+                        raise TimeoutError(f"{who} did not reconnect") from None
             finally:
-                unsubscribe()
-            self.t.sent("server", "start", f"same port, same database ({self.url})")
-            await self.server.start()
-            text = "Sent right after the restart #restart"
-            self.t.sent("customer", "POST /api/messages", repr(text))
-            await cust.send_message(text)
-            # Whether it arrives live or is replayed from GET /api/messages, exactly once.
-            await ada_in.expect(
-                NewMessageEvent, lambda e: e.message.content == text, since=ada_mark
-            )
-            await ada_in.expect(SystemModeUpdateEvent, since=ada_mark)
-            await ada_in.expect(HeartbeatAckEvent, since=ada_mark)
-            await cust_in.expect(
-                AgentMessageEvent, lambda e: "#restart" in e.message.content, since=cust_mark
-            )
+                for undo in unsubscribe:
+                    undo()
             copies = [
                 e
                 for e in ada_in.items[ada_mark:]
@@ -663,7 +718,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def main_async(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
     timeline = Timeline(color=args.color)
-    try:
+    with contextlib.suppress(_Stop), logs_into(timeline):
         if args.url:
             timeline.note("server", f"using {args.url}")
             demo = Demo(args.url, agent_key=args.agent_key, timeout=args.timeout, timeline=timeline)
@@ -685,8 +740,6 @@ async def main_async(args: argparse.Namespace) -> int:
                         server=server,
                     )
                     await demo.run()
-    except _Stop:
-        pass
     timeline.summary()
     return 1 if timeline.flows_failed else 0
 
