@@ -1,0 +1,32 @@
+"""Fixtures of the fault tests: a subprocess server that can be killed, a proxy that can cut."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mock_server import RunningServer
+from tests.faults.proxy import TcpProxy
+from tests.faults.server_process import ServerProcess, free_port
+
+
+@pytest.fixture
+async def server_process(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A started ``python -m mock_server`` on a fixed free port and a file db in ``tmp_path``."""
+    process = ServerProcess(
+        port=free_port(), db=tmp_path / "chat.db", log_path=tmp_path / "server.log"
+    )
+    try:
+        await process.start()
+        yield process
+    finally:
+        await process.close()
+
+
+@pytest.fixture
+async def proxy(server: RunningServer) -> AsyncIterator[TcpProxy]:
+    """A :class:`TcpProxy` in front of the in-process ``server`` fixture."""
+    async with TcpProxy("127.0.0.1", server.port) as running:
+        yield running
