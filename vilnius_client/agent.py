@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, overload
@@ -156,11 +156,13 @@ class AgentClient:
             self._rest.on_auth_error = cache.ainvalidate
         self._rest.token = credential
         self._credential = credential
+        socket_token: str | Callable[[], Awaitable[str]] | None
+        if credential is None or isinstance(credential, str):
+            socket_token = credential  # fixed: the manager stops on a refusal
+        else:
+            socket_token = self._socket_token
         self._manager = ModernWebSocketManager(
-            url,
-            agent_id=agent_id,
-            token=self._socket_token if credential is not None else None,
-            **manager_options,
+            url, agent_id=agent_id, token=socket_token, **manager_options
         )
         self._tracker = SeqTracker(last_seq)
         self._manager.add_session_step(self._catch_up)

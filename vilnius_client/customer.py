@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 from ._recovery import DEFAULT_PAGE_SIZE, SeqTracker, replay_conversation
-from .errors import StateError, TransportError, VilniusError
+from .errors import NotFoundError, ServerError, StateError, TransportError, VilniusError
 from .events import (
     AgentMessageEvent,
     Conversation,
@@ -321,10 +321,20 @@ class CustomerClient:
         await self._open_socket()
 
     async def _open_socket(self) -> None:
-        assert self._conversation_id is not None
-        # Remembered before connecting: joined during the connect, before the catch-up.
-        await self._manager.join_conversation(self._conversation_id)
-        await self._manager.connect()
+        conversation_id = self._conversation_id
+        assert conversation_id is not None
+        errors: list[BaseException] = []
+        unsubscribe = self._manager.on_error(errors.append)
+        try:
+            # Remembered before connecting: joined during the connect, before the catch-up.
+            await self._manager.join_conversation(conversation_id)
+            await self._manager.connect()
+        finally:
+            unsubscribe()
+        if conversation_id not in self._manager.conversations:
+            # The manager reports a refused join and forgets the room; raise it here.
+            refused = next((exc for exc in errors if isinstance(exc, ServerError)), None)
+            raise refused or NotFoundError(f"could not join conversation {conversation_id!r}")
 
     async def _current_token(self) -> str | None:
         return await resolve_token(self._token)
