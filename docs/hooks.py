@@ -23,8 +23,8 @@ from pydantic import BaseModel, TypeAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vilnius_client import events  # noqa: E402
-from vilnius_client.events import Event  # noqa: E402
+from vilnius_client import events
+from vilnius_client.events import Event
 
 PAGE = "reference/events.md"
 
@@ -193,7 +193,7 @@ def render() -> str:
     lines = [
         "# Event reference",
         "",
-        "!!! note \"Generated\"",
+        '!!! note "Generated"',
         "    This page is generated at build time from `vilnius_client/events.py` by",
         "    `docs/hooks.py`: field names and types are read from the pydantic models",
         "    themselves, so it always matches the code.",
@@ -208,7 +208,7 @@ def render() -> str:
         "```python",
         "from vilnius_client import Event, NewMessageEvent",
         "",
-        "@client.on(Event.NEW_MESSAGE)          # or client.on(\"new-message\")",
+        '@client.on(Event.NEW_MESSAGE)          # or client.on("new-message")',
         "async def on_message(event: NewMessageEvent) -> None:",
         "    print(event.conversation_id, event.message.seq, event.message.content)",
         "```",
@@ -224,8 +224,9 @@ def render() -> str:
             py = f"`{events.SERVER_EVENT_MODELS[event].__name__}`"
         else:
             py, _ = _client_payload(events.CLIENT_EVENT_PAYLOADS[event])
-        lines.append(f"| [`{event.value}`](#{event.value}) | `Event.{event.name}` | "
-                     f"{direction} | {py} |")
+        lines.append(
+            f"| [`{event.value}`](#{event.value}) | `Event.{event.name}` | {direction} | {py} |"
+        )
 
     lines += ["", "## Client → server events", ""]
     for event, adapter in events.CLIENT_EVENT_PAYLOADS.items():
