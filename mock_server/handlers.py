@@ -101,6 +101,7 @@ def _handler(
                 raise ServiceError(
                     ErrorCode.INVALID_PAYLOAD,
                     f"{event.value} takes exactly one argument, got {len(args)}",
+                    [{"field": "", "message": f"expected 1 argument, got {len(args)}"}],
                 )
             await operation(hub, sid, adapter.validate_python(args[0]))
         except ValidationError as exc:

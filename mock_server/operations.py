@@ -266,10 +266,10 @@ async def set_personal_status(
     return PersonalStatusResponse(success=True, agent=view, reassignments=moves)
 
 
-async def get_mode(hub: Hub, identity: Identity) -> SystemModeResponse:
-    """``GET /api/system/mode``."""
+async def get_mode(hub: Hub, identity: Identity) -> dict[str, Any]:
+    """``GET /api/system/mode``: ``{mode}``."""
     identity.require_authenticated()
-    return SystemModeResponse(mode=await hub.store.system_mode())
+    return {"mode": (await hub.store.system_mode()).value}
 
 
 async def set_mode(hub: Hub, identity: Identity, request: SystemModeRequest) -> SystemModeResponse:
