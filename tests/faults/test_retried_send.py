@@ -10,12 +10,13 @@ retry into the first answer.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from mock_server import RunningServer
 from tests.faults.timing import scaled
 from vilnius_client import AgentClient, CustomerClient, RestClient, Sender
 
-FAST_RETRY = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
+FAST_RETRY: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
 
 
 async def test_customer_send_after_dropped_response_is_stored_once(
