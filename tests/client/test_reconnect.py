@@ -12,6 +12,7 @@ import pytest
 from mock_server import RunningServer
 from tests.client._core_support import FAST, Transitions, post
 from tests.conftest import scaled
+from tests.faults.timing import wait_until
 from vilnius_client import (
     AgentMessageEvent,
     ConnectionState,
@@ -74,9 +75,8 @@ async def test_rooms_joined_before_handlers_see_live_events(server: RunningServe
         log.append("step")
         # a live event received now must be held back until the step is over
         await post(server.url, "/api/messages", {"conversationId": "c1", "message": "during"})
-        async with asyncio.timeout(scaled(5)):
-            while not bot._held:  # white-box: the event has arrived and is held
-                await asyncio.sleep(0.01)
+        # white-box: the event has arrived and is held back
+        await wait_until(lambda: bool(bot._held), 5, what="held live event")
         log.append("step done")
         step_done.set()
 
@@ -176,9 +176,7 @@ async def test_attempt_counter_resets_only_when_stable(server: RunningServer) ->
         await server.start()
         back = await changes.wait(S.CONNECTED, after=lost)
         assert manager.get_connection_status().attempts >= 1
-        async with asyncio.timeout(scaled(3)):
-            while manager.get_connection_status().attempts:
-                await asyncio.sleep(0.05)
+        await wait_until(lambda: not manager.get_connection_status().attempts, 3)
         assert changes.states[back:] == [S.CONNECTED]
 
 
