@@ -162,7 +162,7 @@ class SocketLink:
         return str(name) if name else None
 
     async def open(self, auth: dict[str, Any] | None, *, wait: float) -> None:
-        """Connect and wait for the namespace to be accepted.
+        """Connect and wait for the namespace to be accepted, within ``wait`` seconds.
 
         Raises:
             AuthError: The server refused the credentials (``ForbiddenError``
@@ -170,13 +170,19 @@ class SocketLink:
             TransportError: Any other failure, a refusal included.
         """
         try:
-            await self._sio.connect(
-                self.url,
-                auth=auth,
-                transports=self._transports,
-                socketio_path=self._path,
-                wait_timeout=wait,
-            )
+            # One bound for the whole handshake: a black-holed connect would
+            # otherwise wait for aiohttp's default of minutes.
+            async with asyncio.timeout(wait):
+                await self._sio.connect(
+                    self.url,
+                    auth=auth,
+                    transports=self._transports,
+                    socketio_path=self._path,
+                    wait_timeout=wait,
+                )
+        except TimeoutError as exc:
+            await self.close()
+            raise TransportError(f"no answer from {self.url} within {wait:g} s") from exc
         except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
             await self.close()
             if self._refusal is not None:
