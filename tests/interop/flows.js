@@ -66,11 +66,13 @@ function withTimeout(promise, what, ms = WAIT_MS) {
 
 /** A socket.io-client socket that logs every event so checks can await them. */
 class Peer {
-  constructor(name, { token, connect = true } = {}) {
+  constructor(name, { token, connect = true, transports = ['websocket'] } = {}) {
     this.name = name;
     this.log = [];
     this.waiters = [];
-    const options = { transports: ['websocket'], reconnection: false, forceNew: true, timeout: WAIT_MS };
+    // transports: null keeps socket.io-client's default (long-polling, then upgrade), as a browser does.
+    const options = { reconnection: false, forceNew: true, timeout: WAIT_MS };
+    if (transports) options.transports = transports;
     if (token !== undefined) options.auth = { token };
     this.socket = io(BASE, { ...options, autoConnect: false });
     sockets.add(this.socket);
@@ -171,7 +173,9 @@ function assertOk(response, status, what) {
 }
 
 function assertErrorBody(response, status, code, what) {
-  assert(response.status === status, `${what}: expected HTTP ${status}, got ${response.status}`, response.text);
+  // A body of the wrong shape may be 400 or 422 (CONTRACT.md §6 lists both).
+  const allowed = Array.isArray(status) ? status : [status];
+  assert(allowed.includes(response.status), `${what}: expected HTTP ${allowed.join('/')}, got ${response.status}`, response.text);
   const body = response.json;
   assert(body && typeof body.error === 'string' && body.error.length > 0, `${what}: no error message`, body);
   assert(body.code === code, `${what}: expected code ${code}`, body);
@@ -286,7 +290,7 @@ async function main() {
   });
 
   await check('customer widget joins its conversation room (ack ok)', async () => {
-    state.customer = new Peer('customer', { token: state.customerToken });
+    state.customer = new Peer('customer', { token: state.customerToken, transports: null });
     await state.customer.connectPromise;
     const ack = await state.customer.emitWithAck('join-conversation', state.cid);
     assert(ack && ack.ok === true, 'join-conversation ack', ack);
@@ -566,10 +570,23 @@ async function main() {
 
   await check('REST errors are JSON {error, code, details}', async () => {
     assertErrorBody(await http('POST', '/api/messages', { raw: '{not json', token: state.customerToken }), 400, 'invalid_payload', 'bad JSON');
-    assertErrorBody(await http('POST', '/api/agent/respond', { body: { conversationId: state.cid }, token: state.agent1Token }), 400, 'invalid_payload', 'missing fields');
-    assertErrorBody(await http('POST', '/api/system/mode', { body: { mode: 'turbo' }, token: state.agent1Token }), 400, 'invalid_payload', 'bad mode');
+    assertErrorBody(await http('POST', '/api/agent/respond', { body: { conversationId: state.cid }, token: state.agent1Token }), [400, 422], 'invalid_payload', 'missing fields');
+    assertErrorBody(await http('POST', '/api/system/mode', { body: { mode: 'turbo' }, token: state.agent1Token }), [400, 422], 'invalid_payload', 'bad mode');
     assertErrorBody(await http('GET', `/api/conversations/nope-${RUN}/messages`, { token: state.agent1Token }), 404, 'not_found', 'unknown conversation');
     assertErrorBody(await http('GET', '/api/messages?after=abc', { token: state.agent1Token }), 400, 'invalid_payload', 'after=abc');
+  });
+
+  await check('long-polling only client: join, events, acks', async () => {
+    const peer = new Peer('polling-agent', { token: state.agent1Token, transports: ['polling'] });
+    await peer.connectPromise;
+    assert(peer.socket.io.engine.transport.name === 'polling', 'transport', peer.socket.io.engine.transport.name);
+    const mark = peer.mark();
+    const ack = await peer.emitWithAck('join-agent-dashboard', AGENT1);
+    assert(ack && ack.ok === true, 'join ack', ack);
+    await peer.waitFor('system-mode-update', mark);
+    const sent = assertOk(await http('POST', '/api/messages', { body: { conversationId: state.cid, message: 'over polling' }, token: state.customerToken }), 200, 'POST /api/messages');
+    await peer.waitFor('new-message', mark, (data) => data.message && data.message.id === sent.userMessage.id);
+    peer.close();
   });
 
   await check('agent disconnect -> connected-agents-update marks it offline', async () => {
