@@ -1,0 +1,84 @@
+"""Testing a bot with the fixtures of the ``vilnius`` pytest plugin.
+
+The plugin comes with the package (``pip install vilnius-client``) and gives every
+test a fresh reference server on a free loopback port: ``vilnius_server``
+(no auth), ``vilnius_token_server`` (token auth, agent key ``"test-key"``),
+and the factories ``agent_client`` / ``customer_client`` of connected clients,
+closed after the test. Run with ``pytest examples/pytest_example``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from support_bot import answer, attach
+
+from mock_server import RunningServer
+from vilnius_client import AgentClient, AgentMessageEvent, CustomerClient, Event
+from vilnius_client.testing import TEST_AGENT_KEY, AgentFactory, CustomerFactory
+
+TIMEOUT = 5.0
+
+
+async def ask(customer: CustomerClient, text: str) -> str:
+    """Send ``text`` as the customer and return the first agent reply."""
+    async with customer.stream(Event.AGENT_MESSAGE) as replies:  # subscribe, then send
+        await customer.send_message(text)
+        reply: AgentMessageEvent = await asyncio.wait_for(anext(replies), TIMEOUT)
+    return reply.message.content
+
+
+async def test_bot_looks_up_an_order(
+    agent_client: AgentFactory, customer_client: CustomerFactory
+) -> None:
+    attach(await agent_client("support-bot"))
+    customer = await customer_client(visitor_id="alice")
+    await customer.start_conversation()
+
+    assert await ask(customer, "Where is my order #1042?") == "Order #1042 is shipped on Monday."
+    assert "can't find order #9" in await ask(customer, "And #9?")
+
+
+async def test_bot_shows_a_typing_indicator(
+    agent_client: AgentFactory, customer_client: CustomerFactory
+) -> None:
+    attach(await agent_client("support-bot"))
+    customer = await customer_client()
+    await customer.start_conversation()
+
+    async with customer.stream(Event.AGENT_TYPING_STATUS) as typing:
+        await customer.send_message("hello")
+        first = await asyncio.wait_for(anext(typing), TIMEOUT)
+    assert first.is_typing
+
+
+async def test_bot_answers_after_a_server_restart(
+    vilnius_server: RunningServer, agent_client: AgentFactory, customer_client: CustomerFactory
+) -> None:
+    bot = await agent_client("support-bot")
+    attach(bot)
+    customer = await customer_client()
+    await customer.start_conversation()
+
+    await vilnius_server.stop()  # every socket drops, as in a crash; the database is kept
+    await vilnius_server.start()
+
+    # Sent before the bot has necessarily reconnected: it is caught up either way.
+    assert await ask(customer, "#2077?") == "Order #2077 is waiting for stock."
+
+
+async def test_bot_in_token_mode(vilnius_token_server: RunningServer) -> None:
+    url = vilnius_token_server.url
+    async with (
+        AgentClient(url, agent_id="support-bot", agent_key=TEST_AGENT_KEY) as bot,
+        CustomerClient(url) as customer,
+    ):
+        attach(bot)
+        await customer.start_conversation()
+        assert await ask(customer, "#1042") == "Order #1042 is shipped on Monday."
+
+
+@pytest.mark.parametrize("text", ["hi", "what about my parcel"])
+def test_answer_without_an_order_number(text: str) -> None:
+    assert "order number" in answer(text)
