@@ -1,0 +1,1 @@
+"""Benchmarks of the Vilnius reference server and SDK (run: ``python -m benchmarks``)."""

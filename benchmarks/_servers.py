@@ -1,0 +1,124 @@
+"""Start and measure the servers under test as subprocesses (loopback only)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+#: Server kinds the benchmarks know how to start.
+KINDS = ("ref", "thin", "node")
+
+
+def free_port() -> int:
+    """Return a currently free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds consumed so far by process ``pid`` (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of process ``pid`` in bytes."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def node_available() -> bool:
+    """True when ``node`` and ``npm`` are on PATH."""
+    return shutil.which("node") is not None and shutil.which("npm") is not None
+
+
+def ensure_node_modules() -> None:
+    """Install the Node.js baseline's dependencies (socket.io 4) on first use."""
+    if (NODE_DIR / "node_modules" / "socket.io").is_dir():
+        return
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=NODE_DIR,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+@dataclass
+class ServerProcess:
+    """A running server subprocess."""
+
+    kind: str
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        """Process id of the server."""
+        return self.proc.pid
+
+
+def _command(kind: str, port: int) -> tuple[list[str], Path]:
+    if kind == "ref":
+        cmd = [sys.executable, "-m", "mock_server", "--port", str(port)]
+        cmd += ["--db", ":memory:", "--auth", "none", "--log-level", "WARNING"]
+        return cmd, REPO_ROOT
+    if kind == "thin":
+        return [sys.executable, "-m", "benchmarks.thin_server", "--port", str(port)], REPO_ROOT
+    if kind == "node":
+        ensure_node_modules()
+        return ["node", "server.js", "--port", str(port)], NODE_DIR
+    raise ValueError(f"unknown server kind {kind!r}; expected one of {KINDS}")
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Poll ``GET /health`` until it answers 200 (the server is up) or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/health", timeout=1) as resp,
+        ):
+            if resp.status == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not become healthy in {timeout} s")
+
+
+@contextlib.contextmanager
+def run_server(kind: str, url: str | None = None) -> Iterator[ServerProcess]:
+    """Start a server of ``kind`` on a free loopback port; stop it on exit."""
+    port = free_port()
+    cmd, cwd = _command(kind, port)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    server_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(server_url, proc)
+        yield ServerProcess(kind, server_url, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

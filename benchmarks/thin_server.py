@@ -1,0 +1,102 @@
+"""The thinnest stock python-socketio + aiohttp server doing the Vilnius fan-out.
+
+The baseline the reference server is compared with: no validation, no auth, no
+persistence. ``customer-typing`` becomes ``customer-typing-status`` to room
+``agents``; ``POST /api/messages`` becomes ``new-message`` to room ``agents``.
+Run: ``python -m benchmarks.thin_server --port 3010``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def create_app() -> web.Application:
+    """Build the aiohttp application with the Socket.IO server attached."""
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+    app = web.Application()
+    sio.attach(app)
+    seq = itertools.count(1)
+
+    @sio.on("join-agent-dashboard")  # type: ignore[untyped-decorator]
+    async def join_agent_dashboard(sid: str, agent_id: Any) -> dict[str, bool]:
+        await sio.enter_room(sid, "agents")
+        return {"ok": True}
+
+    @sio.on("join-conversation")  # type: ignore[untyped-decorator]
+    async def join_conversation(sid: str, conversation_id: Any) -> dict[str, bool]:
+        await sio.enter_room(sid, str(conversation_id))
+        return {"ok": True}
+
+    @sio.on("customer-typing")  # type: ignore[untyped-decorator]
+    async def customer_typing(sid: str, data: dict[str, Any]) -> dict[str, bool]:
+        await sio.emit(
+            "customer-typing-status",
+            {
+                "conversationId": data["conversationId"],
+                "isTyping": data["isTyping"],
+                "timestamp": _now(),
+            },
+            room="agents",
+        )
+        return {"ok": True}
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def post_message(request: web.Request) -> web.Response:
+        body = await request.json()
+        conversation_id = str(body["conversationId"])
+        now = _now()
+        message = {
+            "id": str(uuid.uuid4()),
+            "conversationId": conversation_id,
+            "content": body["message"],
+            "sender": "visitor",
+            "timestamp": now,
+            "metadata": {},
+            "seq": next(seq),
+        }
+        await sio.emit(
+            "new-message",
+            {
+                "conversationId": conversation_id,
+                "message": message,
+                "aiSuggestion": None,
+                "timestamp": now,
+            },
+            room="agents",
+        )
+        return web.json_response(
+            {"conversationId": conversation_id, "userMessage": message, "aiMessage": None},
+            dumps=json.dumps,
+        )
+
+    app.router.add_get("/health", health)
+    app.router.add_post("/api/messages", post_message)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the thin server until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3010)
+    args = parser.parse_args(argv)
+    web.run_app(create_app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
