@@ -1,0 +1,66 @@
+"""The docs build with ``mkdocs build --strict``, and the event reference matches the code."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.examples.helpers import ROOT, scaled
+from vilnius_client.events import CLIENT_EVENT_PAYLOADS, SERVER_EVENT_MODELS, Event
+
+
+def load_hooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_event_reference_covers_every_event_and_field() -> None:
+    page: str = load_hooks().render()
+    for event in Event:
+        assert f"### `{event.value}` {{#{event.value}}}" in page, event
+    for model in SERVER_EVENT_MODELS.values():
+        for name, info in model.model_fields.items():
+            if not info.exclude:
+                assert f"| `{info.alias or name}` | `{name}` |" in page, (model, name)
+    assert "| `conversationId` | `conversation_id` |" in page
+    assert len(CLIENT_EVENT_PAYLOADS) + len(SERVER_EVENT_MODELS) == len(Event)
+
+
+def test_event_reference_refuses_an_undocumented_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks = load_hooks()
+    monkeypatch.delitem(hooks.ROUTING, Event.HEARTBEAT_ACK)
+    with pytest.raises(RuntimeError, match="heartbeat-ack"):
+        hooks.render()
+
+
+def test_docs_build_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    pytest.importorskip("mkdocstrings_handlers.python")
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    events_page = (site / "reference" / "events" / "index.html").read_text()
+    assert "customer-typing-status" in events_page
+    assert "CustomerTypingStatusEvent" in events_page
+    assert not (site / "hooks.py").exists()
+    first_bot = (site / "getting-started" / "index.html").read_text()
+    assert "first-bot" in first_bot  # included from examples/first_bot.py
