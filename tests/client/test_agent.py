@@ -95,11 +95,13 @@ async def test_system_mode_update_on_join_and_on_change(server: RunningServer) -
 
 
 async def test_connected_agents_update(agent: AgentClient, server: RunningServer) -> None:
-    async with agent.stream("connected-agents-update") as updates:
-        async with AgentClient(server.url, agent_id="a2", **FAST):
+    async with (
+        agent.stream("connected-agents-update") as updates,
+        AgentClient(server.url, agent_id="a2", **FAST),
+    ):
+        update = await next_event(updates, 5)
+        while "a2" not in {a.id for a in update.agents}:
             update = await next_event(updates, 5)
-            while "a2" not in {a.id for a in update.agents}:
-                update = await next_event(updates, 5)
     assert isinstance(update, ConnectedAgentsUpdateEvent)
     assert all(isinstance(a, AgentData) for a in update.agents)
 
