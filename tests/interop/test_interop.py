@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
-import socket
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
-import aiohttp
 import pytest
 
 HERE: Final = Path(__file__).resolve().parent
@@ -41,58 +41,37 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
-    """Poll ``/health`` until the server answers (the subprocess is given its port)."""
-    deadline = asyncio.get_running_loop().time() + 15 * TIMEOUT_SCALE
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
-        while True:
-            if process.returncode is not None:
-                raise AssertionError(f"the server exited with {process.returncode}")
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with http.get(f"{url}/health") as response:
-                    if response.status == 200:
-                        return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("the server did not become healthy")
-            # Polling a child process for readiness: there is no event to await.
-            await asyncio.sleep(0.05)
+LISTENING: Final = re.compile(r"listening on (http://\S+)")
 
 
 @contextlib.asynccontextmanager
-async def _server(*auth_args: str) -> AsyncIterator[str]:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mock_server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--db",
-        ":memory:",
-        *auth_args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+async def _server(log: Path, *auth_args: str) -> AsyncIterator[str]:
+    """Run ``python -m mock_server`` on a free port; yield its URL once it listens."""
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mock_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--db",
+            ":memory:",
+            *auth_args,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+        )
     try:
-        try:
-            await _wait_healthy(url, process)
-        except AssertionError:
-            process.kill()
-            assert process.stderr is not None
-            error = (await process.stderr.read()).decode(errors="replace")
+        assert process.stdout is not None
+        url = await asyncio.wait_for(_listening_url(process.stdout), 20 * TIMEOUT_SCALE)
+        if url is None:
             await process.wait()
-            raise AssertionError(f"server did not start:\n{error[-3000:]}") from None
+            raise AssertionError(
+                f"the server exited with {process.returncode} before listening:\n"
+                + _tail(log)
+            )
         yield url
     finally:
         if process.returncode is None:
@@ -102,8 +81,21 @@ async def _server(*auth_args: str) -> AsyncIterator[str]:
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        if process.stderr is not None:
-            await process.stderr.read()
+        assert process.returncode in (0, -signal.SIGTERM), (
+            f"the server stopped with {process.returncode}"
+        )
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+async def _listening_url(stdout: asyncio.StreamReader) -> str | None:
+    """The URL of the startup banner's ``listening on <url>`` line (None at end of output)."""
+    while line := await stdout.readline():
+        if match := LISTENING.search(line.decode(errors="replace")):
+            return match.group(1)
+    return None
 
 
 async def _run_flows(url: str, *extra: str) -> list[dict[str, Any]]:
@@ -136,18 +128,18 @@ def _checks(records: list[dict[str, Any]]) -> set[str]:
     return {record["check"] for record in records if "check" in record and record["ok"]}
 
 
-async def test_js_client_against_auth_none() -> None:
+async def test_js_client_against_auth_none(tmp_path: Path) -> None:
     """Every flow of the seed with socket.io-client 4, server started with ``--auth none``."""
-    async with _server("--auth", "none") as url:
+    async with _server(tmp_path / "server.log", "--auth", "none") as url:
         records = await _run_flows(url)
     passed = _checks(records)
     assert "customer message via POST /api/messages -> new-message" in passed
     assert len(passed) >= 20, sorted(passed)
 
 
-async def test_js_client_against_auth_token() -> None:
+async def test_js_client_against_auth_token(tmp_path: Path) -> None:
     """The same flows plus every §8 denial, server started with ``--auth token --agent-key``."""
-    async with _server("--auth", "token", "--agent-key", AGENT_KEY) as url:
+    async with _server(tmp_path / "server.log", "--auth", "token", "--agent-key", AGENT_KEY) as url:
         records = await _run_flows(url, "--agent-key", AGENT_KEY)
     passed = _checks(records)
     denials = {check for check in passed if check.startswith("§8")}
