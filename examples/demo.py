@@ -80,17 +80,15 @@ class Timeline:
         self.flows_passed = 0
         self.flows_failed: list[str] = []
         self._console: Any = None
-        if color is not False:
+        if color is None:
+            color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        if color:
             try:
                 from rich.console import Console
-            except ImportError:
+            except ImportError:  # rich comes with the dev extra; plain text without it
                 pass
             else:
-                self._console = Console(
-                    highlight=False, no_color=color is None and "NO_COLOR" in os.environ
-                )
-                if color is None and not self._console.is_terminal:
-                    self._console = None
+                self._console = Console(highlight=False, force_terminal=True, soft_wrap=True)
 
     def _emit(self, parts: list[tuple[str, str]]) -> None:
         stamp = f"+{time.monotonic() - self.start:6.3f}s "
@@ -99,10 +97,11 @@ class Timeline:
             return
         from rich.text import Text
 
-        line = Text(stamp, style="dim")
+        line = Text()
+        line.append(stamp, style="dim")
         for text, style in parts:
             line.append(text, style=style)
-        self._console.print(line, soft_wrap=True)
+        self._console.print(line)
 
     def _actor(self, who: str) -> tuple[str, str]:
         return (f"{who:<10}", self.STYLES.get(who, "bold"))
