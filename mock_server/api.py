@@ -43,6 +43,7 @@ M = TypeVar("M", bound=BaseModel)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_IDEMPOTENCY_KEY = 255
+MAX_SEQ = 2**63 - 1  # SQLite's INTEGER; a larger ``after`` simply matches nothing
 SOCKETIO_PATH = "/socket.io/"
 
 _STATUS_CODES = {
@@ -113,7 +114,7 @@ async def _body(request: web.Request, model: type[M]) -> M:
     except web.HTTPRequestEntityTooLarge as exc:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, "request body too large") from exc
     try:
-        data = json.loads(raw) if raw.strip() else {}
+        data = json.loads(raw) if raw else {}
     except ValueError as exc:  # also UnicodeDecodeError
         raise ServiceError(ErrorCode.INVALID_PAYLOAD, "body is not valid JSON") from exc
     try:
@@ -175,7 +176,7 @@ def add_routes(app: web.Application, hub: Hub) -> None:
 
     async def conversation_messages(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
-        after = _int_query(request, "after", 0)
+        after = min(_int_query(request, "after", 0), MAX_SEQ)
         limit = _int_query(request, "limit", 100, 1000)
         conversation_id = request.match_info["id"]
         answer = await ops.conversation_messages(hub, identity, conversation_id, after, limit)
@@ -233,7 +234,7 @@ def add_routes(app: web.Application, hub: Hub) -> None:
 
     async def all_messages(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
-        after = _int_query(request, "after", 0)
+        after = min(_int_query(request, "after", 0), MAX_SEQ)
         limit = _int_query(request, "limit", 100, 1000)
         return _json(await ops.all_messages(hub, identity, after, limit))
 

@@ -69,8 +69,10 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
             identity = hub.identify(_token_of(environ, auth))
         except ServiceError as exc:
             logger.info("socket %s refused: %s", sid, exc.message)
+            # the client's connect_error gets {message, data: {code, message}},
+            # what socket.io 4's next(err) with err.data produces
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": exc.code, "message": exc.message}
+                exc.message, {"code": exc.code, "message": exc.message}
             ) from None
         hub.connect(sid, identity)
 
