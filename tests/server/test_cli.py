@@ -81,23 +81,5 @@ async def test_given_key_or_no_auth(args: list[str], expect_key: bool) -> None:
             status = (await api.get("/api/messages")).status
             assert status == (401 if expect_key else 200)
     finally:
-        assert await _stop(process) == 0
-
-
-async def test_sigint_stops_cleanly() -> None:
-    process, _ = await _start("--db", ":memory:", "--auth", "none")
-    process.send_signal(signal.SIGINT)
-    assert await asyncio.wait_for(process.wait(), STARTUP) == 0
-
-
-async def test_bad_arguments_exit_nonzero() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mock_server",
-        "--auth",
-        "maybe",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert await asyncio.wait_for(process.wait(), STARTUP) == 2
+        process.send_signal(signal.SIGINT)  # Ctrl+C stops as cleanly as SIGTERM
+        assert await asyncio.wait_for(process.wait(), STARTUP) == 0
