@@ -1,33 +1,73 @@
-"""``python -m benchmarks`` (or ``./dev bench``): run the benchmarks and print the figures."""
+"""``python -m benchmarks`` (or ``./dev bench``): run the benchmarks and print the figures.
+
+``python -m benchmarks`` runs them all (a few minutes); name some to run only those:
+``fanout`` (reference vs thin python-socketio vs Node.js socket.io), ``sdk`` (AgentClient vs a
+raw python-socketio client), ``capacity`` (connections one reference server holds).
+Figures are printed, never asserted: compare the ratios, measured in the same run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
+import subprocess
 
-from . import fanout
+from . import capacity, fanout, sdk_overhead
 from ._servers import KINDS, node_available
+
+ALL = ("fanout", "sdk", "capacity")
+
+
+def machine() -> str:
+    """One line describing the machine and runtimes (for the results file)."""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    node = "absent"
+    if node_available():
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    load = os.getloadavg()[0]
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, node {node},"
+        f" load average {load:.2f} at start"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen benchmarks."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("which", nargs="*", help="benchmarks to run: fanout (default)")
-    parser.add_argument("--servers", default=",".join(KINDS))
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("which", nargs="*", help=f"benchmarks to run: {', '.join(ALL)} (all)")
+    parser.add_argument("--servers", default=",".join(KINDS), help="fan-out servers to compare")
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--customers", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=4.0)
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--agent-procs", type=int, default=2)
-    parser.add_argument("--window", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per phase")
+    parser.add_argument("--rate", type=float, default=200.0, help="events/s, latency phase")
+    parser.add_argument("--rounds", type=int, default=2, help="repeat, keep the best")
+    parser.add_argument("--agent-procs", type=int, default=1)
+    parser.add_argument("--window", type=int, default=50, help="events in flight, saturation")
     parser.add_argument(
         "--client",
         choices=["lite", "sio"],
         default="lite",
         help="load-generator sockets: a minimal Socket.IO client (default) or python-socketio",
     )
+    parser.add_argument("--connections", type=int, default=2000, help="capacity: clients")
+    parser.add_argument("--sdk-events", type=int, default=20000, help="sdk: events per run")
     args = parser.parse_args(argv)
-    args.which = args.which or ["fanout"]
-    if "fanout" in args.which:
+    unknown = set(args.which) - set(ALL)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    which = args.which or list(ALL)
+    print(f"machine: {machine()}", flush=True)
+    if "fanout" in which:
         cfg = fanout.Config(
             agents=args.agents,
             customers=args.customers,
@@ -38,11 +78,11 @@ def main(argv: list[str] | None = None) -> None:
             client=args.client,
         )
         kinds = [k for k in args.servers.split(",") if k != "node" or node_available()]
-        results = []
-        for kind in kinds:
-            print(f"fan-out: {kind} ...", flush=True)
-            results.append(fanout.run_one(kind, cfg))
-        print(fanout.report(results, cfg))
+        print(fanout.report(fanout.run_all(kinds, cfg, args.rounds), cfg), flush=True)
+    if "sdk" in which:
+        print(sdk_overhead.run(count=args.sdk_events, rounds=args.rounds).report(), flush=True)
+    if "capacity" in which:
+        print(capacity.run(args.connections).report(), flush=True)
 
 
 if __name__ == "__main__":

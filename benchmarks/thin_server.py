@@ -29,6 +29,7 @@ def create_app() -> web.Application:
     app = web.Application()
     sio.attach(app)
     seq = itertools.count(1)
+    current_seq = [0]
 
     @sio.on("join-agent-dashboard")  # type: ignore[untyped-decorator]
     async def join_agent_dashboard(sid: str, agent_id: Any) -> dict[str, bool]:
@@ -53,6 +54,35 @@ def create_app() -> web.Application:
         )
         return {"ok": True}
 
+    @sio.on("heartbeat")  # type: ignore[untyped-decorator]
+    async def heartbeat(sid: str, data: dict[str, Any]) -> dict[str, bool]:
+        ack = {"timestamp": data.get("timestamp"), "agentId": "bench"}
+        await sio.emit("heartbeat-ack", ack, to=sid)
+        return {"ok": True}
+
+    async def all_messages(request: web.Request) -> web.Response:
+        # Enough of GET /api/messages for an AgentClient to find the head.
+        return web.json_response({"messages": [], "lastSeq": current_seq[0]})
+
+    async def burst(request: web.Request) -> web.Response:
+        """Benchmark helper: emit ``count`` new-message events to ``agents`` back to back."""
+        count = int((await request.json())["count"])
+        for i in range(count):
+            current_seq[0] = n = next(seq)
+            now = _now()
+            message = {
+                "id": f"m{n}",
+                "conversationId": "bench-c0",
+                "content": f"burst #{i}",
+                "sender": "visitor",
+                "timestamp": now,
+                "metadata": {},
+                "seq": n,
+            }
+            payload = {"conversationId": "bench-c0", "message": message, "aiSuggestion": None}
+            await sio.emit("new-message", {**payload, "timestamp": now}, room="agents")
+        return web.json_response({"sent": count})
+
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -69,6 +99,7 @@ def create_app() -> web.Application:
             "metadata": {},
             "seq": next(seq),
         }
+        current_seq[0] = message["seq"]
         await sio.emit(
             "new-message",
             {
@@ -86,6 +117,8 @@ def create_app() -> web.Application:
 
     app.router.add_get("/health", health)
     app.router.add_post("/api/messages", post_message)
+    app.router.add_get("/api/messages", all_messages)
+    app.router.add_post("/bench/burst", burst)
     return app
 
 
