@@ -3,6 +3,8 @@
 Everything public is importable from here: ``from vilnius_client import AgentClient``.
 """
 
+import logging
+
 from .agent import AgentClient
 from .customer import CustomerClient
 from .errors import (
@@ -67,8 +69,8 @@ from .events import (
     PersonalStatusResponse,
     PostMessageRequest,
     PostMessageResponse,
-    ReassignReason,
     Reassignment,
+    ReassignReason,
     Sender,
     ServerEvent,
     StateType,
@@ -83,6 +85,9 @@ from .manager import ConnectionChange, ConnectionState, ConnectionStatus, Modern
 from .rest import RestClient
 
 __version__ = "0.1.0"
+
+# Silent unless the application configures logging (a library must not print).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Ack",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any, cast
 
 import aiohttp
 import tenacity
@@ -36,7 +37,7 @@ def backoff_delays(base: float, cap: float, attempts: int) -> Iterator[float]:
     """
     wait = reconnect_wait(base, cap)
     for number in range(1, attempts + 1):
-        state = tenacity.RetryCallState(None, None, (), {})
+        state = tenacity.RetryCallState(cast(Any, None), None, (), {})
         state.attempt_number = number
         yield wait(state)
 
