@@ -16,7 +16,16 @@ def test_public_names_are_exported() -> None:
     public = {
         name
         for name, value in vars(vilnius_client).items()
-        if not name.startswith("_") and not getattr(value, "__name__", "").startswith("vilnius_client.")
+        if not name.startswith("_")
+        and not getattr(value, "__name__", "").startswith("vilnius_client.")
     }
-    assert public <= set(vilnius_client.__all__) | {"agent", "customer", "errors", "events",
-                                                    "manager", "rest", "testing", "sim"}
+    assert public <= set(vilnius_client.__all__) | {
+        "agent",
+        "customer",
+        "errors",
+        "events",
+        "manager",
+        "rest",
+        "testing",
+        "sim",
+    }
