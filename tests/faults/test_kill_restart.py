@@ -1,0 +1,248 @@
+"""``kill -9`` of the server while customers send: nothing lost, nothing doubled.
+
+The reference server runs as a subprocess on a file database. Agent bots are
+connected, customers send their messages one after another (each send retried
+by the SDK with one Idempotency-Key), and the server is SIGKILLed mid-stream,
+then started again on the same database and port. At the end every bot must
+hold every stored message exactly once, in order per conversation, and the
+database must hold every customer message exactly once.
+
+A third bot is stopped just before the kill and started again, from the
+``last_seq`` it had reached, once most of the rest has been stored: it must
+replay what it missed, as a restarted bot would.
+
+``VILNIUS_KILL_CUSTOMERS`` and ``VILNIUS_KILL_MESSAGES`` change the load
+(default 3 customers x 30 messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from mock_server import RunningServer
+from tests.faults.server_process import ServerProcess
+from tests.faults.timing import scaled, wait_until
+from vilnius_client import (
+    AgentClient,
+    CustomerClient,
+    Message,
+    NewMessageEvent,
+    RestClient,
+    Sender,
+)
+
+CUSTOMERS = int(os.environ.get("VILNIUS_KILL_CUSTOMERS", "3"))
+MESSAGES = int(os.environ.get("VILNIUS_KILL_MESSAGES", "30"))
+TOTAL = CUSTOMERS * MESSAGES
+
+CLIENT_OPTIONS: dict[str, Any] = {
+    "reconnection_delay": 0.05,
+    "max_reconnection_delay": 0.5,
+    "max_errors": 1000,
+    "request_timeout": scaled(5),
+    # Enough attempts to outlast a restart (a Python process start) under backoff.
+    "retry_attempts": 30,
+}
+
+
+@dataclass
+class Bot:
+    """An agent bot that records what its handlers receive."""
+
+    agent_id: str
+    received: list[NewMessageEvent] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    client: AgentClient | None = None
+
+    def start(self, url: str, last_seq: int | None = None) -> AgentClient:
+        client = AgentClient(url, agent_id=self.agent_id, last_seq=last_seq, **CLIENT_OPTIONS)
+        client.on("new-message", self.received.append)
+        client.on_error(self.errors.append)
+        self.client = client
+        return client
+
+    @property
+    def replayed(self) -> int:
+        return sum(event.replayed for event in self.received)
+
+    def visitor_messages(self) -> int:
+        return sum(event.message.sender == Sender.VISITOR for event in self.received)
+
+
+def _by_conversation(messages: list[Message]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for message in messages:
+        grouped[message.conversation_id].append(message.id)
+    return dict(grouped)
+
+
+async def _all_stored(url: str) -> list[Message]:
+    async with RestClient(url) as rest:
+        messages: list[Message] = []
+        after = 0
+        while True:
+            page = await rest.all_messages(after=after, limit=1000)
+            if not page.messages:
+                return messages
+            messages.extend(page.messages)
+            after = max(message.seq for message in page.messages)
+
+
+def _diagnose(bots: list[Bot], stored: list[Message]) -> str:
+    lines = [f"{len(stored)} messages stored (seq {stored[0].seq}..{stored[-1].seq})"]
+    for bot in bots:
+        got = {event.message.id for event in bot.received}
+        missing = sorted(m.seq for m in stored if m.id not in got)
+        status = bot.client.get_connection_status() if bot.client is not None else None
+        lines.append(
+            f"{bot.agent_id}: {len(bot.received)} delivered ({bot.replayed} replayed), "
+            f"missing seqs {missing[:20]}{'...' if len(missing) > 20 else ''}, "
+            f"last_seq {bot.client.last_seq if bot.client else None}, "
+            f"state {status.state if status else None}, "
+            f"errors {[repr(e) for e in bot.errors[-5:]]}"
+        )
+    return "\n".join(lines)
+
+
+@pytest.mark.timeout(90)
+async def test_sigkill_restart_while_customers_send(server_process: ServerProcess) -> None:
+    url = server_process.url
+    bots = [Bot("bot-0"), Bot("bot-1")]
+    late = Bot("bot-late")
+    sent = [0] * CUSTOMERS
+
+    async def customer(index: int, client: CustomerClient) -> None:
+        await client.start_conversation()
+        for n in range(MESSAGES):
+            await client.send_message(f"c{index}-m{n}")
+            sent[index] += 1
+
+    async with contextlib.AsyncExitStack() as stack:
+        for bot in [*bots, late]:
+            await stack.enter_async_context(bot.start(url))
+        customers = [
+            await stack.enter_async_context(
+                CustomerClient(url, visitor_id=f"visitor-{index}", **CLIENT_OPTIONS)
+            )
+            for index in range(CUSTOMERS)
+        ]
+        senders = asyncio.gather(
+            *(customer(index, client) for index, client in enumerate(customers))
+        )
+        try:
+            await wait_until(
+                lambda: bots[0].visitor_messages() >= TOTAL // 3, 20, what="a third delivered"
+            )
+            assert late.client is not None
+            await late.client.close()
+            late_seq = late.client.last_seq
+            assert late_seq is not None
+            handled = max((event.message.seq for event in late.received), default=0)
+            assert late_seq == handled, (
+                f"last_seq {late_seq} after close() is past the last message handled "
+                f"({handled}): a bot restarted from it would skip the rest"
+            )
+
+            sent_at_kill = sum(sent)
+            await server_process.kill()
+            restart_took = await server_process.start()
+            assert sent_at_kill < TOTAL, "every message was sent before the kill: make it longer"
+
+            await wait_until(
+                lambda: sum(sent) >= 2 * TOTAL // 3, 30, what="two thirds sent after restart"
+            )
+            await stack.enter_async_context(late.start(url, last_seq=late_seq))
+            await asyncio.wait_for(senders, scaled(40))
+        finally:
+            if not senders.done():
+                senders.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await senders
+
+        stored = await _all_stored(url)
+        everyone = [*bots, late]
+        try:
+            await wait_until(
+                lambda: all(len(bot.received) >= len(stored) for bot in everyone),
+                15,
+                what="every bot holding every stored message",
+            )
+        except TimeoutError:
+            pytest.fail(_diagnose(everyone, stored))
+
+    # The database: every customer message exactly once, in the order sent.
+    visitor = [m for m in stored if m.sender == Sender.VISITOR]
+    contents: dict[str, list[str]] = defaultdict(list)
+    for message in sorted(visitor, key=lambda m: m.seq):
+        contents[message.content.split("-")[0]].append(message.content)
+    assert dict(contents) == {
+        f"c{i}": [f"c{i}-m{n}" for n in range(MESSAGES)] for i in range(CUSTOMERS)
+    }
+    assert len({m.seq for m in stored}) == len(stored)
+
+    # Every bot: every stored message once, in seq order per conversation.
+    expected = _by_conversation(sorted(stored, key=lambda m: m.seq))
+    for bot in everyone:
+        got = [event.message for event in bot.received]
+        assert len({m.id for m in got}) == len(got), f"{bot.agent_id} got duplicates"
+        assert _by_conversation(got) == expected, f"{bot.agent_id} lost or reordered"
+
+    report = [
+        f"kill -9 restart: {CUSTOMERS} customers x {MESSAGES} messages, "
+        f"{sent_at_kill} sent before the kill, restart took {restart_took:.2f} s",
+        *(
+            f"  {bot.agent_id}: {len(bot.received)} delivered, {bot.replayed} replayed, "
+            f"{len(bot.received) - bot.replayed} live"
+            for bot in everyone
+        ),
+    ]
+    print("\n".join(report))  # noqa: T201 -- replayed vs live is what the issue asks to count
+    # The late bot was away while messages were stored: it must have replayed them.
+    assert late.replayed > 0, report
+
+
+async def test_bot_restarted_from_last_seq_gets_what_was_queued_at_close(
+    server: RunningServer,
+) -> None:
+    """``last_seq`` read after ``close()`` must not cover events the handlers never got.
+
+    A slow handler keeps messages queued; the bot is closed and restarted from
+    its ``last_seq``; between the two runs every message is delivered once.
+    """
+    gate = asyncio.Event()
+    first_run: list[int] = []
+
+    async def slow(event: NewMessageEvent) -> None:
+        first_run.append(event.message.seq)
+        await gate.wait()
+
+    bot = AgentClient(server.url, agent_id="bot-slow", **CLIENT_OPTIONS)
+    bot.on("new-message", slow)
+    async with CustomerClient(server.url, visitor_id="v-slow") as customer:
+        async with bot:
+            await customer.start_conversation()
+            for n in range(3):
+                await customer.send_message(f"queued {n}")
+            await wait_until(lambda: len(first_run) == 1, 5, what="the first message handled")
+            # The other two reach the client while the handler is busy (the
+            # position moves on receipt): they are queued, not handled.
+            await wait_until(lambda: bot.last_seq == 3, 5, what="all three received")
+        saved = bot.last_seq
+
+        second_run: list[int] = []
+        again = AgentClient(server.url, agent_id="bot-slow", last_seq=saved, **CLIENT_OPTIONS)
+        again.on("new-message", lambda event: second_run.append(event.message.seq))
+        async with again:
+            with contextlib.suppress(TimeoutError):
+                await wait_until(lambda: len(first_run) + len(second_run) >= 3, 3)
+    assert sorted(first_run + second_run) == [1, 2, 3], (
+        f"first run handled {first_run}, closed at last_seq {saved}, "
+        f"the restarted bot got {second_run}"
+    )
