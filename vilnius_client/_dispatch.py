@@ -179,8 +179,9 @@ class Dispatcher:
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled."""
-        while self._workers:
-            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+        me = asyncio.current_task()
+        while others := [task for task in self._workers.values() if task is not me]:
+            await asyncio.gather(*others, return_exceptions=True)
 
     async def _work(self, key: str, queue: collections.deque[tuple[str, Any]]) -> None:
         try:

@@ -243,13 +243,20 @@ class ModernWebSocketManager:
     async def disconnect(self) -> None:
         """Close the connection and stop every task and timer; idempotent.
 
-        The manager is ``closed`` afterwards and cannot connect again.
+        Events already received are still handed to the handlers first (for at
+        most ``ack_timeout`` seconds). The manager is ``closed`` afterwards and
+        cannot connect again.
         """
         if self.state is _S.CLOSED and self._supervisor is None:
             return
         if self.state is not _S.CLOSED:
             self._set_state(_S.CLOSED, "disconnect() called")
         await self._stop_supervisor()
+        # Events already received are handled before the handlers go away, so
+        # that a position saved at close (``last_seq``) never covers an event no
+        # handler saw. Bounded: a stuck handler is cancelled after ``ack_timeout``.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._dispatcher.drain(), self.ack_timeout)
         await self._dispatcher.aclose()
         background = list(self._background)
         for task in background:
