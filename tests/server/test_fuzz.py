@@ -23,6 +23,7 @@ import io
 import json
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -65,11 +66,16 @@ WAIT: Final = 5.0 * TIMEOUT_SCALE
 AGENT_ID: Final = "fuzz-agent"
 KNOWN_CODES: Final = frozenset(code.value for code in ErrorCode)
 
+EXAMPLES: Final = int(os.environ.get("VILNIUS_FUZZ_EXAMPLES", "25"))
+"""Examples per malformed-input test; raise it for a deeper local run."""
+
 FUZZ = settings(
-    max_examples=int(os.environ.get("VILNIUS_FUZZ_EXAMPLES", "25")),
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+FEW = settings(FUZZ, max_examples=max(1, EXAMPLES * 2 // 5))
+"""For denials of well-formed input: the input space is small, a few examples cover it."""
 
 
 # --------------------------------------------------------------------------
@@ -366,7 +372,7 @@ async def test_malformed_event_is_rejected(
     await assert_server_alive(server, http, agent)
 
 
-@FUZZ
+@FEW
 @given(
     timestamp=st.one_of(st.integers(0, 2**41), st.just("2026-11-26T10:00:00.000Z")),
     ack=st.booleans(),
@@ -391,7 +397,7 @@ async def test_heartbeat_before_join_is_not_joined(
 
 
 @pytest.mark.parametrize("event", [Event.AGENT_TYPING, Event.CUSTOMER_TYPING], ids=str)
-@FUZZ
+@FEW
 @given(unknown=valid_identifiers, typing=st.booleans(), ack=st.booleans())
 async def test_typing_in_unknown_conversation_is_not_found(
     server: RunningServer,
@@ -471,7 +477,7 @@ async def _agent_token(server: RunningServer, http: aiohttp.ClientSession, agent
         return str((await response.json())["token"])
 
 
-@FUZZ
+@FEW
 @given(
     event=st.sampled_from([Event.JOIN_AGENT_DASHBOARD, Event.AGENT_TYPING, Event.HEARTBEAT]),
     agent_id=valid_identifiers,
@@ -503,7 +509,7 @@ async def test_customer_token_cannot_act_as_agent(
         await peer.close()
 
 
-@FUZZ
+@FEW
 @given(
     event=st.sampled_from([Event.JOIN_CONVERSATION, Event.CUSTOMER_TYPING]),
     other=valid_identifiers,
@@ -535,7 +541,7 @@ async def test_customer_token_is_scoped_to_its_conversation(
         await peer.close()
 
 
-@FUZZ
+@FEW
 @given(other=valid_identifiers, ack=st.booleans())
 async def test_agent_token_joins_only_as_itself(
     token_server: RunningServer, http: aiohttp.ClientSession, other: str, ack: bool
@@ -554,7 +560,7 @@ async def test_agent_token_joins_only_as_itself(
         await peer.close()
 
 
-@FUZZ
+@FEW
 @given(token=st.one_of(st.text(max_size=300), junk))
 async def test_bad_socket_token_is_refused_at_connect(
     token_server: RunningServer, http: aiohttp.ClientSession, token: Any
@@ -695,7 +701,7 @@ async def test_malformed_post_body_is_rejected(
     await assert_server_alive(server, http, agent)
 
 
-@FUZZ
+@FEW
 @given(
     path=st.sampled_from(
         [
@@ -794,7 +800,7 @@ def _loose_int(text: str) -> bool:
     return True
 
 
-@FUZZ
+@FEW
 @given(status=st.none() | st.sampled_from(["active", "ended", "archived"]) | st.text(max_size=12))
 async def test_odd_conversation_status_filter(
     server: RunningServer,
@@ -818,6 +824,94 @@ async def test_odd_conversation_status_filter(
             assert status not in (None, "active", "ended", "archived")
             error = await check_error_response(response)
             assert error.code == ErrorCode.INVALID_PAYLOAD
+    await assert_server_alive(server, http, agent)
+
+
+@pytest.mark.parametrize("path", ["/api/messages", "/api/agent/respond"])
+@FEW
+@given(
+    key=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=300),
+)
+async def test_idempotency_key(
+    server: RunningServer,
+    http: aiohttp.ClientSession,
+    agent: Peer,
+    conversation_id: str,
+    path: str,
+    key: str,
+) -> None:
+    """Any key up to 255 characters makes a retry store nothing new; longer is refused."""
+    nonce = uuid.uuid4()  # keys and texts must not repeat across examples
+    conversation = f"idem-{nonce.hex}" if path == "/api/messages" else conversation_id
+    body = {"conversationId": conversation, "message": f"once {nonce.hex}", "agentId": AGENT_ID}
+    answers = []
+    for _ in range(2):
+        async with http.post(
+            server.url + path, json=body, headers={"Idempotency-Key": key}
+        ) as response:
+            if len(key) > 255:
+                error = await check_error_response(response)
+                assert error.code == ErrorCode.INVALID_PAYLOAD
+                continue
+            assert response.status == 200, await response.text()
+            answers.append(await response.json())
+    if len(key) <= 255:
+        assert answers[0] == answers[1]
+    async with http.get(f"{server.url}/api/conversations/{conversation}/messages") as response:
+        if response.status == 404:
+            assert len(key) > 255  # the refused first message created nothing
+            return
+        page = ConversationMessagesResponse.model_validate_json(await response.text())
+    stored = [message for message in page.messages if message.content == body["message"]]
+    assert len(stored) == (0 if len(key) > 255 else 1), stored
+    await assert_server_alive(server, http, agent)
+
+
+@pytest.mark.parametrize("endpoint", POST_ENDPOINTS, ids=lambda e: e.path)
+async def test_deeply_nested_json_body_is_invalid_payload(
+    server: RunningServer,
+    http: aiohttp.ClientSession,
+    agent: Peer,
+    conversation_id: str,
+    endpoint: Endpoint,
+) -> None:
+    """JSON nested past any parser's recursion limit (yet small): 400, not a crash."""
+    depth = 20_000
+    path = endpoint.path.replace("{cid}", conversation_id)
+    declared = next(info.alias for info in endpoint.model.model_fields.values())
+    others = {k: v for k, v in _fill(endpoint.valid, conversation_id).items() if k != declared}
+    prefix = json.dumps({**others, declared: 0})[:-1].rsplit("0", 1)[0]
+    body = (prefix + "[" * depth + "]" * depth + "}").encode()
+    async with http.post(
+        server.url + path, data=body, headers={"Content-Type": "application/json"}
+    ) as response:
+        error = await check_error_response(response)
+        assert response.status in (400, 422), response.status
+        assert error.code == ErrorCode.INVALID_PAYLOAD
+    await assert_server_alive(server, http, agent)
+
+
+async def test_deeply_nested_socket_payload_keeps_the_link(
+    server: RunningServer, http: aiohttp.ClientSession, agent: Peer
+) -> None:
+    """A Socket.IO packet nested 20,000 deep: the link and the server stay up.
+
+    python-socketio's own decoder cannot parse it, so no handler runs; the contract's
+    error-event and negative ack are checked where the payload reaches the server.
+    """
+    depth = 20_000
+    async with http.ws_connect(f"{server.url}/socket.io/?EIO=4&transport=websocket") as ws:
+        opening = await asyncio.wait_for(ws.receive_str(), WAIT)
+        assert opening.startswith("0")
+        await ws.send_str("40")
+        assert (await asyncio.wait_for(ws.receive_str(), WAIT)).startswith("40")
+        await ws.send_str('421["heartbeat",' + "[" * depth + "]" * depth + "]")
+        await ws.send_str('422["request-current-state","system-mode"]')
+        while True:
+            frame = await asyncio.wait_for(ws.receive_str(), WAIT)
+            if frame.startswith("432"):
+                assert json.loads(frame[3:]) == [{"ok": True}]
+                break
     await assert_server_alive(server, http, agent)
 
 
@@ -861,7 +955,7 @@ AGENT_ENDPOINTS: Final[list[tuple[str, str, dict[str, Any] | None]]] = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), AGENT_ENDPOINTS)
-@FUZZ
+@FEW
 @given(
     authorization=st.none()
     | st.text(ASCII_TOKEN, max_size=80).map(lambda token: f"Bearer {token}")
