@@ -431,7 +431,26 @@ async function main() {
     await state.agent1.waitFor('system-mode-update', mark, (data) => data.mode === 'hitl');
   });
 
-  await check('a second agent joins -> connected-agents-update lists both', async () => {
+  await check('mode off -> one-time offline notice (system message)', async () => {
+    let mark = state.agent1.mark();
+    assertOk(await http('POST', '/api/system/mode', { body: { mode: 'off' }, token: state.agent1Token }), 200, 'POST /api/system/mode off');
+    await state.agent1.waitFor('system-mode-update', mark, (data) => data.mode === 'off');
+    mark = state.agent1.mark();
+    const first = assertOk(await http('POST', '/api/messages', { body: { conversationId: state.cid2, message: 'Anyone there?' }, token: state.customer2Token }), 200, 'POST /api/messages (off)');
+    assertMessage(first.aiMessage, { conversationId: state.cid2, sender: 'system' }, 'offline notice');
+    await state.agent1.waitFor('new-message', mark, (data) => data.message && data.message.id === first.aiMessage.id);
+    const second = assertOk(await http('POST', '/api/messages', { body: { conversationId: state.cid2, message: 'Hello?' }, token: state.customer2Token }), 200, 'POST /api/messages (off, again)');
+    assert(second.aiMessage === null || second.aiMessage === undefined, 'the offline notice is sent once', second);
+    mark = state.agent1.mark();
+    assertOk(await http('POST', '/api/system/mode', { body: { mode: 'hitl' }, token: state.agent1Token }), 200, 'POST /api/system/mode hitl');
+    await state.agent1.waitFor('system-mode-update', mark, (data) => data.mode === 'hitl');
+  });
+
+  await check('a second agent joins -> tickets-reassigned (agent_joined) + connected-agents-update', async () => {
+    // A conversation nobody has written in yet is unassigned: the joining agent picks it up.
+    const created = assertOk(await http('POST', '/api/conversations', { body: { visitorId: `${VISITOR}-3` } }), 201, 'POST /api/conversations');
+    assert(created.conversation.assignedAgent === null, 'a new conversation is unassigned', created);
+    state.cid3 = created.conversationId;
     state.agent2Token = await agentToken(AGENT2);
     state.agent2 = new Peer('agent2', { token: state.agent2Token });
     await state.agent2.connectPromise;
@@ -443,6 +462,12 @@ async function main() {
     const both = (data) => agentIn(data.agents, AGENT1) && agentIn(data.agents, AGENT2, (agent) => agent.connected);
     await state.agent1.waitFor('connected-agents-update', mark1, both);
     await state.agent2.waitFor('connected-agents-update', mark2, both);
+    const joined = await state.agent1.waitFor('tickets-reassigned', mark1, (data) => data.reason === 'agent_joined');
+    assert(
+      joined.reassignments.some((item) => item.conversationId === state.cid3 && item.fromAgentId === null && item.toAgentId === AGENT2),
+      `${state.cid3} should go to the agent with the fewest chats (${AGENT2})`,
+      joined,
+    );
   });
 
   await check('personal status afk -> tickets-reassigned (agent_afk) + connected-agents-update', async () => {
