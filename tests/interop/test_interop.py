@@ -69,8 +69,7 @@ async def _server(log: Path, *auth_args: str) -> AsyncIterator[str]:
         if url is None:
             await process.wait()
             raise AssertionError(
-                f"the server exited with {process.returncode} before listening:\n"
-                + _tail(log)
+                f"the server exited with {process.returncode} before listening:\n" + _tail(log)
             )
         yield url
     finally:
