@@ -115,7 +115,7 @@ async def _body(request: web.Request, model: type[M]) -> M:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, "request body too large") from exc
     try:
         data = json.loads(raw) if raw else {}
-    except ValueError as exc:  # also UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError; absurd nesting
         raise ServiceError(ErrorCode.INVALID_PAYLOAD, "body is not valid JSON") from exc
     try:
         return model.model_validate(data)
