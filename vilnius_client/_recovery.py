@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_OVERLAP",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_WINDOW",
+    "InFlight",
     "SeqTracker",
     "replay_all",
     "replay_conversation",
@@ -145,6 +146,43 @@ class SeqTracker:
             f"SeqTracker(last_seq={self._last_seq}, floor={self._floor}, "
             f"remembered={len(self._seqs)})"
         )
+
+
+class InFlight:
+    """Seqs accepted for delivery whose handlers have not been called yet.
+
+    A client accepts a message (:meth:`SeqTracker.accept`) when it queues it
+    for its handlers; handlers of different conversations run independently,
+    so a message may wait behind a slow handler while later seqs are handled.
+    The position a restarted client may safely resume from is therefore the
+    highest accepted seq *below the lowest one still waiting*
+    (:meth:`resume_position`). Messages whose handlers were called count as
+    delivered, even if the client closed while a handler was still running.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, int] = {}
+
+    def add(self, seq: int) -> None:
+        """A message was queued for the handlers."""
+        self._waiting[seq] = self._waiting.get(seq, 0) + 1
+
+    def done(self, seq: int) -> None:
+        """The handlers of a queued message were called."""
+        count = self._waiting.get(seq, 0)
+        if count <= 1:
+            self._waiting.pop(seq, None)
+        else:
+            self._waiting[seq] = count - 1
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def resume_position(self, last_seq: int | None) -> int | None:
+        """``last_seq`` capped below the lowest seq still waiting for its handlers."""
+        if last_seq is None or not self._waiting:
+            return last_seq
+        return min(last_seq, min(self._waiting) - 1)
 
 
 FetchAll = Callable[[int, int], Awaitable[AllMessagesResponse]]

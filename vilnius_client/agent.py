@@ -11,7 +11,7 @@ Example::
 
         await asyncio.Event().wait()
 
-Recovery (CONTRACT.md §7): the client tracks the highest ``seq`` of the
+Recovery (CONTRACT.md §7): the client tracks the ``seq`` of the
 ``new-message`` events it delivered. After every reconnect, before live events
 resume, it fetches what it missed with ``GET /api/messages?after=`` and delivers
 those messages to the same handlers as :class:`~vilnius_client.NewMessageEvent`
@@ -19,6 +19,9 @@ with ``replayed=True``, in seq order; live events that overlap are dropped, so
 each message reaches the handlers once. Persist :attr:`AgentClient.last_seq` and
 pass it back as ``last_seq=`` to resume after a restart; a client started with
 ``last_seq=None`` starts at the server's head (it does not replay history).
+:attr:`AgentClient.last_seq` never covers a message still queued behind a slow
+handler, so a restart delivers such messages again rather than losing them
+(at-least-once across restarts, exactly once within one client).
 
 Decisions:
 
@@ -44,7 +47,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, overload
 
-from ._recovery import DEFAULT_PAGE_SIZE, SeqTracker, replay_all
+from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_all
 from .errors import ReplyTimeoutError, TransportError, VilniusError
 from .events import (
     AgentData,
@@ -165,6 +168,9 @@ class AgentClient:
             url, agent_id=agent_id, token=socket_token, **manager_options
         )
         self._tracker = SeqTracker(last_seq)
+        self._in_flight = InFlight()
+        # Registered first, so it runs just before the user's handlers of each message.
+        self._manager.on(Event.NEW_MESSAGE, self._handing_over)
         self._manager.add_session_step(self._catch_up)
         self._manager.add_filter(self._is_new)
         if self._token_cache is not None:
@@ -215,11 +221,19 @@ class AgentClient:
 
     @property
     def last_seq(self) -> int | None:
-        """The highest message seq delivered (``None`` before the first connect).
+        """The position to resume from (``None`` before the first connect).
 
-        Store it and pass it as ``last_seq=`` to a new client to resume without
-        losing or repeating messages.
+        Every ``new-message`` with a seq at or below it has been handed to the
+        handlers. Store it (any time, also after :meth:`close`) and pass it as
+        ``last_seq=`` to a new client to resume without losing messages.
+        Messages queued behind a slow handler are not covered, so a restarted
+        client receives them again.
         """
+        return self._in_flight.resume_position(self._tracker.last_seq)
+
+    @property
+    def received_seq(self) -> int | None:
+        """The highest seq received, including messages still queued for handlers."""
         return self._tracker.last_seq
 
     @property
@@ -421,6 +435,7 @@ class AgentClient:
         async with contextlib.aclosing(replay):
             try:
                 async for message in replay:
+                    self._in_flight.add(message.seq)
                     replayed = NewMessageEvent(
                         conversation_id=message.conversation_id,
                         message=message,
@@ -438,5 +453,10 @@ class AgentClient:
 
     def _is_new(self, event: Event | str, model: Any) -> bool:
         if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):
-            return self._tracker.accept(model.message)
+            if not self._tracker.accept(model.message):
+                return False
+            self._in_flight.add(model.message.seq)
         return True
+
+    def _handing_over(self, event: NewMessageEvent) -> None:
+        self._in_flight.done(event.message.seq)

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
-from ._recovery import DEFAULT_PAGE_SIZE, SeqTracker, replay_conversation
+from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_conversation
 from .errors import NotFoundError, ServerError, StateError, TransportError, VilniusError
 from .events import (
     AgentMessageEvent,
@@ -99,6 +99,9 @@ class CustomerClient:
             url, token=self._current_token, timeout=request_timeout, retry_attempts=retry_attempts
         )
         self._manager = ModernWebSocketManager(url, token=self._socket_token, **manager_options)
+        self._in_flight = InFlight()
+        # Registered first, so it runs just before the user's handlers of each reply.
+        self._manager.on(Event.AGENT_MESSAGE, self._handing_over)
         self._manager.add_session_step(self._catch_up)
         self._manager.add_filter(self._is_new)
         self._catch_up_lock = asyncio.Lock()
@@ -157,8 +160,13 @@ class CustomerClient:
 
     @property
     def last_seq(self) -> int | None:
-        """The highest seq of this conversation seen so far; persist it to resume."""
-        return self._tracker.last_seq if self._tracker is not None else None
+        """The position to resume from within the conversation; persist it to resume.
+
+        Replies still queued behind a slow handler are not covered.
+        """
+        if self._tracker is None:
+            return None
+        return self._in_flight.resume_position(self._tracker.last_seq)
 
     @property
     def manager(self) -> ModernWebSocketManager:
@@ -358,6 +366,7 @@ class CustomerClient:
             async with contextlib.aclosing(replay):
                 try:
                     async for message in replay:
+                        self._in_flight.add(message.seq)
                         event = AgentMessageEvent(
                             message=message, timestamp=message.timestamp, replayed=True
                         )
@@ -376,5 +385,10 @@ class CustomerClient:
             and self._tracker is not None
             and model.message.conversation_id == self._conversation_id
         ):
-            return self._tracker.accept(model.message)
+            if not self._tracker.accept(model.message):
+                return False
+            self._in_flight.add(model.message.seq)
         return True
+
+    def _handing_over(self, event: AgentMessageEvent) -> None:
+        self._in_flight.done(event.message.seq)

@@ -227,3 +227,28 @@ async def test_catch_up_survives_unavailable_answers(
         gate.open()
         events = await inbox.until(2)
     assert [e.message.id for e in events] == [m.id for m in missed]
+
+
+async def test_last_seq_never_covers_messages_queued_for_handlers(
+    server: RunningServer, rest: RestClient
+) -> None:
+    release = asyncio.Event()
+    started = Inbox()
+
+    async def slow(event: NewMessageEvent) -> None:
+        started(event)
+        await release.wait()
+
+    cid = (await rest.create_conversation()).conversation_id
+    async with AgentClient(server.url, agent_id="bot", **FAST) as bot:
+        bot.on("new-message", slow)
+        async with bot.stream("new-message") as received:
+            sent = [(await rest.post_message(cid, f"m{n}")).user_message for n in range(3)]
+            for _ in sent:
+                await asyncio.wait_for(anext(received), scaled(5))
+        await started.until(1)
+        assert bot.received_seq == sent[-1].seq
+        assert bot.last_seq == sent[0].seq, "the first was handed over, two are queued"
+        release.set()
+        await started.until(3)
+    assert bot.last_seq == sent[-1].seq

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vilnius_client._recovery import SeqTracker, replay_all, replay_conversation
+from vilnius_client._recovery import InFlight, SeqTracker, replay_all, replay_conversation
 from vilnius_client.events import AllMessagesResponse, Message, Sender
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -181,3 +181,32 @@ async def test_conversation_without_position_starts_at_its_end() -> None:
     assert tracker.last_seq == 5
     fetch.messages.append(msg(8, sender=Sender.AGENT))
     assert [m.seq async for m in replay_conversation(tracker, fetch)] == [8]
+
+
+# ---------------------------------------------------------------- InFlight
+
+
+def test_resume_position_stops_below_the_lowest_waiting_seq() -> None:
+    waiting = InFlight()
+    assert waiting.resume_position(None) is None
+    assert waiting.resume_position(7) == 7
+    for seq in (3, 5, 6):
+        waiting.add(seq)
+    waiting.done(5)
+    assert waiting.resume_position(6) == 2
+    waiting.done(3)
+    assert waiting.resume_position(6) == 5
+    waiting.done(6)
+    assert waiting.resume_position(6) == 6
+    assert len(waiting) == 0
+
+
+def test_a_seq_queued_twice_waits_until_both_are_handed_over() -> None:
+    waiting = InFlight()
+    waiting.add(4)
+    waiting.add(4)
+    waiting.done(4)
+    assert waiting.resume_position(9) == 3
+    waiting.done(4)
+    waiting.done(4)  # unknown: ignored
+    assert waiting.resume_position(9) == 9
