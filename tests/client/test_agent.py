@@ -39,6 +39,7 @@ from vilnius_client.events import (
     SystemModeUpdateEvent,
     TicketsReassignedEvent,
 )
+from vilnius_client.manager import ConnectionState
 from vilnius_client.rest import RestClient
 
 FAST: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
@@ -258,3 +259,23 @@ async def test_closed_client_cannot_reconnect(server: RunningServer) -> None:
     await client.close()  # idempotent
     with pytest.raises(StateError):
         await client.connect()
+
+
+async def test_token_mode_reconnects_after_server_restart(token_server: RunningServer) -> None:
+    async with AgentClient(token_server.url, agent_id="a1", agent_key="test-key", **FAST) as client:
+        reconnected = asyncio.Event()
+        lost = asyncio.Event()
+
+        def watch(change: Any) -> None:
+            if change.new is ConnectionState.RECONNECTING:
+                lost.set()
+            elif change.new is ConnectionState.CONNECTED and lost.is_set():
+                reconnected.set()
+
+        client.on_connection_change(watch)
+        await token_server.stop()
+        await token_server.start()
+        await asyncio.wait_for(reconnected.wait(), scaled(10))
+        mode = await client.request_current_state("system-mode", timeout=scaled(5))
+        assert mode is SystemMode.HITL
+        assert await client.get_system_mode() is SystemMode.HITL

@@ -249,3 +249,24 @@ async def test_closed_client_refuses_calls(script: tuple[Script, str]) -> None:
     with pytest.raises(StateError):
         async with rest:
             pass
+
+
+async def test_refused_token_is_dropped_and_the_call_sent_again(
+    script: tuple[Script, str],
+) -> None:
+    scripted, url = script
+    scripted.answers = [
+        json_answer(401, {"error": "token expired", "code": "unauthorized"}),
+        MODE_OK,
+    ]
+    tokens = iter(["old", "new"])
+    dropped: list[bool] = []
+
+    async def drop() -> None:
+        dropped.append(True)
+
+    async with RestClient(url, token=lambda: next(tokens), on_auth_error=drop) as rest:
+        assert (await rest.get_system_mode()).mode == "hitl"
+    assert dropped == [True]
+    auth = [request.headers.get("Authorization") for request in scripted.requests]
+    assert auth == ["Bearer old", "Bearer new"]
