@@ -49,7 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", help="a Python scenario, module:function")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument(
+        "--server-process",
+        action="store_true",
+        help="without --url: run the reference server in a child process instead of in-process"
+        " (large runs: the server then does not share the simulator's event loop)",
+    )
     p.add_argument("--quiet", action="store_true", help="no live progress line")
+    p.add_argument("--verbose", action="store_true", help="show the SDK's warnings")
     return p
 
 
@@ -63,14 +70,53 @@ def load_scenario(spec: str) -> Scenario:
 
 
 @contextlib.asynccontextmanager
-async def _server(url: str | None, agent_key: str | None) -> AsyncIterator[str]:
+async def _server(url: str | None, child_process: bool) -> AsyncIterator[str]:
     if url:
         yield url.rstrip("/")
+        return
+    if child_process:
+        async with _child_server() as child_url:
+            yield child_url
         return
     from mock_server import serve  # the bundled reference server, only when asked for
 
     async with serve(host="127.0.0.1", port=0, db=":memory:", auth="none") as server:
         yield server.url
+
+
+@contextlib.asynccontextmanager
+async def _child_server() -> AsyncIterator[str]:
+    """``python -m mock_server`` on a free port (auth none, in-memory DB) in a child process."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "mock_server", "--port", str(port), "--db", ":memory:"),
+        *("--auth", "none", "--log-level", "WARNING"),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    if proc.returncode is not None:
+                        raise RuntimeError("the reference server exited") from None
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                await writer.wait_closed()
+                break
+        yield url
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
 
 
 def _progress_printer(quiet: bool) -> Callable[[str], None] | None:
@@ -110,7 +156,7 @@ async def run(args: argparse.Namespace) -> Report:
     )
     scenario = load_scenario(args.scenario) if args.scenario else None
     progress = _progress_printer(args.quiet)
-    async with _server(args.url, args.agent_key) as url:
+    async with _server(args.url, args.server_process) as url:
         sim = Simulation(url, config, scenario=scenario, progress=progress)
         try:
             return await sim.run()
@@ -123,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``vilnius-sim``; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Hundreds of clients repeat the same warning; the report counts reconnects anyway.
+        logging.getLogger("vilnius_client").setLevel(logging.ERROR)
     try:
         report = asyncio.run(run(args))
     except ValueError as exc:

@@ -146,7 +146,6 @@ class SimAgent:
         ctx.tracker.received("new-message", match.group(1), self.name, now)
         if (
             event.message.sender == "visitor"
-            and not event.replayed
             and ctx.config.reply != "none"
             and ctx.responder_of(event.conversation_id) is self
         ):
@@ -535,11 +534,13 @@ class Simulation:
         """Connect the agents, run the scenario, wait for the deliveries, and report."""
         ctx = self.context
         ticker = asyncio.create_task(self._tick()) if self.progress else None
+        drained = False
         try:
             await ctx._start_agents()
             ctx.start = ctx.tracker.start = ctx.clock()
             await self.scenario(ctx)
-            if await ctx.settle():
+            drained = await ctx.settle()
+            if drained:
                 # Typing indicators are volatile: give the last ones a moment, not the drain.
                 await ctx.settle(1.0, kinds=KINDS)
         finally:
@@ -559,6 +560,7 @@ class Simulation:
             clients=ctx.started_clients,
             reconnects=ctx.reconnects,
             reloads=ctx.reloads,
+            drained=drained,
             errors=ctx.client_errors,
             error_samples=ctx.error_samples,
         )

@@ -72,6 +72,8 @@ class Report:
         clients: Clients started (agents + customer incarnations).
         reconnects: Automatic reconnections seen by the clients.
         reloads: Customers that disconnected on purpose and came back (churn).
+        drained: False when the drain timed out: deliveries or agents' answers were still
+            outstanding (those missing are counted as lost; unsent answers are not).
         errors: Errors reported by clients outside tracked sends (``error-event``, handler
             failures...), and the first few of their messages in ``error_samples``.
         samples: Per event type, ``(seconds since start, latency)`` of every delivery.
@@ -84,6 +86,7 @@ class Report:
     clients: int = 0
     reconnects: int = 0
     reloads: int = 0
+    drained: bool = True
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
@@ -130,6 +133,8 @@ class Report:
             f" {self.errors} client errors, {self.duration:.1f} s against {self.url}",
             verdict,
         ]
+        if not self.drained:
+            lines.append("warning: the drain timed out; some agents' answers were never sent")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +147,7 @@ class Report:
             "clients": self.clients,
             "reconnects": self.reconnects,
             "reloads": self.reloads,
+            "drained": self.drained,
             "errors": self.errors,
             "errorSamples": self.error_samples,
             "events": {
