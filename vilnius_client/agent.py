@@ -47,6 +47,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, overload
 
+from ._dispatch import EventStream
 from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_all
 from .errors import ReplyTimeoutError, TransportError, VilniusError
 from .events import (
@@ -290,7 +291,7 @@ class AgentClient:
         """Wait for the next ``event`` matching ``predicate``; see the manager."""
         return await self._manager.wait_for(event, predicate, timeout=timeout)
 
-    def stream(self, event: Event | str, *, maxsize: int = 1000) -> Any:
+    def stream(self, event: Event | str, *, maxsize: int = 1000) -> EventStream[Any]:
         """An async iterator (and context manager) over ``event`` with a bounded buffer."""
         return self._manager.stream(event, maxsize=maxsize)
 

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
+from ._dispatch import EventStream
 from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_conversation
 from .errors import NotFoundError, ServerError, StateError, TransportError, VilniusError
 from .events import (
@@ -232,7 +233,7 @@ class CustomerClient:
         """Wait for the next ``event`` matching ``predicate``; see the manager."""
         return await self._manager.wait_for(event, predicate, timeout=timeout)
 
-    def stream(self, event: Event | str, *, maxsize: int = 1000) -> Any:
+    def stream(self, event: Event | str, *, maxsize: int = 1000) -> EventStream[Any]:
         """An async iterator (and context manager) over ``event`` with a bounded buffer."""
         return self._manager.stream(event, maxsize=maxsize)
 
