@@ -3,8 +3,9 @@
 Everything public is importable from here: ``from vilnius_client import AgentClient``.
 """
 
-import logging
+import logging as _logging
 
+from ._dispatch import EventStream
 from .agent import AgentClient
 from .customer import CustomerClient
 from .errors import (
@@ -82,12 +83,12 @@ from .events import (
     TypingPayload,
 )
 from .manager import ConnectionChange, ConnectionState, ConnectionStatus, ModernWebSocketManager
-from .rest import RestClient
+from .rest import RestClient, TokenSource
 
 __version__ = "0.1.0"
 
 # Silent unless the application configures logging (a library must not print).
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "Ack",
@@ -129,6 +130,7 @@ __all__ = [
     "ErrorCode",
     "ErrorEvent",
     "Event",
+    "EventStream",
     "ForbiddenError",
     "HealthResponse",
     "HeartbeatAckEvent",
@@ -163,6 +165,7 @@ __all__ = [
     "SystemModeResponse",
     "SystemModeUpdateEvent",
     "TicketsReassignedEvent",
+    "TokenSource",
     "TransportError",
     "TypingPayload",
     "VilniusError",

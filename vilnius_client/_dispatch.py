@@ -30,8 +30,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from .errors import ReplyTimeoutError, StateError
+from .events import AgentMessageEvent, AgentTypingStatusEvent
 
-__all__ = ["GLOBAL_KEY", "Dispatcher", "EventStream", "Handler", "conversation_key"]
+__all__ = [
+    "GLOBAL_KEY",
+    "ROOM_KEY",
+    "Dispatcher",
+    "EventStream",
+    "Handler",
+    "conversation_key",
+]
 
 T = TypeVar("T")
 Handler = Callable[[Any], Awaitable[Any] | Any]
@@ -42,8 +50,23 @@ GLOBAL_KEY = ""
 """The ordering key of events that belong to no single conversation."""
 
 
+ROOM_KEY = "\x00room"
+"""The ordering key of conversation-room events (``agent-message``, ``agent-typing-status``).
+
+``agent-typing-status`` does not name its conversation, so both room events
+share one lane: a reply never overtakes the typing indicator sent before it.
+"""
+
+_ROOM_EVENTS = (AgentMessageEvent, AgentTypingStatusEvent)
+
+
 def conversation_key(model: Any) -> str:
-    """The ordering key of an event: its conversation id, or :data:`GLOBAL_KEY`."""
+    """The ordering key of an event: its conversation id, or :data:`GLOBAL_KEY`.
+
+    Room events all share :data:`ROOM_KEY`.
+    """
+    if isinstance(model, _ROOM_EVENTS):
+        return ROOM_KEY
     key = getattr(model, "conversation_id", None)
     return key if isinstance(key, str) and key else GLOBAL_KEY
 

@@ -470,8 +470,10 @@ class ModernWebSocketManager:
                 f"invalid payload for {event}: {exc.error_count()} error(s)",
                 details=exc.errors(include_url=False),
             ) from exc
-        return value.to_wire() if isinstance(value, WireModel) else adapter.dump_python(
-            value, mode="json"
+        return (
+            value.to_wire()
+            if isinstance(value, WireModel)
+            else adapter.dump_python(value, mode="json")
         )
 
     async def _emit(
@@ -601,7 +603,8 @@ class ModernWebSocketManager:
         link = self._link
         assert link is not None
         try:
-            reason = await asyncio.wait_for(link.wait_closed(), self.stable_after)
+            async with asyncio.timeout(self.stable_after):
+                reason = await link.wait_closed()
         except TimeoutError:
             self._backoff.reset()
             reason = await link.wait_closed()
@@ -635,7 +638,10 @@ class ModernWebSocketManager:
             self._heartbeat_ack = loop.create_future()
             try:
                 await link.emit(Event.HEARTBEAT.value, {"timestamp": int(time.time() * 1000)})
-                await asyncio.wait_for(self._heartbeat_ack, self.heartbeat_timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancellation that races with the ack, and disconnect() would hang.
+                async with asyncio.timeout(self.heartbeat_timeout):
+                    await self._heartbeat_ack
             except TimeoutError:
                 reason = f"no heartbeat-ack within {self.heartbeat_timeout:g} s"
                 self.logger.warning("%s: connection considered dead", reason)

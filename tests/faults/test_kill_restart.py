@@ -233,7 +233,7 @@ async def test_bot_restarted_from_last_seq_gets_what_was_queued_at_close(
             await wait_until(lambda: len(first_run) == 1, 5, what="the first message handled")
             # The other two reach the client while the handler is busy (the
             # position moves on receipt): they are queued, not handled.
-            await wait_until(lambda: bot.last_seq == 3, 5, what="all three received")
+            await wait_until(lambda: bot.received_seq == 3, 5, what="all three received")
         saved = bot.last_seq
 
         second_run: list[int] = []
