@@ -179,7 +179,10 @@ async def test_slow_handler_holds_up_only_its_conversation(server: RunningServer
 
     async with bot:
         for conversation, text in [
-            ("slow", "slow-1"), ("slow", "slow-2"), ("fast", "fast-1"), ("fast", "fast-2")
+            ("slow", "slow-1"),
+            ("slow", "slow-2"),
+            ("fast", "fast-1"),
+            ("fast", "fast-2"),
         ]:
             body = {"conversationId": conversation, "message": text}
             await post(server.url, "/api/messages", body)
@@ -237,7 +240,9 @@ async def test_lifecycle_is_clean_idempotent_and_not_reentrant(server: RunningSe
         await waiter
     assert [event async for event in stream] == []
     assert transitions.states == [
-        ConnectionState.CONNECTING, ConnectionState.CONNECTED, ConnectionState.CLOSED
+        ConnectionState.CONNECTING,
+        ConnectionState.CONNECTED,
+        ConnectionState.CLOSED,
     ]
     await bot.disconnect()
     assert bot.state is ConnectionState.CLOSED

@@ -152,9 +152,7 @@ async def test_gives_up_after_the_allowed_attempts(server: RunningServer) -> Non
 
 async def test_circuit_opens_then_half_open_trial_succeeds(server: RunningServer) -> None:
     await server.stop()
-    manager = ModernWebSocketManager(
-        server.url, max_errors=2, circuit_cooldown=0.2, **FAST
-    )
+    manager = ModernWebSocketManager(server.url, max_errors=2, circuit_cooldown=0.2, **FAST)
     changes = Transitions(manager)
     connecting = asyncio.create_task(manager.connect())
     opened = await changes.wait(S.CIRCUIT_OPEN)

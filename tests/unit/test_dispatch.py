@@ -187,6 +187,7 @@ async def test_aclose_cancels_workers_fails_waiters_ends_streams(
     dispatcher.submit("e", Ev("b", 0))
     stream = dispatcher.stream("e", maxsize=10)
     waiting = asyncio.create_task(dispatcher.wait_for("e", None, None))
+
     async def next_event() -> object:
         return await anext(aiter(stream))
 
