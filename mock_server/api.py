@@ -84,6 +84,8 @@ def middlewares(hub: Hub) -> list[Any]:
     @web.middleware
     async def faults(request: web.Request, handler: _Handler) -> web.StreamResponse:
         if request.path.startswith(SOCKETIO_PATH):
+            if hub.faults.block_sockets:
+                return _error(503, ErrorCode.INTERNAL, "socket endpoint blocked (injected fault)")
             return await handler(request)
         if hub.faults.fail_requests > 0:
             hub.faults.fail_requests -= 1

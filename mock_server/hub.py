@@ -65,9 +65,13 @@ class Faults:
             their connection is closed without an answer.
         fail_requests: The next N HTTP requests (Socket.IO's excluded) answer
             503 without being processed.
+        block_sockets: While true, new Socket.IO connections are refused with
+            503 at the HTTP level (REST keeps working): a socket that cannot be
+            re-established, for testing the SDK's polling fallback.
     """
 
     withhold_heartbeat_acks: bool = False
+    block_sockets: bool = False
     drop_responses: int = 0
     fail_requests: int = 0
 

@@ -123,6 +123,13 @@ class AgentClient:
             one, asked on every connect attempt and REST call. Exclusive with
             ``agent_key``.
         last_seq: Resume position from a previous run (see :attr:`last_seq`).
+        fallback_after: Seconds the socket may stay down before the client
+            falls back to polling ``GET /api/messages`` (``None``: never). An
+            open circuit breaker starts polling at once. Polled messages reach
+            the ``new-message`` handlers with ``replayed=True``; the client
+            returns to the socket as soon as it reconnects, and
+            ``get_connection_status().mode`` says which is active.
+        poll_interval: Seconds between two polls while falling back.
         request_timeout: Seconds for one REST request attempt.
         retry_attempts: Attempts for retryable REST calls (the first included).
         page_size: Messages per catch-up request.
@@ -141,6 +148,8 @@ class AgentClient:
         agent_key: str | None = None,
         token: TokenSource = None,
         last_seq: int | None = None,
+        fallback_after: float | None = 10.0,
+        poll_interval: float = 2.0,
         request_timeout: float = 10.0,
         retry_attempts: int = 5,
         page_size: int = DEFAULT_PAGE_SIZE,
@@ -174,8 +183,12 @@ class AgentClient:
         self._manager.on(Event.NEW_MESSAGE, self._handing_over)
         self._manager.add_session_step(self._catch_up)
         self._manager.add_filter(self._is_new)
-        if self._token_cache is not None:
-            self._manager.on_connection_change(self._on_change)
+        self._fallback_after = fallback_after
+        self._poll_interval = poll_interval
+        self._poller: asyncio.Task[None] | None = None
+        self._poll_stop = asyncio.Event()
+        self._poll_now = asyncio.Event()
+        self._manager.on_connection_change(self._on_change)
 
     # ------------------------------------------------------------------
     # Lifecycle
@@ -191,6 +204,7 @@ class AgentClient:
     async def close(self) -> None:
         """Disconnect and release everything; idempotent."""
         try:
+            await self._stop_polling()
             await self._manager.disconnect()
         finally:
             await self._rest.close()
@@ -425,32 +439,81 @@ class AgentClient:
         return await resolve_token(self._credential) or ""
 
     def _on_change(self, change: ConnectionChange) -> None:
-        if change.new in _LOST and self._token_cache is not None:
-            self._token_cache.invalidate()
+        if change.new in _LOST:
+            if self._token_cache is not None:
+                self._token_cache.invalidate()
+            if change.new is ConnectionState.CIRCUIT_OPEN:
+                self._poll_now.set()
+            if self._fallback_after is not None and self._poller is None:
+                self._poll_stop.clear()
+                self._poller = asyncio.get_running_loop().create_task(
+                    self._poll_while_down(self._fallback_after), name="vilnius-poll-fallback"
+                )
+        elif change.new is not ConnectionState.CONNECTING:
+            self._poll_stop.set()  # connected again, or closed
+
+    async def _stop_polling(self) -> None:
+        """Stop the REST fallback, letting a poll under way finish first."""
+        self._poll_stop.set()
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            await asyncio.gather(poller, return_exceptions=True)
+        self._poll_now.clear()
+
+    async def _poll_while_down(self, fallback_after: float) -> None:
+        """While the socket stays down, fetch new messages over REST."""
+        stop, now = self._poll_stop, self._poll_now
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(now.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=fallback_after, return_when="FIRST_COMPLETED")
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        if stop.is_set():
+            return
+        self._manager.mode = "polling"
+        self._manager.logger.warning("socket down: polling the REST API for new messages")
+        try:
+            while not stop.is_set():
+                try:
+                    await self._replay()
+                except VilniusError as exc:
+                    self._manager.logger.info("poll failed: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll_interval):
+                        await stop.wait()
+        finally:
+            self._manager.mode = "socket"
 
     async def _fetch_page(self, after: int, limit: int) -> AllMessagesResponse:
         return await self._rest.all_messages(after=after, limit=limit)
 
-    async def _catch_up(self) -> None:
+    async def _replay(self) -> None:
+        """Deliver every stored message after the position, as replayed events."""
         replay = replay_all(self._tracker, self._fetch_page, page_size=self._page_size)
         async with contextlib.aclosing(replay):
-            try:
-                async for message in replay:
-                    self._in_flight.add(message.seq)
-                    replayed = NewMessageEvent(
-                        conversation_id=message.conversation_id,
-                        message=message,
-                        ai_suggestion=None,
-                        timestamp=message.timestamp,
-                        replayed=True,
-                    )
-                    await self._manager.deliver(Event.NEW_MESSAGE, replayed)
-            except VilniusError as exc:
-                if exc.temporary and not isinstance(exc, TransportError):
-                    # The manager reconnects (and so retries the catch-up) on
-                    # TransportError only; a 503 must not skip the missed messages.
-                    raise TransportError(f"catch-up failed: {exc}") from exc
-                raise
+            async for message in replay:
+                self._in_flight.add(message.seq)
+                replayed = NewMessageEvent(
+                    conversation_id=message.conversation_id,
+                    message=message,
+                    ai_suggestion=None,
+                    timestamp=message.timestamp,
+                    replayed=True,
+                )
+                await self._manager.deliver(Event.NEW_MESSAGE, replayed)
+
+    async def _catch_up(self) -> None:
+        await self._stop_polling()
+        try:
+            await self._replay()
+        except VilniusError as exc:
+            if exc.temporary and not isinstance(exc, TransportError):
+                # The manager reconnects (and so retries the catch-up) on
+                # TransportError only; a 503 must not skip the missed messages.
+                raise TransportError(f"catch-up failed: {exc}") from exc
+            raise
 
     def _is_new(self, event: Event | str, model: Any) -> bool:
         if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):

@@ -172,6 +172,9 @@ class ModernWebSocketManager:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.ack_timeout = ack_timeout
+        #: How events arrive: ``"socket"``, or ``"polling"`` while a client's
+        #: REST fallback fetches them (set by AgentClient / CustomerClient).
+        self.mode = "socket"
         self.stable_after = stable_after
         self.logger = logger or logging.getLogger("vilnius_client")
         self._transports = transports
@@ -448,6 +451,7 @@ class ModernWebSocketManager:
             url=self.url,
             last_error=self._last_error,
             since=self._since,
+            mode=self.mode,
         )
 
     # -- internals: encoding and acks ------------------------------------------

@@ -252,3 +252,62 @@ async def test_last_seq_never_covers_messages_queued_for_handlers(
         release.set()
         await started.until(3)
     assert bot.last_seq == sent[-1].seq
+
+
+async def test_agent_falls_back_to_polling_while_the_socket_is_refused(
+    server: RunningServer, rest: RestClient
+) -> None:
+    inbox = Inbox()
+    modes: list[str] = []
+    async with AgentClient(
+        server.url, agent_id="a1", fallback_after=0.2, poll_interval=0.05, **FAST
+    ) as agent:
+        agent.on("new-message", inbox)
+        agent.on_connection_change(lambda _: modes.append(agent.get_connection_status().mode))
+        cid = (await rest.create_conversation()).conversation_id
+        await rest.post_message(cid, "live")
+        await inbox.until(1)
+
+        server.faults.block_sockets = True  # REST still answers; sockets are refused
+        await server.stop()
+        await server.start()
+        polled = [(await rest.post_message(cid, f"polled {n}")).user_message for n in range(3)]
+        await inbox.until(4)
+        assert agent.get_connection_status().mode == "polling"
+        assert not agent.get_connection_status().connected
+
+        server.faults.block_sockets = False
+        await agent.wait_for("heartbeat-ack", timeout=scaled(10))
+        after = await rest.post_message(cid, "after")
+        events: list[NewMessageEvent] = await inbox.until(5)
+        assert agent.get_connection_status().mode == "socket"
+
+    assert [e.message.content for e in events] == [
+        "live",
+        "polled 0",
+        "polled 1",
+        "polled 2",
+        "after",
+    ]
+    assert [e.message.id for e in events[1:4]] == [m.id for m in polled]
+    assert [e.replayed for e in events] == [False, True, True, True, False]
+    assert agent.last_seq == after.user_message.seq
+
+
+async def test_no_polling_when_the_fallback_is_disabled(
+    server: RunningServer, rest: RestClient
+) -> None:
+    inbox = Inbox()
+    async with AgentClient(server.url, agent_id="a1", fallback_after=None, **FAST) as agent:
+        agent.on("new-message", inbox)
+        cid = (await rest.create_conversation()).conversation_id
+        server.faults.block_sockets = True
+        await server.stop()
+        await server.start()
+        await rest.post_message(cid, "waits for the socket")
+        with pytest.raises(TimeoutError):
+            await inbox.until(1, seconds=0.5)
+        assert agent.get_connection_status().mode == "socket"
+        server.faults.block_sockets = False
+        events = await inbox.until(1)
+    assert events[0].replayed
