@@ -48,6 +48,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, overload
 
 from ._dispatch import EventStream
+from ._fallback import PollingFallback
 from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_all
 from .errors import ReplyTimeoutError, TransportError, VilniusError
 from .events import (
@@ -183,11 +184,10 @@ class AgentClient:
         self._manager.on(Event.NEW_MESSAGE, self._handing_over)
         self._manager.add_session_step(self._catch_up)
         self._manager.add_filter(self._is_new)
-        self._fallback_after = fallback_after
-        self._poll_interval = poll_interval
-        self._poller: asyncio.Task[None] | None = None
-        self._poll_stop = asyncio.Event()
-        self._poll_now = asyncio.Event()
+        self._fallback = PollingFallback(
+            self._manager, self._replay, fallback_after=fallback_after, poll_interval=poll_interval
+        )
+        self._manager.on_connection_change(self._fallback.on_change)
         self._manager.on_connection_change(self._on_change)
 
     # ------------------------------------------------------------------
@@ -204,7 +204,7 @@ class AgentClient:
     async def close(self) -> None:
         """Disconnect and release everything; idempotent."""
         try:
-            await self._stop_polling()
+            await self._fallback.stop()
             await self._manager.disconnect()
         finally:
             await self._rest.close()
@@ -439,52 +439,8 @@ class AgentClient:
         return await resolve_token(self._credential) or ""
 
     def _on_change(self, change: ConnectionChange) -> None:
-        if change.new in _LOST:
-            if self._token_cache is not None:
-                self._token_cache.invalidate()
-            if change.new is ConnectionState.CIRCUIT_OPEN:
-                self._poll_now.set()
-            if self._fallback_after is not None and self._poller is None:
-                self._poll_stop.clear()
-                self._poller = asyncio.get_running_loop().create_task(
-                    self._poll_while_down(self._fallback_after), name="vilnius-poll-fallback"
-                )
-        elif change.new is not ConnectionState.CONNECTING:
-            self._poll_stop.set()  # connected again, or closed
-
-    async def _stop_polling(self) -> None:
-        """Stop the REST fallback, letting a poll under way finish first."""
-        self._poll_stop.set()
-        poller, self._poller = self._poller, None
-        if poller is not None:
-            await asyncio.gather(poller, return_exceptions=True)
-        self._poll_now.clear()
-
-    async def _poll_while_down(self, fallback_after: float) -> None:
-        """While the socket stays down, fetch new messages over REST."""
-        stop, now = self._poll_stop, self._poll_now
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(now.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=fallback_after, return_when="FIRST_COMPLETED")
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-        if stop.is_set():
-            return
-        self._manager.mode = "polling"
-        self._manager.logger.warning("socket down: polling the REST API for new messages")
-        try:
-            while not stop.is_set():
-                try:
-                    await self._replay()
-                except VilniusError as exc:
-                    self._manager.logger.info("poll failed: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._poll_interval):
-                        await stop.wait()
-        finally:
-            self._manager.mode = "socket"
+        if change.new in _LOST and self._token_cache is not None:
+            self._token_cache.invalidate()
 
     async def _fetch_page(self, after: int, limit: int) -> AllMessagesResponse:
         return await self._rest.all_messages(after=after, limit=limit)
@@ -505,7 +461,7 @@ class AgentClient:
                 await self._manager.deliver(Event.NEW_MESSAGE, replayed)
 
     async def _catch_up(self) -> None:
-        await self._stop_polling()
+        await self._fallback.stop()
         try:
             await self._replay()
         except VilniusError as exc:

@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 from ._dispatch import EventStream
+from ._fallback import PollingFallback
 from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_conversation
 from .errors import NotFoundError, ServerError, StateError, TransportError, VilniusError
 from .events import (
@@ -73,6 +74,11 @@ class CustomerClient:
         request_timeout: Seconds for one REST request attempt.
         retry_attempts: Attempts for retryable REST calls (the first included).
         page_size: Messages per catch-up request.
+        fallback_after: Seconds the socket may stay down before the client
+            polls the conversation's messages over REST (``None``: never); an
+            open circuit breaker starts polling at once. Polled replies reach
+            the ``agent-message`` handlers with ``replayed=True``.
+        poll_interval: Seconds between two polls while falling back.
         **manager_options: Passed to :class:`~vilnius_client.ModernWebSocketManager`.
     """
 
@@ -87,6 +93,8 @@ class CustomerClient:
         request_timeout: float = 10.0,
         retry_attempts: int = 5,
         page_size: int = DEFAULT_PAGE_SIZE,
+        fallback_after: float | None = 10.0,
+        poll_interval: float = 2.0,
         **manager_options: Any,
     ) -> None:
         self.visitor_id = visitor_id
@@ -103,9 +111,16 @@ class CustomerClient:
         self._in_flight = InFlight()
         # Registered first, so it runs just before the user's handlers of each reply.
         self._manager.on(Event.AGENT_MESSAGE, self._handing_over)
-        self._manager.add_session_step(self._catch_up)
+        self._manager.add_session_step(self._on_session)
         self._manager.add_filter(self._is_new)
         self._catch_up_lock = asyncio.Lock()
+        self._fallback = PollingFallback(
+            self._manager,
+            self._catch_up,
+            fallback_after=fallback_after,
+            poll_interval=poll_interval,
+        )
+        self._manager.on_connection_change(self._fallback.on_change)
         self._entered = False
 
     # ------------------------------------------------------------------
@@ -126,6 +141,7 @@ class CustomerClient:
     async def close(self) -> None:
         """Disconnect and release everything; idempotent."""
         try:
+            await self._fallback.stop()
             await self._manager.disconnect()
         finally:
             await self._rest.close()
@@ -357,6 +373,10 @@ class CustomerClient:
             self._conversation_id, after=after, limit=limit
         )
         return sorted(answer.messages, key=lambda message: message.seq)
+
+    async def _on_session(self) -> None:
+        await self._fallback.stop()  # the socket is back: stop polling, then catch up
+        await self._catch_up()
 
     async def _catch_up(self) -> None:
         tracker = self._tracker

@@ -311,3 +311,27 @@ async def test_no_polling_when_the_fallback_is_disabled(
         server.faults.block_sockets = False
         events = await inbox.until(1)
     assert events[0].replayed
+
+
+async def test_customer_falls_back_to_polling_while_the_socket_is_refused(
+    server: RunningServer, rest: RestClient
+) -> None:
+    inbox = Inbox()
+    async with CustomerClient(server.url, fallback_after=0.2, poll_interval=0.05, **FAST) as me:
+        me.on("agent-message", inbox)
+        cid = (await me.start_conversation()).id
+        await rest.agent_respond(cid, "live", "a1")
+        await inbox.until(1)
+
+        server.faults.block_sockets = True
+        await server.stop()
+        await server.start()
+        await rest.agent_respond(cid, "polled", "a1")
+        await inbox.until(2)
+        assert me.get_connection_status().mode == "polling"
+
+        server.faults.block_sockets = False
+        await rest.agent_respond(cid, "after", "a1")
+        events: list[AgentMessageEvent] = await inbox.until(3)
+    assert [e.message.content for e in events] == ["live", "polled", "after"]
+    assert events[1].replayed
