@@ -44,10 +44,9 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import Any, Literal, overload
 
-from ._dispatch import EventStream
+from ._client import ClientBase
 from ._fallback import PollingFallback
 from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_all
 from .errors import ReplyTimeoutError, TransportError, VilniusError
@@ -68,12 +67,11 @@ from .events import (
     TypingPayload,
     utcnow,
 )
-from .manager import ConnectionChange, ConnectionState, ConnectionStatus, ModernWebSocketManager
+from .manager import ConnectionChange, ConnectionState, ModernWebSocketManager
 from .rest import RestClient, TokenSource, resolve_token
 
 __all__ = ["AgentClient"]
 
-H = TypeVar("H", bound=Callable[..., Any])
 
 #: Connection states after which a cached agent token is not trusted any more.
 _LOST = frozenset({ConnectionState.RECONNECTING, ConnectionState.CIRCUIT_OPEN})
@@ -107,7 +105,7 @@ class _AgentTokenCache:
         self.invalidate()
 
 
-class AgentClient:
+class AgentClient(ClientBase):
     """An agent (human dashboard or bot) connected to a Vilnius server.
 
     Use it as an async context manager: entering connects (retrying until the
@@ -201,38 +199,8 @@ class AgentClient:
             await self._rest.close()
             raise
 
-    async def close(self) -> None:
-        """Disconnect and release everything; idempotent."""
-        try:
-            await self._fallback.stop()
-            await self._manager.disconnect()
-        finally:
-            await self._rest.close()
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     # ------------------------------------------------------------------
     # Parts and status
-
-    @property
-    def manager(self) -> ModernWebSocketManager:
-        """The underlying socket manager."""
-        return self._manager
-
-    @property
-    def rest(self) -> RestClient:
-        """The REST client, authenticated like the socket."""
-        return self._rest
 
     @property
     def last_seq(self) -> int | None:
@@ -250,64 +218,6 @@ class AgentClient:
     def received_seq(self) -> int | None:
         """The highest seq received, including messages still queued for handlers."""
         return self._tracker.last_seq
-
-    @property
-    def latency(self) -> float | None:
-        """The last heartbeat round trip in seconds."""
-        return self._manager.latency
-
-    def get_connection_status(self) -> ConnectionStatus:
-        """The connection's current status."""
-        return self._manager.get_connection_status()
-
-    def on_connection_change(
-        self, callback: Callable[[ConnectionChange], Any]
-    ) -> Callable[[], None]:
-        """Call ``callback`` on every connection state transition; returns an unsubscriber."""
-        return self._manager.on_connection_change(callback)
-
-    def on_error(self, callback: Callable[[BaseException], Any]) -> Callable[[], None]:
-        """Call ``callback`` with every error (handler failures, ``error-event``...)."""
-        return self._manager.on_error(callback)
-
-    # ------------------------------------------------------------------
-    # Events
-
-    @overload
-    def on(self, event: Event | str, handler: H) -> H: ...
-
-    @overload
-    def on(self, event: Event | str, handler: None = None) -> Callable[[H], H]: ...
-
-    def on(self, event: Event | str, handler: H | None = None) -> H | Callable[[H], H]:
-        """Register ``handler`` for ``event`` (also usable as ``@client.on(event)``)."""
-        if handler is None:
-
-            def decorator(fn: H) -> H:
-                self._manager.on(event, fn)
-                return fn
-
-            return decorator
-        self._manager.on(event, handler)
-        return handler
-
-    def off(self, event: Event | str, handler: Callable[..., Any]) -> None:
-        """Unregister ``handler`` from ``event``."""
-        self._manager.off(event, handler)
-
-    async def wait_for(
-        self,
-        event: Event | str,
-        predicate: Callable[[Any], bool] | None = None,
-        *,
-        timeout: float | None,  # noqa: ASYNC109 - the agreed public signature
-    ) -> Any:
-        """Wait for the next ``event`` matching ``predicate``; see the manager."""
-        return await self._manager.wait_for(event, predicate, timeout=timeout)
-
-    def stream(self, event: Event | str, *, maxsize: int = 1000) -> EventStream[Any]:
-        """An async iterator (and context manager) over ``event`` with a bounded buffer."""
-        return self._manager.stream(event, maxsize=maxsize)
 
     async def join_conversation(self, conversation_id: str) -> None:
         """Join a conversation's room (re-joined after every reconnect)."""

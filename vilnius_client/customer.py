@@ -36,11 +36,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from collections.abc import Mapping
+from typing import Any
 
-from ._dispatch import EventStream
+from ._client import ClientBase
 from ._fallback import PollingFallback
 from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_conversation
 from .errors import NotFoundError, ServerError, StateError, TransportError, VilniusError
@@ -52,15 +51,13 @@ from .events import (
     PostMessageResponse,
     TypingPayload,
 )
-from .manager import ConnectionChange, ConnectionStatus, ModernWebSocketManager
+from .manager import ModernWebSocketManager
 from .rest import RestClient, TokenSource, resolve_token
 
 __all__ = ["CustomerClient"]
 
-H = TypeVar("H", bound=Callable[..., Any])
 
-
-class CustomerClient:
+class CustomerClient(ClientBase):
     """A customer (visitor) in one conversation: REST for sending, the socket for replies.
 
     Args:
@@ -138,30 +135,6 @@ class CustomerClient:
         if self._conversation_id is not None:
             await self._open_socket()
 
-    async def close(self) -> None:
-        """Disconnect and release everything; idempotent."""
-        try:
-            await self._fallback.stop()
-            await self._manager.disconnect()
-        finally:
-            await self._rest.close()
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.connect()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     # ------------------------------------------------------------------
     # Parts and status
 
@@ -184,77 +157,6 @@ class CustomerClient:
         if self._tracker is None:
             return None
         return self._in_flight.resume_position(self._tracker.last_seq)
-
-    @property
-    def manager(self) -> ModernWebSocketManager:
-        """The underlying socket manager."""
-        return self._manager
-
-    @property
-    def rest(self) -> RestClient:
-        """The REST client, authenticated with the customer's token."""
-        return self._rest
-
-    @property
-    def latency(self) -> float | None:
-        """The last heartbeat round trip in seconds (customers do not heartbeat: ``None``)."""
-        return self._manager.latency
-
-    def get_connection_status(self) -> ConnectionStatus:
-        """The socket's current status."""
-        return self._manager.get_connection_status()
-
-    def on_connection_change(
-        self, callback: Callable[[ConnectionChange], Any]
-    ) -> Callable[[], None]:
-        """Call ``callback`` on every connection state transition; returns an unsubscriber."""
-        return self._manager.on_connection_change(callback)
-
-    def on_error(self, callback: Callable[[BaseException], Any]) -> Callable[[], None]:
-        """Call ``callback`` with every error (handler failures, ``error-event``...)."""
-        return self._manager.on_error(callback)
-
-    # ------------------------------------------------------------------
-    # Events
-
-    @overload
-    def on(self, event: Event | str, handler: H) -> H: ...
-
-    @overload
-    def on(self, event: Event | str, handler: None = None) -> Callable[[H], H]: ...
-
-    def on(self, event: Event | str, handler: H | None = None) -> H | Callable[[H], H]:
-        """Register ``handler`` for ``event`` (also usable as ``@client.on(event)``)."""
-        if handler is None:
-
-            def decorator(fn: H) -> H:
-                self._manager.on(event, fn)
-                return fn
-
-            return decorator
-        self._manager.on(event, handler)
-        return handler
-
-    def off(self, event: Event | str, handler: Callable[..., Any]) -> None:
-        """Unregister ``handler`` from ``event``."""
-        self._manager.off(event, handler)
-
-    async def wait_for(
-        self,
-        event: Event | str,
-        predicate: Callable[[Any], bool] | None = None,
-        *,
-        timeout: float | None,  # noqa: ASYNC109 - the agreed public signature
-    ) -> Any:
-        """Wait for the next ``event`` matching ``predicate``; see the manager."""
-        return await self._manager.wait_for(event, predicate, timeout=timeout)
-
-    def stream(self, event: Event | str, *, maxsize: int = 1000) -> EventStream[Any]:
-        """An async iterator (and context manager) over ``event`` with a bounded buffer."""
-        return self._manager.stream(event, maxsize=maxsize)
-
-    # ------------------------------------------------------------------
-    # Conversation
 
     async def start_conversation(self, metadata: Mapping[str, Any] | None = None) -> Conversation:
         """Create the conversation, keep its token and join its room.
