@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -42,23 +41,7 @@ from vilnius_client.events import (
 from vilnius_client.manager import ConnectionState
 from vilnius_client.rest import RestClient
 
-FAST: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
-
-
-async def next_event(events: Any, seconds: float = 5.0) -> Any:
-    return await asyncio.wait_for(anext(events), scaled(seconds))
-
-
-@pytest.fixture
-async def agent(server: RunningServer) -> AsyncIterator[AgentClient]:
-    async with AgentClient(server.url, agent_id="a1", **FAST) as client:
-        yield client
-
-
-@pytest.fixture
-async def rest(server: RunningServer) -> AsyncIterator[RestClient]:
-    async with RestClient(server.url) as client:
-        yield client
+from .conftest import FAST, next_event
 
 
 async def test_new_conversation_and_new_message(agent: AgentClient, rest: RestClient) -> None:

@@ -8,7 +8,6 @@ exactly as long as the test needs, without sleeps.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -67,12 +66,6 @@ class Inbox:
                 self._changed.clear()
                 await self._changed.wait()
         return self.items
-
-
-@pytest.fixture
-async def rest(server: RunningServer) -> AsyncIterator[RestClient]:
-    async with RestClient(server.url) as client:
-        yield client
 
 
 async def lose_server(server: RunningServer, gate: Gate) -> None:

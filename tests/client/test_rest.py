@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from mock_server import RunningServer
@@ -33,12 +31,6 @@ from vilnius_client.events import (
     SystemMode,
 )
 from vilnius_client.rest import RestClient
-
-
-@pytest.fixture
-async def rest(server: RunningServer) -> AsyncIterator[RestClient]:
-    async with RestClient(server.url, retry_base=0.01) as client:
-        yield client
 
 
 async def test_health(rest: RestClient) -> None:

@@ -1,0 +1,36 @@
+"""Fixtures and helpers shared by the AgentClient / CustomerClient / REST tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from mock_server import RunningServer
+from tests.conftest import scaled
+from vilnius_client.agent import AgentClient
+from vilnius_client.rest import RestClient
+
+#: Quick reconnects, so tests that lose the server recover in well under a second.
+FAST: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
+
+
+async def next_event(events: Any, seconds: float = 5.0) -> Any:
+    """The next item of an event stream, bounded by a (scaled) timeout."""
+    return await asyncio.wait_for(anext(events), scaled(seconds))
+
+
+@pytest.fixture
+async def agent(server: RunningServer) -> AsyncIterator[AgentClient]:
+    """An AgentClient ``a1`` connected to the ``server`` fixture."""
+    async with AgentClient(server.url, agent_id="a1", **FAST) as client:
+        yield client
+
+
+@pytest.fixture
+async def rest(server: RunningServer) -> AsyncIterator[RestClient]:
+    """A RestClient for the ``server`` fixture (no token: ``auth="none"``)."""
+    async with RestClient(server.url, retry_base=0.01) as client:
+        yield client
