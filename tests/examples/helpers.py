@@ -10,14 +10,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from tests.conftest import scaled
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
-
-
-def scaled(seconds: float) -> float:
-    """``seconds`` times ``VILNIUS_TEST_TIMEOUT_SCALE``."""
-    return seconds * SCALE
 
 
 def example_env(**extra: str) -> dict[str, str]:

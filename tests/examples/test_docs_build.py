@@ -11,7 +11,8 @@ from types import ModuleType
 
 import pytest
 
-from tests.examples.helpers import ROOT, scaled
+from tests.conftest import scaled
+from tests.examples.helpers import ROOT
 from vilnius_client.events import CLIENT_EVENT_PAYLOADS, SERVER_EVENT_MODELS, Event
 
 

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mock_server import RunningServer
-from tests.examples.helpers import ROOT, Example, example_env, load_example, scaled
+from tests.conftest import scaled
+from tests.examples.helpers import ROOT, Example, example_env, load_example
 from vilnius_client import (
     AgentClient,
     AgentMessageEvent,

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 
+from tests.conftest import TIMEOUT_SCALE, scaled
+
 __all__ = ["TIMEOUT_SCALE", "scaled", "wait_until"]
-
-#: Multiply every timeout by this on slow machines (``VILNIUS_TEST_TIMEOUT_SCALE``).
-TIMEOUT_SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
-
-
-def scaled(seconds: float) -> float:
-    """Return ``seconds`` scaled by ``VILNIUS_TEST_TIMEOUT_SCALE``."""
-    return seconds * TIMEOUT_SCALE
 
 
 # The timeout is the point of this helper (it polls a plain predicate), hence ASYNC109.

@@ -23,10 +23,11 @@ from typing import Any, Final
 
 import pytest
 
+from tests.conftest import TIMEOUT_SCALE
+
 HERE: Final = Path(__file__).resolve().parent
 ROOT: Final = HERE.parent.parent
 SCRIPT: Final = HERE / "flows.js"
-TIMEOUT_SCALE: Final = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
 AGENT_KEY: Final = "interop-agent-key"
 
 pytestmark = [

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mock_server import RunningServer
+from tests.conftest import TIMEOUT_SCALE
 from vilnius_client.events import (
     CLIENT_EVENT_PAYLOADS,
     Ack,
@@ -59,7 +60,6 @@ from vilnius_client.events import (
     SystemModeRequest,
 )
 
-TIMEOUT_SCALE: Final = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
 WAIT: Final = 5.0 * TIMEOUT_SCALE
 """How long to wait for one answer of the server before failing."""
 
