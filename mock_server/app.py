@@ -27,6 +27,7 @@ from vilnius_client.events import Event, WireModel
 
 from . import api, handlers
 from .auth import TokenSigner
+from .broadcast import Broadcaster
 from .hub import Faults, Hub
 from .store import Store
 
@@ -68,15 +69,16 @@ class ServerConfig:
 
 
 class _SocketTransport:
-    """The hub's view of a python-socketio server."""
+    """The hub's view of a python-socketio server (broadcasts take the direct path)."""
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
+        self.broadcaster = Broadcaster(sio)
 
     async def emit(
         self, event: Event, data: WireModel, room: str, skip_sid: str | None = None
     ) -> None:
-        await self.sio.emit(event.value, data.to_wire(), room=room, skip_sid=skip_sid)
+        await self.broadcaster.emit(event.value, data.to_wire(), room, skip_sid)
 
     async def enter_room(self, sid: str, room: str) -> None:
         await self.sio.enter_room(sid, room)
