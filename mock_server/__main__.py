@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .app import RunningServer, ServerConfig
 
@@ -77,6 +77,15 @@ async def _run(config: ServerConfig) -> None:
         await server.close()
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when installed (cheaper per event and per write), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server from the command line; return the exit code."""
     args = _parser().parse_args(argv)
@@ -87,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host, port=args.port, db=args.db, auth=args.auth, agent_key=args.agent_key
     )
     try:
-        asyncio.run(_run(config))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_run(config))
     except OSError as exc:
         print(f"vilnius-mock-server: {exc}", file=sys.stderr)
         return 1
