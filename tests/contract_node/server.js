@@ -546,7 +546,11 @@ io.on("connection", (socket) => {
 
   on("heartbeat", (payload) => {
     object(payload);
-    if (typeof payload.timestamp !== "number" && typeof payload.timestamp !== "string") {
+    const stamp = payload.timestamp;
+    const valid =
+      (typeof stamp === "number" && Number.isFinite(stamp)) ||
+      (typeof stamp === "string" && !Number.isNaN(Date.parse(stamp)));
+    if (!valid) {
       throw invalid("timestamp must be epoch milliseconds", [{ path: "timestamp", problem: "type" }]);
     }
     const agentId = socket.data.agentId;
@@ -660,7 +664,9 @@ function identityOf(req) {
 function intParam(query, name, { fallback, min, max }) {
   const raw = query.get(name);
   if (raw === null || raw === "") return fallback;
-  if (!/^\d+$/.test(raw)) throw invalid(`${name} must be a non-negative integer`, [{ path: name, problem: "type" }]);
+  if (!/^\d+$/.test(raw)) {
+    throw new ContractError("invalid_payload", `${name} must be a non-negative integer`, [{ path: name, problem: "type" }], 400);
+  }
   const value = Number(raw);
   if (value < min) throw invalid(`${name} must be at least ${min}`, [{ path: name, problem: "range" }]);
   return Math.min(value, max);

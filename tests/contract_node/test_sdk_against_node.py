@@ -423,13 +423,17 @@ async def test_every_event_and_rest_call(tmp_path: Path, auth: str) -> None:
             Event.CONNECTED_AGENTS_UPDATE, lambda e: any(a.id == "bot-2" for a in e.agents)
         )
         assert (await bot.assign(cid)).assigned_agent == "bot-1"
-        manual = await inbox.expect(Event.TICKETS_REASSIGNED)
+        manual = await inbox.expect(
+            Event.TICKETS_REASSIGNED, lambda e: e.reason is ReassignReason.MANUAL_ASSIGN
+        )
         assert isinstance(manual, TicketsReassignedEvent)
         assert manual.reason is ReassignReason.MANUAL_ASSIGN
         afk = await bot.set_personal_status("afk")
         assert afk.agent.personal_status == "afk"
         assert afk.agent.status == "busy"
-        moved = await inbox.expect(Event.TICKETS_REASSIGNED)
+        moved = await inbox.expect(
+            Event.TICKETS_REASSIGNED, lambda e: e.reason is ReassignReason.AGENT_AFK
+        )
         assert moved.reason is ReassignReason.AGENT_AFK
         assert [
             (r.conversation_id, r.from_agent_id, r.to_agent_id) for r in moved.reassignments
