@@ -1,9 +1,23 @@
-"""SQLite persistence of the reference server (through aiosqlite).
+"""SQLite persistence of the reference server.
 
 One connection, one writer: every mutation runs inside :meth:`Store.transaction`,
 which holds a lock and commits at the end, so multi-step operations (read the
 load of every agent, then assign) are atomic and emits can follow the commit in
 ``seq`` order. Reads may run outside a transaction.
+
+The connection is used directly from the event loop's thread: every statement is
+a point lookup, a small write or a bounded page (``limit`` <= 1000 rows), and
+a commit in WAL mode with ``synchronous=NORMAL`` is a write to the log, without
+``fsync``. That costs a few microseconds; handing each statement to a worker
+thread (aiosqlite) cost far more, in thread switches and GIL hand-offs, than the
+statement itself. A commit still reaches the operating system before
+:meth:`Store.commit` returns, so what was acknowledged survives a ``kill -9``.
+
+Conversations and settings (``meta``) are also kept in memory, written through:
+the database stays the source of truth, the caches are filled from it on first
+use and emptied by :meth:`Store.rollback`, so a rolled-back change never
+lingers. Mutate conversations only through the store (returned
+:class:`Conversation` objects are shared; use ``model_copy`` to derive one).
 
 Tables: ``conversations``, ``messages`` (``seq`` is an ``AUTOINCREMENT`` rowid,
 so it never goes back, even after a restart), ``agents``, ``meta`` (system
@@ -14,14 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from vilnius_client.events import (
     Conversation,
@@ -105,7 +118,7 @@ def _parse_ts(value: str) -> datetime:
     return parsed
 
 
-def _conversation(row: aiosqlite.Row) -> Conversation:
+def _conversation(row: sqlite3.Row | tuple[Any, ...]) -> Conversation:
     return Conversation(
         id=row[0],
         visitor_id=row[1],
@@ -116,7 +129,7 @@ def _conversation(row: aiosqlite.Row) -> Conversation:
     )
 
 
-def _message(row: aiosqlite.Row) -> Message:
+def _message(row: sqlite3.Row | tuple[Any, ...]) -> Message:
     return Message(
         seq=row[0],
         id=row[1],
@@ -129,7 +142,7 @@ def _message(row: aiosqlite.Row) -> Message:
     )
 
 
-def _agent(row: aiosqlite.Row) -> AgentRecord:
+def _agent(row: sqlite3.Row | tuple[Any, ...]) -> AgentRecord:
     return AgentRecord(
         id=row[0],
         name=row[1],
@@ -145,40 +158,49 @@ class Store:
     Use :meth:`open` to create one and :meth:`close` to flush and close it.
     """
 
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self._db = db
         self.lock = asyncio.Lock()
         """Held by the one running transaction."""
         self.path = path
+        self._conversations: dict[str, Conversation] = {}
+        self._meta: dict[str, str | None] = {}
 
     @classmethod
     async def open(cls, path: str) -> Store:
         """Open (creating if needed) the database at ``path`` (``":memory:"`` allowed)."""
-        db = await aiosqlite.connect(path)
+        # check_same_thread: a store may be opened on one thread and used by the loop
+        # of another (never by two at once: everything runs on the server's loop).
+        db = sqlite3.connect(path, check_same_thread=False)
         try:
             if path != ":memory:":
-                await db.execute("PRAGMA journal_mode=WAL")
-                await db.execute("PRAGMA synchronous=NORMAL")
-            await db.executescript(_SCHEMA)
-            await db.commit()
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.commit()
         except BaseException:
-            await db.close()
+            db.close()
             raise
         return cls(db, path)
 
     async def close(self) -> None:
         """Wait for the running transaction, commit and close the database."""
         async with self.lock:
-            await self._db.commit()
-            await self._db.close()
+            self._db.commit()
+            self._db.close()
 
     async def commit(self) -> None:
         """Commit the running transaction (call with :attr:`lock` held)."""
-        await self._db.commit()
+        self._db.commit()
 
     async def rollback(self) -> None:
         """Roll back the running transaction (call with :attr:`lock` held)."""
-        await self._db.rollback()
+        self._rollback()
+
+    def _rollback(self) -> None:
+        self._conversations.clear()
+        self._meta.clear()
+        self._db.rollback()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -187,25 +209,30 @@ class Store:
             try:
                 yield
             except BaseException:
-                await self._db.rollback()
+                self._rollback()
                 raise
-            await self._db.commit()
+            self._db.commit()
 
     # -- meta ------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
         """Return a stored setting, or ``None``."""
-        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else str(row[0])
+        try:
+            return self._meta[key]
+        except KeyError:
+            pass
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        value = self._meta[key] = None if row is None else str(row[0])
+        return value
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store a setting."""
-        await self._db.execute(
+        self._db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+        self._meta[key] = value
 
     async def system_mode(self) -> SystemMode:
         """Return the system mode (``hitl`` until set)."""
@@ -230,7 +257,7 @@ class Store:
             status=ConversationStatus.ACTIVE,
             metadata=metadata,
         )
-        await self._db.execute(
+        self._db.execute(
             f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 conversation.id,
@@ -241,14 +268,20 @@ class Store:
                 json.dumps(metadata),
             ),
         )
+        self._conversations[conversation.id] = conversation
         return conversation
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         """Return one conversation, or ``None``."""
+        cached = self._conversations.get(conversation_id)
+        if cached is not None:
+            return cached
         sql = f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?"
-        async with self._db.execute(sql, (conversation_id,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _conversation(row)
+        row = self._db.execute(sql, (conversation_id,)).fetchone()
+        if row is None:
+            return None
+        found = self._conversations[conversation_id] = _conversation(row)
+        return found
 
     async def list_conversations(
         self,
@@ -274,21 +307,22 @@ class Store:
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations {clause} "
             "ORDER BY started_at, rowid LIMIT ?"
         )
-        async with self._db.execute(sql, (*args, limit)) as cur:
-            rows = await cur.fetchall()
+        rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [_conversation(row) for row in rows]
 
     async def assign(self, conversation_id: str, agent_id: str | None) -> None:
         """Set (or clear) the agent a conversation is assigned to."""
-        await self._db.execute(
+        self._db.execute(
             "UPDATE conversations SET assigned_agent = ? WHERE id = ?", (agent_id, conversation_id)
         )
+        self._conversations.pop(conversation_id, None)
 
     async def set_status(self, conversation_id: str, status: ConversationStatus) -> None:
         """Change the lifecycle status of a conversation."""
-        await self._db.execute(
+        self._db.execute(
             "UPDATE conversations SET status = ? WHERE id = ?", (status.value, conversation_id)
         )
+        self._conversations.pop(conversation_id, None)
 
     async def active_counts(self) -> dict[str, int]:
         """Return the number of active conversations of each assigned agent."""
@@ -296,27 +330,25 @@ class Store:
             "SELECT assigned_agent, COUNT(*) FROM conversations "
             "WHERE status = 'active' AND assigned_agent IS NOT NULL GROUP BY assigned_agent"
         )
-        async with self._db.execute(sql) as cur:
-            rows = await cur.fetchall()
+        rows = self._db.execute(sql).fetchall()
         return {str(row[0]): int(row[1]) for row in rows}
 
     async def offline_notice_sent(self, conversation_id: str) -> bool:
         """Whether the ``off``-mode notice was already sent in this conversation."""
         sql = "SELECT offline_notice_sent FROM conversations WHERE id = ?"
-        async with self._db.execute(sql, (conversation_id,)) as cur:
-            row = await cur.fetchone()
+        row = self._db.execute(sql, (conversation_id,)).fetchone()
         return bool(row and row[0])
 
     async def mark_offline_notice(self, conversation_id: str, sent: bool = True) -> None:
         """Remember that the offline notice went out in this conversation."""
-        await self._db.execute(
+        self._db.execute(
             "UPDATE conversations SET offline_notice_sent = ? WHERE id = ?",
             (int(sent), conversation_id),
         )
 
     async def reset_offline_notices(self) -> None:
         """Forget every offline notice (the system went ``off`` again)."""
-        await self._db.execute("UPDATE conversations SET offline_notice_sent = 0")
+        self._db.execute("UPDATE conversations SET offline_notice_sent = 0")
 
     # -- messages ---------------------------------------------------------
 
@@ -332,7 +364,7 @@ class Store:
         """Store a message and return it with its new ``seq``."""
         message_id = f"msg-{uuid.uuid4().hex}"
         timestamp = utcnow()
-        cursor = await self._db.execute(
+        cursor = self._db.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
@@ -345,7 +377,7 @@ class Store:
             ),
         )
         seq = cursor.lastrowid
-        await cursor.close()
+        cursor.close()
         assert seq is not None
         return Message(
             seq=seq,
@@ -371,14 +403,12 @@ class Store:
                 "WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
             )
             args = (conversation_id, after, limit)
-        async with self._db.execute(sql, args) as cur:
-            rows = await cur.fetchall()
+        rows = self._db.execute(sql, args).fetchall()
         return [_message(row) for row in rows]
 
     async def last_seq(self) -> int:
         """Return the highest ``seq`` ever given (0 when none)."""
-        async with self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'") as c:
-            row = await c.fetchone()
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
         return int(row[0]) if row else 0
 
     # -- agents -----------------------------------------------------------
@@ -386,20 +416,18 @@ class Store:
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
         """Return one agent, or ``None``."""
         sql = "SELECT id, name, personal_status, last_seen, sockets FROM agents WHERE id = ?"
-        async with self._db.execute(sql, (agent_id,)) as cur:
-            row = await cur.fetchone()
+        row = self._db.execute(sql, (agent_id,)).fetchone()
         return None if row is None else _agent(row)
 
     async def list_agents(self) -> list[AgentRecord]:
         """Return every agent ever seen, by id."""
         sql = "SELECT id, name, personal_status, last_seen, sockets FROM agents ORDER BY id"
-        async with self._db.execute(sql) as cur:
-            rows = await cur.fetchall()
+        rows = self._db.execute(sql).fetchall()
         return [_agent(row) for row in rows]
 
     async def save_agent(self, agent: AgentRecord) -> None:
         """Insert or update an agent."""
-        await self._db.execute(
+        self._db.execute(
             "INSERT INTO agents (id, name, personal_status, last_seen, sockets) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
             "personal_status = excluded.personal_status, last_seen = excluded.last_seen, "
@@ -415,7 +443,7 @@ class Store:
 
     async def disconnect_all(self) -> None:
         """Mark every agent disconnected (at start: no socket survives a restart)."""
-        await self._db.execute(
+        self._db.execute(
             "UPDATE agents SET sockets = '[]', personal_status = CASE personal_status "
             "WHEN 'online' THEN 'offline' ELSE personal_status END"
         )
@@ -425,8 +453,7 @@ class Store:
     async def get_idempotent(self, scope: str, key: str) -> dict[str, Any] | None:
         """Return the answer stored for an idempotency key, or ``None``."""
         sql = "SELECT body FROM idempotency WHERE scope = ? AND key = ?"
-        async with self._db.execute(sql, (scope, key)) as cur:
-            row = await cur.fetchone()
+        row = self._db.execute(sql, (scope, key)).fetchone()
         if row is None:
             return None
         body: dict[str, Any] = json.loads(row[0])
@@ -434,7 +461,7 @@ class Store:
 
     async def put_idempotent(self, scope: str, key: str, body: dict[str, Any]) -> None:
         """Remember the answer given for an idempotency key."""
-        await self._db.execute(
+        self._db.execute(
             "INSERT OR REPLACE INTO idempotency (scope, key, body) VALUES (?, ?, ?)",
             (scope, key, json.dumps(body)),
         )
