@@ -34,6 +34,7 @@ from .auth import ANONYMOUS, OPEN, Identity, TokenSigner
 from .errors import ServiceError
 from .handlers import validation_details
 from .hub import Hub
+from .wirejson import dumps
 
 __all__ = ["add_routes", "middlewares"]
 
@@ -60,7 +61,7 @@ _STATUS_CODES = {
 
 def _error(status: int, code: str, message: str, details: Any = None) -> web.Response:
     body = {"error": message, "code": code, "details": details}
-    return web.json_response(body, status=status)
+    return _json_response(body, status)
 
 
 def middlewares(hub: Hub) -> list[Any]:
@@ -156,7 +157,12 @@ def _idempotency_key(request: web.Request) -> str | None:
 
 def _json(model: BaseModel | dict[str, Any], status: int = 200) -> web.Response:
     body = model if isinstance(model, dict) else model.model_dump(mode="json", by_alias=True)
-    return web.json_response(body, status=status)
+    return _json_response(body, status)
+
+
+def _json_response(body: Any, status: int) -> web.Response:
+    # what web.json_response makes (application/json; charset=utf-8), encoded by orjson
+    return web.Response(text=dumps(body).decode(), status=status, content_type="application/json")
 
 
 def add_routes(app: web.Application, hub: Hub) -> None:

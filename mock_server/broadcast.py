@@ -6,8 +6,9 @@ which the socket's writer task takes it and hands it to aiohttp, which frames it
 With 50 agents that machinery, not the application, is most of the server's CPU time.
 
 :class:`Broadcaster` sends an event to a room the short way: the Socket.IO packet is
-encoded once (with ``orjson``), framed once as an unmasked WebSocket text frame, and the
-same bytes are written to the transport of every recipient whose connection allows it:
+encoded once (with orjson, :mod:`mock_server.wirejson`), framed once as an unmasked
+WebSocket text frame, and the same bytes are written to the transport of every recipient
+whose connection allows it:
 
 * the Engine.IO socket is on the WebSocket transport (upgraded, not upgrading, not closed),
 * its WebSocket did not negotiate ``permessage-deflate`` (a compressed frame depends on
@@ -41,9 +42,10 @@ import logging
 import struct
 from typing import Any
 
-import orjson
 import socketio
 from engineio import packet as eio_packet
+
+from .wirejson import dumps
 
 try:  # the aiohttp driver of python-engineio (what async_mode="aiohttp" uses)
     from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
@@ -159,7 +161,7 @@ class Broadcaster:
         if _NAMESPACE not in manager.rooms:
             return
         # Socket.IO EVENT packet "2[...]" inside an Engine.IO MESSAGE packet "4...".
-        body = orjson.dumps([event, data])
+        body = dumps([event, data])
         frame: bytes | None = None
         queued: Any = None
         sockets = self.sio.eio.sockets

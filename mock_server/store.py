@@ -363,7 +363,8 @@ class Store:
     ) -> Message:
         """Store a message and return it with its new ``seq``."""
         message_id = f"msg-{uuid.uuid4().hex}"
-        timestamp = utcnow()
+        now = utcnow()  # stored with millisecond precision: the message as it reads back
+        timestamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
         cursor = self._db.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -385,7 +386,7 @@ class Store:
             conversation_id=conversation_id,
             content=content,
             sender=sender,
-            timestamp=_parse_ts(_ts(timestamp)),
+            timestamp=timestamp,
             agent_id=agent_id,
             metadata=metadata or {},
         )
