@@ -205,5 +205,9 @@ class Broadcaster:
         """Write what this loop iteration's broadcasts left for each transport, in one go."""
         pending, self._pending = self._pending, {}
         for transport, frames in pending.items():
-            if not transport.is_closing():
+            if transport.is_closing():
+                continue  # the connection went away: its events are lost, as on any drop
+            try:
                 transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            except Exception:  # one broken connection must not starve the others
+                logger.exception("write of %d event frame(s) failed", len(frames))
