@@ -27,6 +27,7 @@ Decisions the contract leaves open:
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
@@ -79,6 +80,7 @@ class SeqTracker:
         self._floor: int | None = last_seq
         self._last_seq: int | None = last_seq
         self._seqs: set[int] = set()
+        self._seq_heap: list[int] = []  # the members of _seqs, smallest first
         self._ids: set[str] = set()
         self._id_order: deque[str] = deque()
 
@@ -117,14 +119,17 @@ class SeqTracker:
 
     def mark(self, message: Message) -> None:
         """Record ``message`` as delivered without asking."""
-        self._seqs.add(message.seq)
+        seq = message.seq
+        if seq not in self._seqs:
+            self._seqs.add(seq)
+            heapq.heappush(self._seq_heap, seq)
         self._ids.add(message.id)
         self._id_order.append(message.id)
-        if self._last_seq is None or message.seq > self._last_seq:
-            self._last_seq = message.seq
+        if self._last_seq is None or seq > self._last_seq:
+            self._last_seq = seq
         if self._floor is None:
             # First message of a tracker without a position: nothing below it is expected.
-            self._floor = message.seq - 1
+            self._floor = seq - 1
         self._compact(self._last_seq, self._floor)
 
     def catch_up_after(self) -> int:
@@ -137,7 +142,11 @@ class SeqTracker:
         new_floor = last_seq - self.window
         if new_floor > floor:
             self._floor = new_floor
-            self._seqs = {seq for seq in self._seqs if seq > new_floor}
+            # Amortised O(log n) per message: only the seqs that fell below the
+            # floor are removed (rebuilding the set cost O(window) per message).
+            heap, seqs = self._seq_heap, self._seqs
+            while heap and heap[0] <= new_floor:
+                seqs.discard(heapq.heappop(heap))
         while len(self._id_order) > self.window:
             self._ids.discard(self._id_order.popleft())
 
