@@ -4,8 +4,9 @@ Ordering and isolation:
 
 * Each event has a *key*: its ``conversation_id`` when it has one, else a
   single global key. Events of one key reach handlers in the order they were
-  submitted (the server's order); each key has its own worker task, so a slow
-  handler holds up only later events of its own conversation.
+  submitted (the server's order); a key whose handler awaits gets a worker
+  task of its own, so a slow handler holds up only later events of its own
+  conversation.
 * A key's handlers run one after another for each event, in registration
   order. A handler that raises is reported through ``on_error`` and the other
   handlers still run.
@@ -16,8 +17,10 @@ Ordering and isolation:
 * Waiters (:meth:`Dispatcher.wait_for`) and streams see events when they are
   submitted, in order, without waiting behind handlers.
 
-Workers exist only while their key has queued events, so a process that sees
-thousands of conversations does not keep thousands of tasks.
+Sync handlers are called from one loop callback for all keys (no task per
+event); a key gets a worker task only while it has a handler to await, and
+only while it has queued events, so a process that sees thousands of
+conversations does not keep thousands of tasks.
 """
 
 from __future__ import annotations
@@ -140,7 +143,15 @@ class _Waiter:
 
 
 class Dispatcher:
-    """Handler registry plus one ordered worker per conversation key.
+    """Handler registry plus ordered, per-conversation delivery.
+
+    Events of a key wait in that key's queue. Plain (sync) handlers are
+    called from one loop callback that serves every key with queued events,
+    so a stream of events costs no task per event. As soon as a key meets a
+    handler that has to be awaited (an ``async def`` handler, or a handler
+    returning an awaitable), the key gets its own worker task, which awaits
+    it and works through that key's queue; the key is handed back when its
+    queue is empty. Other keys are never held up by it.
 
     Args:
         on_error: Receives every exception a handler, predicate or listener raised.
@@ -150,9 +161,15 @@ class Dispatcher:
     def __init__(self, on_error: ErrorReporter, logger: logging.Logger) -> None:
         self._on_error = on_error
         self._logger = logger
-        self._handlers: dict[str, list[Handler]] = {}
+        # event -> [(handler, is a coroutine function)], in registration order
+        self._handlers: dict[str, list[tuple[Handler, bool]]] = {}
+        # keys with events queued or being handled
         self._queues: dict[str, collections.deque[tuple[str, Any]]] = {}
+        # keys whose handlers are awaited in a task of their own
         self._workers: dict[str, asyncio.Task[None]] = {}
+        # keys waiting for the pump (an ordered set)
+        self._pending: dict[str, None] = {}
+        self._pump_handle: asyncio.Handle | None = None
         self._waiters: dict[str, list[_Waiter]] = {}
         self._streams: dict[str, list[EventStream[Any]]] = {}
         self._closed = False
@@ -161,53 +178,128 @@ class Dispatcher:
 
     def add(self, event: str, handler: Handler) -> None:
         """Register ``handler`` for ``event`` (a handler added twice runs twice)."""
-        self._handlers.setdefault(event, []).append(handler)
+        entry = (handler, inspect.iscoroutinefunction(handler))
+        self._handlers.setdefault(event, []).append(entry)
 
     def remove(self, event: str, handler: Handler) -> None:
         """Unregister one registration of ``handler``; unknown handlers are ignored."""
-        handlers = self._handlers.get(event, [])
-        if handler in handlers:
-            handlers.remove(handler)
+        entries = self._handlers.get(event, [])
+        for i, (known, _) in enumerate(entries):
+            if known == handler:
+                del entries[i]
+                return
 
     def handlers(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in registration order."""
-        return list(self._handlers.get(event, []))
+        return [handler for handler, _ in self._handlers.get(event, ())]
 
     # -- delivery -----------------------------------------------------------
 
     def submit(self, event: str, model: Any, key: str | None = None) -> None:
         """Queue ``model`` for the handlers of ``event`` and feed waiters and streams.
 
-        Returns at once; handlers run in the key's worker task.
+        Returns at once; handlers run soon after, in the key's order.
         """
         if self._closed:
             return
-        self._feed_waiters(event, model)
-        for stream in list(self._streams.get(event, ())):
-            stream.put(model)
+        if self._waiters:
+            self._feed_waiters(event, model)
+        streams = self._streams.get(event)
+        if streams:
+            for stream in list(streams):
+                stream.put(model)
         if not self._handlers.get(event):
             return
         key = conversation_key(model) if key is None else key
-        queue = self._queues.setdefault(key, collections.deque())
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = collections.deque()
         queue.append((event, model))
-        if key not in self._workers:
-            self._workers[key] = asyncio.get_running_loop().create_task(
-                self._work(key, queue), name=f"vilnius-dispatch[{key or 'global'}]"
-            )
+        if key not in self._workers and key not in self._pending:
+            self._pending[key] = None
+            if self._pump_handle is None:
+                self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
 
     @property
     def busy_keys(self) -> int:
         """How many keys have events queued or running (for tests and metrics)."""
-        return len(self._workers)
+        return len(self._queues)
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled."""
         me = asyncio.current_task()
-        while others := [task for task in self._workers.values() if task is not me]:
+        while True:
+            if self._pump_handle is not None:
+                await asyncio.sleep(0)  # the pump was scheduled first: it runs now
+                continue
+            others = [task for task in self._workers.values() if task is not me]
+            if not others:
+                return
             await asyncio.gather(*others, return_exceptions=True)
 
-    async def _work(self, key: str, queue: collections.deque[tuple[str, Any]]) -> None:
+    def _pump(self) -> None:
+        """Loop callback: call the sync handlers of every pending key's events."""
+        self._pump_handle = None
+        pending = self._pending
+        while pending and not self._closed:
+            key = next(iter(pending))
+            del pending[key]
+            self._run_key(key)
+
+    def _run_key(self, key: str) -> None:
+        queue = self._queues.get(key)
+        if queue is None or key in self._workers:
+            return
+        while queue:
+            event, model = queue.popleft()
+            entries = tuple(self._handlers.get(event, ()))
+            for i, (handler, is_async) in enumerate(entries):
+                if is_async:
+                    self._start_worker(key, queue, model, entries[i:], None)
+                    return
+                try:
+                    result = handler(model)
+                except Exception as exc:
+                    self.report(exc)
+                    continue
+                if result is not None and inspect.isawaitable(result):
+                    self._start_worker(key, queue, model, entries[i + 1 :], result)
+                    return
+                if self._closed:
+                    return
+        del self._queues[key]
+
+    def _start_worker(
+        self,
+        key: str,
+        queue: collections.deque[tuple[str, Any]],
+        model: Any,
+        rest: tuple[tuple[Handler, bool], ...],
+        started: Awaitable[Any] | None,
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._work(key, queue, model, rest, started),
+            name=f"vilnius-dispatch[{key or 'global'}]",
+        )
+        if inspect.iscoroutine(started):
+            # Cancelled before its first step, the task would never await it.
+            coro = started
+            task.add_done_callback(lambda _: coro.close())
+        self._workers[key] = task
+
+    async def _work(
+        self,
+        key: str,
+        queue: collections.deque[tuple[str, Any]],
+        model: Any,
+        rest: tuple[tuple[Handler, bool], ...],
+        started: Awaitable[Any] | None,
+    ) -> None:
         try:
+            if started is not None:
+                await self._settle(started)
+            for handler, _ in rest:
+                await self.call(handler, model)
             while queue:
                 event, model = queue.popleft()
                 for handler in self.handlers(event):
@@ -219,6 +311,14 @@ class Dispatcher:
                 del self._workers[key]
                 if not queue:
                     self._queues.pop(key, None)
+
+    async def _settle(self, awaitable: Awaitable[Any]) -> None:
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.report(exc)
 
     async def call(self, fn: Callable[[Any], Any], arg: Any) -> None:
         """Call a sync or async callable; report what it raises."""
@@ -303,6 +403,10 @@ class Dispatcher:
         for streams in list(self._streams.values()):
             for stream in list(streams):
                 stream.close()
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
+        self._pending.clear()
         workers = list(self._workers.values())
         for task in workers:
             task.cancel()
