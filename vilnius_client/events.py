@@ -203,12 +203,40 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The last string parse_timestamp() parsed and its result, as one tuple so that
+# threads never see a mismatched pair. An event's own timestamp and its
+# message's are usually the same string, as are those of events sent within
+# the same millisecond.
+_last_parsed: tuple[str | None, datetime] = (None, datetime(1970, 1, 1, tzinfo=UTC))
+
+
 def parse_timestamp(value: Any) -> Any:
     """Turn epoch milliseconds or an ISO-8601 string into an aware datetime.
 
     Values of other types are returned unchanged so that pydantic reports them.
     Naive datetimes are taken as UTC.
     """
+    global _last_parsed
+    if type(value) is str:
+        # Fast path for what servers send (``2026-11-26T10:00:00.000Z``):
+        # Python 3.11's fromisoformat reads a trailing "Z" itself. Whatever it
+        # refuses takes the general path below, so results are the same.
+        last = _last_parsed
+        if value == last[0]:
+            return last[1]
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            _last_parsed = (value, parsed)
+            return parsed
+    return _parse_timestamp_slowly(value)
+
+
+def _parse_timestamp_slowly(value: Any) -> Any:
     if isinstance(value, bool):
         return value  # bool is an int subclass; let pydantic reject it
     if isinstance(value, int | float):
