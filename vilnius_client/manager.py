@@ -76,6 +76,11 @@ EventFilter = Callable[[Event, Any], bool]
 
 _S = ConnectionState
 
+#: Wire name -> (event, model) of every server -> client event.
+_SERVER_EVENTS: dict[str, tuple[Event, type[ServerEvent]]] = {
+    event.value: (event, model) for event, model in SERVER_EVENT_MODELS.items()
+}
+
 
 @dataclass(frozen=True)
 class ConnectionStatus:
@@ -668,12 +673,11 @@ class ModernWebSocketManager:
     ) -> None:
         if link is not self._link:
             return
-        try:
-            event = Event(name)
-            model_cls = SERVER_EVENT_MODELS[event]
-        except (ValueError, KeyError):
+        known = _SERVER_EVENTS.get(name)
+        if known is None:
             self.logger.debug("ignored unknown event %r", name)
             return
+        event, model_cls = known
         try:
             model = model_cls.model_validate(args[0] if args else None)
         except pydantic.ValidationError as exc:
