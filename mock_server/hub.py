@@ -2,15 +2,17 @@
 
 :class:`Hub` owns the :class:`~mock_server.store.Store` and a
 :class:`Transport` (emit to a room, put a socket in a room). Every change runs in
-:meth:`Hub.transaction`: writes are committed first, then the events queued
-during the change are emitted in order while the lock is still held, so that
-events follow ``seq`` order. Socket event handlers (:mod:`mock_server.handlers`)
-and REST handlers (:mod:`mock_server.api`) are thin layers over it; the REST
-operations live in :mod:`mock_server.operations`.
+:meth:`Hub.transaction`: writes are committed first (the store batches the
+commits of concurrent changes), then the events queued during the change are
+emitted, in the order the changes ran, so that events follow ``seq`` order.
+Socket event handlers (:mod:`mock_server.handlers`) and REST handlers
+(:mod:`mock_server.api`) are thin layers over it; the REST operations live in
+:mod:`mock_server.operations`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -120,23 +122,26 @@ class Hub:
         self._identities: dict[str, Identity] = {}
         self._socket_agent: dict[str, str] = {}
         self._outbox: list[_Queued] = []
+        self._emitting = asyncio.Lock()
 
     # -- plumbing ---------------------------------------------------------
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        """Run a change alone; commit it, then send the events it queued."""
-        async with self.store.lock:
-            self._outbox = []
+        """Run a change alone; once it is committed, send the events it queued.
+
+        The store commits transactions in the order their blocks ran, and their
+        events leave in that order too (:attr:`_emitting`), so events follow ``seq``.
+        """
+        outbox: list[_Queued] = []
+        async with self.store.transaction():
+            self._outbox = outbox
             try:
                 yield
-            except BaseException:
+            finally:
                 self._outbox = []
-                await self.store.rollback()
-                raise
-            await self.store.commit()
-            queued, self._outbox = self._outbox, []
-            for event, data, room, skip_sid in queued:
+        async with self._emitting:
+            for event, data, room, skip_sid in outbox:
                 await self._send(event, data, room, skip_sid)
 
     def queue(self, event: Event, data: WireModel, room: str, skip_sid: str | None = None) -> None:

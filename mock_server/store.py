@@ -1,40 +1,60 @@
-"""SQLite persistence of the reference server.
+"""SQLite persistence of the reference server, through aiosqlite, with group commit.
 
-One connection, one writer: every mutation runs inside :meth:`Store.transaction`,
-which holds a lock and commits at the end, so multi-step operations (read the
-load of every agent, then assign) are atomic and emits can follow the commit in
-``seq`` order. Reads may run outside a transaction.
+State in memory, SQLite behind it. Conversations (with their offline-notice
+marks), agents and settings (``meta``) are read once, at :meth:`Store.open`, and
+then kept in memory and written through, so every read a change makes
+(assignment decisions, the conversation of a ``customer-typing``) is a lookup in
+a dictionary. Only message pages and idempotency keys are read from the database
+(keys written but not yet committed are kept in memory until they are).
 
-The connection is used directly from the event loop's thread: every statement is
-a point lookup, a small write or a bounded page (``limit`` <= 1000 rows), and
-a commit in WAL mode with ``synchronous=NORMAL`` is a write to the log, without
-``fsync``. That costs a few microseconds; handing each statement to a worker
-thread (aiosqlite) cost far more, in thread switches and GIL hand-offs, than the
-statement itself. A commit still reaches the operating system before
-:meth:`Store.commit` returns, so what was acknowledged survives a ``kill -9``.
+Every change runs inside :meth:`Store.transaction`. The block runs alone (it holds
+:attr:`Store.lock`) and changes the in-memory state at once; the statements it
+produces are staged and, when the block ends, handed to one writer task that owns
+the aiosqlite connection. The writer takes every transaction waiting, runs their
+statements in one SQLite transaction (one ``executemany`` per table and
+statement, in order) and commits once; then the transactions of the batch return.
+So a transaction is committed when its block exits (a message before its ``POST``
+answers and before ``new-message`` is sent), under load many requests share one
+commit, and the event loop never waits for the disk: SQLite runs on aiosqlite's
+thread. A block that writes nothing still waits for the commits queued before
+it, so nothing it saw is lost.
 
-Conversations and settings (``meta``) are also kept in memory, written through:
-the database stays the source of truth, the caches are filled from it on first
-use and emptied by :meth:`Store.rollback`, so a rolled-back change never
-lingers. Mutate conversations only through the store (returned
-:class:`Conversation` objects are shared; use ``model_copy`` to derive one).
+``seq`` is given in memory, from the highest ever stored (read at open), and
+batches commit in order, so the committed messages are always a prefix of the
+``seq`` order; message pages and :meth:`Store.last_seq` show committed messages
+only. ``seq`` keeps growing across restarts (``messages.seq`` is also an
+``AUTOINCREMENT`` key).
 
-Tables: ``conversations``, ``messages`` (``seq`` is an ``AUTOINCREMENT`` rowid,
-so it never goes back, even after a restart), ``agents``, ``meta`` (system
-mode, token secret) and ``idempotency``.
+Failures: a block that raises leaves no trace (its in-memory changes are undone,
+its statements dropped). A batch that fails to commit is rolled back, and every
+transaction waiting (the batch and those queued after it, which were computed
+on top of it) raises :class:`CommitError`; the in-memory state is then read again
+from the database. :meth:`Store.close` waits for the running block, writes what
+is waiting and closes the connection.
+
+Objects returned are snapshots: :class:`Conversation` objects are shared (derive
+new ones with ``model_copy``), :class:`AgentRecord` objects are copies; change
+the state only through the store.
+
+Tables: ``conversations``, ``messages``, ``agents``, ``meta`` (system mode, token
+secret) and ``idempotency``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+import aiosqlite
 
 from vilnius_client.events import (
     Conversation,
@@ -48,7 +68,13 @@ from vilnius_client.events import (
     utcnow,
 )
 
-__all__ = ["AgentRecord", "Store"]
+__all__ = ["AgentRecord", "CommitError", "Store"]
+
+logger = logging.getLogger("mock_server")
+
+_Row = sqlite3.Row | tuple[Any, ...]
+_Statement = tuple[str, str, tuple[Any, ...]]
+"""``(table, sql, parameters)``."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,6 +116,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 
 _CONVERSATION_COLUMNS = "id, visitor_id, started_at, assigned_agent, status, metadata"
 _MESSAGE_COLUMNS = "seq, id, conversation_id, content, sender, timestamp, agent_id, metadata"
+_AGENT_COLUMNS = "id, name, personal_status, last_seen, sockets"
 
 
 @dataclass
@@ -118,7 +145,7 @@ def _parse_ts(value: str) -> datetime:
     return parsed
 
 
-def _conversation(row: sqlite3.Row | tuple[Any, ...]) -> Conversation:
+def _conversation(row: _Row) -> Conversation:
     return Conversation(
         id=row[0],
         visitor_id=row[1],
@@ -129,7 +156,7 @@ def _conversation(row: sqlite3.Row | tuple[Any, ...]) -> Conversation:
     )
 
 
-def _message(row: sqlite3.Row | tuple[Any, ...]) -> Message:
+def _message(row: _Row) -> Message:
     return Message(
         seq=row[0],
         id=row[1],
@@ -142,7 +169,7 @@ def _message(row: sqlite3.Row | tuple[Any, ...]) -> Message:
     )
 
 
-def _agent(row: sqlite3.Row | tuple[Any, ...]) -> AgentRecord:
+def _agent(row: _Row) -> AgentRecord:
     return AgentRecord(
         id=row[0],
         name=row[1],
@@ -152,91 +179,238 @@ def _agent(row: sqlite3.Row | tuple[Any, ...]) -> AgentRecord:
     )
 
 
+def _copy(agent: AgentRecord) -> AgentRecord:
+    return replace(agent, sockets=list(agent.sockets))
+
+
+class CommitError(RuntimeError):
+    """The batch a transaction was in could not be committed; nothing of it was stored."""
+
+
+@dataclass
+class _Commit:
+    """A transaction handed to the writer."""
+
+    statements: list[_Statement]
+    head: int
+    """The highest ``seq`` given when it was handed over."""
+    keys: list[tuple[tuple[str, str], str]]
+    """The idempotency entries it wrote (kept in memory until committed)."""
+    done: asyncio.Future[None]
+
+
 class Store:
-    """The server's persistent state in one SQLite database.
+    """The server's state, in memory and in one SQLite database.
 
     Use :meth:`open` to create one and :meth:`close` to flush and close it.
     """
 
-    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
-        self.lock = asyncio.Lock()
-        """Held by the one running transaction."""
         self.path = path
+        self.lock = asyncio.Lock()
+        """Held by the block of the one running transaction."""
+        self.batches = 0
+        """How many commits the writer made (a batch holds one or more transactions)."""
+        # The in-memory state (filled by _load).
         self._conversations: dict[str, Conversation] = {}
-        self._meta: dict[str, str | None] = {}
+        self._active: Counter[str] = Counter()  # active conversations of each agent
+        self._noticed: set[str] = set()  # conversations that got the offline notice
+        self._agents: dict[str, AgentRecord] = {}
+        self._meta: dict[str, str] = {}
+        self._unsaved_keys: dict[tuple[str, str], str] = {}
+        self._head = 0  # the highest seq given
+        self._committed = 0  # the highest seq committed
+        # The running transaction.
+        self._staged: list[_Statement] | None = None
+        self._undo: list[Callable[[], None]] = []
+        self._keys: list[tuple[tuple[str, str], str]] = []
+        # The writer.
+        self._waiting: list[_Commit] = []
+        self._last: asyncio.Future[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str) -> Store:
         """Open (creating if needed) the database at ``path`` (``":memory:"`` allowed)."""
-        # check_same_thread: a store may be opened on one thread and used by the loop
-        # of another (never by two at once: everything runs on the server's loop).
-        db = sqlite3.connect(path, check_same_thread=False)
+        db = await aiosqlite.connect(path)
         try:
             if path != ":memory:":
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
-            db.commit()
+                await db.execute_fetchall("PRAGMA journal_mode=WAL")
+                await db.execute_fetchall("PRAGMA synchronous=NORMAL")
+            await db.executescript(_SCHEMA)
+            await db.commit()
+            store = cls(db, path)
+            await store._load()
         except BaseException:
-            db.close()
+            await db.close()
             raise
-        return cls(db, path)
+        store._writer = asyncio.create_task(store._write_loop(), name="vilnius-store-writer")
+        return store
 
     async def close(self) -> None:
-        """Wait for the running transaction, commit and close the database."""
+        """Wait for the running block, commit everything waiting and close the database."""
         async with self.lock:
-            self._db.commit()
-            self._db.close()
+            if self._closing:
+                return
+            self._closing = True
+            self._wake.set()
+        if self._writer is not None:
+            await self._writer
+        await self._db.close()
 
-    async def commit(self) -> None:
-        """Commit the running transaction (call with :attr:`lock` held)."""
-        self._db.commit()
+    async def _load(self) -> None:
+        """(Re)read the in-memory state from the database."""
+        sql = (
+            f"SELECT {_CONVERSATION_COLUMNS}, offline_notice_sent FROM conversations ORDER BY rowid"
+        )
+        rows = list(await self._db.execute_fetchall(sql))
+        self._conversations = {}
+        self._active = Counter()
+        for row in rows:
+            self._set_conversation(row[0], _conversation(row))
+        self._noticed = {str(row[0]) for row in rows if row[6]}
+        sql = f"SELECT {_AGENT_COLUMNS} FROM agents ORDER BY id"
+        self._agents = {str(row[0]): _agent(row) for row in await self._db.execute_fetchall(sql)}
+        rows = list(await self._db.execute_fetchall("SELECT key, value FROM meta"))
+        self._meta = {str(row[0]): str(row[1]) for row in rows}
+        self._unsaved_keys = {}
+        sql = (
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), "
+            "COALESCE((SELECT MAX(seq) FROM messages), 0))"
+        )
+        rows = list(await self._db.execute_fetchall(sql))
+        self._head = self._committed = int(rows[0][0])
 
-    async def rollback(self) -> None:
-        """Roll back the running transaction (call with :attr:`lock` held)."""
-        self._rollback()
-
-    def _rollback(self) -> None:
-        self._conversations.clear()
-        self._meta.clear()
-        self._db.rollback()
+    # -- transactions -----------------------------------------------------
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        """Run the block alone and commit it (roll back if it raises)."""
+        """Run the block alone; return once it is committed (undo it if it raises).
+
+        Raises:
+            CommitError: The commit failed; nothing of the block was stored.
+        """
         async with self.lock:
+            if self._closing:
+                raise RuntimeError("the store is closed")
+            self._staged, self._undo, self._keys = [], [], []
+            head = self._head
             try:
                 yield
             except BaseException:
-                self._rollback()
+                for undo in reversed(self._undo):
+                    undo()
+                self._head = head
                 raise
-            self._db.commit()
+            finally:
+                staged, keys = self._staged, self._keys
+                self._staged, self._undo, self._keys = None, [], []
+            done: asyncio.Future[None] | None = None
+            if staged:
+                done = asyncio.get_running_loop().create_future()
+                self._waiting.append(_Commit(staged, self._head, keys, done))
+                self._last = done
+                self._wake.set()
+            elif self._last is not None and not self._last.done():
+                done = self._last  # nothing written: wait for what it may have seen
+        if done is not None:
+            await asyncio.shield(done)
+
+    def _stage(self, table: str, sql: str, parameters: tuple[Any, ...]) -> None:
+        if self._staged is None:
+            raise RuntimeError("store writes must run inside Store.transaction()")
+        self._staged.append((table, sql, parameters))
+
+    async def _write_loop(self) -> None:
+        """The writer: commit what is waiting, in batches, until closed."""
+        while self._waiting or not self._closing:
+            if not self._waiting:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                await self._recover(batch, exc)
+                continue
+            self.batches += 1
+            self._committed = batch[-1].head
+            for commit in batch:
+                for key, body in commit.keys:
+                    if self._unsaved_keys.get(key) is body:
+                        del self._unsaved_keys[key]
+                if not commit.done.done():
+                    commit.done.set_result(None)
+
+    async def _write(self, batch: list[_Commit]) -> None:
+        """Run the statements of ``batch`` and commit them once.
+
+        Statements touch one table each, so only their order within a table
+        matters: per table, consecutive runs of one statement go in one
+        ``executemany``.
+        """
+        runs: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+        for commit in batch:
+            for table, sql, parameters in commit.statements:
+                table_runs = runs.setdefault(table, [])
+                if table_runs and table_runs[-1][0] == sql:
+                    table_runs[-1][1].append(parameters)
+                else:
+                    table_runs.append((sql, [parameters]))
+        for table_runs in runs.values():
+            for sql, rows in table_runs:
+                await self._db.executemany(sql, rows)
+        await self._db.commit()
+
+    async def _recover(self, batch: list[_Commit], exc: Exception) -> None:
+        """A batch failed: roll back, fail every waiting transaction, reload the state."""
+        logger.error("commit of %d transaction(s) failed: %r", len(batch), exc)
+        with suppress(Exception):
+            await self._db.rollback()
+        async with self.lock:  # no block runs on the state being replaced
+            failed, self._waiting = batch + self._waiting, []
+            try:
+                await self._load()
+            except Exception:
+                logger.exception("reloading the state after a failed commit failed")
+            for commit in failed:  # now: their callers see the state without them
+                if not commit.done.done():
+                    error = CommitError(f"the database write failed: {exc}")
+                    error.__cause__ = exc
+                    commit.done.set_exception(error)
 
     # -- meta ------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
         """Return a stored setting, or ``None``."""
-        try:
-            return self._meta[key]
-        except KeyError:
-            pass
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        value = self._meta[key] = None if row is None else str(row[0])
-        return value
+        return self._meta.get(key)
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store a setting."""
-        self._db.execute(
+        self._stage(
+            "meta",
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+        old = self._meta.get(key)
         self._meta[key] = value
+        self._undo.append(lambda: self._restore(self._meta, key, old))
+
+    @staticmethod
+    def _restore(mapping: dict[Any, Any], key: Any, old: Any) -> None:
+        if old is None:
+            mapping.pop(key, None)
+        else:
+            mapping[key] = old
 
     async def system_mode(self) -> SystemMode:
         """Return the system mode (``hitl`` until set)."""
-        value = await self.get_meta("system_mode")
+        value = self._meta.get("system_mode")
         return SystemMode(value) if value else SystemMode.HITL
 
     async def set_system_mode(self, mode: SystemMode) -> None:
@@ -244,6 +418,23 @@ class Store:
         await self.set_meta("system_mode", mode.value)
 
     # -- conversations ----------------------------------------------------
+
+    def _set_conversation(self, conversation_id: str, conversation: Conversation | None) -> None:
+        """Put (``None``: remove) a conversation, keeping the active counts right."""
+        old = self._conversations.get(conversation_id)
+        if old is not None and old.status is ConversationStatus.ACTIVE and old.assigned_agent:
+            self._active[old.assigned_agent] -= 1
+        if conversation is None:
+            self._conversations.pop(conversation_id, None)
+            return
+        self._conversations[conversation_id] = conversation
+        if conversation.status is ConversationStatus.ACTIVE and conversation.assigned_agent:
+            self._active[conversation.assigned_agent] += 1
+
+    def _put_conversation(self, conversation: Conversation) -> None:
+        old = self._conversations.get(conversation.id)
+        self._set_conversation(conversation.id, conversation)
+        self._undo.append(lambda: self._set_conversation(conversation.id, old))
 
     async def create_conversation(
         self, visitor_id: str, metadata: dict[str, Any], conversation_id: str | None = None
@@ -257,7 +448,8 @@ class Store:
             status=ConversationStatus.ACTIVE,
             metadata=metadata,
         )
-        self._db.execute(
+        self._stage(
+            "conversations",
             f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 conversation.id,
@@ -268,20 +460,12 @@ class Store:
                 json.dumps(metadata),
             ),
         )
-        self._conversations[conversation.id] = conversation
+        self._put_conversation(conversation)
         return conversation
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         """Return one conversation, or ``None``."""
-        cached = self._conversations.get(conversation_id)
-        if cached is not None:
-            return cached
-        sql = f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?"
-        row = self._db.execute(sql, (conversation_id,)).fetchone()
-        if row is None:
-            return None
-        found = self._conversations[conversation_id] = _conversation(row)
-        return found
+        return self._conversations.get(conversation_id)
 
     async def list_conversations(
         self,
@@ -292,63 +476,68 @@ class Store:
         limit: int = -1,
     ) -> list[Conversation]:
         """Return conversations, oldest first, filtered as asked."""
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            args.append(status.value)
-        if assigned_to is not None:
-            where.append("assigned_agent = ?")
-            args.append(assigned_to)
-        if unassigned:
-            where.append("assigned_agent IS NULL")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = (
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations {clause} "
-            "ORDER BY started_at, rowid LIMIT ?"
-        )
-        rows = self._db.execute(sql, (*args, limit)).fetchall()
-        return [_conversation(row) for row in rows]
+        found = [
+            conversation
+            for conversation in self._conversations.values()
+            if (status is None or conversation.status is status)
+            and (assigned_to is None or conversation.assigned_agent == assigned_to)
+            and not (unassigned and conversation.assigned_agent is not None)
+        ]
+        found.sort(key=lambda conversation: conversation.started_at)  # stable: ties by creation
+        return found if limit < 0 else found[:limit]
 
     async def assign(self, conversation_id: str, agent_id: str | None) -> None:
         """Set (or clear) the agent a conversation is assigned to."""
-        self._db.execute(
-            "UPDATE conversations SET assigned_agent = ? WHERE id = ?", (agent_id, conversation_id)
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            return
+        self._stage(
+            "conversations",
+            "UPDATE conversations SET assigned_agent = ? WHERE id = ?",
+            (agent_id, conversation_id),
         )
-        self._conversations.pop(conversation_id, None)
+        self._put_conversation(conversation.model_copy(update={"assigned_agent": agent_id}))
 
     async def set_status(self, conversation_id: str, status: ConversationStatus) -> None:
         """Change the lifecycle status of a conversation."""
-        self._db.execute(
-            "UPDATE conversations SET status = ? WHERE id = ?", (status.value, conversation_id)
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            return
+        self._stage(
+            "conversations",
+            "UPDATE conversations SET status = ? WHERE id = ?",
+            (status.value, conversation_id),
         )
-        self._conversations.pop(conversation_id, None)
+        self._put_conversation(conversation.model_copy(update={"status": status}))
 
     async def active_counts(self) -> dict[str, int]:
         """Return the number of active conversations of each assigned agent."""
-        sql = (
-            "SELECT assigned_agent, COUNT(*) FROM conversations "
-            "WHERE status = 'active' AND assigned_agent IS NOT NULL GROUP BY assigned_agent"
-        )
-        rows = self._db.execute(sql).fetchall()
-        return {str(row[0]): int(row[1]) for row in rows}
+        return {agent_id: count for agent_id, count in self._active.items() if count > 0}
 
     async def offline_notice_sent(self, conversation_id: str) -> bool:
         """Whether the ``off``-mode notice was already sent in this conversation."""
-        sql = "SELECT offline_notice_sent FROM conversations WHERE id = ?"
-        row = self._db.execute(sql, (conversation_id,)).fetchone()
-        return bool(row and row[0])
+        return conversation_id in self._noticed
 
     async def mark_offline_notice(self, conversation_id: str, sent: bool = True) -> None:
         """Remember that the offline notice went out in this conversation."""
-        self._db.execute(
+        self._stage(
+            "conversations",
             "UPDATE conversations SET offline_notice_sent = ? WHERE id = ?",
             (int(sent), conversation_id),
+        )
+        self._replace_noticed(
+            self._noticed | {conversation_id} if sent else self._noticed - {conversation_id}
         )
 
     async def reset_offline_notices(self) -> None:
         """Forget every offline notice (the system went ``off`` again)."""
-        self._db.execute("UPDATE conversations SET offline_notice_sent = 0")
+        self._stage("conversations", "UPDATE conversations SET offline_notice_sent = 0", ())
+        self._replace_noticed(set())
+
+    def _replace_noticed(self, noticed: set[str]) -> None:
+        old = self._noticed
+        self._noticed = noticed
+        self._undo.append(lambda: setattr(self, "_noticed", old))
 
     # -- messages ---------------------------------------------------------
 
@@ -365,9 +554,11 @@ class Store:
         message_id = f"msg-{uuid.uuid4().hex}"
         now = utcnow()  # stored with millisecond precision: the message as it reads back
         timestamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        cursor = self._db.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)",
+        self._stage(
+            "messages",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                self._head + 1,
                 message_id,
                 conversation_id,
                 content,
@@ -377,11 +568,9 @@ class Store:
                 json.dumps(metadata or {}),
             ),
         )
-        seq = cursor.lastrowid
-        cursor.close()
-        assert seq is not None
+        self._head += 1  # undone by the transaction if it fails
         return Message(
-            seq=seq,
+            seq=self._head,
             id=message_id,
             conversation_id=conversation_id,
             content=content,
@@ -394,42 +583,42 @@ class Store:
     async def messages_after(
         self, after: int, limit: int, conversation_id: str | None = None
     ) -> list[Message]:
-        """Return up to ``limit`` messages with ``seq > after`` in ``seq`` order."""
+        """Return up to ``limit`` committed messages with ``seq > after`` in ``seq`` order."""
         if conversation_id is None:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"
-            args: tuple[Any, ...] = (after, limit)
+            sql = (
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+            )
+            args: tuple[Any, ...] = (after, self._committed, limit)
         else:
             sql = (
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages "
-                "WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+                "WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
             )
-            args = (conversation_id, after, limit)
-        rows = self._db.execute(sql, args).fetchall()
+            args = (conversation_id, after, self._committed, limit)
+        rows = await self._db.execute_fetchall(sql, args)
         return [_message(row) for row in rows]
 
     async def last_seq(self) -> int:
-        """Return the highest ``seq`` ever given (0 when none)."""
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
-        return int(row[0]) if row else 0
+        """Return the highest committed ``seq`` (0 when none)."""
+        return self._committed
 
     # -- agents -----------------------------------------------------------
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
-        """Return one agent, or ``None``."""
-        sql = "SELECT id, name, personal_status, last_seen, sockets FROM agents WHERE id = ?"
-        row = self._db.execute(sql, (agent_id,)).fetchone()
-        return None if row is None else _agent(row)
+        """Return (a copy of) one agent, or ``None``."""
+        agent = self._agents.get(agent_id)
+        return None if agent is None else _copy(agent)
 
     async def list_agents(self) -> list[AgentRecord]:
-        """Return every agent ever seen, by id."""
-        sql = "SELECT id, name, personal_status, last_seen, sockets FROM agents ORDER BY id"
-        rows = self._db.execute(sql).fetchall()
-        return [_agent(row) for row in rows]
+        """Return (copies of) every agent ever seen, by id."""
+        return [_copy(self._agents[agent_id]) for agent_id in sorted(self._agents)]
 
     async def save_agent(self, agent: AgentRecord) -> None:
         """Insert or update an agent."""
-        self._db.execute(
-            "INSERT INTO agents (id, name, personal_status, last_seen, sockets) "
+        self._stage(
+            "agents",
+            f"INSERT INTO agents ({_AGENT_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
             "personal_status = excluded.personal_status, last_seen = excluded.last_seen, "
             "sockets = excluded.sockets",
@@ -441,28 +630,54 @@ class Store:
                 json.dumps(agent.sockets),
             ),
         )
+        old = self._agents.get(agent.id)
+        self._agents[agent.id] = _copy(agent)
+        self._undo.append(lambda: self._restore(self._agents, agent.id, old))
 
     async def disconnect_all(self) -> None:
         """Mark every agent disconnected (at start: no socket survives a restart)."""
-        self._db.execute(
+        self._stage(
+            "agents",
             "UPDATE agents SET sockets = '[]', personal_status = CASE personal_status "
-            "WHEN 'online' THEN 'offline' ELSE personal_status END"
+            "WHEN 'online' THEN 'offline' ELSE personal_status END",
+            (),
         )
+        old = self._agents
+        self._agents = {
+            agent_id: replace(
+                agent,
+                sockets=[],
+                personal_status=PersonalStatus.OFFLINE
+                if agent.personal_status is PersonalStatus.ONLINE
+                else agent.personal_status,
+            )
+            for agent_id, agent in old.items()
+        }
+        self._undo.append(lambda: setattr(self, "_agents", old))
 
     # -- idempotency ------------------------------------------------------
 
     async def get_idempotent(self, scope: str, key: str) -> dict[str, Any] | None:
         """Return the answer stored for an idempotency key, or ``None``."""
-        sql = "SELECT body FROM idempotency WHERE scope = ? AND key = ?"
-        row = self._db.execute(sql, (scope, key)).fetchone()
-        if row is None:
-            return None
-        body: dict[str, Any] = json.loads(row[0])
+        text = self._unsaved_keys.get((scope, key))
+        if text is None:
+            sql = "SELECT body FROM idempotency WHERE scope = ? AND key = ?"
+            rows = list(await self._db.execute_fetchall(sql, (scope, key)))
+            if not rows:
+                return None
+            text = str(rows[0][0])
+        body: dict[str, Any] = json.loads(text)
         return body
 
     async def put_idempotent(self, scope: str, key: str, body: dict[str, Any]) -> None:
         """Remember the answer given for an idempotency key."""
-        self._db.execute(
+        text = json.dumps(body)
+        self._stage(
+            "idempotency",
             "INSERT OR REPLACE INTO idempotency (scope, key, body) VALUES (?, ?, ?)",
-            (scope, key, json.dumps(body)),
+            (scope, key, text),
         )
+        old = self._unsaved_keys.get((scope, key))
+        self._unsaved_keys[(scope, key)] = text
+        self._keys.append(((scope, key), text))
+        self._undo.append(lambda: self._restore(self._unsaved_keys, (scope, key), old))
