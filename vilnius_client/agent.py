@@ -333,8 +333,13 @@ class AgentClient(ClientBase):
 
     async def bulk_assign(
         self, conversation_ids: Iterable[str], agent_id: str | None = None
-    ) -> list[Reassignment]:
-        """Assign several conversations to ``agent_id`` (default: this agent)."""
+    ) -> list[Reassignment] | int:
+        """Assign several conversations to ``agent_id`` (default: this agent).
+
+        Returns:
+            The reassignments made, or only their count when the server answers
+            with a number (the contract leaves the shape open).
+        """
         answer = await self._rest.bulk_assign(conversation_ids, agent_id or self.agent_id)
         return answer.reassigned
 

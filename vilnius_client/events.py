@@ -85,6 +85,7 @@ __all__ = [
     "Sender",
     "ServerEvent",
     "StateType",
+    "Suggestion",
     "SystemMode",
     "SystemModeRequest",
     "SystemModeResponse",
@@ -313,6 +314,17 @@ class Message(WireModel):
     seq: int
 
 
+class Suggestion(Message):
+    """An AI-suggested reply attached to ``new-message``.
+
+    Like a :class:`Message`, but a suggestion that was never stored may come
+    without a ``seq`` (``None``): CONTRACT.md calls it "a Message", and servers
+    differ on whether they store it.
+    """
+
+    seq: int | None = None  # type: ignore[assignment]
+
+
 class Conversation(WireModel):
     """A conversation between a visitor and the agents."""
 
@@ -413,7 +425,7 @@ class NewMessageEvent(ServerEvent):
 
     conversation_id: str
     message: Message
-    ai_suggestion: Message | None = None
+    ai_suggestion: Suggestion | None = None
     timestamp: Timestamp
 
 
@@ -662,7 +674,8 @@ class BulkAssignResponse(WireModel):
     """Answer of ``POST /api/admin/conversations/bulk-assign``."""
 
     success: bool
-    reassigned: list[Reassignment]
+    reassigned: list[Reassignment] | int
+    """The reassignments made; a server may answer only their count."""
 
 
 class AgentTokenRequest(WireModel):
