@@ -104,6 +104,14 @@ class SeqTracker:
         if self._last_seq is None:
             self._floor = self._last_seq = head
 
+    def restart(self, at: int) -> None:
+        """Forget everything and resume from ``at`` (the server's history was reset)."""
+        self._floor = self._last_seq = at
+        self._seqs.clear()
+        self._seq_heap.clear()
+        self._ids.clear()
+        self._id_order.clear()
+
     def is_new(self, message: Message) -> bool:
         """Whether ``message`` has not been delivered yet."""
         if message.id in self._ids or message.seq in self._seqs:
@@ -206,7 +214,11 @@ def _in_order(messages: Iterable[Message]) -> list[Message]:
 
 
 async def replay_all(
-    tracker: SeqTracker, fetch: FetchAll, *, page_size: int = DEFAULT_PAGE_SIZE
+    tracker: SeqTracker,
+    fetch: FetchAll,
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    on_reset: Callable[[int, int], None] | None = None,
 ) -> AsyncGenerator[Message, None]:
     """Yield every message of ``GET /api/messages`` not yet delivered, in seq order.
 
@@ -215,13 +227,25 @@ async def replay_all(
     :meth:`SeqTracker.catch_up_after` until a page reaches the head the server
     reported (``lastSeq``) or comes back empty. Yielded messages are already
     recorded in ``tracker``.
+
+    A head *below* the position means the server's history was reset (a new
+    database: seqs start again at 1). ``on_reset(position, head)`` is called,
+    the tracker restarts at 0 and every message of the new history is yielded,
+    rather than being dropped as "already delivered".
     """
     if not tracker.started:
         tracker.start_at((await fetch(0, 1)).last_seq)
         return
     cursor = tracker.catch_up_after()
-    while True:
+    page = await fetch(cursor, page_size)
+    position = tracker.last_seq
+    if position is not None and page.last_seq < position:
+        if on_reset is not None:
+            on_reset(position, page.last_seq)
+        tracker.restart(0)
+        cursor = 0
         page = await fetch(cursor, page_size)
+    while True:
         messages = _in_order(page.messages)
         for message in messages:
             if tracker.accept(message):
@@ -231,6 +255,7 @@ async def replay_all(
         cursor = messages[-1].seq
         if cursor >= page.last_seq:
             return
+        page = await fetch(cursor, page_size)
 
 
 async def replay_conversation(

@@ -362,7 +362,9 @@ class AgentClient(ClientBase):
 
     async def _replay(self) -> None:
         """Deliver every stored message after the position, as replayed events."""
-        replay = replay_all(self._tracker, self._fetch_page, page_size=self._page_size)
+        replay = replay_all(
+            self._tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
+        )
         async with contextlib.aclosing(replay):
             async for message in replay:
                 self._in_flight.add(message.seq)
@@ -374,6 +376,14 @@ class AgentClient(ClientBase):
                     replayed=True,
                 )
                 await self._manager.deliver(Event.NEW_MESSAGE, replayed)
+
+    def _on_reset(self, position: int, head: int) -> None:
+        self._manager.logger.warning(
+            "the server's message history was reset (head %d is behind our position %d): "
+            "delivering its new history from the start",
+            head,
+            position,
+        )
 
     async def _catch_up(self) -> None:
         await self._fallback.stop()

@@ -197,7 +197,19 @@ class CustomerClient(ClientBase):
             answer = await self._rest.post_message(
                 conversation_id, text, visitor_id=self.visitor_id, idempotency_key=key
             )
+        recreated = conversation_id is not None and answer.token is not None
         if self._tracker is not None:
+            if recreated:
+                # The server answered with a token, so it created the conversation
+                # anew: it forgot it (a reset database, seqs counting from 1 again).
+                # Follow the new numbering, or every reply would look delivered.
+                self._manager.logger.warning(
+                    "the server no longer knew conversation %s and created it anew "
+                    "(its history was reset): following its new seq numbering",
+                    conversation_id,
+                )
+                self._tracker.restart(answer.user_message.seq - 1)
+                self._token = answer.token
             self._tracker.accept(answer.user_message)
         return answer
 

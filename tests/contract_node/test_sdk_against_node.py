@@ -649,12 +649,6 @@ async def test_restart_of_in_memory_server_reconnects(tmp_path: Path, auth: str)
             await inbox.expect(Event.NEW_CONVERSATION, lambda e: e.conversation_id == created.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK: after a server-wide reset (seq restarts at 1) SeqTracker.is_new "
-    "(vilnius_client/_recovery.py) takes every new message whose seq it already saw before "
-    "the reset as a duplicate and drops it; replay_all ignores lastSeq < last_seq",
-)
 async def test_messages_after_an_in_memory_reset_reach_the_bot(tmp_path: Path) -> None:
     """Outside CONTRACT.md (§7 says seq survives a restart), but what a user would expect."""
     async with contextlib.AsyncExitStack() as stack:

@@ -126,8 +126,13 @@ def test_any_arrival_order_delivers_each_seq_at_most_once(arrivals: list[int]) -
 # ---------------------------------------------------------------- replay_all
 
 
-async def collect_all(tracker: SeqTracker, fetch: FakeAllMessages, page: int) -> list[int]:
-    return [m.seq async for m in replay_all(tracker, fetch, page_size=page)]
+async def collect_all(
+    tracker: SeqTracker,
+    fetch: FakeAllMessages,
+    page: int,
+    on_reset: Callable[[int, int], None] | None = None,
+) -> list[int]:
+    return [m.seq async for m in replay_all(tracker, fetch, page_size=page, on_reset=on_reset)]
 
 
 async def test_fresh_tracker_starts_at_head_without_replaying() -> None:
@@ -154,6 +159,20 @@ async def test_replay_skips_already_delivered_overlap() -> None:
     assert await collect_all(tracker, fetch, 100) == [5, 7, 8, 9, 10]
     assert fetch.calls[0][0] == 3
     assert await collect_all(tracker, fetch, 100) == []
+
+
+async def test_a_reset_history_is_replayed_from_the_start() -> None:
+    tracker = SeqTracker(0)
+    for seq in range(1, 9):
+        tracker.accept(msg(seq))
+    resets: list[tuple[int, int]] = []
+    fetch = FakeAllMessages([1, 2, 3])  # a new database: its head (3) is behind us (8)
+    replayed = await collect_all(tracker, fetch, 100, on_reset=lambda *args: resets.append(args))
+    assert replayed == [1, 2, 3]
+    assert resets == [(8, 3)]
+    assert tracker.last_seq == 3
+    assert not tracker.accept(msg(3))
+    assert tracker.accept(msg(4))
 
 
 # ---------------------------------------------------------------- replay_conversation
