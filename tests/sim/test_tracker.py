@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
+from vilnius_client.sim.histogram import LatencyHistogram
 from vilnius_client.sim.tracker import Tracker
 
 
@@ -15,7 +20,8 @@ def test_counts_delivered_lost_and_duplicated() -> None:
     stats = tracker.stats["new-message"]
     assert (stats.sent, stats.expected, stats.delivered) == (1, 2, 1)
     assert (stats.lost, stats.duplicated, stats.unexpected) == (1, 1, 1)
-    assert stats.latencies == [0.25]
+    assert stats.latency.count == 1
+    assert stats.latency.percentile(50) == pytest.approx(0.25, rel=1e-3)
     assert tracker.pending() == 1
     assert tracker.failed
 
@@ -63,4 +69,38 @@ def test_ordinals_match_nth_send_to_nth_receipt_and_resync_after_absence() -> No
 
     stats = tracker.stats["agent-typing-status"]
     assert stats.delivered == 2
-    assert [round(x, 3) for x in stats.latencies] == [0.1, 0.2]
+    assert stats.latency.count == 2
+    assert stats.latency.min == pytest.approx(0.1, rel=1e-3)
+    assert stats.latency.max == pytest.approx(0.2, rel=1e-3)
+
+
+def test_warmup_deliveries_count_but_stay_out_of_the_latency() -> None:
+    tracker = Tracker()
+    tracker.warmup_until = math.inf  # ramping up
+    tracker.expect("new-message", "early", ["agent-1"], at=0.0)
+    tracker.warmup_until = 1.0  # the ramp-up ended at 1.0
+    tracker.expect("new-message", "late", ["agent-1"], at=1.5)
+    tracker.received("new-message", "early", "agent-1", at=2.0)  # 2 s, sent while ramping
+    tracker.received("new-message", "late", "agent-1", at=1.6)
+
+    stats = tracker.stats["new-message"]
+    assert (stats.delivered, stats.warmup, stats.latency.count) == (2, 1, 1)
+    assert stats.latency.max == pytest.approx(0.1, rel=1e-3)
+    # The time series sees both, then starts afresh.
+    recent = tracker.take_recent()["new-message"]
+    assert recent.count == 2
+    assert recent.max == pytest.approx(2.0, rel=1e-2)
+    assert tracker.take_recent()["new-message"].count == 0
+
+
+def test_histogram_memory_does_not_grow_with_samples() -> None:
+    histogram = LatencyHistogram()
+    size = len(histogram._h.counts)
+    for i in range(1, 20_001):
+        histogram.record(i / 10_000)  # 0.1 ms .. 2 s
+
+    assert histogram.count == 20_000
+    assert len(histogram._h.counts) == size
+    assert histogram.percentile(50) == pytest.approx(1.0, rel=1e-3)
+    assert histogram.percentile(99) == pytest.approx(1.98, rel=1e-3)
+    assert math.isnan(LatencyHistogram().percentile(99))

@@ -3,47 +3,61 @@
 Every message sent is tracked to every client that should receive it, so the report says,
 per event type, what was sent, delivered, lost and duplicated, and how long delivery took.
 
-Command line (``vilnius-sim --help``)::
+Command line (`vilnius-sim --help`; the guide lists the flags and exit codes):
 
-    vilnius-sim --agents 5 --customers 100 --messages 1000 --rate 50 --churn 0.2 \\
-        --json report.json --html report.html
+```bash
+vilnius-sim --agents 5 --customers 100 --spawn-rate 20 --messages 1000 --rate 50 \\
+    --max-p99-ms 250 --json report.json --csv sim --html report.html
+```
 
-Without ``--url`` it starts the bundled reference server in-process. The exit status is 1
-when a message (``new-message`` or ``agent-message``) was lost or duplicated.
+Python scenarios, for flows the flags don't cover: write `async def scenario(ctx)`; `ctx` is a
+[SimContext][vilnius_client.sim.SimContext] with the connected agents already answering (per
+`SimConfig.reply`). Create customers with
+[new_customer][vilnius_client.sim.SimContext.new_customer]; a
+[SimCustomer][vilnius_client.sim.SimCustomer] can `say`, `typing`, `reload` (disconnect and
+come back) and exposes its SDK `client`; a [SimAgent][vilnius_client.sim.SimAgent] can `reply`
+and exposes its `AgentClient`. Only the tracked calls count in the report.
 
-Python scenarios, for flows the flags don't cover: write ``async def scenario(ctx)``; ``ctx``
-is a :class:`SimContext` with the connected agents already answering (per
-``SimConfig.reply``). Create customers with :meth:`SimContext.new_customer`; a
-:class:`SimCustomer` can :meth:`~SimCustomer.say`, :meth:`~SimCustomer.typing`,
-:meth:`~SimCustomer.reload` (disconnect and come back) and exposes its SDK ``client``;
-a :class:`SimAgent` can :meth:`~SimAgent.reply` and exposes its ``AgentClient``. Only the
-tracked calls count in the report. Run it with ``vilnius-sim --scenario mymodule:scenario``,
-or in Python::
+```python
+from vilnius_client.sim import SimConfig, SimContext, Simulation
 
-    from vilnius_client.sim import SimConfig, SimContext, Simulation
+async def flow(ctx: SimContext) -> None:
+    customer = await ctx.new_customer()
+    await customer.say("where is my parcel?")
+    await ctx.settle()          # the agent's answer has arrived
+    await customer.reload()     # widget reload: resumes from the last seq
+    await customer.say("thanks!")
 
-    async def flow(ctx: SimContext) -> None:
-        customer = await ctx.new_customer()
-        await customer.say("where is my parcel?")
-        await ctx.settle()          # the agent's answer has arrived
-        await customer.reload()     # widget reload: resumes from the last seq
-        await customer.say("thanks!")
-
-    report = await Simulation(url, SimConfig(agents=2), scenario=flow).run()
-    print(report.table())
-    assert report.ok
+report = await Simulation(url, SimConfig(agents=2, max_p99_ms=250), scenario=flow).run()
+print(report.table())
+assert report.ok, report.failures
+```
 """
 
-from .engine import Scenario, SimAgent, SimConfig, SimContext, SimCustomer, Simulation
-from .report import EventReport, Report
+from .engine import (
+    Scenario,
+    ServerUnreachableError,
+    SimAgent,
+    SimConfig,
+    SimContext,
+    SimCustomer,
+    Simulation,
+)
+from .histogram import LatencyHistogram
+from .report import EventReport, ExitCode, IntervalStats, Report, TimePoint
 
 __all__ = [
     "EventReport",
+    "ExitCode",
+    "IntervalStats",
+    "LatencyHistogram",
     "Report",
     "Scenario",
+    "ServerUnreachableError",
     "SimAgent",
     "SimConfig",
     "SimContext",
     "SimCustomer",
     "Simulation",
+    "TimePoint",
 ]

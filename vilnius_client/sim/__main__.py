@@ -6,28 +6,69 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import importlib.metadata
 import logging
+import os
+import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 
-from .engine import Scenario, SimConfig, Simulation
-from .report import Report
+from .engine import Scenario, ServerUnreachableError, SimConfig, Simulation
+from .report import ExitCode, Report
 
+# Kept for callers of the first version; `ExitCode` names them all.
 EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+
+_EPILOG = """\
+exit status:
+  0    OK: every message delivered exactly once, every threshold met
+  1    a message was lost or duplicated, or the final wait timed out
+  2    bad arguments
+  3    the run failed (for instance the server refused the agent key)
+  4    a threshold failed (--max-p99-ms, --max-error-rate)
+  5    the server could not be reached within --connect-timeout
+  130  interrupted (Ctrl-C): the partial report is printed
+
+environment:
+  VILNIUS_URL        the server URL (instead of --url)
+  VILNIUS_AGENT_KEY  the agent key (instead of --agent-key, which `ps` shows to everyone)
+"""
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("vilnius-client")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vilnius-sim",
         description="Simulate agents and customers against a Vilnius server and report every "
-        "delivery. Exit status 1 when a message was lost or duplicated.",
+        "delivery; fail (exit status) on lost messages, thresholds and errors.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--url", help="server URL (default: start the reference server in-process)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument(
+        "--url",
+        default=os.environ.get("VILNIUS_URL") or None,
+        help="server URL (default: $VILNIUS_URL, else start the reference server in-process)",
+    )
     p.add_argument("--agents", type=int, default=2, help="agent bots (default: 2)")
     p.add_argument("--customers", type=int, default=10, help="customers (default: 10)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds to send (default: 10)")
     p.add_argument("--messages", type=int, help="send this many customer messages, then stop")
     p.add_argument("--rate", type=float, default=10.0, help="customer messages/s (default: 10)")
+    p.add_argument(
+        "--spawn-rate",
+        type=float,
+        metavar="R",
+        help="connect R customers a second, each sending once connected (the ramp-up; its "
+        "latencies stay out of the figures). Default: connect all first, then send",
+    )
     p.add_argument(
         "--typing",
         action=argparse.BooleanOptionalAction,
@@ -43,11 +84,42 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reply", choices=["echo", "canned", "none"], default="echo", help="agents' answers"
     )
-    p.add_argument("--agent-key", help="the server's agent key (servers with auth=token)")
+    p.add_argument(
+        "--agent-key",
+        default=os.environ.get("VILNIUS_AGENT_KEY") or None,
+        help="the server's agent key, for servers with auth=token (default: $VILNIUS_AGENT_KEY;"
+        " prefer the variable: the command line is visible to every user)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds each client may take to connect; agents that cannot: exit 5 (default: 10)",
+    )
     p.add_argument("--drain-timeout", type=float, default=15.0, help="seconds to wait at the end")
+    p.add_argument(
+        "--max-p99-ms",
+        type=float,
+        metavar="MS",
+        help="fail (exit 4) when the messages' p99 delivery latency is above MS",
+    )
+    p.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fail (exit 4) when client errors per tracked send are above F (default: 0, any"
+        " error fails)",
+    )
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--scenario", help="a Python scenario, module:function")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    p.add_argument(
+        "--csv",
+        metavar="PREFIX",
+        help="write PREFIX_stats.csv and PREFIX_stats_history.csv (one row a second)",
+    )
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
     p.add_argument(
         "--server-process",
@@ -65,8 +137,36 @@ def load_scenario(spec: str) -> Scenario:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError(f"--scenario wants module:function, got {spec!r}")
-    scenario: Scenario = getattr(importlib.import_module(module_name), attr)
+    try:
+        scenario: Scenario = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"--scenario {spec}: {exc}") from None
     return scenario
+
+
+def config_from(args: argparse.Namespace) -> SimConfig:
+    """The [SimConfig][vilnius_client.sim.SimConfig] the parsed command line describes.
+
+    Raises:
+        ValueError: A flag is out of range.
+    """
+    return SimConfig(
+        agents=args.agents,
+        customers=args.customers,
+        duration=args.duration,
+        messages=args.messages,
+        rate=args.rate,
+        typing=args.typing,
+        churn=args.churn,
+        reply=args.reply,
+        drain_timeout=args.drain_timeout,
+        agent_key=args.agent_key,
+        seed=args.seed,
+        spawn_rate=args.spawn_rate,
+        connect_timeout=args.connect_timeout,
+        max_p99_ms=args.max_p99_ms,
+        max_error_rate=args.max_error_rate,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -133,61 +233,105 @@ def _progress_printer(quiet: bool) -> Callable[[str], None] | None:
 
     def every_five_seconds(line: str) -> None:
         ticks["n"] += 1
-        if ticks["n"] % 10 == 0:
+        if ticks["n"] % 5 == 0:
             sys.stderr.write(line + "\n")
+            sys.stderr.flush()
 
     return every_five_seconds
 
 
-async def run(args: argparse.Namespace) -> Report:
-    """Run the simulation the parsed command line describes."""
-    config = SimConfig(
-        agents=args.agents,
-        customers=args.customers,
-        duration=args.duration,
-        messages=args.messages,
-        rate=args.rate,
-        typing=args.typing,
-        churn=args.churn,
-        reply=args.reply,
-        drain_timeout=args.drain_timeout,
-        agent_key=args.agent_key,
-        seed=args.seed,
-    )
-    scenario = load_scenario(args.scenario) if args.scenario else None
+def _say(text: str) -> None:
+    sys.stderr.write(("\n" if sys.stderr.isatty() else "") + f"vilnius-sim: {text}\n")
+    sys.stderr.flush()
+
+
+async def run(
+    args: argparse.Namespace, config: SimConfig | None = None, scenario: Scenario | None = None
+) -> Report:
+    """Run the simulation the parsed command line describes.
+
+    Ctrl-C (SIGINT) stops it: the first stops sending and waits for the deliveries in
+    flight, the second reports at once.
+    """
+    config = config or config_from(args)
+    if scenario is None and args.scenario:
+        scenario = load_scenario(args.scenario)
     progress = _progress_printer(args.quiet)
     async with _server(args.url, args.server_process) as url:
         sim = Simulation(url, config, scenario=scenario, progress=progress)
-        try:
-            return await sim.run()
-        finally:
-            if progress is not None and sys.stderr.isatty():
-                sys.stderr.write("\r\x1b[2K" + sim.status_line() + "\n")
+        if not args.quiet:
+            _say(
+                f"{config.agents} agents and {config.customers} customers against {url}"
+                " (Ctrl-C stops and reports)"
+            )
+        with _sigint_stops(sim, config):
+            try:
+                return await sim.run()
+            finally:
+                if progress is not None and sys.stderr.isatty():
+                    sys.stderr.write("\r\x1b[2K" + sim.status_line() + "\n")
+
+
+@contextlib.contextmanager
+def _sigint_stops(sim: Simulation, config: SimConfig) -> Iterator[None]:
+    """While the run lasts, Ctrl-C calls `Simulation.stop` instead of raising."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; Ctrl-C then interrupts as usual
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_sigint() -> None:
+        if sim.phase in ("starting", "sending") and not sim.context.stopping:
+            _say(
+                "interrupted: no more sends; waiting up to"
+                f" {config.drain_timeout:g} s for what is in flight (Ctrl-C again: report now)"
+            )
+        else:
+            _say("interrupted again: reporting now")
+        sim.stop()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``vilnius-sim``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    """Entry point of `vilnius-sim`; returns the exit status (an
+    [ExitCode][vilnius_client.sim.ExitCode])."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         # Hundreds of clients repeat the same warning; the report counts reconnects anyway.
         logging.getLogger("vilnius_client").setLevel(logging.ERROR)
     try:
-        report = asyncio.run(run(args))
+        config = config_from(args)
+        scenario = load_scenario(args.scenario) if args.scenario else None
     except ValueError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"vilnius-sim: error: {exc}\n")
+        return ExitCode.USAGE
+    try:
+        report = asyncio.run(run(args, config, scenario))
+    except ServerUnreachableError as exc:
         sys.stderr.write(f"vilnius-sim: {exc}\n")
-        return EXIT_USAGE
+        return ExitCode.UNREACHABLE
     except KeyboardInterrupt:
-        return 130
+        sys.stderr.write("vilnius-sim: interrupted before the run started\n")
+        return ExitCode.INTERRUPTED
     except Exception as exc:
         sys.stderr.write(f"vilnius-sim: run failed: {type(exc).__name__}: {exc}\n")
-        return EXIT_ERROR
+        return ExitCode.ERROR
     sys.stdout.write(report.table() + "\n")
     if args.json:
         report.write_json(args.json)
+    if args.csv:
+        report.write_csv(args.csv)
     if args.html:
         report.write_html(args.html)
-    return EXIT_OK if report.ok else EXIT_LOST
+    return report.exit_code
 
 
 if __name__ == "__main__":

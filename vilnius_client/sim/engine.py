@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import random
 import re
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
+
+import aiohttp
 
 from .. import (
     AgentClient,
@@ -24,11 +27,22 @@ from .. import (
     CustomerTypingStatusEvent,
     Event,
     NewMessageEvent,
+    TransportError,
 )
-from .report import Report
+from .report import Report, TimePoint, counts_line
 from .tracker import GATING, KINDS, Tracker
 
-__all__ = ["Scenario", "SimAgent", "SimConfig", "SimContext", "SimCustomer", "Simulation"]
+__all__ = [
+    "Scenario",
+    "ServerUnreachableError",
+    "SimAgent",
+    "SimConfig",
+    "SimContext",
+    "SimCustomer",
+    "Simulation",
+]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("vilnius_client.sim")
 
@@ -37,6 +51,27 @@ Scenario = Callable[["SimContext"], Awaitable[None]]
 
 _TAG = re.compile(r"\[sim:([0-9a-z]+)\]")
 CANNED = "Thanks for your message, an agent is looking into it."
+
+#: Seconds between two points of the time series (and two live status lines).
+SAMPLE_INTERVAL = 1.0
+#: Seconds a scenario gets to return by itself once the run is stopped, before it is cancelled.
+STOP_GRACE = 1.0
+
+
+class ServerUnreachableError(TransportError):
+    """The agents could not connect within ``SimConfig.connect_timeout``.
+
+    Attributes:
+        url: The server's URL.
+        timeout: The connect timeout, in seconds.
+        cause: What went wrong, as precisely as known (refused, no answer, name unknown...).
+    """
+
+    def __init__(self, url: str, timeout: float, cause: str) -> None:
+        super().__init__(f"cannot reach {url} within {timeout:g} s: {cause}")
+        self.url = url
+        self.timeout = timeout
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -58,6 +93,16 @@ class SimConfig:
         agent_key: The server's agent key (``auth="token"`` servers).
         seed: Random seed (customers' start offsets and churn moments).
         heartbeat_interval: Agents' heartbeat interval in seconds.
+        spawn_rate: Customers connected per second (the ramp-up); each starts sending once
+            connected. None: connect them all first (50 at a time), then send. Deliveries of
+            messages sent before the last customer connected are left out of the latency
+            figures.
+        connect_timeout: Seconds each client may take to connect (retrying meanwhile). Agents
+            that cannot connect in time end the run with `ServerUnreachableError`; a customer
+            that cannot is a client error.
+        max_p99_ms: Fail the run when the messages' p99 latency is above this (milliseconds).
+        max_error_rate: Fail the run when client errors per tracked send are above this
+            (default 0: any client error fails the run).
     """
 
     agents: int = 2
@@ -72,6 +117,10 @@ class SimConfig:
     agent_key: str | None = None
     seed: int | None = None
     heartbeat_interval: float = 15.0
+    spawn_rate: float | None = None
+    connect_timeout: float = 10.0
+    max_p99_ms: float | None = None
+    max_error_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.agents < 1 and self.reply != "none":
@@ -84,10 +133,20 @@ class SimConfig:
             raise ValueError("churn must be between 0 and 1")
         if self.reply not in ("echo", "canned", "none"):
             raise ValueError("reply must be echo, canned or none")
+        if self.spawn_rate is not None and self.spawn_rate <= 0:
+            raise ValueError("spawn rate must be > 0")
+        if self.connect_timeout <= 0:
+            raise ValueError("connect timeout must be > 0")
+        if self.max_p99_ms is not None and self.max_p99_ms <= 0:
+            raise ValueError("max p99 must be > 0 ms")
+        if self.max_error_rate < 0:
+            raise ValueError("max error rate must be >= 0")
+        if self.messages is not None and self.messages < 0:
+            raise ValueError("messages must be >= 0")
 
 
 class SimAgent:
-    """A simulated agent: an :class:`~vilnius_client.AgentClient` whose receipts are tracked.
+    """A simulated agent: an [AgentClient][vilnius_client.AgentClient] whose receipts are tracked.
 
     Attributes:
         name: The agent id.
@@ -163,11 +222,11 @@ class SimAgent:
 
 
 class SimCustomer:
-    """A simulated customer holding one conversation; survives :meth:`reload`.
+    """A simulated customer holding one conversation; survives `reload` (a widget reload).
 
     Attributes:
         name: The customer's name in the report (also its visitor id).
-        client: The current SDK client (a new one after each :meth:`reload`).
+        client: The current SDK client (a new one after each `reload`).
     """
 
     def __init__(self, ctx: SimContext, name: str) -> None:
@@ -179,9 +238,10 @@ class SimCustomer:
         self._token: str | None = None
 
     async def start(self) -> None:
-        """Connect and open the conversation (done by :meth:`SimContext.new_customer`)."""
+        """Connect and open the conversation (done by
+        [SimContext.new_customer][vilnius_client.sim.SimContext.new_customer])."""
         client = self._client(CustomerClient(self._ctx.url, visitor_id=self.name))
-        await client.connect()
+        await self._ctx.connect(client, self.name)
         self.client = client
         conversation = await client.start_conversation(metadata={"sim": True})
         self.conversation_id = conversation.id
@@ -240,7 +300,7 @@ class SimCustomer:
             )
         )
         self._ctx.tracker.resync("agent-typing-status", self.name, self.conversation_id)
-        await client.connect()
+        await self._ctx.connect(client, self.name)
         self.client = client
 
     async def close(self) -> None:
@@ -279,7 +339,7 @@ class SimContext:
 
     Attributes:
         url: The server's URL.
-        config: The run's :class:`SimConfig`.
+        config: The run's [SimConfig][vilnius_client.sim.SimConfig].
         agents: The connected agents (``config.agents`` of them, answering per
             ``config.reply``).
         customers: Every customer created so far.
@@ -303,6 +363,10 @@ class SimContext:
         self.error_samples: list[str] = []
         self.connected_clients = 0
         self.started_clients = 0
+        self.ramp_seconds = 0.0
+        self.last_connect_error: str | None = None
+        self._ramp_start: float | None = None
+        self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._conversations: dict[str, SimCustomer] = {}
         self._tags = itertools.count(1)
@@ -311,7 +375,11 @@ class SimContext:
     # -- for scenarios ------------------------------------------------------
 
     async def new_customer(self, name: str | None = None) -> SimCustomer:
-        """A connected customer with a new conversation (named ``customer-<n>`` by default)."""
+        """A connected customer with a new conversation (named ``sim-customer-<n>`` by default).
+
+        Raises:
+            TimeoutError: It could not connect within ``config.connect_timeout``.
+        """
         customer = SimCustomer(self, name or f"sim-customer-{len(self.customers) + 1}")
         self.customers.append(customer)
         await customer.start()
@@ -320,6 +388,27 @@ class SimContext:
     def remaining(self) -> float:
         """Seconds left of ``config.duration`` since the run started (may be negative)."""
         return self.start + self.config.duration - self.clock()
+
+    @property
+    def stopping(self) -> bool:
+        """True once the run was asked to stop (Ctrl-C,
+        [Simulation.stop][vilnius_client.sim.Simulation.stop]): send no more, return."""
+        return self._stopping.is_set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less when the run is stopped meanwhile.
+
+        Returns:
+            False when the run is stopping (the scenario should return).
+        """
+        if self._stopping.is_set():
+            return False
+        try:
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._stopping.wait()
+        except TimeoutError:
+            return True
+        return False
 
     async def settle(self, within: float | None = None, *, kinds: Iterable[str] = GATING) -> bool:
         """Wait until every tracked message has arrived (and been answered).
@@ -337,6 +426,20 @@ class SimContext:
                 return True
             await asyncio.sleep(0.05)
         return False
+
+    def start_ramp_up(self) -> None:
+        """Mark the start of a ramp-up: until
+        [end_ramp_up][vilnius_client.sim.SimContext.end_ramp_up], sends are warm-up (their
+        deliveries count, their latencies stay out of the figures)."""
+        self._ramp_start = self.clock()
+        self.tracker.warmup_until = math.inf
+
+    def end_ramp_up(self) -> None:
+        """Mark the end of the ramp-up: sends from now on are measured."""
+        now = self.clock()
+        if self._ramp_start is not None:
+            self.ramp_seconds = now - self._ramp_start
+        self.tracker.warmup_until = now
 
     # -- plumbing -----------------------------------------------------------
 
@@ -364,7 +467,8 @@ class SimContext:
         self._conversations[customer.conversation_id] = customer
 
     def spawn(self, coro: Awaitable[None]) -> None:
-        """Run ``coro`` in the background; :meth:`settle` waits for it."""
+        """Run ``coro`` in the background; [settle][vilnius_client.sim.SimContext.settle]
+        waits for it."""
 
         async def run() -> None:
             await coro
@@ -378,22 +482,55 @@ class SimContext:
         self.tracker.cancel(kind, key)
         self.note_error(f"{kind} send failed: {type(exc).__name__}: {exc}")
 
+    async def connect(self, client: AgentClient | CustomerClient, name: str) -> None:
+        """Connect ``client`` within ``config.connect_timeout``; close it when that fails.
+
+        Raises:
+            TimeoutError: It did not connect in time (the last attempt's error is in the
+                message).
+        """
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                await client.connect()
+        except TimeoutError:
+            await client.close()
+            cause = self.last_connect_error or "no answer"
+            raise TimeoutError(
+                f"{name} could not connect within {self.config.connect_timeout:g} s: {cause}"
+            ) from None
+        except BaseException:
+            await client.close()
+            raise
+
     def watch(self, client: AgentClient | CustomerClient, flag: Callable[[bool], None]) -> None:
-        """Count ``client``'s connection and reconnects, report its errors."""
+        """Count ``client``'s connection and reconnects, report its errors.
+
+        Failed attempts before the client's first connection are retried (up to
+        ``config.connect_timeout``) and not counted as errors; the last one is kept in
+        ``last_connect_error`` to explain a timeout.
+        """
         self.started_clients += 1
-        state = {"connected": False}
+        state = {"connected": False, "ever": False}
 
         def on_change(change: ConnectionChange) -> None:
             now_connected = change.new == ConnectionState.CONNECTED
             if now_connected != state["connected"]:
                 self.connected_clients += 1 if now_connected else -1
                 state["connected"] = now_connected
+                state["ever"] = state["ever"] or now_connected
                 flag(now_connected)
             if change.new == ConnectionState.RECONNECTING:
                 self.reconnects += 1
 
+        def on_error(exc: BaseException) -> None:
+            text = f"{type(exc).__name__}: {exc}"
+            if state["ever"]:
+                self.note_error(text)
+            else:
+                self.last_connect_error = text
+
         client.on_connection_change(on_change)
-        client.on_error(lambda exc: self.note_error(f"{type(exc).__name__}: {exc}"))
+        client.on_error(on_error)
 
     def note_error(self, text: str) -> None:
         """Count a client error and keep its text (the first 20) for the report."""
@@ -431,18 +568,12 @@ class SimContext:
 
 
 async def default_scenario(ctx: SimContext) -> None:
-    """The flag-driven flow: every customer opens a conversation and sends at its share of
-    ``rate``; churned customers reload once mid-run; agents answer each message."""
+    """The flag-driven flow: customers connect (all at once, or ``spawn_rate`` a second) and
+    each sends at its share of ``rate``; churned customers reload once; agents answer each
+    message. Stops sending as soon as the run is stopped."""
     cfg = ctx.config
     if cfg.customers == 0:
         return
-    opening = asyncio.Semaphore(50)  # don't open hundreds of conversations in one burst
-
-    async def open_one() -> None:
-        async with opening:
-            await ctx.new_customer()
-
-    await asyncio.gather(*(open_one() for _ in range(cfg.customers)))
     # Per-customer message budgets (count mode) or a deadline (duration mode).
     budgets: list[int | None]
     if cfg.messages is not None:
@@ -454,32 +585,82 @@ async def default_scenario(ctx: SimContext) -> None:
         span = cfg.duration
     interval = cfg.customers / cfg.rate
     churners = set(ctx.random.sample(range(cfg.customers), round(cfg.churn * cfg.customers)))
-    t0 = ctx.clock()
-    deadline = t0 + span
+    opening = asyncio.Semaphore(50)  # don't open hundreds of conversations in one burst
+    ctx.start_ramp_up()
+    ramp_start = ctx.clock()
+    ramped = asyncio.Event()
+    # Duration mode: with a spawn rate the ramp-up is part of the duration (as in Locust);
+    # without one, sending starts once everybody is connected.
+    deadline = ramp_start + span
+
+    async def open_customer(index: int) -> SimCustomer | None:
+        if cfg.spawn_rate is not None and not await ctx.sleep(
+            ramp_start + index / cfg.spawn_rate - ctx.clock()
+        ):
+            return None
+        async with opening:
+            if ctx.stopping:
+                return None
+            try:
+                return await ctx.new_customer()
+            except Exception as exc:
+                ctx.note_error(f"a customer could not start: {type(exc).__name__}: {exc}")
+                return None
 
     async def run_customer(index: int, customer: SimCustomer) -> None:
+        start = ctx.clock()
         budget = budgets[index]
-        reload_at = t0 + ctx.random.uniform(0.2, 0.6) * span if index in churners else None
-        next_send = t0 + ctx.random.uniform(0, interval)
+        reload_at = start + ctx.random.uniform(0.2, 0.6) * span if index in churners else None
+        next_send = start + ctx.random.uniform(0, interval)
         sent = 0
-        while budget is None or sent < budget:
+        while (budget is None or sent < budget) and not ctx.stopping:
             now = ctx.clock()
             if budget is None and next_send >= deadline:
                 break
             if reload_at is not None and now >= reload_at:
                 reload_at = None
-                await customer.reload(downtime=ctx.random.uniform(0.2, 0.8))
+                if not await _reload(customer, ctx.random.uniform(0.2, 0.8)):
+                    return
                 continue
             if next_send > now:
-                await asyncio.sleep(next_send - now)
+                await ctx.sleep(next_send - now)
                 continue
             sent += 1
             await customer.say(f"hello from {customer.name}, message {sent}")
             next_send += interval
-        if reload_at is not None:  # a short run: still reload once before the end
-            await customer.reload(downtime=0.2)
+        if reload_at is not None and not ctx.stopping:  # a short run: still reload once
+            await _reload(customer, 0.2)
 
-    await asyncio.gather(*(run_customer(i, c) for i, c in enumerate(ctx.customers)))
+    async def _reload(customer: SimCustomer, downtime: float) -> bool:
+        try:
+            await customer.reload(downtime=downtime)
+        except Exception as exc:
+            ctx.note_error(f"{customer.name} could not come back: {type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    opens = [asyncio.ensure_future(open_customer(i)) for i in range(cfg.customers)]
+
+    async def life(index: int) -> None:
+        customer = await opens[index]
+        if customer is None:
+            return
+        if cfg.spawn_rate is None:
+            await ramped.wait()
+        await run_customer(index, customer)
+
+    lives = asyncio.gather(*(life(i) for i in range(cfg.customers)))
+    try:
+        await asyncio.gather(*opens)
+        ctx.end_ramp_up()
+        if cfg.spawn_rate is None:
+            deadline = ctx.clock() + span
+        ramped.set()
+        await lives
+    finally:
+        lives.cancel()
+        for task in opens:
+            task.cancel()
 
 
 class Simulation:
@@ -489,11 +670,11 @@ class Simulation:
         url: The server's URL.
         config: What to simulate.
         scenario: A Python scenario (``async def scenario(ctx: SimContext)``); the flag-driven
-            :func:`default_scenario` when ``None``.
-        progress: Called about twice a second with a one-line status while the run lasts.
+            default scenario when ``None``.
+        progress: Called once a second with a one-line status while the run lasts.
 
-    Example::
-
+    Example:
+        ```python
         async def flow(ctx: SimContext) -> None:
             customer = await ctx.new_customer()
             await customer.say("where is my parcel?")
@@ -502,6 +683,7 @@ class Simulation:
 
         report = await Simulation(url, SimConfig(agents=2), scenario=flow).run()
         assert report.ok
+        ```
     """
 
     def __init__(
@@ -517,39 +699,81 @@ class Simulation:
         self.scenario = scenario or default_scenario
         self.progress = progress
         self.context = SimContext(url, config)
+        self.phase: Literal["starting", "sending", "draining", "done"] = "starting"
+        self.interrupted = False
+        self._abort = asyncio.Event()
+        self._series: list[TimePoint] = []
+        self._send_start: float | None = None
+        self._send_end: float | None = None
+        self._probe_cause: str | None = None
+        self._probe_ok = False
+
+    def stop(self) -> None:
+        """Stop the run early (what Ctrl-C does); the report is then marked interrupted.
+
+        While connecting or sending: no more sends (the scenario is asked to return, then
+        cancelled after a second), then the final wait for what is in flight. During the
+        final wait (or when called again): stop waiting and report now. Call it from the
+        event loop's thread.
+        """
+        self.interrupted = True
+        if self.phase in ("starting", "sending") and not self.context.stopping:
+            self.context._stopping.set()
+        else:
+            self._abort.set()
 
     def status_line(self) -> str:
-        """The live one-line status."""
+        """The live one-line status (the same counters, in the same words, as the report)."""
         ctx = self.context
-        delivered = sum(s.delivered for s in ctx.tracker.stats.values())
-        expected = sum(s.expected for s in ctx.tracker.stats.values())
-        errors = ctx.client_errors
-        return (
-            f"{ctx.clock() - ctx.start:6.1f}s  connected {ctx.connected_clients}"
-            f"  sent {ctx.messages_sent}  delivered {delivered}/{expected}"
-            f"  errors {errors}  reconnects {ctx.reconnects + ctx.reloads}"
+        now = ctx.clock()
+        if self.phase == "starting":
+            return (
+                f"{now - ctx.start:6.1f}s  connecting to {self.url}"
+                f"  ({ctx.connected_clients}/{self.config.agents} agents connected)"
+            )
+        stats = ctx.tracker.stats
+        sent = stats["new-message"].sent
+        return f"{now - ctx.start:6.1f}s  connected {ctx.connected_clients}  " + counts_line(
+            sent=sent,
+            per_second=sent / self._send_seconds(now) if self._send_seconds(now) > 0 else 0.0,
+            delivered=sum(stats[k].delivered for k in KINDS if k in GATING),
+            expected=sum(stats[k].expected for k in KINDS if k in GATING),
+            errors=ctx.client_errors,
+            reconnects=ctx.reconnects,
+            reloads=ctx.reloads,
         )
 
     async def run(self) -> Report:
-        """Connect the agents, run the scenario, wait for the deliveries, and report."""
+        """Connect the agents, run the scenario, wait for the deliveries, and report.
+
+        Raises:
+            ServerUnreachableError: The agents could not connect within
+                ``config.connect_timeout``.
+            AuthError: The server refused the agents' credentials.
+        """
         ctx = self.context
-        ticker = asyncio.create_task(self._tick()) if self.progress else None
-        drained = False
+        monitor = asyncio.create_task(self._monitor())
+        drained = True
         try:
-            await ctx._start_agents()
+            started = await self._start()
             ctx.start = ctx.tracker.start = ctx.clock()
-            await self.scenario(ctx)
-            drained = await ctx.settle()
-            if drained:
-                # Typing indicators are volatile: give the last ones a moment, not the drain.
-                await ctx.settle(1.0, kinds=KINDS)
+            if started:
+                self.phase = "sending"
+                await self._send()
+                self.phase = "draining"
+                finished, settled = await _unless(ctx.settle(), self._abort)
+                drained = finished and bool(settled)
+                if drained:
+                    # Typing indicators are volatile: give the last ones a moment, not the drain.
+                    await _unless(ctx.settle(1.0, kinds=KINDS), self._abort)
         finally:
-            if ticker is not None:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
+            self.phase = "done"
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
             duration = ctx.clock() - ctx.start
             await ctx._close_all()
+        self._sample(duration)
         settings = asdict(self.config)
         settings.pop("agent_key", None)
         return Report.build(
@@ -563,10 +787,125 @@ class Simulation:
             drained=drained,
             errors=ctx.client_errors,
             error_samples=ctx.error_samples,
+            ramp_seconds=ctx.ramp_seconds,
+            send_seconds=self._send_seconds(ctx.clock()),
+            interrupted=self.interrupted,
+            max_p99_ms=self.config.max_p99_ms,
+            max_error_rate=self.config.max_error_rate,
+            series=self._series,
         )
 
-    async def _tick(self) -> None:
-        assert self.progress is not None
+    # -- phases -------------------------------------------------------------
+
+    async def _start(self) -> bool:
+        """Connect the agents; False when stopped meanwhile."""
+        ctx = self.context
+        probe = asyncio.create_task(self._probe())
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                finished, _ = await _unless(ctx._start_agents(), ctx._stopping)
+                return finished
+        except TimeoutError:
+            raise ServerUnreachableError(
+                self.url, self.config.connect_timeout, self._unreachable_cause()
+            ) from None
+        finally:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
+
+    async def _send(self) -> None:
+        """Run the scenario; once stopped, give it `STOP_GRACE` seconds to return."""
+        ctx = self.context
+        self._send_start = ctx.clock()
+        scenario = asyncio.ensure_future(self.scenario(ctx))
+        stopping = asyncio.ensure_future(ctx._stopping.wait())
+        try:
+            await asyncio.wait({scenario, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not scenario.done():
+                await asyncio.wait({scenario}, timeout=STOP_GRACE)
+        finally:
+            stopping.cancel()
+            if not scenario.done():
+                scenario.cancel()
+                await asyncio.wait({scenario})
+            self._send_end = ctx.clock()
+        if not scenario.cancelled() and not ctx.stopping:
+            scenario.result()  # the scenario's own failure fails the run
+
+    def _send_seconds(self, now: float) -> float:
+        if self._send_start is None:
+            return 0.0
+        return (self._send_end if self._send_end is not None else now) - self._send_start
+
+    # -- connect diagnostics ------------------------------------------------
+
+    async def _probe(self) -> None:
+        """Ask ``GET /health`` until the server answers, keeping why it does not."""
+        timeout = aiohttp.ClientTimeout(total=min(2.0, self.config.connect_timeout))
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                try:
+                    async with session.get(f"{self.url}/health") as response:
+                        self._probe_ok = True
+                        self._probe_cause = f"GET /health answered HTTP {response.status}"
+                        return
+                except TimeoutError:
+                    self._probe_cause = f"no answer to GET /health within {timeout.total:g} s"
+                except aiohttp.ClientError as exc:
+                    self._probe_cause = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(0.25)
+
+    def _unreachable_cause(self) -> str:
+        last = self.context.last_connect_error
+        if self._probe_ok:
+            return f"the server answers HTTP ({self._probe_cause}) but the Socket.IO" + (
+                f" connection failed: {last}" if last else " connection did not complete"
+            )
+        return self._probe_cause or last or "no answer"
+
+    # -- time series --------------------------------------------------------
+
+    async def _monitor(self) -> None:
+        ctx = self.context
+        ticks = 0
         while True:
-            self.progress(self.status_line())
-            await asyncio.sleep(0.5)
+            ticks += 1
+            await asyncio.sleep(SAMPLE_INTERVAL)
+            if self.phase != "starting":
+                self._sample(ctx.clock() - ctx.start)
+            if self.progress is not None:
+                self.progress(self.status_line())
+
+    def _sample(self, elapsed: float) -> None:
+        ctx = self.context
+        self._series.append(
+            TimePoint.capture(
+                ctx.tracker,
+                elapsed=elapsed,
+                connected=ctx.connected_clients,
+                reconnects=ctx.reconnects,
+                reloads=ctx.reloads,
+                errors=ctx.client_errors,
+            )
+        )
+
+
+async def _unless(aw: Coroutine[Any, Any, T], event: asyncio.Event) -> tuple[bool, T | None]:
+    """Await ``aw`` unless ``event`` is set first (then cancel it).
+
+    Returns:
+        ``(True, result)``, or ``(False, None)`` when ``event`` came first.
+    """
+    task = asyncio.ensure_future(aw)
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        return False, None
+    return True, task.result()

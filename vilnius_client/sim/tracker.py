@@ -2,7 +2,8 @@
 
 Every tracked send names the recipients expected to receive it; every receipt names the
 recipient. From that the tracker derives, per event type, what was delivered, lost and
-duplicated, and the latency of each first delivery.
+duplicated, and the latency of each first delivery (counted in histograms: memory does not
+grow with the number of deliveries).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["GATING", "KINDS", "KindStats", "Tracker", "percentile"]
+from .histogram import LatencyHistogram
+
+__all__ = ["GATING", "KINDS", "KindStats", "Tracker"]
 
 #: Event types the simulator reports, in report order.
 KINDS = ("new-message", "agent-message", "customer-typing-status", "agent-typing-status")
@@ -19,14 +22,6 @@ KINDS = ("new-message", "agent-message", "customer-typing-status", "agent-typing
 #: Event types whose loss or duplication fails a run. Typing indicators are volatile by
 #: contract (at-most-once, dropped while disconnected), so they are reported, not gated.
 GATING = frozenset({"new-message", "agent-message"})
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100, nearest rank) of sorted ``values``; NaN when empty."""
-    if not values:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(values)))
-    return values[rank - 1]
 
 
 @dataclass
@@ -47,8 +42,11 @@ class KindStats:
         duplicated: Receipts beyond the first of a (send, recipient) pair.
         unexpected: Receipts of unknown sends, or by recipients not expected.
         errors: Sends that failed.
-        latencies: Seconds from send to first receipt, one per delivery.
-        samples: ``(seconds since start, latency)`` of each delivery, for charts.
+        warmup: Deliveries of sends made during the ramp-up (``Tracker.warmup_until``):
+            counted as delivered, kept out of ``latency``.
+        latency: Seconds from send to first receipt of every other delivery.
+        recent: Latencies of every delivery since the last `Tracker.take_recent` (warm-up
+            included), for the time series.
     """
 
     sent: int = 0
@@ -57,8 +55,9 @@ class KindStats:
     duplicated: int = 0
     unexpected: int = 0
     errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-    samples: list[tuple[float, float]] = field(default_factory=list)
+    warmup: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    recent: LatencyHistogram = field(default_factory=lambda: LatencyHistogram(2))
 
     @property
     def lost(self) -> int:
@@ -70,11 +69,17 @@ class Tracker:
     """Matches receipts to sends.
 
     Args:
-        start: The clock value the run started at (for chart samples).
+        start: The clock value the run started at.
+
+    Attributes:
+        warmup_until: Sends made before this clock value are warm-up: their deliveries are
+            counted but their latencies kept out of the figures (``math.inf`` while the
+            ramp-up lasts; ``-math.inf``, the default, when there is none).
     """
 
     def __init__(self, start: float = 0.0) -> None:
         self.start = start
+        self.warmup_until = -math.inf
         self.stats: dict[str, KindStats] = {kind: KindStats() for kind in KINDS}
         self._sent: dict[tuple[str, str], _Sent] = {}
         self._ordinals: dict[tuple[str, str, str], int] = {}
@@ -108,12 +113,22 @@ class Tracker:
             sent.received.add(recipient)
             stats.delivered += 1
             latency = max(0.0, at - sent.at)
-            stats.latencies.append(latency)
-            stats.samples.append((sent.at - self.start, latency))
+            stats.recent.record(latency)
+            if sent.at < self.warmup_until:
+                stats.warmup += 1
+            else:
+                stats.latency.record(latency)
         elif recipient in sent.received:
             stats.duplicated += 1
         else:
             stats.unexpected += 1
+
+    def take_recent(self) -> dict[str, LatencyHistogram]:
+        """The latencies recorded per event type since the last call (then start afresh)."""
+        taken = {}
+        for kind, stats in self.stats.items():
+            taken[kind], stats.recent = stats.recent, stats.recent.copy_empty()
+        return taken
 
     def next_ordinal(self, kind: str, party: str, stream: str) -> str:
         """Key for events without an id (typing): the n-th of ``stream`` seen by ``party``."""
