@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
+from ..errors import AuthError
 from .engine import Scenario, ServerUnreachableError, SimConfig, Simulation
 from .report import ExitCode, Report
 
@@ -233,7 +234,7 @@ def _progress_printer(quiet: bool) -> Callable[[str], None] | None:
 
     def every_five_seconds(line: str) -> None:
         ticks["n"] += 1
-        if ticks["n"] % 5 == 0:
+        if ticks["n"] % 5 == 1:  # after 1 s (shows the run started), then every 5 s
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
 
@@ -318,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     except ServerUnreachableError as exc:
         sys.stderr.write(f"vilnius-sim: {exc}\n")
         return ExitCode.UNREACHABLE
+    except AuthError as exc:
+        sys.stderr.write(
+            f"vilnius-sim: the server refused the agents (agent key: $VILNIUS_AGENT_KEY or"
+            f" --agent-key): {exc}\n"
+        )
+        return ExitCode.ERROR
     except KeyboardInterrupt:
         sys.stderr.write("vilnius-sim: interrupted before the run started\n")
         return ExitCode.INTERRUPTED
