@@ -75,9 +75,7 @@ def test_unreachable_server_from_the_environment_fails_fast_with_the_cause(
     assert "Connect call failed" in err  # the cause, not a counter
 
 
-def test_p99_threshold_fails_the_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_p99_threshold_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report_path = tmp_path / "report.json"
 
     status = main([*QUICK, "--max-p99-ms", "0.001", "--json", str(report_path)])
@@ -131,7 +129,9 @@ def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> N
         main(["--version"])
 
     assert exited.value.code == 0
-    assert capsys.readouterr().out == f"vilnius-sim {importlib.metadata.version('vilnius-client')}\n"
+    assert (
+        capsys.readouterr().out == f"vilnius-sim {importlib.metadata.version('vilnius-client')}\n"
+    )
 
 
 async def test_agent_key_from_the_environment(
@@ -183,8 +183,9 @@ def test_spawn_rate_and_csv(tmp_path: Path) -> None:
     elapsed = [float(row["Elapsed s"]) for row in history]
     assert elapsed == sorted(elapsed)
     assert int(history[-1]["Delivered"]) == report["throughput"]["deliveries"]
-    assert sum(int(row["Interval deliveries"]) for row in history) == (
-        report["throughput"]["deliveries"]
+    assert (
+        sum(int(row["Interval deliveries"]) for row in history)
+        == (report["throughput"]["deliveries"])
     )
 
 

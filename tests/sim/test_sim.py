@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
 
 from mock_server import RunningServer
-from vilnius_client.sim import SimConfig, SimContext, Simulation
+from tests.conftest import scaled
+from tests.sim import scenarios
+from vilnius_client.sim import ExitCode, ServerUnreachableError, SimConfig, SimContext, Simulation
 from vilnius_client.sim.__main__ import main
 
 
@@ -46,13 +50,97 @@ def test_cli_run_delivers_everything_and_writes_reports(
 
 async def test_churned_customers_do_not_lose_replies(server: RunningServer) -> None:
     config = SimConfig(agents=2, customers=4, messages=16, rate=40, churn=0.5, typing=False, seed=3)
+    sim = Simulation(server.url, config)
 
-    report = await Simulation(server.url, config).run()
+    report = await sim.run()
 
     assert report.reloads == 2
     assert report.ok, report.table()
     assert report.event("agent-message").delivered == 16
     assert report.event("new-message").delivered == 2 * 32
+    # Throughput: 16 customer messages + 16 answers, over the time spent sending.
+    assert report.messages_sent == 32
+    assert report.messages_per_second == pytest.approx(32 / report.send_seconds)
+    assert report.deliveries == (16 + 64, 16 + 64)
+    # The live line's last word agrees with the report, in the same words.
+    assert report.counts_line() in report.table()
+    assert sim.status_line().endswith(report.counts_line())
+    assert "reconnects 0  reloads 2" in report.counts_line()
+
+
+async def test_spawn_rate_keeps_the_ramp_up_out_of_the_latency(server: RunningServer) -> None:
+    config = SimConfig(
+        agents=1, customers=3, spawn_rate=4, messages=24, rate=24, typing=False, seed=2
+    )
+
+    report = await Simulation(server.url, config).run()
+
+    assert report.ok, report.table()
+    assert report.ramp_seconds >= 2 / 4  # the 3rd customer starts half a second after the 1st
+    messages = report.messages
+    assert messages is not None
+    # The first customers sent while the others were still connecting: those deliveries
+    # count, but not in the latency figures.
+    assert messages.warmup > 0
+    assert messages.measured + messages.warmup == messages.delivered == 2 * 24 + 24
+
+
+async def test_stop_ends_sending_then_reports_what_happened(server: RunningServer) -> None:
+    answered = asyncio.Event()
+
+    async def chatty(ctx: SimContext) -> None:
+        customer = await ctx.new_customer()
+        assert customer.client is not None
+        customer.client.on("agent-message", lambda _event: answered.set())
+        while await ctx.sleep(0.05):  # returns False once the run is stopping
+            await customer.say("anyone there?")
+
+    sim = Simulation(server.url, SimConfig(agents=1, typing=False), scenario=chatty)
+    run = asyncio.create_task(sim.run())
+    async with asyncio.timeout(scaled(20)):
+        await answered.wait()
+        sim.stop()
+        report = await run
+
+    assert report.interrupted
+    assert report.exit_code == ExitCode.INTERRUPTED
+    assert report.drained  # what was in flight was waited for
+    agent_message = report.event("agent-message")
+    assert agent_message.delivered == agent_message.sent > 0
+    assert agent_message.lost == 0
+    assert "INTERRUPTED" in report.table()
+
+
+async def test_stopping_twice_skips_the_final_wait(server: RunningServer) -> None:
+    returned = asyncio.Event()
+
+    async def flow(ctx: SimContext) -> None:
+        await scenarios.leaves_work_running(ctx)  # the final wait would take 60 s
+        returned.set()
+
+    sim = Simulation(server.url, SimConfig(agents=1, drain_timeout=60), scenario=flow)
+    run = asyncio.create_task(sim.run())
+    async with asyncio.timeout(scaled(20)):
+        await returned.wait()
+        sim.stop()
+        sim.stop()  # Ctrl-C again: report now
+        report = await run
+
+    assert report.interrupted
+    assert not report.drained
+    assert report.duration < 30
+
+
+async def test_agents_that_cannot_connect_raise_with_the_cause() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        sim = Simulation(url, SimConfig(connect_timeout=0.5))
+        with pytest.raises(ServerUnreachableError, match="Connect call failed") as raised:
+            await sim.run()
+
+    assert raised.value.url == url
+    assert raised.value.timeout == 0.5
 
 
 async def test_python_scenario_with_canned_replies(server: RunningServer) -> None:
