@@ -18,9 +18,6 @@ from ..errors import AuthError
 from .engine import Scenario, ServerUnreachableError, SimConfig, Simulation
 from .report import ExitCode, Report
 
-# Kept for callers of the first version; `ExitCode` names them all.
-EXIT_OK, EXIT_LOST, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
-
 _EPILOG = """\
 exit status:
   0    OK: every message delivered exactly once, every threshold met

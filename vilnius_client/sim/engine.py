@@ -345,6 +345,8 @@ class SimContext:
         customers: Every customer created so far.
         tracker: The delivery bookkeeping.
         random: The run's seeded random generator.
+        send_started: When sending started (clock value): the scenario's start, or the end
+            of the ramp-up when nobody sends during it. Throughput is counted from there.
     """
 
     def __init__(self, url: str, config: SimConfig) -> None:
@@ -364,6 +366,7 @@ class SimContext:
         self.connected_clients = 0
         self.started_clients = 0
         self.ramp_seconds = 0.0
+        self.send_started: float | None = None
         self.last_connect_error: str | None = None
         self._ramp_start: float | None = None
         self._stopping = asyncio.Event()
@@ -653,8 +656,9 @@ async def default_scenario(ctx: SimContext) -> None:
     try:
         await asyncio.gather(*opens)
         ctx.end_ramp_up()
-        if cfg.spawn_rate is None:
-            deadline = ctx.clock() + span
+        if cfg.spawn_rate is None:  # nobody sent during the ramp-up: sending starts now
+            ctx.send_started = ctx.clock()
+            deadline = ctx.send_started + span
         ramped.set()
         await lives
     finally:
@@ -703,7 +707,6 @@ class Simulation:
         self.interrupted = False
         self._abort = asyncio.Event()
         self._series: list[TimePoint] = []
-        self._send_start: float | None = None
         self._send_end: float | None = None
         self._probe_cause: str | None = None
         self._probe_ok = False
@@ -817,7 +820,7 @@ class Simulation:
     async def _send(self) -> None:
         """Run the scenario; once stopped, give it `STOP_GRACE` seconds to return."""
         ctx = self.context
-        self._send_start = ctx.clock()
+        ctx.send_started = ctx.clock()
         scenario = asyncio.ensure_future(self.scenario(ctx))
         stopping = asyncio.ensure_future(ctx._stopping.wait())
         try:
@@ -834,9 +837,10 @@ class Simulation:
             scenario.result()  # the scenario's own failure fails the run
 
     def _send_seconds(self, now: float) -> float:
-        if self._send_start is None:
+        start = self.context.send_started
+        if start is None:
             return 0.0
-        return (self._send_end if self._send_end is not None else now) - self._send_start
+        return max(0.0, (self._send_end if self._send_end is not None else now) - start)
 
     # -- connect diagnostics ------------------------------------------------
 

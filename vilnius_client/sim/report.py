@@ -250,7 +250,8 @@ class Report:
             ``error_samples``.
         ramp_seconds: How long the customers took to connect (the ramp-up); deliveries of
             messages sent meanwhile are left out of the latency figures.
-        send_seconds: How long the scenario sent (ramp-up included).
+        send_seconds: How long the scenario sent: from its start (with a spawn rate, the
+            customers send during the ramp-up) or from the end of the ramp-up (without).
         interrupted: The run was stopped early (Ctrl-C): the report is partial.
         max_p99_ms: The threshold on `messages.p99`, in milliseconds (None: none).
         max_error_rate: The threshold on `error_rate`.
