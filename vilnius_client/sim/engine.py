@@ -556,7 +556,14 @@ class SimContext:
             client.on(Event.NEW_MESSAGE, agent._on_new_message)
             client.on(Event.CUSTOMER_TYPING_STATUS, agent._on_customer_typing)
             self.agents.append(agent)
-        await asyncio.gather(*(agent.client.connect() for agent in self.agents))
+        connecting = [asyncio.ensure_future(agent.client.connect()) for agent in self.agents]
+        try:
+            await asyncio.gather(*connecting)
+        except BaseException:  # one refused (or time is up): the others stop trying too
+            for task in connecting:
+                task.cancel()
+            await asyncio.gather(*connecting, return_exceptions=True)
+            raise
         self._agent_names = tuple(names)
 
     async def _close_all(self) -> None:
