@@ -288,7 +288,11 @@ def _sigint_stops(sim: Simulation, config: SimConfig) -> Iterator[None]:
             _say("interrupted again: reporting now")
         sim.stop()
 
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except NotImplementedError:  # Windows' event loops: Ctrl-C interrupts as usual
+        yield
+        return
     try:
         yield
     finally:
