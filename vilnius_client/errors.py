@@ -7,8 +7,13 @@ Every exception the SDK raises derives from :class:`VilniusError`::
     ├── TransportError             the link to the server failed (temporary)
     │   ├── NotConnectedError      a send while the socket is down
     │   ├── ConnectionLostError    the socket dropped while a reply was awaited
-    │   └── ReplyTimeoutError      no acknowledgement / answer in time
+    │   ├── ReplyTimeoutError      no acknowledgement / answer in time
+    │   └── FrameTooLargeError     a WebSocket frame exceeded a size limit (link closed)
     ├── ProtocolError              the server sent something the contract does not allow
+    │   └── SeqJumpError *         a message whose seq the server's history does not confirm
+    ├── DroppedEventError          an event was received but not handed to the handlers
+    │   ├── QueueOverflowError     its conversation's handler queue was full
+    │   └── SeqJumpError *         (both a ProtocolError and a DroppedEventError)
     └── ServerError                the server answered with an error code
         ├── InvalidPayloadError    invalid_payload / payload_too_large (400, 413, 422)
         ├── AuthError              unauthorized (401)
@@ -30,15 +35,19 @@ __all__ = [
     "AuthError",
     "ConflictError",
     "ConnectionLostError",
+    "DroppedEventError",
     "ForbiddenError",
+    "FrameTooLargeError",
     "InternalServerError",
     "InvalidPayloadError",
     "NotConnectedError",
     "NotFoundError",
     "NotJoinedError",
     "ProtocolError",
+    "QueueOverflowError",
     "RateLimitedError",
     "ReplyTimeoutError",
+    "SeqJumpError",
     "ServerError",
     "StateError",
     "TransportError",
@@ -75,8 +84,73 @@ class ReplyTimeoutError(TransportError):
     """No acknowledgement or answer arrived in time."""
 
 
+class FrameTooLargeError(TransportError):
+    """A WebSocket frame exceeded a size limit, so the link was closed.
+
+    A WebSocket cannot skip one frame: the client reconnects, and a stored
+    message in that frame is recovered by the catch-up (over REST).
+
+    Attributes:
+        limit: This client's limit in bytes (``max_message_size``).
+    """
+
+    def __init__(self, message: str, *, limit: int | None) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class ProtocolError(VilniusError):
     """The server sent a payload that does not follow the contract."""
+
+
+class DroppedEventError(VilniusError):
+    """An event was received but not handed to the handlers.
+
+    Attributes:
+        event: The event's wire name (``"new-message"``).
+        payload: The event's model, as the handlers would have received it.
+    """
+
+    def __init__(self, message: str, *, event: str, payload: Any) -> None:
+        super().__init__(message)
+        self.event = event
+        self.payload = payload
+
+
+class QueueOverflowError(DroppedEventError):
+    """A conversation's handler queue was full, so one of its events was dropped.
+
+    Which one (the oldest waiting, or the new one) depends on the client's
+    ``queue_overflow`` policy; ``payload`` is the dropped event.
+
+    Attributes:
+        key: The queue: a conversation id, or the lane of events without one.
+        maxsize: The queue's bound (``queue_maxsize``).
+    """
+
+    def __init__(self, message: str, *, event: str, payload: Any, key: str, maxsize: int) -> None:
+        super().__init__(message, event=event, payload=payload)
+        self.key = key
+        self.maxsize = maxsize
+
+
+class SeqJumpError(DroppedEventError, ProtocolError):
+    """A live message's ``seq`` jumped far ahead and a catch-up did not confirm it.
+
+    Such a message is not delivered: taken on trust, its seq would mark every
+    later message as already delivered.
+
+    Attributes:
+        seq: The message's seq.
+        last_seq: The highest seq delivered when it was dropped.
+    """
+
+    def __init__(
+        self, message: str, *, event: str, payload: Any, seq: int, last_seq: int | None
+    ) -> None:
+        super().__init__(message, event=event, payload=payload)
+        self.seq = seq
+        self.last_seq = last_seq
 
 
 class ServerError(VilniusError):

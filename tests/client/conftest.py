@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from mock_server import RunningServer
 from tests.conftest import scaled
+from vilnius_client import _fastpaths
 from vilnius_client.agent import AgentClient
 from vilnius_client.rest import RestClient
 
@@ -34,3 +35,21 @@ async def rest(server: RunningServer) -> AsyncIterator[RestClient]:
     """A RestClient for the ``server`` fixture (no token: ``auth="none"``)."""
     async with RestClient(server.url, retry_base=0.01) as client:
         yield client
+
+
+@pytest.fixture(params=["fast", "stock"])
+def fast_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test with the transport's fast paths, then with the stock paths only.
+
+    ``"stock"`` sets ``VILNIUS_FAST_PATHS=0``; either way the check is redone for
+    the test and forgotten after it.
+    """
+    if request.param == "stock":
+        monkeypatch.setenv(_fastpaths.ENVIRONMENT_VARIABLE, "0")
+    else:
+        monkeypatch.delenv(_fastpaths.ENVIRONMENT_VARIABLE, raising=False)
+    _fastpaths.reset()
+    expected = _fastpaths.FastPaths(inline_events=True, read_loop=True)
+    assert (_fastpaths.fast_paths() == expected) is (request.param == "fast")
+    yield str(request.param)
+    _fastpaths.reset()
