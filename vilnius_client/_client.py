@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar, overload
 
 from ._dispatch import EventStream
 from ._fallback import PollingFallback
+from ._recovery import JumpGuard
 from .events import Event
 from .manager import ConnectionChange, ConnectionStatus, ModernWebSocketManager
 from .rest import RestClient
@@ -28,6 +29,7 @@ class ClientBase:
     _manager: ModernWebSocketManager
     _rest: RestClient
     _fallback: PollingFallback
+    _jumps: JumpGuard
 
     async def connect(self) -> None:
         """Connect (what entering the context manager does)."""
@@ -37,6 +39,7 @@ class ClientBase:
         """Disconnect and release everything; idempotent."""
         try:
             await self._fallback.stop()
+            await self._jumps.aclose()
             await self._manager.disconnect()
         finally:
             await self._rest.close()

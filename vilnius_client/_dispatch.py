@@ -30,17 +30,19 @@ import collections
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from .errors import ReplyTimeoutError, StateError
 from .events import AgentMessageEvent, AgentTypingStatusEvent
 
 __all__ = [
+    "DEFAULT_QUEUE_MAXSIZE",
     "GLOBAL_KEY",
     "ROOM_KEY",
     "Dispatcher",
     "EventStream",
     "Handler",
+    "Overflow",
     "conversation_key",
 ]
 
@@ -48,6 +50,12 @@ T = TypeVar("T")
 Handler = Callable[[Any], Awaitable[Any] | Any]
 """A handler: called with one argument (the event's model); may be async."""
 ErrorReporter = Callable[[BaseException], None]
+
+DEFAULT_QUEUE_MAXSIZE = 10_000
+"""Events that may wait for the handlers of one key (conversation) by default."""
+
+Overflow = Literal["drop-oldest", "drop-newest"]
+"""Which event a full queue drops: the oldest waiting, or the one arriving."""
 
 GLOBAL_KEY = ""
 """The ordering key of events that belong to no single conversation."""
@@ -158,7 +166,22 @@ class Dispatcher:
         logger: For what cannot be reported elsewhere.
     """
 
-    def __init__(self, on_error: ErrorReporter, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        on_error: ErrorReporter,
+        logger: logging.Logger,
+        *,
+        maxsize: int = DEFAULT_QUEUE_MAXSIZE,
+        overflow: Overflow = "drop-oldest",
+    ) -> None:
+        if maxsize < 1:
+            raise ValueError("queue_maxsize must be at least 1")
+        if overflow not in ("drop-oldest", "drop-newest"):
+            raise ValueError(
+                f"queue_overflow must be 'drop-oldest' or 'drop-newest', not {overflow!r}"
+            )
+        self.maxsize = maxsize
+        self.overflow = overflow
         self._on_error = on_error
         self._logger = logger
         # event -> [(handler, is a coroutine function)], in registration order

@@ -23,24 +23,37 @@ Decisions the contract leaves open:
 * A live event whose seq is more than ``window`` below the highest delivered
   seq is taken as already delivered (dropped): it cannot be told apart from a
   duplicate once its seq has left the memory.
+* A live event whose seq is more than ``max_jump`` (default ``window``) *above*
+  the highest delivered seq is not taken on trust: accepted, it would move the
+  floor past every seq in between, and every later message would look
+  delivered. It is a gap to recover: :class:`JumpGuard` holds it and runs a
+  catch-up; if the server's history has the message it is delivered (as the
+  live event it was), otherwise it is dropped and reported
+  (:class:`~vilnius_client.SeqJumpError`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
+from .errors import SeqJumpError
 from .events import AllMessagesResponse, Message, Sender
 
 __all__ = [
+    "DEFAULT_HELD",
     "DEFAULT_OVERLAP",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_WINDOW",
     "InFlight",
+    "JumpGuard",
     "SeqTracker",
     "replay_all",
     "replay_conversation",
+    "seq_jump_error",
 ]
 
 DEFAULT_WINDOW = 10_000
@@ -51,6 +64,9 @@ DEFAULT_OVERLAP = 50
 
 DEFAULT_PAGE_SIZE = 500
 """Messages asked for per catch-up request."""
+
+DEFAULT_HELD = 1_000
+"""Live messages with a jumping seq held at most while a catch-up checks them."""
 
 
 class SeqTracker:
@@ -64,6 +80,10 @@ class SeqTracker:
             remembered. Older seqs count as delivered.
         overlap: How far below the highest delivered seq :meth:`catch_up_after`
             starts.
+        max_jump: How far above the highest delivered seq a live message may
+            be before it counts as a jump (:meth:`is_jump`); default ``window``,
+            the distance past which accepting it would move the floor over
+            seqs never seen.
     """
 
     def __init__(
@@ -72,11 +92,13 @@ class SeqTracker:
         *,
         window: int = DEFAULT_WINDOW,
         overlap: int = DEFAULT_OVERLAP,
+        max_jump: int | None = None,
     ) -> None:
-        if window < 1 or overlap < 0:
-            raise ValueError("window must be positive and overlap not negative")
+        if window < 1 or overlap < 0 or (max_jump is not None and max_jump < 1):
+            raise ValueError("window and max_jump must be positive and overlap not negative")
         self.window = window
         self.overlap = min(overlap, window)
+        self.max_jump = window if max_jump is None else max_jump
         self._floor: int | None = last_seq
         self._last_seq: int | None = last_seq
         self._seqs: set[int] = set()
@@ -117,6 +139,17 @@ class SeqTracker:
         if message.id in self._ids or message.seq in self._seqs:
             return False
         return self._floor is None or message.seq > self._floor
+
+    def is_jump(self, message: Message) -> bool:
+        """Whether ``message``'s seq is more than ``max_jump`` above the highest delivered.
+
+        Such a message must not be accepted on trust (see the module
+        docstring). A tracker without a position, or a message without a seq,
+        never jumps.
+        """
+        seq = message.seq
+        last = self._last_seq
+        return seq is not None and last is not None and seq - last > self.max_jump
 
     def accept(self, message: Message) -> bool:
         """Record ``message`` as delivered; return whether it was new (deliver it then)."""
@@ -200,6 +233,123 @@ class InFlight:
         if last_seq is None or not self._waiting:
             return last_seq
         return min(last_seq, min(self._waiting) - 1)
+
+
+class JumpGuard:
+    """Holds live messages whose seq jumped ahead until a catch-up has checked them.
+
+    :meth:`hold` keeps the live event and starts one catch-up (in a task) if
+    none is running. The catch-up asks :meth:`take` for every message the
+    server's history returned: a held event is then handed back, to be
+    delivered as the live event it is. After the catch-up, every event held
+    before it started and not taken is passed to ``settle(event, failure)``
+    (``failure``: what the catch-up raised, if it failed), which delivers it
+    if it no longer jumps, or drops and reports it. Events held while a
+    catch-up runs wait for the next one.
+
+    Args:
+        catch_up: Runs the client's catch-up.
+        settle: Decides about one held event the catch-up did not confirm.
+        limit: Events held at most; beyond, a new one is settled at once
+            (with no catch-up of its own).
+    """
+
+    def __init__(
+        self,
+        catch_up: Callable[[], Awaitable[None]],
+        settle: Callable[[Any, BaseException | None], Coroutine[Any, Any, None]],
+        *,
+        limit: int = DEFAULT_HELD,
+    ) -> None:
+        self._catch_up = catch_up
+        self._settle = settle
+        self._limit = limit
+        self._held: dict[str, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._overflow: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, message_id: str, event: Any) -> None:
+        """Hold ``event`` (the live event of message ``message_id``) for the next catch-up."""
+        if message_id in self._held:
+            return
+        if len(self._held) >= self._limit:
+            task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+                self._settle(event, None)
+            )
+            self._overflow.add(task)
+            task.add_done_callback(self._overflow.discard)
+            return
+        self._held[message_id] = event
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="vilnius-seq-jump-catch-up"
+            )
+
+    def take(self, message_id: str) -> Any | None:
+        """The held live event of ``message_id`` (the catch-up confirmed it), if any."""
+        return self._held.pop(message_id, None)
+
+    async def drain(self) -> None:
+        """Wait until nothing is held and no catch-up or settling runs."""
+        while True:
+            tasks = [*self._overflow, *([self._task] if self._task is not None else [])]
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop a catch-up under way and forget what is held; idempotent."""
+        tasks = [*self._overflow, *([self._task] if self._task is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._held.clear()
+
+    async def _run(self) -> None:
+        try:
+            while self._held:
+                batch = list(self._held)
+                failure: BaseException | None = None
+                try:
+                    await self._catch_up()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failure = exc
+                for message_id in batch:
+                    event = self._held.pop(message_id, None)
+                    if event is not None:
+                        await self._settle(event, failure)
+        finally:
+            self._task = None
+
+
+def seq_jump_error(
+    event: str, model: Any, tracker: SeqTracker, failure: BaseException | None
+) -> SeqJumpError:
+    """The error that reports a dropped live message (``model.message``) whose seq jumped."""
+    message: Message = model.message
+    last = tracker.last_seq
+    if failure is None:
+        why = "the server's history does not have it"
+    else:
+        why = (
+            f"it could not be checked (catch-up failed: {failure}); "
+            "a later catch-up delivers it if the server has it"
+        )
+    error = SeqJumpError(
+        f"dropped {event} {message.id!r}: its seq {message.seq} jumps past the highest "
+        f"delivered seq {last} and {why}",
+        event=event,
+        payload=model,
+        seq=message.seq,
+        last_seq=last,
+    )
+    error.__cause__ = failure
+    return error
 
 
 FetchAll = Callable[[int, int], Awaitable[AllMessagesResponse]]

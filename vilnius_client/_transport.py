@@ -1,11 +1,26 @@
-"""The seam around python-socketio: the only module of the SDK that imports it.
+"""The seam around python-socketio: with :mod:`._fastpaths`, the only module of the SDK that
+imports it.
 
 A :class:`SocketLink` is one Socket.IO connection, from connect to close. The
 manager makes a new link for every attempt, so no state of python-socketio or
 Engine.IO leaks from one connection to the next. python-socketio is used
 with its own reconnection and SIGINT handling disabled and with an adapter
 logger, so that it neither installs process-wide handlers nor adds log
-handlers to shared loggers.
+handlers to shared loggers. This module uses the libraries' public API only;
+the internals the fast paths need live in :mod:`._fastpaths`.
+
+WebSocket options (passed to aiohttp's ``ws_connect`` through Engine.IO's
+``websocket_extra_options``):
+
+* ``permessage-deflate`` is not offered unless ``compression=True`` (aiohttp
+  offers it by default). Chat events are small; compressing them costs CPU on
+  both sides and memory on the server per connection, like socket.io's
+  default ``perMessageDeflate: false``.
+* Frames up to ``max_message_size`` bytes are accepted (default
+  :data:`DEFAULT_MAX_MESSAGE_SIZE`, 16 MiB, four times aiohttp's default);
+  ``None`` lifts the limit. A bigger frame closes the link (a WebSocket
+  cannot skip one frame): the link's :attr:`SocketLink.close_error` is then a
+  :class:`~vilnius_client.FrameTooLargeError`, which the manager reports.
 """
 
 from __future__ import annotations
@@ -13,34 +28,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
-import engineio
-import orjson
 import socketio
-from engineio import base_client as eio_base_client
-from engineio import packet as eio_packet
 
+from . import _fastpaths
+from ._fastpaths import EventCallback
 from .errors import (
     AuthError,
     ConnectionLostError,
     ForbiddenError,
+    FrameTooLargeError,
     NotConnectedError,
     ReplyTimeoutError,
     ServerError,
     TransportError,
+    VilniusError,
 )
 
-__all__ = ["EventCallback", "SocketLink"]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "EventCallback", "SocketLink"]
 
-EventCallback = Callable[[str, tuple[Any, ...]], None]
-"""``(event_name, args)``: called for every server event, in arrival order."""
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
+"""Largest WebSocket frame a link accepts by default, in bytes (aiohttp's default: 4 MiB)."""
 
 _AUTH_CODES = {"unauthorized": AuthError, "forbidden": ForbiddenError}
 _CLOSE_TIMEOUT = 1.0
-_EIO_MESSAGE = 4  # engineio.packet.MESSAGE
 
 
 class _LibraryLogger:
@@ -67,158 +81,6 @@ class _LibraryLogger:
 
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         self._logger.warning(msg, *args, exc_info=True, **kwargs)
-
-
-class _EngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
-    """Engine.IO client that hands Socket.IO events and acks over inline.
-
-    Stock Engine.IO starts one task per received message (and, on Python
-    3.11, one more per ``wait_for`` around each websocket read), and
-    python-socketio then decodes it with the stdlib ``json``; at thousands of
-    events per second that is most of the client's work. Here text messages
-    carrying a Socket.IO ``EVENT`` or ``ACK`` are handled in the read loop
-    itself, in arrival order (:class:`_SocketIOClient`); every other message
-    (ping, connect, disconnect, errors, binary) takes the stock path.
-    """
-
-    #: ``fast_event(data) -> handled``: a Socket.IO packet, decoded and delivered at once.
-    fast_event: Callable[[str], bool] | None = None
-    #: ``take_message(data)``: any Socket.IO EVENT or ACK packet, handled in order.
-    take_message: Callable[[str], Awaitable[None]] | None = None
-
-    async def _receive_packet(self, pkt: Any) -> None:
-        data = pkt.data
-        take = self.take_message
-        if (
-            take is not None
-            and pkt.packet_type == _EIO_MESSAGE
-            and type(data) is str
-            and data[:1] in ("2", "3")
-        ):
-            fast = self.fast_event
-            if fast is None or not fast(data):
-                await take(data)
-            return
-        await super()._receive_packet(pkt)
-
-    async def _read_loop_websocket(self) -> None:
-        if not _OWN_READ_LOOP:
-            await super()._read_loop_websocket()
-            return
-        # The stock loop, with one idle deadline that is moved forward lazily
-        # instead of a ``wait_for`` (a task and a timer) per message, and with
-        # Socket.IO events and acks taken without building Engine.IO packets.
-        loop = asyncio.get_running_loop()
-        limit = self.ping_interval + self.ping_timeout
-        ws = self.ws
-        try:
-            async with asyncio.timeout(None) as idle:
-                while self.state == "connected" and self.write_loop_task:
-                    now = loop.time()
-                    when = idle.when()
-                    if when is None or when < now + limit:
-                        idle.reschedule(now + limit * 1.05)
-                    try:
-                        data = (await ws.receive()).data
-                    except aiohttp.client_exceptions.ServerDisconnectedError:
-                        self.logger.info("Read loop: WebSocket connection was closed, aborting")
-                        await self.queue.put(None)
-                        break
-                    except Exception as exc:
-                        self.logger.info('Unexpected error receiving packet: "%s", aborting', exc)
-                        await self.queue.put(None)
-                        break
-                    if type(data) is str and data[:2] in ("42", "43"):
-                        take = self.take_message
-                        if take is not None:
-                            fast = self.fast_event
-                            body = data[1:]
-                            if fast is None or not fast(body):
-                                await take(body)
-                            continue
-                    if not isinstance(data, str | bytes):
-                        self.logger.warning("Server sent packet data %s, aborting", data)
-                        await self.queue.put(None)
-                        break
-                    try:
-                        pkt = eio_packet.Packet(encoded_packet=data)
-                    except Exception as exc:
-                        self.logger.info('Unexpected error decoding packet: "%s", aborting', exc)
-                        await self.queue.put(None)
-                        break
-                    await self._receive_packet(pkt)
-        except TimeoutError:
-            self.logger.warning("Server has stopped communicating, aborting")
-            await self.queue.put(None)
-        if self.write_loop_task:
-            self.logger.info("Waiting for write loop task to end")
-            await self.write_loop_task
-        if self.state == "connected":
-            await self._trigger_event("disconnect", self.reason.TRANSPORT_ERROR, run_async=False)
-            with contextlib.suppress(ValueError):
-                eio_base_client.connected_clients.remove(self)
-            await self._reset()
-        self.logger.info("Exiting read loop task")
-
-
-# The read loop above relies on these internals of python-engineio 4.x; with a
-# version that lacks one of them the stock loop is used.
-_OWN_READ_LOOP = all(
-    hasattr(engineio.AsyncClient, name)
-    for name in ("_read_loop_websocket", "_receive_packet", "_trigger_event", "_reset", "reason")
-) and hasattr(eio_base_client, "connected_clients")
-
-
-class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
-    """``socketio.AsyncClient`` with a fast path for events on the default namespace.
-
-    ``2["name",...]`` (an event without acknowledgement id on ``/``) is decoded
-    with orjson and passed to ``fast_event(name, args)`` directly. Anything
-    else of type EVENT or ACK, and anything orjson refuses (e.g. integers
-    beyond 64 bits), goes through python-socketio's own decoding, still
-    inline so that the order of arrival is kept.
-    """
-
-    def __init__(self, *, fast_event: EventCallback, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._fast_event = fast_event
-        self._fast_names_excluded = frozenset(self.reserved_events)
-        if isinstance(self.eio, _EngineIOClient):
-            self.eio.fast_event = self.fast_event
-            self.eio.take_message = self.take_message
-
-    def _engineio_client_class(self) -> type[engineio.AsyncClient]:
-        return _EngineIOClient
-
-    async def take_message(self, data: str) -> None:
-        """Handle one Socket.IO EVENT or ACK packet (``data``) the stock way, inline."""
-        try:
-            await self._handle_eio_message(data)
-        except Exception:
-            # Inline, an exception would end Engine.IO's read loop (the
-            # connection); the stock path only loses the one message.
-            self.logger.exception("error handling a Socket.IO message")
-
-    def fast_event(self, data: str) -> bool:
-        """Decode and deliver ``2["name",...]``; ``False`` when it is not that simple."""
-        if data[1:2] != "[" or data[:1] != "2":
-            return False
-        try:
-            decoded = orjson.loads(data[1:])
-        except orjson.JSONDecodeError:
-            return False
-        if type(decoded) is not list or not decoded:
-            return False
-        name = decoded[0]
-        if type(name) is not str or name in self._fast_names_excluded:
-            return False
-        if name in self.handlers.get("/", ()):
-            return False
-        try:
-            self._fast_event(name, tuple(decoded[1:]))
-        except Exception:
-            self.logger.exception("error handling a Socket.IO event")
-        return True
 
 
 def refusal_error(data: Any) -> TransportError | ServerError:
@@ -260,6 +122,15 @@ class SocketLink:
         logger: Where python-socketio's messages go.
         transports: Engine.IO transports, first one used to connect.
         path: The Socket.IO path.
+        compression: Offer ``permessage-deflate`` on the WebSocket.
+        max_message_size: Largest frame accepted, in bytes (``None``: no limit).
+        paths: The fast paths to use (default: :func:`._fastpaths.fast_paths`).
+
+    Attributes:
+        received: How many Socket.IO events and acknowledgements arrived so
+            far: a count that moves proves the link alive.
+        close_error: Why the link closed, when it is an error worth reporting
+            (an oversize frame), else ``None``.
     """
 
     def __init__(
@@ -271,6 +142,9 @@ class SocketLink:
         logger: logging.Logger,
         transports: Sequence[str] = ("websocket",),
         path: str = "socket.io",
+        compression: bool = False,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        paths: _fastpaths.FastPaths | None = None,
     ) -> None:
         self.url = url
         self._on_event = on_event
@@ -281,15 +155,24 @@ class SocketLink:
         self._refusal: Any = None
         self._closed = asyncio.Event()
         self.close_reason = ""
+        self.close_error: VilniusError | None = None
+        self.received = 0
+        self.max_message_size = max_message_size
         self._http: aiohttp.ClientSession | None = None
         quiet = _LibraryLogger(logger)
-        self._sio = _SocketIOClient(
+        self.paths = _fastpaths.fast_paths() if paths is None else paths
+        self._sio = _fastpaths.make_client(
+            self.paths,
             fast_event=self._deliver,
             reconnection=False,
             handle_sigint=False,
             logger=quiet,
             engineio_logger=quiet,
             http_session=self._session,
+            websocket_extra_options={
+                "compress": 15 if compression else 0,
+                "max_msg_size": max_message_size or 0,
+            },
         )
         self._sio.on("*", self._handle_event)
         self._sio.on("connect_error", self._handle_connect_error)
@@ -381,6 +264,7 @@ class SocketLink:
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
 
         def acknowledge(*args: Any) -> None:
+            self.received += 1
             if not future.done():
                 future.set_result(args)
 
@@ -421,23 +305,18 @@ class SocketLink:
         Bounded in time even on a half-open TCP connection.
         """
         self._mark_closed("closed by client")
-        eio = self._sio.eio
-        if eio.state == "connected":
+        if _fastpaths.engine_connected(self._sio):
             with contextlib.suppress(TimeoutError, OSError, aiohttp.ClientError, ValueError):
                 await asyncio.wait_for(self._sio.disconnect(), _CLOSE_TIMEOUT)
         if self._http is not None:
             await self._http.close()  # also breaks a socket that would not close
-        loops = [
-            task
-            for task in (eio.read_loop_task, eio.write_loop_task)
-            if isinstance(task, asyncio.Task) and not task.done()
-        ]
+        loops = _fastpaths.engine_tasks(self._sio)
         if loops:
             await asyncio.wait(loops, timeout=_CLOSE_TIMEOUT)
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-        eio.state = "disconnected"
+        _fastpaths.mark_engine_disconnected(self._sio)
 
     # -- python-socketio callbacks ------------------------------------------
 
@@ -452,10 +331,12 @@ class SocketLink:
         self._on_close(reason)
 
     def _handle_event(self, event: str, *args: Any) -> None:
+        self.received += 1
         if not self._closed.is_set():
             self._on_event(event, args)
 
     def _deliver(self, event: str, args: tuple[Any, ...]) -> None:
+        self.received += 1
         if not self._closed.is_set():
             self._on_event(event, args)
 
@@ -463,4 +344,15 @@ class SocketLink:
         self._refusal = data if data is not None else "refused"
 
     def _handle_disconnect(self, reason: Any = None) -> None:
+        ws = _fastpaths.engine_websocket(self._sio)
+        if ws is not None and ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+            limit = self.max_message_size
+            ours = f"{limit} bytes" if limit else "none"
+            self.close_error = FrameTooLargeError(
+                "the WebSocket was closed with code 1009 (message too big): a frame from the "
+                f"server exceeded this client's max_message_size ({ours}), or the server "
+                "refused one of ours",
+                limit=limit,
+            )
+            reason = "frame too large"
         self._mark_closed(f"disconnected ({reason})" if reason else "disconnected")

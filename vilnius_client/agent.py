@@ -48,8 +48,15 @@ from typing import Any, Literal, overload
 
 from ._client import ClientBase
 from ._fallback import PollingFallback
-from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_all
-from .errors import ReplyTimeoutError, TransportError, VilniusError
+from ._recovery import (
+    DEFAULT_PAGE_SIZE,
+    InFlight,
+    JumpGuard,
+    SeqTracker,
+    replay_all,
+    seq_jump_error,
+)
+from .errors import QueueOverflowError, ReplyTimeoutError, TransportError, VilniusError
 from .events import (
     AgentData,
     AllMessagesResponse,
@@ -178,8 +185,11 @@ class AgentClient(ClientBase):
         )
         self._tracker = SeqTracker(last_seq)
         self._in_flight = InFlight()
+        self._replay_lock = asyncio.Lock()
+        self._jumps = JumpGuard(self._replay, self._settle_jump)
         # Registered first, so it runs just before the user's handlers of each message.
         self._manager.on(Event.NEW_MESSAGE, self._handing_over)
+        self._manager.on_error(self._on_dropped)
         self._manager.add_session_step(self._catch_up)
         self._manager.add_filter(self._is_new)
         self._fallback = PollingFallback(
@@ -361,21 +371,25 @@ class AgentClient(ClientBase):
         return await self._rest.all_messages(after=after, limit=limit)
 
     async def _replay(self) -> None:
-        """Deliver every stored message after the position, as replayed events."""
-        replay = replay_all(
-            self._tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
-        )
-        async with contextlib.aclosing(replay):
-            async for message in replay:
-                self._in_flight.add(message.seq)
-                replayed = NewMessageEvent(
-                    conversation_id=message.conversation_id,
-                    message=message,
-                    ai_suggestion=None,
-                    timestamp=message.timestamp,
-                    replayed=True,
-                )
-                await self._manager.deliver(Event.NEW_MESSAGE, replayed)
+        """Deliver every stored message after the position, as replayed events.
+
+        A message held by the jump guard is delivered as the live event it is.
+        """
+        async with self._replay_lock:
+            replay = replay_all(
+                self._tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
+            )
+            async with contextlib.aclosing(replay):
+                async for message in replay:
+                    self._in_flight.add(message.seq)
+                    event = self._jumps.take(message.id) or NewMessageEvent(
+                        conversation_id=message.conversation_id,
+                        message=message,
+                        ai_suggestion=None,
+                        timestamp=message.timestamp,
+                        replayed=True,
+                    )
+                    await self._manager.deliver(Event.NEW_MESSAGE, event)
 
     def _on_reset(self, position: int, head: int) -> None:
         self._manager.logger.warning(
@@ -398,10 +412,34 @@ class AgentClient(ClientBase):
 
     def _is_new(self, event: Event | str, model: Any) -> bool:
         if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):
-            if not self._tracker.accept(model.message):
+            message = model.message
+            if self._tracker.is_jump(message):
+                if self._tracker.is_new(message):
+                    self._jumps.hold(message.id, model)  # a gap: catch up first
                 return False
-            self._in_flight.add(model.message.seq)
+            if not self._tracker.accept(message):
+                return False
+            self._in_flight.add(message.seq)
         return True
+
+    async def _settle_jump(self, event: NewMessageEvent, failure: BaseException | None) -> None:
+        """A held live message the catch-up did not return: deliver it, or drop and report."""
+        message = event.message
+        tracker = self._tracker
+        if not tracker.is_new(message):
+            return
+        if not tracker.is_jump(message):
+            tracker.mark(message)
+            self._in_flight.add(message.seq)
+            await self._manager.deliver(Event.NEW_MESSAGE, event)
+            return
+        self._manager.report_error(seq_jump_error(Event.NEW_MESSAGE.value, event, tracker, failure))
+
+    def _on_dropped(self, exc: BaseException) -> None:
+        # A queued message that was dropped will not be handed over: it must
+        # not hold the resume position back.
+        if isinstance(exc, QueueOverflowError) and isinstance(exc.payload, NewMessageEvent):
+            self._in_flight.done(exc.payload.message.seq)
 
     def _handing_over(self, event: NewMessageEvent) -> None:
         self._in_flight.done(event.message.seq)

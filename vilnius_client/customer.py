@@ -41,8 +41,22 @@ from typing import Any
 
 from ._client import ClientBase
 from ._fallback import PollingFallback
-from ._recovery import DEFAULT_PAGE_SIZE, InFlight, SeqTracker, replay_conversation
-from .errors import NotFoundError, ServerError, StateError, TransportError, VilniusError
+from ._recovery import (
+    DEFAULT_PAGE_SIZE,
+    InFlight,
+    JumpGuard,
+    SeqTracker,
+    replay_conversation,
+    seq_jump_error,
+)
+from .errors import (
+    NotFoundError,
+    QueueOverflowError,
+    ServerError,
+    StateError,
+    TransportError,
+    VilniusError,
+)
 from .events import (
     AgentMessageEvent,
     Conversation,
@@ -108,9 +122,11 @@ class CustomerClient(ClientBase):
         self._in_flight = InFlight()
         # Registered first, so it runs just before the user's handlers of each reply.
         self._manager.on(Event.AGENT_MESSAGE, self._handing_over)
+        self._manager.on_error(self._on_dropped)
         self._manager.add_session_step(self._on_session)
         self._manager.add_filter(self._is_new)
         self._catch_up_lock = asyncio.Lock()
+        self._jumps = JumpGuard(self._catch_up, self._settle_jump)
         self._fallback = PollingFallback(
             self._manager,
             self._catch_up,
@@ -302,7 +318,8 @@ class CustomerClient(ClientBase):
                 try:
                     async for message in replay:
                         self._in_flight.add(message.seq)
-                        event = AgentMessageEvent(
+                        # A message held by the jump guard goes out as the live event it is.
+                        event = self._jumps.take(message.id) or AgentMessageEvent(
                             message=message, timestamp=message.timestamp, replayed=True
                         )
                         await self._manager.deliver(Event.AGENT_MESSAGE, event)
@@ -320,10 +337,35 @@ class CustomerClient(ClientBase):
             and self._tracker is not None
             and model.message.conversation_id == self._conversation_id
         ):
-            if not self._tracker.accept(model.message):
+            message = model.message
+            if self._tracker.is_jump(message):
+                if self._tracker.is_new(message):
+                    self._jumps.hold(message.id, model)  # a gap: catch up first
                 return False
-            self._in_flight.add(model.message.seq)
+            if not self._tracker.accept(message):
+                return False
+            self._in_flight.add(message.seq)
         return True
+
+    async def _settle_jump(self, event: AgentMessageEvent, failure: BaseException | None) -> None:
+        """A held live reply the catch-up did not return: deliver it, or drop and report."""
+        tracker = self._tracker
+        message = event.message
+        if tracker is None or not tracker.is_new(message):
+            return
+        if not tracker.is_jump(message):
+            tracker.mark(message)
+            self._in_flight.add(message.seq)
+            await self._manager.deliver(Event.AGENT_MESSAGE, event)
+            return
+        error = seq_jump_error(Event.AGENT_MESSAGE.value, event, tracker, failure)
+        self._manager.report_error(error)
+
+    def _on_dropped(self, exc: BaseException) -> None:
+        # A queued reply that was dropped will not be handed over: it must not
+        # hold the resume position back.
+        if isinstance(exc, QueueOverflowError) and isinstance(exc.payload, AgentMessageEvent):
+            self._in_flight.done(exc.payload.message.seq)
 
     def _handing_over(self, event: AgentMessageEvent) -> None:
         self._in_flight.done(event.message.seq)

@@ -36,7 +36,7 @@ from typing import Any, TypeVar, overload
 import pydantic
 
 from . import _transport
-from ._dispatch import Dispatcher, EventStream, Handler
+from ._dispatch import DEFAULT_QUEUE_MAXSIZE, Dispatcher, EventStream, Handler, Overflow
 from ._state import Backoff, CircuitBreaker, ConnectionChange, ConnectionState, StateMachine
 from .errors import (
     AuthError,
@@ -145,6 +145,18 @@ class ModernWebSocketManager:
         circuit_cooldown: Seconds the circuit stays open before a trial
             attempt (default ``max_reconnection_delay``).
         transports: Engine.IO transports (default websocket only).
+        compression: Offer ``permessage-deflate`` on the WebSocket (default
+            off, like socket.io's default; see the recovery guide).
+        max_message_size: Largest WebSocket frame accepted, in bytes (default
+            16 MiB; ``None``: no limit). A bigger frame closes the connection
+            and is reported as :class:`~vilnius_client.FrameTooLargeError`;
+            the reconnect's catch-up recovers a stored message it carried.
+        queue_maxsize: Events that may wait for the handlers of one
+            conversation (default 10,000). Past it, one event is dropped per
+            new one and reported as :class:`~vilnius_client.QueueOverflowError`.
+        queue_overflow: Which event is dropped from a full queue:
+            ``"drop-oldest"`` (default; the handlers see the newest events,
+            as streams do) or ``"drop-newest"`` (the new event).
 
     Auth refusals: the first :meth:`connect` raises :class:`AuthError` (or
     :class:`ForbiddenError`) at once instead of retrying. On a later reconnect
@@ -170,6 +182,10 @@ class ModernWebSocketManager:
         stable_after: float = 10.0,
         circuit_cooldown: float | None = None,
         transports: tuple[str, ...] = ("websocket",),
+        compression: bool = False,
+        max_message_size: int | None = _transport.DEFAULT_MAX_MESSAGE_SIZE,
+        queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
+        queue_overflow: Overflow = "drop-oldest",
     ) -> None:
         self.url = url.rstrip("/")
         self.agent_id = agent_id
@@ -183,12 +199,16 @@ class ModernWebSocketManager:
         self.stable_after = stable_after
         self.logger = logger or logging.getLogger("vilnius_client")
         self._transports = transports
+        self.compression = compression
+        self.max_message_size = max_message_size
         self._machine = StateMachine()
         self._since = utcnow()
         self._backoff = Backoff(reconnection_delay, max_reconnection_delay, reconnection_attempts)
         cooldown = max_reconnection_delay if circuit_cooldown is None else circuit_cooldown
         self._breaker = CircuitBreaker(max_errors, cooldown)
-        self._dispatcher = Dispatcher(self._report_error, self.logger)
+        self._dispatcher = Dispatcher(
+            self._report_error, self.logger, maxsize=queue_maxsize, overflow=queue_overflow
+        )
         self._connection_listeners: list[Callable[[ConnectionChange], Any]] = []
         self._error_listeners: list[Callable[[BaseException], Any]] = []
         self._session_steps: list[SessionStep] = []
@@ -374,6 +394,14 @@ class ModernWebSocketManager:
         any other exception is reported to the error listeners.
         """
         self._session_steps.append(step)
+
+    def report_error(self, exc: BaseException) -> None:
+        """Hand ``exc`` to the error listeners, as the manager does with its own errors.
+
+        For code built on the manager (the role clients report dropped
+        events this way). Never raises.
+        """
+        self._report_error(exc)
 
     def add_filter(self, fn: EventFilter) -> None:
         """Add ``fn(event, model) -> bool``; ``False`` drops a live event."""
@@ -576,6 +604,8 @@ class ModernWebSocketManager:
             on_close=lambda reason: self._on_link_closed(link, reason),
             logger=self.logger,
             transports=self._transports,
+            compression=self.compression,
+            max_message_size=self.max_message_size,
         )
         self._ready = False
         self._held.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -9,7 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vilnius_client._recovery import InFlight, SeqTracker, replay_all, replay_conversation
+from vilnius_client._recovery import (
+    InFlight,
+    JumpGuard,
+    SeqTracker,
+    replay_all,
+    replay_conversation,
+    seq_jump_error,
+)
+from vilnius_client.errors import DroppedEventError, ProtocolError
 from vilnius_client.events import AllMessagesResponse, Message, Sender
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -114,6 +123,51 @@ def test_start_at_only_sets_a_missing_position() -> None:
 def test_invalid_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="window"):
         SeqTracker(window=0)
+    with pytest.raises(ValueError, match="max_jump"):
+        SeqTracker(max_jump=0)
+
+
+def test_a_seq_beyond_max_jump_is_a_jump_not_a_new_floor() -> None:
+    tracker = SeqTracker(10, window=100)
+    assert tracker.max_jump == 100
+    assert not tracker.is_jump(msg(110))
+    assert tracker.is_jump(msg(111))
+    assert tracker.is_jump(msg(10**15))
+    assert not tracker.is_jump(msg(3))  # below: de-duplication decides
+    assert not SeqTracker().is_jump(msg(10**15))  # no position yet
+    # What is_jump protects against: accepted on trust, it hides every later message.
+    trusting = SeqTracker(10, window=100)
+    assert trusting.accept(msg(10**15))
+    assert not trusting.accept(msg(11))
+
+
+def test_the_jump_threshold_is_configurable() -> None:
+    tracker = SeqTracker(0, window=1000, max_jump=5)
+    assert not tracker.is_jump(msg(5))
+    assert tracker.is_jump(msg(6))
+
+
+def test_a_seq_jump_error_carries_the_payload() -> None:
+    tracker = SeqTracker(4)
+
+    class Model:
+        message = msg(10**15)
+
+    model = Model()
+    error = seq_jump_error("new-message", model, tracker, None)
+    assert isinstance(error, DroppedEventError)
+    assert isinstance(error, ProtocolError)
+    assert (error.event, error.payload, error.seq, error.last_seq) == (
+        "new-message",
+        model,
+        10**15,
+        4,
+    )
+    assert "does not have it" in str(error)
+    cause = RuntimeError("503")
+    failed = seq_jump_error("new-message", model, tracker, cause)
+    assert failed.__cause__ is cause
+    assert "could not be checked" in str(failed)
 
 
 @given(st.lists(st.integers(min_value=1, max_value=300), max_size=200))
@@ -230,3 +284,87 @@ def test_a_seq_queued_twice_waits_until_both_are_handed_over() -> None:
     waiting.done(4)
     waiting.done(4)  # unknown: ignored
     assert waiting.resume_position(9) == 9
+
+
+# ---------------------------------------------------------------- JumpGuard
+
+
+class GuardRig:
+    """A JumpGuard whose catch-up 'finds' the ids in ``on_server`` (and can be paused)."""
+
+    def __init__(self, on_server: set[str], *, limit: int = 100) -> None:
+        self.on_server = on_server
+        self.delivered: list[str] = []
+        self.settled: list[tuple[str, BaseException | None]] = []
+        self.catch_ups = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.entered = asyncio.Event()
+        self.failure: BaseException | None = None
+        self.guard = JumpGuard(self.catch_up, self.settle, limit=limit)
+        self.done = asyncio.Event()
+
+    async def catch_up(self) -> None:
+        self.catch_ups += 1
+        self.entered.set()
+        await self.gate.wait()
+        if self.failure is not None:
+            raise self.failure
+        for message_id in sorted(self.on_server):
+            if self.guard.take(message_id) is not None:
+                self.delivered.append(message_id)
+
+    async def settle(self, event: str, failure: BaseException | None) -> None:
+        self.settled.append((event, failure))
+        self.done.set()
+
+
+async def idle(guard: JumpGuard) -> None:
+    await asyncio.wait_for(guard.drain(), 5)
+
+
+async def test_the_catch_up_confirms_or_the_event_is_settled() -> None:
+    rig = GuardRig({"real"})
+    rig.guard.hold("real", "real")
+    rig.guard.hold("bogus", "bogus")
+    rig.guard.hold("bogus", "bogus")  # held once
+    assert len(rig.guard) == 2
+    await idle(rig.guard)
+    assert rig.catch_ups == 1
+    assert rig.delivered == ["real"]
+    assert rig.settled == [("bogus", None)]
+    assert len(rig.guard) == 0
+
+
+async def test_events_held_during_a_catch_up_wait_for_the_next_one() -> None:
+    rig = GuardRig({"late"})
+    rig.gate.clear()
+    rig.guard.hold("early", "early")
+    await asyncio.wait_for(rig.entered.wait(), 5)
+    rig.guard.hold("late", "late")  # the running catch-up may have fetched before it existed
+    rig.gate.set()
+    await idle(rig.guard)
+    assert rig.catch_ups >= 1
+    assert rig.settled == [("early", None)]
+    assert rig.delivered == ["late"]
+
+
+async def test_a_failed_catch_up_settles_with_the_failure() -> None:
+    rig = GuardRig({"real"})
+    rig.failure = RuntimeError("503")
+    rig.guard.hold("real", "real")
+    await idle(rig.guard)
+    assert rig.settled == [("real", rig.failure)]
+
+
+async def test_beyond_the_limit_events_are_settled_at_once() -> None:
+    rig = GuardRig(set(), limit=2)
+    rig.gate.clear()
+    for name in ("a", "b", "c"):
+        rig.guard.hold(name, name)
+    await asyncio.wait_for(rig.done.wait(), 5)
+    assert rig.settled == [("c", None)]
+    assert len(rig.guard) == 2
+    await rig.guard.aclose()  # stops the catch-up under way, forgets what is held
+    assert len(rig.guard) == 0
+    assert rig.settled == [("c", None)]
