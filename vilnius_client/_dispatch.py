@@ -17,6 +17,17 @@ Ordering and isolation:
 * Waiters (:meth:`Dispatcher.wait_for`) and streams see events when they are
   submitted, in order, without waiting behind handlers.
 
+Bounded queues: at most ``maxsize`` events (default
+:data:`DEFAULT_QUEUE_MAXSIZE`) wait for the handlers of one key, so a handler
+that hangs cannot make its conversation's events pile up without bound. When
+an event arrives at a full queue, one event is dropped, by the ``overflow``
+policy: ``"drop-oldest"`` (the default, as streams do: the handlers see the
+newest events once they move again) drops the oldest waiting event,
+``"drop-newest"`` the arriving one. Every dropped event is reported to
+``on_error`` as a :class:`~vilnius_client.QueueOverflowError` carrying it.
+Events received in one burst count too: the bound is on what waits, whatever
+the reason. Waiters and streams are not affected (streams have their own bound).
+
 Sync handlers are called from one loop callback for all keys (no task per
 event); a key gets a worker task only while it has a handler to await, and
 only while it has queued events, so a process that sees thousands of
@@ -32,7 +43,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, Literal, TypeVar
 
-from .errors import ReplyTimeoutError, StateError
+from .errors import QueueOverflowError, ReplyTimeoutError, StateError
 from .events import AgentMessageEvent, AgentTypingStatusEvent
 
 __all__ = [
@@ -238,10 +249,31 @@ class Dispatcher:
         if queue is None:
             queue = self._queues[key] = collections.deque()
         queue.append((event, model))
+        if len(queue) > self.maxsize:
+            self._drop(key, queue)
         if key not in self._workers and key not in self._pending:
             self._pending[key] = None
             if self._pump_handle is None:
                 self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
+
+    def _drop(self, key: str, queue: collections.deque[tuple[str, Any]]) -> None:
+        event, model = queue.popleft() if self.overflow == "drop-oldest" else queue.pop()
+        self.report(
+            QueueOverflowError(
+                f"dropped a {event} event: {self.maxsize} events already wait for the "
+                f"handlers of {'conversation ' + repr(key) if key else 'events without one'} "
+                f"({self.overflow})",
+                event=event,
+                payload=model,
+                key=key,
+                maxsize=self.maxsize,
+            )
+        )
+
+    def queued(self, key: str) -> int:
+        """How many events wait for the handlers of ``key`` (not counting one being handled)."""
+        queue = self._queues.get(key)
+        return len(queue) if queue is not None else 0
 
     @property
     def busy_keys(self) -> int:

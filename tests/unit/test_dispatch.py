@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from vilnius_client._dispatch import GLOBAL_KEY, Dispatcher, conversation_key
-from vilnius_client.errors import ReplyTimeoutError, StateError
+from vilnius_client.errors import QueueOverflowError, ReplyTimeoutError, StateError
 
 LOG = logging.getLogger("test.dispatch")
 
@@ -357,3 +357,71 @@ async def test_nothing_runs_after_close(errors: list[BaseException]) -> None:
     dispatcher.submit("e", Ev("c", 1))
     await asyncio.sleep(0)
     assert seen == []
+
+
+# ---------------------------------------------------------------- bounded queues
+
+
+@pytest.mark.parametrize("overflow", ["drop-oldest", "drop-newest"])
+async def test_a_hanging_handler_holds_at_most_maxsize_events_of_its_key(overflow: str) -> None:
+    errors: list[BaseException] = []
+    d = Dispatcher(errors.append, LOG, maxsize=3, overflow=overflow)  # type: ignore[arg-type]
+    release, entered = asyncio.Event(), asyncio.Event()
+    free: asyncio.Queue[int] = asyncio.Queue()
+    seen: list[tuple[str | None, int]] = []
+
+    async def handler(ev: Ev) -> None:
+        if ev.conversation_id == "stuck":
+            entered.set()
+            await release.wait()
+        seen.append((ev.conversation_id, ev.n))
+        if ev.conversation_id == "free":
+            free.put_nowait(ev.n)
+
+    d.add("e", handler)
+    try:
+        d.submit("e", Ev("stuck", 0))
+        await asyncio.wait_for(entered.wait(), 5)  # event 0 is in the hanging handler
+        for n in range(1, 11):
+            d.submit("e", Ev("stuck", n))
+            d.submit("e", Ev("free", n))
+            assert await asyncio.wait_for(free.get(), 5) == n  # the other key keeps flowing
+        assert d.queued("stuck") == 3
+        assert seen == [("free", n) for n in range(1, 11)]  # the other key kept flowing
+        release.set()
+        await asyncio.wait_for(d.drain(), 5)
+    finally:
+        await d.aclose()
+    kept = [n for key, n in seen if key == "stuck"]
+    dropped = [e.payload.n for e in errors if isinstance(e, QueueOverflowError)]
+    if overflow == "drop-oldest":
+        assert kept == [0, 8, 9, 10]
+        assert dropped == [1, 2, 3, 4, 5, 6, 7]
+    else:
+        assert kept == [0, 1, 2, 3]
+        assert dropped == [4, 5, 6, 7, 8, 9, 10]
+    assert all(isinstance(e, QueueOverflowError) for e in errors)
+    assert {(e.key, e.maxsize, e.event) for e in errors} == {("stuck", 3, "e")}  # type: ignore[attr-defined]
+
+
+async def test_a_burst_past_the_bound_is_reported_even_for_sync_handlers(
+    errors: list[BaseException],
+) -> None:
+    d = Dispatcher(errors.append, LOG, maxsize=5)
+    seen: list[int] = []
+    d.add("e", lambda ev: seen.append(ev.n))
+    try:
+        for n in range(8):  # all within one loop iteration: they wait together
+            d.submit("e", Ev("c1", n))
+        await d.drain()
+    finally:
+        await d.aclose()
+    assert seen == [3, 4, 5, 6, 7]
+    assert [e.payload.n for e in errors] == [0, 1, 2]  # type: ignore[attr-defined]
+
+
+def test_queue_bounds_are_checked(errors: list[BaseException]) -> None:
+    with pytest.raises(ValueError, match="queue_maxsize"):
+        Dispatcher(errors.append, LOG, maxsize=0)
+    with pytest.raises(ValueError, match="queue_overflow"):
+        Dispatcher(errors.append, LOG, overflow="drop-random")  # type: ignore[arg-type]
