@@ -76,6 +76,9 @@ EventFilter = Callable[[Event, Any], bool]
 
 _S = ConnectionState
 
+#: How often per ``heartbeat_timeout`` the watchdog looks for received frames.
+_WATCHDOG_CHECKS = 4
+
 #: Wire name -> (event, model) of every server -> client event.
 _SERVER_EVENTS: dict[str, tuple[Event, type[ServerEvent]]] = {
     event.value: (event, model) for event, model in SERVER_EVENT_MODELS.items()
@@ -134,8 +137,10 @@ class ModernWebSocketManager:
         reconnection_delay: First backoff step in seconds (full jitter).
         max_reconnection_delay: Longest wait between attempts.
         heartbeat_interval: Seconds between heartbeats (agents only).
-        heartbeat_timeout: A ``heartbeat-ack`` missing for this long marks the
-            connection dead and forces a reconnect.
+        heartbeat_timeout: Silence for this long after a heartbeat (no
+            ``heartbeat-ack``, and no other event either) marks the connection
+            dead and forces a reconnect. Any event received proves the link
+            alive, so an ack delayed behind a burst does not.
         max_errors: Consecutive failures that open the circuit breaker.
         logger: Logger for everything the manager has to say
             (default ``logging.getLogger("vilnius_client")``; no handler added).
@@ -671,26 +676,53 @@ class ModernWebSocketManager:
         task.add_done_callback(self._background.discard)
 
     async def _heartbeat(self, link: _transport.SocketLink) -> None:
+        """Send heartbeats; declare the link dead only after ``heartbeat_timeout`` of silence.
+
+        Any event or acknowledgement received proves the link alive (as
+        discord.py's gateway does): under a burst the ``heartbeat-ack`` waits
+        behind the backlog, and a reconnect would lose what is in flight. The
+        next heartbeat goes out once the ack arrived (one outstanding at a time).
+        """
         loop = asyncio.get_running_loop()
         while link.connected:
             started = loop.time()
-            self._heartbeat_ack = loop.create_future()
+            ack = self._heartbeat_ack = loop.create_future()
             try:
                 await link.emit(Event.HEARTBEAT.value, {"timestamp": int(time.time() * 1000)})
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
-                # cancellation that races with the ack, and disconnect() would hang.
-                async with asyncio.timeout(self.heartbeat_timeout):
-                    await self._heartbeat_ack
-            except TimeoutError:
-                reason = f"no heartbeat-ack within {self.heartbeat_timeout:g} s"
+            except VilniusError:
+                return
+            if not await self._await_heartbeat_ack(link, ack, started):
+                reason = f"no heartbeat-ack and nothing else within {self.heartbeat_timeout:g} s"
                 self.logger.warning("%s: connection considered dead", reason)
                 self._report_error(TransportError(reason))
                 link.abort(reason)
                 return
-            except VilniusError:
-                return
             self.latency = loop.time() - started
             await asyncio.sleep(max(0.0, self.heartbeat_interval - (loop.time() - started)))
+
+    async def _await_heartbeat_ack(
+        self, link: _transport.SocketLink, ack: asyncio.Future[None], sent: float
+    ) -> bool:
+        """Wait for ``ack``; ``False`` once nothing arrived for ``heartbeat_timeout`` seconds.
+
+        Checked every quarter of the timeout, so silence is detected between
+        one and one and a quarter timeouts after the last frame.
+        """
+        loop = asyncio.get_running_loop()
+        step = self.heartbeat_timeout / _WATCHDOG_CHECKS
+        heard, quiet_since = link.received, sent
+        while not ack.done():
+            # asyncio.wait, not wait_for: it neither cancels the future nor, on
+            # 3.11, swallows a cancellation racing with the ack.
+            await asyncio.wait((ack,), timeout=step)
+            if ack.done() or not link.connected:
+                break
+            now = loop.time()
+            if link.received != heard:
+                heard, quiet_since = link.received, now
+            elif now - quiet_since >= self.heartbeat_timeout - step / 100:
+                return False
+        return True
 
     # -- internals: inbound events ------------------------------------------------
 
