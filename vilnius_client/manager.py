@@ -653,6 +653,9 @@ class ModernWebSocketManager:
             self._backoff.reset()
             reason = await link.wait_closed()
         self.logger.warning("connection lost: %s", reason)
+        if link.close_error is not None:
+            self._last_error = link.close_error
+            self._report_error(link.close_error)
         return reason
 
     async def _drop_link(self, reason: str) -> None:
