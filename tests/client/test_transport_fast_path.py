@@ -1,7 +1,8 @@
 """SocketLink's inline event path against a stock python-socketio server sending
 what the fast path does not take (ack ids, integers beyond 64 bits, several
 arguments): every event still arrives, in the order it was sent, and a
-callback that raises does not end the connection."""
+callback that raises does not end the connection. Run with the fast paths and
+with the stock paths (``VILNIUS_FAST_PATHS=0``): the behaviour is the same."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from aiohttp import web
 
 from tests.conftest import scaled
 from vilnius_client._transport import SocketLink
+
+pytestmark = pytest.mark.usefixtures("fast_paths")
 
 LOG = logging.getLogger("test.transport")
 BIG = 2**70  # orjson refuses it; python-socketio's own decoder reads it
@@ -100,5 +103,19 @@ async def test_every_event_arrives_in_order(peer: tuple[Peer, str]) -> None:
         assert link.connected  # a raising callback did not end the read loop
         await asyncio.wait_for(server.acked.wait(), scaled(5))
         assert server.acks == [()]  # the ack id was answered (with no value)
+    finally:
+        await link.close()
+
+
+async def test_the_link_takes_the_paths_in_force(peer: tuple[Peer, str], fast_paths: str) -> None:
+    _, url = peer
+    link = SocketLink(url, on_event=lambda name, args: None, on_close=lambda r: None, logger=LOG)
+    try:
+        await link.open(None, wait=scaled(5))
+        inline = fast_paths == "fast"
+        assert link.paths.inline_events is inline
+        assert link.paths.read_loop is inline
+        assert (type(link._sio) is socketio.AsyncClient) is not inline
+        assert getattr(link._sio.eio, "own_read_loop", False) is inline
     finally:
         await link.close()
