@@ -25,6 +25,10 @@ handler, so a restart delivers such messages again rather than losing them
 
 Decisions:
 
+* A live ``new-message`` whose seq jumps more than the tracker's window ahead
+  is a gap, not a new position: it is held while a catch-up runs, delivered if
+  the server's history has it, else dropped and reported as
+  :class:`~vilnius_client.SeqJumpError` (see :class:`._recovery.JumpGuard`).
 * Only ``new-message`` is de-duplicated and replayed. An agent that joins a
   conversation room also receives ``agent-message`` there; those are passed
   through as they come (the same messages also arrive as ``new-message``).

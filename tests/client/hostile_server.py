@@ -181,8 +181,9 @@ class HostileServer:
         await self.sio.emit(event, payload, to=to)
 
     async def send_raw(self, text: str, *, to: str | None = None) -> None:
-        """Send a raw Socket.IO packet to one socket (default: the latest)."""
-        await self.sio.eio.send(to or self.connects[-1], text)
+        """Send a raw Socket.IO packet to one socket id (default: the latest)."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(to or self.connects[-1], "/")
+        await self.sio.eio.send(eio_sid, text)
 
     async def publish(self, stored: dict[str, Any]) -> None:
         """Store ``stored`` and emit it as the contract says."""

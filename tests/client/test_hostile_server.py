@@ -309,3 +309,27 @@ async def test_compression_is_offered_only_when_asked(
     (handshake,) = server.handshakes
     offered = handshake.get("Sec-WebSocket-Extensions", "")
     assert ("permessage-deflate" in offered) is compression
+
+
+# -- garbage on the wire ------------------------------------------------------------
+
+
+async def test_garbage_packets_are_reported_or_ignored_and_the_link_stays(
+    server: HostileServer,
+) -> None:
+    server.history.append(message(1))
+    agent = AgentClient(server.url, agent_id="a1", **CLIENT)
+    changes = Transitions(agent.manager)
+    received, errors = Collector(), Collector()
+    agent.on(Event.NEW_MESSAGE, received)
+    agent.on_error(errors)
+    async with agent:
+        await server.send_raw('2["new-message",{"conversationId":"c1"}]')  # invalid payload
+        await server.send_raw('2["new-message",{"broken json')  # undecodable
+        await server.send_raw('2["no-such-event",{}]')  # unknown event
+        await server.send_raw("2[42]")  # an event without a name
+        await server.publish(message(2))
+        await received.until(lambda got: bool(got))
+        assert changes.states == [S.CONNECTING, S.CONNECTED]
+    assert seqs(received.items) == [2]
+    assert [type(e).__name__ for e in errors.items] == ["ProtocolError"]
