@@ -12,10 +12,10 @@ the internals the fast paths need live in :mod:`._fastpaths`.
 WebSocket options (passed to aiohttp's ``ws_connect`` through Engine.IO's
 ``websocket_extra_options``):
 
-* ``permessage-deflate`` is not offered unless ``compression=True`` (aiohttp
-  offers it by default). Chat events are small; compressing them costs CPU on
-  both sides and memory on the server per connection, like socket.io's
-  default ``perMessageDeflate: false``.
+* ``permessage-deflate`` is not offered unless ``compression=True`` (passed
+  explicitly, whatever aiohttp's default). Chat events are small; compressing
+  them costs CPU on both sides and memory on the server per connection; off
+  is socket.io's server default (``perMessageDeflate: false``) too.
 * Frames up to ``max_message_size`` bytes are accepted (default
   :data:`DEFAULT_MAX_MESSAGE_SIZE`, 16 MiB, four times aiohttp's default);
   ``None`` lifts the limit. A bigger frame closes the link (a WebSocket

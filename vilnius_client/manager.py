@@ -151,7 +151,7 @@ class ModernWebSocketManager:
             attempt (default ``max_reconnection_delay``).
         transports: Engine.IO transports (default websocket only).
         compression: Offer ``permessage-deflate`` on the WebSocket (default
-            off, like socket.io's default; see the recovery guide).
+            off, as socket.io servers default to).
         max_message_size: Largest WebSocket frame accepted, in bytes (default
             16 MiB; ``None``: no limit). A bigger frame closes the connection
             and is reported as :class:`~vilnius_client.FrameTooLargeError`;
@@ -700,6 +700,8 @@ class ModernWebSocketManager:
                 self._report_error(TransportError(reason))
                 link.abort(reason)
                 return
+            if not ack.done():
+                return  # the link closed meanwhile
             self.latency = loop.time() - started
             await asyncio.sleep(max(0.0, self.heartbeat_interval - (loop.time() - started)))
 
