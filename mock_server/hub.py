@@ -48,12 +48,42 @@ from .auth import OPEN, Identity, TokenSigner
 from .errors import ServiceError
 from .store import AgentRecord, Store
 
-__all__ = ["AGENTS_ROOM", "Faults", "Hub", "Transport"]
+__all__ = [
+    "AGENTS_ROOM",
+    "RESERVED_CONVERSATION_IDS",
+    "Faults",
+    "Hub",
+    "Transport",
+    "conversation_room",
+]
 
 logger = logging.getLogger("mock_server")
 
 AGENTS_ROOM = "agents"
 """The room of every agent dashboard socket."""
+
+CONVERSATION_ROOM_PREFIX = "conversation:"
+"""Prefix of every conversation's room name.
+
+Conversation ids are chosen by clients (a customer's first message may name any id), so
+they must never be used as room names as they are: a conversation called ``agents`` would
+be the agents room, one called like a socket id that socket's own room. Every
+conversation's room is this prefix plus its id. No server room (``agents``, each socket's
+id: base64url characters, no ``:``) starts with it, so a conversation room can be no
+other room, whatever the id.
+"""
+
+RESERVED_CONVERSATION_IDS = frozenset({AGENTS_ROOM})
+"""Ids no new conversation may take (the names of the server's own rooms).
+
+Rooms are already apart (:func:`conversation_room`); refusing these names as well keeps
+logs, the dashboard and other servers that use ids as room names unambiguous.
+"""
+
+
+def conversation_room(conversation_id: str) -> str:
+    """Return the name of the room of a conversation (never a server room; see above)."""
+    return CONVERSATION_ROOM_PREFIX + conversation_id
 
 
 @dataclass
@@ -84,7 +114,10 @@ class Transport(Protocol):
     async def emit(
         self, event: Event, data: WireModel, room: str, skip_sid: str | None = None
     ) -> None:
-        """Send ``event`` to every socket of ``room`` (a room or a socket id)."""
+        """Send ``event`` to every socket of ``room`` (a room name or a socket id).
+
+        Conversation rooms are always named by :func:`conversation_room`.
+        """
 
     async def enter_room(self, sid: str, room: str) -> None:
         """Put socket ``sid`` into ``room``."""
@@ -308,7 +341,8 @@ class Hub:
             if agent_id is not None:
                 await self._touch(agent_id)
             event = AgentTypingStatusEvent(is_typing=payload.is_typing, timestamp=utcnow())
-            self.queue(Event.AGENT_TYPING_STATUS, event, payload.conversation_id, sid)
+            room = conversation_room(payload.conversation_id)
+            self.queue(Event.AGENT_TYPING_STATUS, event, room, sid)
 
     async def heartbeat(self, sid: str, payload: HeartbeatPayload) -> None:
         """``heartbeat``: note the activity and answer ``heartbeat-ack``."""
@@ -336,7 +370,7 @@ class Hub:
         self.identity_of(sid).require_conversation(conversation_id)
         await self.conversation(conversation_id)
         assert self.transport is not None
-        await self.transport.enter_room(sid, conversation_id)
+        await self.transport.enter_room(sid, conversation_room(conversation_id))
 
     async def customer_typing(self, sid: str, payload: TypingPayload) -> None:
         """``customer-typing``: tell the agents room."""

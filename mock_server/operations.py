@@ -54,7 +54,7 @@ from vilnius_client.events import (
 from . import rules
 from .auth import AGENT_TOKEN_TTL, CUSTOMER_TOKEN_TTL, Identity
 from .errors import ServiceError
-from .hub import AGENTS_ROOM, Hub
+from .hub import AGENTS_ROOM, RESERVED_CONVERSATION_IDS, Hub, conversation_room
 
 AUTOPILOT_AGENT_ID = "autopilot"
 """``agentId`` of the messages the autopilot writes."""
@@ -81,7 +81,7 @@ def _queue_message(hub: Hub, message: Message, *, to_room: bool) -> None:
         hub.queue(
             Event.AGENT_MESSAGE,
             AgentMessageEvent(message=message, timestamp=now),
-            message.conversation_id,
+            conversation_room(message.conversation_id),
         )
     event = NewMessageEvent(
         conversation_id=message.conversation_id, message=message, ai_suggestion=None, timestamp=now
@@ -128,6 +128,13 @@ async def post_message(
             if identity.kind == "customer":
                 raise ServiceError(
                     ErrorCode.FORBIDDEN, "this token belongs to another conversation"
+                )
+            if request.conversation_id in RESERVED_CONVERSATION_IDS:
+                raise ServiceError(
+                    ErrorCode.INVALID_PAYLOAD,
+                    f"{request.conversation_id!r} is reserved and cannot name a conversation",
+                    [{"field": "conversationId", "message": "reserved name"}],
+                    status=422,
                 )
             visitor_id = request.visitor_id or hub.new_id("visitor")
             conversation = await hub.store.create_conversation(
