@@ -67,11 +67,12 @@ OFFLINE_NOTICE = "Our agents are offline right now. Leave a message and we will 
 
 
 def _require_active(conversation: Conversation) -> None:
-    if conversation.status is not ConversationStatus.ACTIVE:
+    status = conversation.status or ConversationStatus.ACTIVE  # the store always sets it
+    if status is not ConversationStatus.ACTIVE:
         raise ServiceError(
             ErrorCode.CONFLICT,
-            f"conversation {conversation.id!r} is {conversation.status.value}",
-            {"conversationId": conversation.id, "status": conversation.status.value},
+            f"conversation {conversation.id!r} is {status.value}",
+            {"conversationId": conversation.id, "status": status.value},
         )
 
 

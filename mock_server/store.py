@@ -37,7 +37,8 @@ new ones with ``model_copy``), :class:`AgentRecord` objects are copies; change
 the state only through the store.
 
 Tables: ``conversations``, ``messages``, ``agents``, ``meta`` (system mode, token
-secret) and ``idempotency``.
+secrets), ``idempotency``, and for the ``lizdeika`` profile ``users`` and
+``refresh_tokens``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ from vilnius_client.events import (
     parse_timestamp,
     utcnow,
 )
+
+from .users import User
 
 __all__ = ["AgentRecord", "CommitError", "Store"]
 
@@ -112,11 +115,35 @@ CREATE TABLE IF NOT EXISTS idempotency (
     body TEXT NOT NULL,
     PRIMARY KEY (scope, key)
 );
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    totp_secret TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    jti TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 """
 
+_MIGRATIONS = (
+    ("messages", "message_type", "ALTER TABLE messages ADD COLUMN message_type TEXT"),
+    ("messages", "sender_id", "ALTER TABLE messages ADD COLUMN sender_id TEXT"),
+)
+"""Columns added after the first release: ``(table, column, statement)``."""
+
 _CONVERSATION_COLUMNS = "id, visitor_id, started_at, assigned_agent, status, metadata"
-_MESSAGE_COLUMNS = "seq, id, conversation_id, content, sender, timestamp, agent_id, metadata"
+_MESSAGE_COLUMNS = (
+    "seq, id, conversation_id, content, sender, timestamp, agent_id, metadata, "
+    "message_type, sender_id"
+)
 _AGENT_COLUMNS = "id, name, personal_status, last_seen, sockets"
+_USER_COLUMNS = "id, email, password_hash, name, role, totp_secret, created_at"
 
 
 @dataclass
@@ -166,6 +193,8 @@ def _message(row: _Row) -> Message:
         timestamp=_parse_ts(row[5]),
         agent_id=row[6],
         metadata=json.loads(row[7]),
+        message_type=row[8],
+        sender_id=row[9],
     )
 
 
@@ -219,6 +248,8 @@ class Store:
         self._agents: dict[str, AgentRecord] = {}
         self._meta: dict[str, str] = {}
         self._unsaved_keys: dict[tuple[str, str], str] = {}
+        self._users: dict[str, User] = {}
+        self._refresh: dict[str, tuple[str, int]] = {}  # jti -> (user id, expires at)
         self._head = 0  # the highest seq given
         self._committed = 0  # the highest seq committed
         # The running transaction.
@@ -241,6 +272,10 @@ class Store:
                 await db.execute_fetchall("PRAGMA journal_mode=WAL")
                 await db.execute_fetchall("PRAGMA synchronous=NORMAL")
             await db.executescript(_SCHEMA)
+            for table, column, statement in _MIGRATIONS:
+                columns = await db.execute_fetchall(f"PRAGMA table_info({table})")
+                if column not in {row[1] for row in columns}:
+                    await db.execute(statement)
             await db.commit()
             store = cls(db, path)
             await store._load()
@@ -276,6 +311,12 @@ class Store:
         self._agents = {str(row[0]): _agent(row) for row in await self._db.execute_fetchall(sql)}
         rows = list(await self._db.execute_fetchall("SELECT key, value FROM meta"))
         self._meta = {str(row[0]): str(row[1]) for row in rows}
+        sql = f"SELECT {_USER_COLUMNS} FROM users ORDER BY created_at, rowid"
+        self._users = {str(row[0]): User(*row) for row in await self._db.execute_fetchall(sql)}
+        sql = "SELECT jti, user_id, expires_at FROM refresh_tokens"
+        self._refresh = {
+            str(row[0]): (str(row[1]), int(row[2])) for row in await self._db.execute_fetchall(sql)
+        }
         self._unsaved_keys = {}
         sql = (
             "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), "
@@ -456,7 +497,7 @@ class Store:
                 conversation.visitor_id,
                 _ts(conversation.started_at),
                 None,
-                conversation.status.value,
+                ConversationStatus.ACTIVE.value,
                 json.dumps(metadata),
             ),
         )
@@ -549,14 +590,20 @@ class Store:
         *,
         agent_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        message_type: str | None = None,
+        sender_id: str | None = None,
+        null_metadata: bool = False,
     ) -> Message:
-        """Store a message and return it with its new ``seq``."""
+        """Store a message and return it with its new ``seq``.
+
+        ``null_metadata`` stores a ``null`` metadata (production's messages without any).
+        """
         message_id = f"msg-{uuid.uuid4().hex}"
         now = utcnow()  # stored with millisecond precision: the message as it reads back
         timestamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
         self._stage(
             "messages",
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self._head + 1,
                 message_id,
@@ -565,7 +612,9 @@ class Store:
                 sender.value,
                 _ts(timestamp),
                 agent_id,
-                json.dumps(metadata or {}),
+                json.dumps(None if null_metadata else metadata or {}),
+                message_type,
+                sender_id,
             ),
         )
         self._head += 1  # undone by the transaction if it fails
@@ -577,8 +626,43 @@ class Store:
             sender=sender,
             timestamp=timestamp,
             agent_id=agent_id,
-            metadata=metadata or {},
+            metadata=None if null_metadata else metadata or {},
+            message_type=message_type,
+            sender_id=sender_id,
         )
+
+    async def replace_message(
+        self, message_id: str, content: str, sender: Sender, metadata: dict[str, Any]
+    ) -> None:
+        """Overwrite the text, sender and metadata of a stored message (same id and seq)."""
+        self._stage(
+            "messages",
+            "UPDATE messages SET content = ?, sender = ?, metadata = ? WHERE id = ?",
+            (content, sender.value, json.dumps(metadata), message_id),
+        )
+
+    async def delete_messages(self, message_ids: list[str]) -> None:
+        """Delete stored messages (production drops superseded pending suggestions)."""
+        for message_id in message_ids:
+            self._stage("messages", "DELETE FROM messages WHERE id = ?", (message_id,))
+
+    async def conversation_history(self, conversation_id: str) -> list[Message]:
+        """Every committed message of a conversation, in ``seq`` order."""
+        sql = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages "
+            "WHERE conversation_id = ? AND seq <= ? ORDER BY seq"
+        )
+        rows = await self._db.execute_fetchall(sql, (conversation_id, self._committed))
+        return [_message(row) for row in rows]
+
+    async def message_counts(self) -> dict[str, int]:
+        """Committed visitor and agent messages of each conversation."""
+        sql = (
+            "SELECT conversation_id, COUNT(*) FROM messages "
+            "WHERE sender IN ('visitor', 'agent') AND seq <= ? GROUP BY conversation_id"
+        )
+        rows = await self._db.execute_fetchall(sql, (self._committed,))
+        return {str(row[0]): int(row[1]) for row in rows}
 
     async def messages_after(
         self, after: int, limit: int, conversation_id: str | None = None
@@ -654,6 +738,58 @@ class Store:
             for agent_id, agent in old.items()
         }
         self._undo.append(lambda: setattr(self, "_agents", old))
+
+    # -- users (profile lizdeika) -------------------------------------------
+
+    async def list_users(self) -> list[User]:
+        """Every user, in the order they were created."""
+        return list(self._users.values())
+
+    async def get_user(self, user_id: str) -> User | None:
+        """One user by id, or ``None``."""
+        return self._users.get(user_id)
+
+    async def save_user(self, user: User) -> None:
+        """Insert or update a user (keyed by id; e-mails are unique)."""
+        self._stage(
+            "users",
+            f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET email = excluded.email, "
+            "password_hash = excluded.password_hash, name = excluded.name, "
+            "role = excluded.role, totp_secret = excluded.totp_secret",
+            (
+                user.id,
+                user.email,
+                user.password_hash,
+                user.name,
+                user.role,
+                user.totp_secret,
+                user.created_at,
+            ),
+        )
+        old = self._users.get(user.id)
+        self._users[user.id] = user
+        self._undo.append(lambda: self._restore(self._users, user.id, old))
+
+    async def refresh_token(self, jti: str) -> tuple[str, int] | None:
+        """``(user id, expires at)`` of a live refresh token, or ``None``."""
+        return self._refresh.get(jti)
+
+    async def save_refresh_token(self, jti: str, user_id: str, expires_at: int) -> None:
+        """Remember an issued refresh token."""
+        self._stage(
+            "refresh_tokens",
+            "INSERT INTO refresh_tokens (jti, user_id, expires_at) VALUES (?, ?, ?)",
+            (jti, user_id, expires_at),
+        )
+        self._refresh[jti] = (user_id, expires_at)
+        self._undo.append(lambda: self._restore(self._refresh, jti, None))
+
+    async def revoke_refresh_token(self, jti: str) -> None:
+        """Forget a refresh token (rotated or expired)."""
+        self._stage("refresh_tokens", "DELETE FROM refresh_tokens WHERE jti = ?", (jti,))
+        old = self._refresh.pop(jti, None)
+        self._undo.append(lambda: self._restore(self._refresh, jti, old))
 
     # -- idempotency ------------------------------------------------------
 

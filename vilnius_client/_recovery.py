@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
-from .errors import SeqJumpError
+from .errors import ProtocolError, SeqJumpError
 from .events import AllMessagesResponse, Message, Sender
 
 __all__ = [
@@ -54,7 +54,16 @@ __all__ = [
     "replay_all",
     "replay_conversation",
     "seq_jump_error",
+    "seq_of",
 ]
+
+
+def seq_of(message: Message) -> int:
+    """The ``seq`` of a message from a catch-up page (those endpoints exist only with seq)."""
+    if message.seq is None:
+        raise ProtocolError(f"message {message.id!r} has no seq")
+    return message.seq
+
 
 DEFAULT_WINDOW = 10_000
 """Seqs (and message ids) remembered below the highest delivered seq."""
@@ -135,7 +144,9 @@ class SeqTracker:
         self._id_order.clear()
 
     def is_new(self, message: Message) -> bool:
-        """Whether ``message`` has not been delivered yet."""
+        """Whether ``message`` has not been delivered yet (a seq-less one always is)."""
+        if message.seq is None:
+            return True
         if message.id in self._ids or message.seq in self._seqs:
             return False
         return self._floor is None or message.seq > self._floor
@@ -159,8 +170,10 @@ class SeqTracker:
         return True
 
     def mark(self, message: Message) -> None:
-        """Record ``message`` as delivered without asking."""
+        """Record ``message`` as delivered without asking (a seq-less one is not tracked)."""
         seq = message.seq
+        if seq is None:
+            return
         if seq not in self._seqs:
             self._seqs.add(seq)
             heapq.heappush(self._seq_heap, seq)
@@ -213,12 +226,16 @@ class InFlight:
     def __init__(self) -> None:
         self._waiting: dict[int, int] = {}
 
-    def add(self, seq: int) -> None:
-        """A message was queued for the handlers."""
+    def add(self, seq: int | None) -> None:
+        """A message was queued for the handlers (a seq-less one is not tracked)."""
+        if seq is None:
+            return
         self._waiting[seq] = self._waiting.get(seq, 0) + 1
 
-    def done(self, seq: int) -> None:
+    def done(self, seq: int | None) -> None:
         """The handlers of a queued message were called."""
+        if seq is None:
+            return
         count = self._waiting.get(seq, 0)
         if count <= 1:
             self._waiting.pop(seq, None)
@@ -360,7 +377,7 @@ FetchConversation = Callable[[int, int], Awaitable[list[Message]]]
 
 
 def _in_order(messages: Iterable[Message]) -> list[Message]:
-    return sorted(messages, key=lambda message: message.seq)
+    return sorted(messages, key=seq_of)
 
 
 async def replay_all(
@@ -402,7 +419,7 @@ async def replay_all(
                 yield message
         if not messages:
             return
-        cursor = messages[-1].seq
+        cursor = seq_of(messages[-1])
         if cursor >= page.last_seq:
             return
         page = await fetch(cursor, page_size)
@@ -437,4 +454,4 @@ async def replay_conversation(
                 continue
             if tracker.accept(message) and message.sender in senders:
                 yield message
-        cursor = messages[-1].seq
+        cursor = seq_of(messages[-1])

@@ -355,6 +355,8 @@ class AgentClient(ClientBase):
             with a number (the contract leaves the shape open).
         """
         answer = await self._rest.bulk_assign(conversation_ids, agent_id or self.agent_id)
+        if answer.reassigned is None:  # production: {data: {assignedCount}}
+            return int((answer.data or {}).get("assignedCount", 0))
         return answer.reassigned
 
     async def end_conversation(self, conversation_id: str) -> None:

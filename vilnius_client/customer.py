@@ -48,6 +48,7 @@ from ._recovery import (
     SeqTracker,
     replay_conversation,
     seq_jump_error,
+    seq_of,
 )
 from .errors import (
     NotFoundError,
@@ -224,7 +225,7 @@ class CustomerClient(ClientBase):
                     "(its history was reset): following its new seq numbering",
                     conversation_id,
                 )
-                self._tracker.restart(answer.user_message.seq - 1)
+                self._tracker.restart(seq_of(answer.user_message) - 1)
                 self._token = answer.token
             self._tracker.accept(answer.user_message)
         return answer
@@ -256,7 +257,7 @@ class CustomerClient(ClientBase):
             if not page:
                 return messages
             messages.extend(page)
-            cursor = page[-1].seq
+            cursor = seq_of(page[-1])
 
     # ------------------------------------------------------------------
     # Internals
@@ -302,7 +303,7 @@ class CustomerClient(ClientBase):
         answer = await self._rest.conversation_messages(
             self._conversation_id, after=after, limit=limit
         )
-        return sorted(answer.messages, key=lambda message: message.seq)
+        return sorted(answer.messages, key=seq_of)
 
     async def _on_session(self) -> None:
         await self._fallback.stop()  # the socket is back: stop polling, then catch up

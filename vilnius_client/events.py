@@ -15,6 +15,11 @@ Conventions:
 * Timestamps accept ISO-8601 strings and epoch milliseconds and are exposed as
   timezone-aware :class:`~datetime.datetime` values (UTC when no zone is given).
   They serialise back as JavaScript does: ``2026-11-26T10:00:00.000Z``.
+* The server -> client models accept the payloads of both kinds of server: the
+  contract's and production's (``shared/PRODUCTION.md``). Fields only the contract
+  has are optional (``Message.seq``, ``Conversation.status``, ...), production's
+  extra fields are typed (``NewMessageEvent.conversation``, ``Message.message_type``,
+  ...), and so are production's extra events (``agent-sent-message``, ...).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     TypeAdapter,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -44,6 +50,7 @@ __all__ = [
     "AgentMessageEvent",
     "AgentRespondRequest",
     "AgentRespondResponse",
+    "AgentSentMessageEvent",
     "AgentStatus",
     "AgentTokenRequest",
     "AgentTokenResponse",
@@ -53,12 +60,16 @@ __all__ = [
     "AssignResponse",
     "BulkAssignRequest",
     "BulkAssignResponse",
+    "CategoriesUpdatedEvent",
     "ConnectedAgentsResponse",
     "ConnectedAgentsUpdateEvent",
+    "ContractInfo",
     "Conversation",
     "ConversationListResponse",
     "ConversationMessagesResponse",
+    "ConversationSeenUpdateEvent",
     "ConversationStatus",
+    "ConversationSummary",
     "CreateConversationRequest",
     "CreateConversationResponse",
     "CurrentStateEvent",
@@ -72,6 +83,9 @@ __all__ = [
     "HealthResponse",
     "HeartbeatAckEvent",
     "HeartbeatPayload",
+    "LoginData",
+    "LoginRequest",
+    "LoginResponse",
     "Message",
     "NewConversationEvent",
     "NewMessageEvent",
@@ -81,6 +95,9 @@ __all__ = [
     "PostMessageRequest",
     "PostMessageResponse",
     "ReassignReason",
+    "RefreshData",
+    "RefreshRequest",
+    "RefreshResponse",
     "Reassignment",
     "Sender",
     "ServerEvent",
@@ -91,6 +108,7 @@ __all__ = [
     "SystemModeResponse",
     "SystemModeUpdateEvent",
     "TicketsReassignedEvent",
+    "TokenPair",
     "TypingPayload",
     "WireModel",
     "format_timestamp",
@@ -109,6 +127,8 @@ class Event(enum.StrEnum):
     REQUEST_CURRENT_STATE = "request-current-state"
     JOIN_CONVERSATION = "join-conversation"
     CUSTOMER_TYPING = "customer-typing"
+    JOIN_ROOM = "join-room"
+    """Production only: join any room by name (its settings page joins ``settings``)."""
     # server -> client (CONTRACT.md §4)
     NEW_CONVERSATION = "new-conversation"
     NEW_MESSAGE = "new-message"
@@ -121,6 +141,10 @@ class Event(enum.StrEnum):
     HEARTBEAT_ACK = "heartbeat-ack"
     CURRENT_STATE = "current-state"
     ERROR_EVENT = "error-event"
+    # server -> client, production only (PRODUCTION.md)
+    AGENT_SENT_MESSAGE = "agent-sent-message"
+    CONVERSATION_SEEN_UPDATE = "conversation-seen-update"
+    CATEGORIES_UPDATED = "categories-updated"
 
 
 class Sender(enum.StrEnum):
@@ -128,6 +152,7 @@ class Sender(enum.StrEnum):
 
     VISITOR = "visitor"
     AGENT = "agent"
+    AI = "ai"
     SYSTEM = "system"
 
 
@@ -302,7 +327,12 @@ class WireModel(BaseModel):
 
 
 class Message(WireModel):
-    """One stored chat message."""
+    """One stored chat message.
+
+    ``seq`` is ``None`` on a server without the ``seq`` feature (production);
+    ``metadata`` may be ``None`` there, and ``sender_id`` / ``message_type`` are
+    production's (``None`` on the contract's servers).
+    """
 
     id: str
     conversation_id: str
@@ -310,30 +340,40 @@ class Message(WireModel):
     sender: Sender
     timestamp: Timestamp
     agent_id: str | None = None
-    metadata: JsonObject = Field(default_factory=dict)
-    seq: int
+    metadata: JsonObject | None = Field(default_factory=dict)
+    seq: int | None = None
+    sender_id: str | None = None
+    message_type: str | None = None
 
 
 class Suggestion(Message):
     """An AI-suggested reply attached to ``new-message``.
 
-    Like a :class:`Message`, but a suggestion that was never stored may come
-    without a ``seq`` (``None``): CONTRACT.md calls it "a Message", and servers
-    differ on whether they store it.
+    Like a :class:`Message`; a suggestion that was never stored has no ``seq``.
     """
-
-    seq: int | None = None  # type: ignore[assignment]
 
 
 class Conversation(WireModel):
-    """A conversation between a visitor and the agents."""
+    """A conversation between a visitor and the agents.
+
+    ``status`` is ``None`` from production, which has no such field.
+    """
 
     id: str
     visitor_id: str
     started_at: Timestamp
     assigned_agent: str | None = None
-    status: ConversationStatus
-    metadata: JsonObject = Field(default_factory=dict)
+    status: ConversationStatus | None = None
+    metadata: JsonObject | None = Field(default_factory=dict)
+
+
+class ConversationSummary(WireModel):
+    """Production's ``conversation`` of ``new-message``: where the conversation stands."""
+
+    id: str
+    assigned_agent: str | None = None
+    last_message_timestamp: Timestamp | None = None
+    unseen_by_agent: bool | None = None
 
 
 class AgentData(WireModel):
@@ -344,8 +384,11 @@ class AgentData(WireModel):
     status: AgentStatus
     personal_status: PersonalStatus
     last_seen: Timestamp | None = None
-    active_chats: int
+    active_chats: int | None = None
+    """``None`` from production, which does not count them."""
     connected: bool
+    user_id: str | None = None
+    """Production: the agent's user UUID (the same as ``id`` there)."""
 
 
 class Reassignment(WireModel):
@@ -368,9 +411,14 @@ class TypingPayload(WireModel):
 
 
 class HeartbeatPayload(WireModel):
-    """Payload of ``heartbeat``: the client's clock, epoch ms on the wire."""
+    """Payload of ``heartbeat``: the client's clock, epoch ms on the wire.
+
+    ``source`` is production's (``dashboard`` or ``settings``): only dashboard
+    heartbeats (or ones without a source) count as the agent's activity there.
+    """
 
     timestamp: Timestamp
+    source: str | None = None
 
 
 class AckError(WireModel):
@@ -421,12 +469,35 @@ class NewConversationEvent(ServerEvent):
 
 
 class NewMessageEvent(ServerEvent):
-    """``new-message``: a message was stored, in any conversation."""
+    """``new-message``: a message was stored, in any conversation.
+
+    Production sends it only for visitor messages in ``hitl`` mode, with a
+    ``message`` of ``{id, content, sender, timestamp}`` (its ``conversation_id``
+    is filled in from the event's), a ``conversation`` summary and no
+    ``timestamp`` of its own.
+    """
 
     conversation_id: str
     message: Message
     ai_suggestion: Suggestion | None = None
-    timestamp: Timestamp
+    timestamp: Timestamp | None = None
+    conversation: ConversationSummary | None = None
+    type: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _message_conversation(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            message = data.get("message")
+            conversation_id = data.get("conversationId", data.get("conversation_id"))
+            if (
+                isinstance(message, dict)
+                and "conversationId" not in message
+                and "conversation_id" not in message
+                and conversation_id is not None
+            ):
+                data = {**data, "message": {**message, "conversationId": conversation_id}}
+        return data
 
 
 class AgentMessageEvent(ServerEvent):
@@ -476,7 +547,11 @@ class AgentTypingStatusEvent(ServerEvent):
 
 
 class HeartbeatAckEvent(ServerEvent):
-    """``heartbeat-ack``: answer to ``heartbeat``; echoes the client's timestamp."""
+    """``heartbeat-ack``: answer to ``heartbeat``.
+
+    The contract's servers echo the client's timestamp; production sends its own
+    clock (``new Date()``).
+    """
 
     timestamp: Timestamp
     agent_id: str
@@ -502,6 +577,28 @@ class ErrorEvent(ServerEvent):
     details: Any = None
 
 
+class AgentSentMessageEvent(ServerEvent):
+    """``agent-sent-message`` (production): an agent replied; sent to ``agents``."""
+
+    conversation_id: str
+    message: Message
+    timestamp: Timestamp
+
+
+class ConversationSeenUpdateEvent(ServerEvent):
+    """``conversation-seen-update`` (production): an agent marked a conversation seen."""
+
+    conversation_id: str
+    agent_id: str | None = None
+    seen_at: Timestamp
+
+
+class CategoriesUpdatedEvent(ServerEvent):
+    """``categories-updated`` (production): the ticket categories changed (room ``settings``)."""
+
+    categories: list[Any]
+
+
 SERVER_EVENT_MODELS: Final[dict[Event, type[ServerEvent]]] = {
     Event.NEW_CONVERSATION: NewConversationEvent,
     Event.NEW_MESSAGE: NewMessageEvent,
@@ -514,6 +611,9 @@ SERVER_EVENT_MODELS: Final[dict[Event, type[ServerEvent]]] = {
     Event.HEARTBEAT_ACK: HeartbeatAckEvent,
     Event.CURRENT_STATE: CurrentStateEvent,
     Event.ERROR_EVENT: ErrorEvent,
+    Event.AGENT_SENT_MESSAGE: AgentSentMessageEvent,
+    Event.CONVERSATION_SEEN_UPDATE: ConversationSeenUpdateEvent,
+    Event.CATEGORIES_UPDATED: CategoriesUpdatedEvent,
 }
 """The model each server -> client event is parsed into."""
 
@@ -523,17 +623,30 @@ SERVER_EVENT_MODELS: Final[dict[Event, type[ServerEvent]]] = {
 
 
 class ErrorBody(WireModel):
-    """Body of every REST error answer."""
+    """Body of a REST error answer.
+
+    The contract's servers always send ``code``; production sends ``{error}``,
+    ``{error, field}`` or ``{success: false, error, code}`` depending on the endpoint.
+    """
 
     error: str
-    code: str
+    code: str | None = None
     details: Any = None
 
 
-class HealthResponse(WireModel):
-    """``GET /health``."""
+class ContractInfo(WireModel):
+    """``contract`` of ``GET /health``: what a contract server offers (CONTRACT.md §0)."""
 
-    status: Literal["ok"]
+    name: str
+    version: int
+    features: list[str]
+
+
+class HealthResponse(WireModel):
+    """``GET /health``; ``contract`` is ``None`` on production."""
+
+    status: str
+    contract: ContractInfo | None = None
 
 
 class CreateConversationRequest(WireModel):
@@ -552,11 +665,17 @@ class CreateConversationResponse(WireModel):
 
 
 class PostMessageRequest(WireModel):
-    """``POST /api/messages``: a customer's message."""
+    """``POST /api/messages``: a customer's message.
+
+    ``message_type``, ``file_metadata`` and ``enable_rag`` are production's.
+    """
 
     conversation_id: Identifier
     message: MessageText
     visitor_id: Identifier | None = None
+    message_type: str | None = None
+    file_metadata: JsonObject | None = None
+    enable_rag: bool | None = None
 
 
 class PostMessageResponse(WireModel):
@@ -583,17 +702,23 @@ class AllMessagesResponse(WireModel):
 
 
 class ConversationListResponse(WireModel):
-    """``GET /api/admin/conversations``."""
+    """``GET /api/admin/conversations`` (production adds ``total``)."""
 
     conversations: list[Conversation]
+    total: int | None = None
 
 
 class AgentRespondRequest(WireModel):
-    """``POST /api/agent/respond``."""
+    """``POST /api/agent/respond``; the optional fields are production's."""
 
     conversation_id: Identifier
     message: MessageText
     agent_id: Identifier
+    used_suggestion: Any = None
+    suggestion_action: str | None = None
+    auto_assign: bool | None = None
+    message_type: str | None = None
+    file_metadata: JsonObject | None = None
 
 
 class AgentRespondResponse(WireModel):
@@ -604,18 +729,21 @@ class AgentRespondResponse(WireModel):
 
 
 class PersonalStatusRequest(WireModel):
-    """``POST /api/agent/personal-status``."""
+    """``POST /api/agent/personal-status`` (production takes ``online`` | ``offline``)."""
 
     agent_id: Identifier
     personal_status: Literal[PersonalStatus.ONLINE, PersonalStatus.AFK]
 
 
 class PersonalStatusResponse(WireModel):
-    """Answer of ``POST /api/agent/personal-status``."""
+    """Answer of ``POST /api/agent/personal-status``.
+
+    Production answers the number of reassignments (always 0 at its commit).
+    """
 
     success: bool
     agent: AgentData
-    reassignments: list[Reassignment]
+    reassignments: list[Reassignment] | int
 
 
 class SystemModeRequest(WireModel):
@@ -671,11 +799,17 @@ class BulkAssignRequest(WireModel):
 
 
 class BulkAssignResponse(WireModel):
-    """Answer of ``POST /api/admin/conversations/bulk-assign``."""
+    """Answer of ``POST /api/admin/conversations/bulk-assign``.
+
+    Production answers ``{success, message, data: {assignedCount}}`` instead of
+    ``reassigned``.
+    """
 
     success: bool
-    reassigned: list[Reassignment] | int
+    reassigned: list[Reassignment] | int | None = None
     """The reassignments made; a server may answer only their count."""
+    message: str | None = None
+    data: JsonObject | None = None
 
 
 class AgentTokenRequest(WireModel):
@@ -691,3 +825,71 @@ class AgentTokenResponse(WireModel):
     token: str
     agent_id: str
     expires_at: Timestamp
+
+
+# --------------------------------------------------------------------------
+# Production's email/password login (PRODUCTION.md "REST")
+
+
+class LoginRequest(WireModel):
+    """``POST /api/auth/login``: an agent user's credentials."""
+
+    email: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    password: Annotated[str, StringConstraints(min_length=1)]
+    totp_code: Annotated[str, StringConstraints(min_length=6, max_length=6)] | None = None
+    backup_code: Annotated[str, StringConstraints(min_length=8, max_length=8)] | None = None
+
+
+class TokenPair(WireModel):
+    """The tokens of a login: a short-lived access token and a refresh token."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    """Lifetime of the access token, in seconds (900 in production)."""
+
+
+class LoginData(WireModel):
+    """``data`` of a successful login (``data.user.id`` is the agent id)."""
+
+    user: JsonObject
+    tokens: TokenPair
+
+
+class LoginResponse(WireModel):
+    """Answer of ``POST /api/auth/login``.
+
+    ``data`` holds the user and tokens; a user with TOTP who sent no code gets
+    ``requires_totp`` and no tokens.
+    """
+
+    success: bool
+    message: str | None = None
+    data: JsonObject | None = None
+    requires_totp: bool | None = None
+
+    def login_data(self) -> LoginData | None:
+        """The user and tokens of a completed login, or ``None`` (TOTP required)."""
+        if self.data is None or "tokens" not in self.data:
+            return None
+        return LoginData.model_validate(self.data)
+
+
+class RefreshRequest(WireModel):
+    """``POST /api/auth/refresh``."""
+
+    refresh_token: Annotated[str, StringConstraints(min_length=1)]
+
+
+class RefreshData(TokenPair):
+    """``data`` of a successful refresh: a new access token and the refresh token to use
+    from now on (production rotates it now and then; use the one answered)."""
+
+
+class RefreshResponse(WireModel):
+    """Answer of ``POST /api/auth/refresh``."""
+
+    success: bool
+    message: str | None = None
+    data: RefreshData
