@@ -118,7 +118,7 @@ def parse_agent_user(text: str) -> AgentUser:
 
 
 def load_agent_users(path: str | Path) -> list[AgentUser]:
-    """Read agent users from a JSON file: a list of ``{email, password, name?, totpSecret?, role?}``.
+    """Read agent users from a JSON list of ``{email, password, name?, totpSecret?, role?}``.
 
     Raises:
         ValueError: The file is not such a list.
