@@ -8,7 +8,18 @@ Run it with ``vilnius-mock-server`` (or ``python -m mock_server``), or in-proces
         print(server.url)
 """
 
-from .app import RunningServer, ServerConfig, create_app, serve
+from .app import AgentUser, RateLimit, RunningServer, ServerConfig, create_app, serve
 from .hub import Faults
+from .profile import PROFILES, Profile
 
-__all__ = ["Faults", "RunningServer", "ServerConfig", "create_app", "serve"]
+__all__ = [
+    "PROFILES",
+    "AgentUser",
+    "Faults",
+    "Profile",
+    "RateLimit",
+    "RunningServer",
+    "ServerConfig",
+    "create_app",
+    "serve",
+]

@@ -10,6 +10,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .app import RunningServer, ServerConfig
+from .profile import PROFILES
+from .ratelimit import RateLimit
+from .users import AgentUser, load_agent_users, parse_agent_user
 
 __all__ = ["main"]
 
@@ -38,6 +41,43 @@ def _parser() -> argparse.ArgumentParser:
         "--agent-key", default=None, help="key agents trade for tokens (default: generated)"
     )
     parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="vilnius",
+        help="which server to play: vilnius (CONTRACT.md) or lizdeika (production, "
+        "PRODUCTION.md) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--agent-user",
+        action="append",
+        default=[],
+        type=_agent_user,
+        metavar="EMAIL:PASSWORD[:NAME]",
+        help="lizdeika: an agent user to create (repeatable; the password may not contain ':')",
+    )
+    parser.add_argument(
+        "--agent-users",
+        type=_agent_users_file,
+        default=[],
+        metavar="FILE",
+        help="lizdeika: agent users from a JSON list of {email, password, name?, totpSecret?}",
+    )
+    parser.add_argument(
+        "--message-rate-limit",
+        type=_rate_limit,
+        default="default",
+        metavar="N/SECONDS|off",
+        help="limit of POST /api/messages per client IP (default: the profile's, "
+        "10/60 for lizdeika, off for vilnius)",
+    )
+    parser.add_argument(
+        "--access-token-ttl",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="lizdeika: access token lifetime (default: 900, as production)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -47,7 +87,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _agent_user(text: str) -> AgentUser:
+    try:
+        return parse_agent_user(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _agent_users_file(path: str) -> list[AgentUser]:
+    try:
+        return load_agent_users(path)
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rate_limit(text: str) -> RateLimit | str:
+    if text in ("default", "off"):
+        return text
+    try:
+        return RateLimit.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _banner(server: RunningServer) -> None:
+    if server.config.profile == "lizdeika":
+        _production_banner(server)
+        return
     print(f"Vilnius reference server listening on {server.url} (auth: {server.config.auth})")
     if server.config.auth == "token":
         if server.config.agent_key is None:
@@ -59,6 +125,23 @@ def _banner(server: RunningServer) -> None:
             f"""-d '{{"agentId": "agent-1", "agentKey": "{server.agent_key}"}}'"""
         )
         print("then send 'Authorization: Bearer <token>' (REST) or auth={'token': ...} (Socket.IO)")
+    print("Press Ctrl+C to stop.", flush=True)
+
+
+def _production_banner(server: RunningServer) -> None:
+    print(f"Vilnius reference server listening on {server.url} (profile: lizdeika, production)")
+    emails = [user.email for user in server.config.agent_users]
+    if emails:
+        print(f"Agent users: {', '.join(emails)}")
+        print("Log in with:")
+        print(
+            f"  curl -s -X POST {server.url}/api/auth/login "
+            "-H 'Content-Type: application/json' "
+            f"""-d '{{"email": "{emails[0]}", "password": "<password>"}}'"""
+        )
+        print("then join the dashboard with data.user.id as the agent id")
+    else:
+        print("No agent users: add some with --agent-user EMAIL:PASSWORD[:NAME]")
     print("Press Ctrl+C to stop.", flush=True)
 
 
@@ -93,7 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config = ServerConfig(
-        host=args.host, port=args.port, db=args.db, auth=args.auth, agent_key=args.agent_key
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        auth=args.auth,
+        agent_key=args.agent_key,
+        profile=args.profile,
+        agent_users=(*args.agent_user, *args.agent_users),
+        message_rate_limit=args.message_rate_limit,
+        **({"access_token_ttl": args.access_token_ttl} if args.access_token_ttl else {}),
     )
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:

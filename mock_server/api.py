@@ -30,10 +30,12 @@ from vilnius_client.events import (
 )
 
 from . import operations as ops
+from . import production_api
 from .auth import ANONYMOUS, OPEN, Identity, TokenSigner
 from .errors import ServiceError
 from .handlers import validation_details
 from .hub import Hub
+from .ratelimit import RateLimit
 from .wirejson import dumps
 
 __all__ = ["add_routes", "middlewares"]
@@ -59,20 +61,27 @@ _STATUS_CODES = {
 }
 
 
-def _error(status: int, code: str, message: str, details: Any = None) -> web.Response:
-    body = {"error": message, "code": code, "details": details}
-    return _json_response(body, status)
-
-
 def middlewares(hub: Hub) -> list[Any]:
     """Return the error-mapping and fault-injection middlewares."""
+    production = hub.profile.user_login
+
+    def _error(status: int, code: str, message: str, details: Any = None) -> web.Response:
+        if production:  # production's Express error handler
+            return _json_response(production_api.error_body(status, message), status)
+        body = {"error": message, "code": code, "details": details}
+        return _json_response(body, status)
 
     @web.middleware
     async def errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except ServiceError as exc:
-            return _error(exc.status, exc.code, exc.message, exc.details)
+            if exc.body is not None:
+                response = _json_response(exc.body, exc.status)
+            else:
+                response = _error(exc.status, exc.code, exc.message, exc.details)
+            response.headers.update(exc.headers)
+            return response
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -165,11 +174,26 @@ def _json_response(body: Any, status: int) -> web.Response:
     return web.Response(text=dumps(body).decode(), status=status, content_type="application/json")
 
 
-def add_routes(app: web.Application, hub: Hub) -> None:
-    """Add every endpoint of CONTRACT.md §6 to ``app``."""
+def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None = None) -> None:
+    """Add every endpoint of the profile to ``app`` (CONTRACT.md §6, or production's)."""
+    if hub.profile.user_login:
+        production_api.add_routes(app, hub, message_limit)
+        return
+    contract = {
+        "name": "vilnius",
+        "version": 1,
+        "features": list(hub.profile.contract_features),
+    }
 
     async def health(request: web.Request) -> web.Response:
-        return _json({"status": "ok", "auth": hub.auth, "lastSeq": await hub.store.last_seq()})
+        return _json(
+            {
+                "status": "ok",
+                "contract": contract,
+                "auth": hub.auth,
+                "lastSeq": await hub.store.last_seq(),
+            }
+        )
 
     async def create_conversation(request: web.Request) -> web.Response:
         body = await _body(request, CreateConversationRequest)

@@ -13,11 +13,14 @@ same database.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 import socketio
@@ -29,9 +32,29 @@ from . import api, handlers
 from .auth import TokenSigner
 from .broadcast import Broadcaster
 from .hub import Faults, Hub
+from .profile import PROFILES, Encoder, ProfileName
+from .ratelimit import RateLimit
 from .store import Store
+from .users import (
+    ACCESS_TOKEN_TTL,
+    REFRESH_TOKEN_TTL,
+    AgentUser,
+    JwtIssuer,
+    User,
+    hash_password,
+    new_user_id,
+    verify_password,
+)
 
-__all__ = ["Faults", "RunningServer", "ServerConfig", "create_app", "serve"]
+__all__ = [
+    "AgentUser",
+    "Faults",
+    "RateLimit",
+    "RunningServer",
+    "ServerConfig",
+    "create_app",
+    "serve",
+]
 
 logger = logging.getLogger("mock_server")
 
@@ -57,6 +80,15 @@ class ServerConfig:
             mode ``token``. In mode ``none`` any key is accepted unless one is set.
         max_body: Largest REST body, in bytes (413 above).
         max_socket_payload: Largest Socket.IO packet, in bytes.
+        profile: ``"vilnius"`` (CONTRACT.md, the default) or ``"lizdeika"`` (production,
+            PRODUCTION.md). ``auth`` and ``agent_key`` apply to ``vilnius`` only.
+        agent_users: Agent users to seed (profile ``lizdeika``; kept in the database).
+        message_rate_limit: Limit of ``POST /api/messages`` per client IP: ``"default"``
+            (the profile's: 10 per minute for ``lizdeika``, none for ``vilnius``),
+            ``"off"``, or a :class:`RateLimit`.
+        access_token_ttl: Lifetime of ``lizdeika`` access tokens in seconds (900, as
+            production); shorten it to test a client's refresh.
+        refresh_token_ttl: Lifetime of ``lizdeika`` refresh tokens in seconds (7 days).
     """
 
     host: str = "127.0.0.1"
@@ -66,22 +98,42 @@ class ServerConfig:
     agent_key: str | None = None
     max_body: int = MAX_BODY
     max_socket_payload: int = MAX_SOCKET_PAYLOAD
+    profile: ProfileName = "vilnius"
+    agent_users: Sequence[AgentUser] = field(default_factory=tuple)
+    message_rate_limit: RateLimit | Literal["default", "off"] = "default"
+    access_token_ttl: int = ACCESS_TOKEN_TTL
+    refresh_token_ttl: int = REFRESH_TOKEN_TTL
+
+    def message_limit(self) -> RateLimit | None:
+        """The rate limit ``POST /api/messages`` gets."""
+        if self.message_rate_limit == "default":
+            return PROFILES[self.profile].message_rate_limit
+        if self.message_rate_limit == "off":
+            return None
+        return self.message_rate_limit
 
 
 class _SocketTransport:
-    """The hub's view of a python-socketio server (broadcasts take the direct path)."""
+    """The hub's view of a python-socketio server (broadcasts take the direct path).
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    Payloads are written as the profile's encoder says.
+    """
+
+    def __init__(self, sio: socketio.AsyncServer, encoder: Encoder) -> None:
         self.sio = sio
         self.broadcaster = Broadcaster(sio)
+        self.encoder = encoder
 
     async def emit(
         self, event: Event, data: WireModel, room: str, skip_sid: str | None = None
     ) -> None:
-        await self.broadcaster.emit(event.value, data.to_wire(), room, skip_sid)
+        await self.broadcaster.emit(event.value, self.encoder.event(event, data), room, skip_sid)
 
     async def enter_room(self, sid: str, room: str) -> None:
         await self.sio.enter_room(sid, room)
+
+    def room_size(self, room: str) -> int:
+        return sum(1 for _ in self.sio.manager.get_participants("/", room))
 
 
 def create_app(hub: Hub, config: ServerConfig) -> web.Application:
@@ -97,11 +149,11 @@ def create_app(hub: Hub, config: ServerConfig) -> web.Application:
         logger=False,
         engineio_logger=False,
     )
-    transport = _SocketTransport(sio)
+    transport = _SocketTransport(sio, hub.profile.encoder)
     handlers.register(sio, hub, lambda: hub.transport is transport)
     app = web.Application(client_max_size=config.max_body, middlewares=api.middlewares(hub))
     sio.attach(app)
-    api.add_routes(app, hub)
+    api.add_routes(app, hub, config.message_limit())
     app[_SIO] = sio
     hub.transport = transport
     return app
@@ -122,8 +174,10 @@ class RunningServer:
     """
 
     def __init__(self, config: ServerConfig) -> None:
+        if config.profile not in PROFILES:
+            raise ValueError(f"unknown profile {config.profile!r}: one of {sorted(PROFILES)}")
         agent_key = config.agent_key
-        if agent_key is None and config.auth == "token":
+        if agent_key is None and config.auth == "token" and PROFILES[config.profile].agent_tokens:
             agent_key = secrets.token_urlsafe(24)
         self.config = config
         self.agent_key = agent_key
@@ -132,6 +186,7 @@ class RunningServer:
         self._hub: Hub | None = None
         self._runner: web.AppRunner | None = None
         self._port = config.port
+        self._ticker: asyncio.Task[None] | None = None
 
     @property
     def store(self) -> Store:
@@ -174,6 +229,11 @@ class RunningServer:
             if secret is None:
                 secret = TokenSigner.new_secret().hex()
                 await store.set_meta("token_secret", secret)
+            jwt_secret = await store.get_meta("jwt_secret")
+            if jwt_secret is None:
+                jwt_secret = secrets.token_hex(32)
+                await store.set_meta("jwt_secret", jwt_secret)
+            await _seed(store, self.config.agent_users)
         self._store = store
         self._hub = Hub(
             store,
@@ -181,8 +241,23 @@ class RunningServer:
             auth=self.config.auth,
             agent_key=self.agent_key,
             faults=self.faults,
+            profile=PROFILES[self.config.profile],
+            jwt=JwtIssuer(jwt_secret, self.config.access_token_ttl, self.config.refresh_token_ttl),
         )
         return self._hub
+
+    async def users(self) -> list[User]:
+        """The agent users (profile ``lizdeika``), in the order they were created."""
+        return await self.store.list_users()
+
+    async def _tick(self, every: float) -> None:
+        """Production's periodic ``connected-agents-update`` to the agents room."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.hub.broadcast_agents()
+            except Exception:  # the next tick tries again
+                logger.exception("periodic connected-agents-update failed")
 
     async def start(self) -> None:
         """Listen (again) on the same port, with the same database."""
@@ -203,6 +278,9 @@ class RunningServer:
             raise
         self._port = int(runner.addresses[0][1])
         self._runner = runner
+        every = hub.profile.agents_broadcast_every
+        if every is not None:
+            self._ticker = asyncio.create_task(self._tick(every), name="vilnius-agents-broadcast")
         logger.info("listening on %s (auth %s, db %s)", self.url, self.config.auth, hub.store.path)
 
     async def stop(self) -> None:
@@ -210,6 +288,11 @@ class RunningServer:
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         hub = self.hub
         hub.transport = None  # handlers of the old server go quiet
         for site in list(runner.sites):
@@ -249,6 +332,8 @@ async def serve(
     auth: AuthMode = "token",
     agent_key: str | None = None,
     *,
+    profile: ProfileName = "vilnius",
+    agent_users: Sequence[AgentUser] = (),
     config: ServerConfig | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Run a reference server for the duration of the block.
@@ -259,16 +344,53 @@ async def serve(
         db: SQLite file or ``":memory:"`` (the default).
         auth: ``"token"`` (the default) or ``"none"``.
         agent_key: The agent key; generated in mode ``token`` when ``None``.
+        profile: ``"vilnius"`` (the default) or ``"lizdeika"`` (production's behaviour).
+        agent_users: Agent users to seed (profile ``lizdeika``).
         config: A complete configuration; when given, the other arguments are ignored.
 
     Yields:
         The started server; it is stopped and its database closed on exit.
     """
     server = RunningServer(
-        config or ServerConfig(host=host, port=port, db=db, auth=auth, agent_key=agent_key)
+        config
+        or ServerConfig(
+            host=host,
+            port=port,
+            db=db,
+            auth=auth,
+            agent_key=agent_key,
+            profile=profile,
+            agent_users=tuple(agent_users),
+        )
     )
     await server.start()
     try:
         yield server
     finally:
         await server.close()
+
+
+async def _seed(store: Store, agent_users: Sequence[AgentUser]) -> None:
+    """Create or update the given agent users; a user keeps its UUID across restarts."""
+    existing = {user.email: user for user in await store.list_users()}
+    for seed in agent_users:
+        email = seed.email.strip().lower()
+        old = existing.get(email)
+        password_hash = (
+            old.password_hash
+            if old is not None and verify_password(seed.password, old.password_hash)
+            else hash_password(seed.password)
+        )
+        await store.save_user(
+            User(
+                id=old.id if old is not None else new_user_id(),
+                email=email,
+                password_hash=password_hash,
+                name=seed.name or email.split("@")[0],
+                role=seed.role,
+                totp_secret=seed.totp_secret,
+                created_at=old.created_at
+                if old is not None
+                else datetime.now(UTC).isoformat(timespec="milliseconds"),
+            )
+        )

@@ -30,13 +30,25 @@ class ServiceError(Exception):
         message: A human-readable message (never a stack trace).
         details: Extra JSON-ready information (e.g. the invalid fields).
         status: The HTTP status to answer with on REST.
+        body: The exact REST body to answer (profile ``lizdeika``: production's own
+            error shapes); ``None``: ``{error, code, details}``.
+        headers: Extra REST headers (e.g. ``Retry-After``).
     """
 
     def __init__(
-        self, code: str, message: str, details: Any = None, *, status: int | None = None
+        self,
+        code: str,
+        message: str,
+        details: Any = None,
+        *,
+        status: int | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = str(code)
         self.message = message
         self.details = details
         self.status = status or HTTP_STATUS.get(self.code, 400)
+        self.body = body
+        self.headers = headers or {}

@@ -5,6 +5,13 @@ Every client -> server event is validated with
 ``error-event`` to the sender and, when the client asked for an acknowledgement,
 ``{ok: false, error: {code, message}}``; an accepted one is acknowledged with
 ``{ok: true}``. The connection always stays open.
+
+Profile ``lizdeika`` (production) answers neither: a handler returns python-socketio's
+``not_handled`` sentinel, for which ``AsyncServer._handle_event_internal`` sends no ACK
+packet, so a client that asked for an acknowledgement waits for ever, as it does against
+production. Bad input there is dropped without a word; where production crashes on it
+(a payload-less typing event, a non-string ``join-agent-dashboard``), the server just
+ignores the event and stays up.
 """
 
 from __future__ import annotations
@@ -14,10 +21,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from vilnius_client.events import CLIENT_EVENT_PAYLOADS, ErrorCode, ErrorEvent, Event
+from vilnius_client.events import (
+    CLIENT_EVENT_PAYLOADS,
+    ErrorCode,
+    ErrorEvent,
+    Event,
+    HeartbeatPayload,
+    Identifier,
+    utcnow,
+)
 
+from .auth import OPEN
 from .errors import ServiceError
 from .hub import Hub
 
@@ -34,7 +50,20 @@ _OPERATIONS: dict[Event, _Operation] = {
     Event.REQUEST_CURRENT_STATE: lambda hub, sid, payload: hub.current_state(sid, payload),
     Event.JOIN_CONVERSATION: lambda hub, sid, payload: hub.join_conversation(sid, payload),
     Event.CUSTOMER_TYPING: lambda hub, sid, payload: hub.customer_typing(sid, payload),
+    Event.JOIN_ROOM: lambda hub, sid, payload: hub.join_room(sid, payload),
 }
+
+_ROOM_NAME: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def _lenient_heartbeat(payload: Any) -> HeartbeatPayload | None:
+    """Production reads ``source`` off whatever a heartbeat carries (or nothing)."""
+    if isinstance(payload, dict):
+        source = payload.get("source")
+        return HeartbeatPayload(
+            timestamp=utcnow(), source=source if isinstance(source, str) else None
+        )
+    return None
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -65,6 +94,9 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
     """
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if not hub.profile.socket_auth:
+            hub.connect(sid, OPEN)
+            return
         try:
             identity = hub.identify(_token_of(environ, auth))
         except ServiceError as exc:
@@ -83,6 +115,8 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
     sio.on("connect", handler=connect)
     sio.on("disconnect", handler=disconnect)
     for event, operation in _OPERATIONS.items():
+        if event is Event.JOIN_ROOM and not hub.profile.join_room:
+            continue
         sio.on(event.value, handler=_handler(sio, hub, event, operation, is_live))
 
 
@@ -92,20 +126,31 @@ def _handler(
     event: Event,
     operation: _Operation,
     is_live: Callable[[], bool],
-) -> Callable[..., Awaitable[dict[str, Any]]]:
-    adapter = CLIENT_EVENT_PAYLOADS[event]
+) -> Callable[..., Awaitable[Any]]:
+    adapter = CLIENT_EVENT_PAYLOADS.get(event, _ROOM_NAME)
+    profile = hub.profile
+    lenient = event is Event.HEARTBEAT and profile.lenient_heartbeat
 
-    async def handle(sid: str, *args: Any) -> dict[str, Any]:
+    def parse(args: tuple[Any, ...]) -> Any:
+        if lenient:  # production: heartbeat(data) with any data, or none
+            return _lenient_heartbeat(args[0] if args else None)
+        if len(args) != 1 and (profile.error_events or not args):
+            raise ServiceError(
+                ErrorCode.INVALID_PAYLOAD,
+                f"{event.value} takes exactly one argument, got {len(args)}",
+                [{"field": "", "message": f"expected 1 argument, got {len(args)}"}],
+            )
+        return adapter.validate_python(args[0])  # production ignores extra arguments
+
+    async def handle(sid: str, *args: Any) -> Any:
+        answer = await run(sid, args)
+        return answer if profile.acks else sio.not_handled
+
+    async def run(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
         if not is_live():
             return {"ok": False, "error": {"code": "internal", "message": "server stopping"}}
         try:
-            if len(args) != 1:
-                raise ServiceError(
-                    ErrorCode.INVALID_PAYLOAD,
-                    f"{event.value} takes exactly one argument, got {len(args)}",
-                    [{"field": "", "message": f"expected 1 argument, got {len(args)}"}],
-                )
-            await operation(hub, sid, adapter.validate_python(args[0]))
+            await operation(hub, sid, parse(args))
         except ValidationError as exc:
             error = ServiceError(
                 ErrorCode.INVALID_PAYLOAD,
@@ -119,10 +164,11 @@ def _handler(
             error = ServiceError(ErrorCode.INTERNAL, "internal error")
         else:
             return {"ok": True}
-        body = ErrorEvent(
-            code=error.code, message=error.message, event=event.value, details=error.details
-        )
-        await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
+        if profile.error_events:
+            body = ErrorEvent(
+                code=error.code, message=error.message, event=event.value, details=error.details
+            )
+            await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
         return {"ok": False, "error": {"code": error.code, "message": error.message}}
 
     return handle

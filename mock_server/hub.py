@@ -22,6 +22,7 @@ from typing import Protocol
 
 from vilnius_client.events import (
     AgentData,
+    AgentStatus,
     AgentTypingStatusEvent,
     ConnectedAgentsUpdateEvent,
     Conversation,
@@ -46,7 +47,9 @@ from vilnius_client.events import (
 from . import rules
 from .auth import OPEN, Identity, TokenSigner
 from .errors import ServiceError
+from .profile import VILNIUS, Profile
 from .store import AgentRecord, Store
+from .users import JwtIssuer, User
 
 __all__ = [
     "AGENTS_ROOM",
@@ -62,6 +65,9 @@ logger = logging.getLogger("mock_server")
 AGENTS_ROOM = "agents"
 """The room of every agent dashboard socket."""
 
+SETTINGS_ROOM = "settings"
+"""Profile ``lizdeika``: the room of production's settings page (dashboards join it too)."""
+
 CONVERSATION_ROOM_PREFIX = "conversation:"
 """Prefix of every conversation's room name.
 
@@ -73,7 +79,7 @@ id: base64url characters, no ``:``) starts with it, so a conversation room can b
 other room, whatever the id.
 """
 
-RESERVED_CONVERSATION_IDS = frozenset({AGENTS_ROOM})
+RESERVED_CONVERSATION_IDS = frozenset({AGENTS_ROOM, SETTINGS_ROOM})
 """Ids no new conversation may take (the names of the server's own rooms).
 
 Rooms are already apart (:func:`conversation_room`); refusing these names as well keeps
@@ -122,6 +128,9 @@ class Transport(Protocol):
     async def enter_room(self, sid: str, room: str) -> None:
         """Put socket ``sid`` into ``room``."""
 
+    def room_size(self, room: str) -> int:
+        """How many sockets are in ``room``."""
+
 
 _Queued = tuple[Event, WireModel, str, str | None]
 
@@ -135,6 +144,8 @@ class Hub:
         auth: ``"token"`` or ``"none"``.
         agent_key: The key agents trade for a token (``None``: any key, mode ``none`` only).
         faults: The test hooks.
+        profile: Which server to play (:mod:`mock_server.profile`).
+        jwt: Issues the JWTs of agent users (profile ``lizdeika``).
     """
 
     def __init__(
@@ -145,12 +156,16 @@ class Hub:
         auth: str,
         agent_key: str | None,
         faults: Faults,
+        profile: Profile = VILNIUS,
+        jwt: JwtIssuer | None = None,
     ) -> None:
         self.store = store
         self.signer = signer
-        self.auth = auth
+        self.auth = auth if profile.socket_auth or profile.agent_tokens else "none"
         self.agent_key = agent_key
         self.faults = faults
+        self.profile = profile
+        self.jwt = jwt
         self.transport: Transport | None = None
         self._identities: dict[str, Identity] = {}
         self._socket_agent: dict[str, str] = {}
@@ -216,9 +231,70 @@ class Hub:
     # -- agents -----------------------------------------------------------
 
     async def agent_list(self) -> list[AgentData]:
-        """Return every known agent as the dashboard shows it."""
+        """Return the agents the dashboard lists.
+
+        With :attr:`Profile.activity_timeout` (production), the agent users whose status
+        is ``online`` and who were active within it, in the order they were created.
+        """
+        if self.profile.activity_timeout is not None:
+            return await self._active_users()
         load = await self.store.active_counts()
         return [rules.agent_data(agent, load) for agent in await self.store.list_agents()]
+
+    async def _active_users(self) -> list[AgentData]:
+        timeout = self.profile.activity_timeout
+        assert timeout is not None
+        now = utcnow()
+        listed = []
+        for user in await self.store.list_users():
+            agent = await self.store.get_agent(user.id)
+            if (
+                agent is not None
+                and agent.personal_status is PersonalStatus.ONLINE
+                and agent.last_seen is not None
+                and (now - agent.last_seen).total_seconds() <= timeout
+            ):
+                listed.append(
+                    AgentData(
+                        id=user.id,
+                        name=user.name,
+                        status=AgentStatus.ONLINE,
+                        personal_status=PersonalStatus.ONLINE,
+                        last_seen=agent.last_seen,
+                        connected=True,
+                        user_id=user.id,
+                    )
+                )
+        return listed
+
+    async def find_user(self, agent_id: object) -> User | None:
+        """The agent user an agent id names, as production finds it.
+
+        Its UUID, its exact e-mail, or else the first user whose e-mail *contains* it.
+        """
+        if not isinstance(agent_id, str) or not agent_id:
+            return None
+        users = await self.store.list_users()
+        for user in users:
+            if agent_id in (user.id, user.email):
+                return user
+        return next((user for user in users if agent_id in user.email), None)
+
+    async def touch_user(self, agent_id: str, status: PersonalStatus | None = None) -> bool:
+        """Record activity of the agent user ``agent_id`` names (and set its status).
+
+        Returns whether a user was found (production records nothing for other ids).
+        """
+        user = await self.find_user(agent_id)
+        if user is None:
+            return False
+        agent = await self.agent_record(user.id)
+        agent.name = user.name
+        agent.last_seen = utcnow()
+        if status is not None:
+            agent.personal_status = status
+        await self.store.save_agent(agent)
+        return True
 
     async def agent_view(self, agent: AgentRecord) -> AgentData:
         """Return one agent as the dashboard shows it."""
@@ -234,6 +310,11 @@ class Hub:
         self.queue(
             Event.CONNECTED_AGENTS_UPDATE, ConnectedAgentsUpdateEvent(agents=agents), AGENTS_ROOM
         )
+
+    async def broadcast_agents(self) -> None:
+        """Send ``connected-agents-update`` now (the periodic broadcast of production)."""
+        async with self.transaction():
+            await self.queue_agents_update()
 
     async def assign_orphans(self, limit: int, reason: ReassignReason) -> list[Reassignment]:
         """Give up to ``limit`` unassigned active conversations to available agents."""
@@ -255,10 +336,17 @@ class Hub:
         return moves
 
     async def auto_assign(self, conversation: Conversation) -> str | None:
-        """Assign an unassigned conversation to the least loaded available agent."""
-        agent_id = rules.pick_agent(
-            rules.available(await self.store.list_agents()), await self.store.active_counts()
-        )
+        """Assign an unassigned conversation to an available agent; return its id.
+
+        The least loaded one, or (production) the first agent user listed as online.
+        """
+        if self.profile.least_loaded_assignment:
+            agent_id = rules.pick_agent(
+                rules.available(await self.store.list_agents()), await self.store.active_counts()
+            )
+        else:
+            listed = await self.agent_list()
+            agent_id = listed[0].id if listed else None
         if agent_id is not None:
             await self.store.assign(conversation.id, agent_id)
         return agent_id
@@ -290,12 +378,21 @@ class Hub:
         return self._identities.get(sid, OPEN if self.auth == "none" else Identity("anonymous"))
 
     async def disconnect(self, sid: str) -> None:
-        """Forget socket ``sid``; mark its agent offline if it was the last socket."""
+        """Forget socket ``sid``; mark its agent offline if it was the last socket.
+
+        Without :attr:`Profile.disconnect_marks_offline` (production) the agent stays
+        online until it is inactive for :attr:`Profile.activity_timeout`; the agents
+        room still gets ``connected-agents-update``.
+        """
         self._identities.pop(sid, None)
         agent_id = self._socket_agent.pop(sid, None)
-        if agent_id is not None:
-            async with self.transaction():
+        if agent_id is None:
+            return
+        async with self.transaction():
+            if self.profile.disconnect_marks_offline:
                 await self._detach(sid, agent_id)
+            else:
+                await self.queue_agents_update()
 
     async def _detach(self, sid: str, agent_id: str) -> None:
         agent = await self.agent_record(agent_id)
@@ -312,7 +409,11 @@ class Hub:
         """``join-agent-dashboard``: the socket becomes agent ``agent_id``'s dashboard."""
         self.identity_of(sid).require_agent(agent_id)
         assert self.transport is not None
-        await self.transport.enter_room(sid, AGENTS_ROOM)
+        for room in self.profile.dashboard_rooms:
+            await self.transport.enter_room(sid, room)
+        if self.profile.user_login:
+            await self._join_as_user(sid, agent_id)
+            return
         async with self.transaction():
             previous = self._socket_agent.get(sid)
             if previous is not None and previous != agent_id:
@@ -327,38 +428,72 @@ class Hub:
             await self.store.save_agent(agent)
             mode = await self.store.system_mode()
             self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
-            await self.assign_orphans(2, ReassignReason.AGENT_JOINED)
+            await self.assign_orphans(self.profile.assign_on_join, ReassignReason.AGENT_JOINED)
             await self.queue_agents_update()
+
+    async def _join_as_user(self, sid: str, agent_id: str) -> None:
+        """Production's join: the user the id names goes online; other ids change nothing."""
+        async with self.transaction():
+            self._socket_agent[sid] = agent_id
+            await self.touch_user(agent_id, PersonalStatus.ONLINE)
+            mode = await self.store.system_mode()
+            self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
+            await self.queue_agents_update()
+
+    async def join_room(self, sid: str, room: str) -> None:
+        """``join-room`` (profile ``lizdeika``): join any room by name, as production lets."""
+        assert self.transport is not None
+        if room.startswith(CONVERSATION_ROOM_PREFIX):
+            return  # conversation rooms are joined with join-conversation
+        try:
+            await self.transport.enter_room(sid, room)
+        except ValueError:  # python-socketio refuses another socket's own room
+            logger.info("socket %s may not join room %r", sid, room)
 
     async def agent_typing(self, sid: str, payload: TypingPayload) -> None:
         """``agent-typing``: tell the conversation room, sender excluded."""
         identity = self.identity_of(sid)
         if identity.kind == "customer":
             raise ServiceError(ErrorCode.FORBIDDEN, "customers may not type as an agent")
-        await self.conversation(payload.conversation_id)
+        if self.profile.check_conversations:
+            await self.conversation(payload.conversation_id)
         async with self.transaction():
             agent_id = self._socket_agent.get(sid)
             if agent_id is not None:
-                await self._touch(agent_id)
+                await self._activity(agent_id)
             event = AgentTypingStatusEvent(is_typing=payload.is_typing, timestamp=utcnow())
             room = conversation_room(payload.conversation_id)
             self.queue(Event.AGENT_TYPING_STATUS, event, room, sid)
 
-    async def heartbeat(self, sid: str, payload: HeartbeatPayload) -> None:
-        """``heartbeat``: note the activity and answer ``heartbeat-ack``."""
+    async def _activity(self, agent_id: str) -> None:
+        if self.profile.user_login:
+            await self.touch_user(agent_id)
+        else:
+            await self._touch(agent_id)
+
+    async def heartbeat(self, sid: str, payload: HeartbeatPayload | None) -> None:
+        """``heartbeat``: note the activity and answer ``heartbeat-ack``.
+
+        Production counts only dashboard heartbeats (or ones without a ``source``) as
+        activity, and its ack carries its own clock rather than the client's.
+        """
         agent_id = self._socket_agent.get(sid)
         if agent_id is None:
             raise ServiceError(ErrorCode.NOT_JOINED, "send join-agent-dashboard before heartbeat")
         async with self.transaction():
-            await self._touch(agent_id)
+            if payload is None or payload.source != "settings":
+                await self._activity(agent_id)
             if not self.faults.withhold_heartbeat_acks:
-                ack = HeartbeatAckEvent(timestamp=payload.timestamp, agent_id=agent_id)
+                echo = self.profile.heartbeat_echo and payload is not None
+                stamp = payload.timestamp if echo and payload is not None else utcnow()
+                ack = HeartbeatAckEvent(timestamp=stamp, agent_id=agent_id)
                 self.queue(Event.HEARTBEAT_ACK, ack, sid)
 
     async def current_state(self, sid: str, state: StateType) -> None:
         """``request-current-state``: answer ``current-state`` to the sender."""
         if state is StateType.CONNECTED_AGENTS:
-            self.identity_of(sid).require_agent()
+            if self.profile.socket_auth:
+                self.identity_of(sid).require_agent()
             data: list[AgentData] | object = await self.agent_list()
         else:
             data = await self.store.system_mode()
@@ -368,14 +503,16 @@ class Hub:
     async def join_conversation(self, sid: str, conversation_id: str) -> None:
         """``join-conversation``: put the socket in the conversation's room."""
         self.identity_of(sid).require_conversation(conversation_id)
-        await self.conversation(conversation_id)
+        if self.profile.check_conversations:
+            await self.conversation(conversation_id)
         assert self.transport is not None
         await self.transport.enter_room(sid, conversation_room(conversation_id))
 
     async def customer_typing(self, sid: str, payload: TypingPayload) -> None:
         """``customer-typing``: tell the agents room."""
         self.identity_of(sid).require_conversation(payload.conversation_id)
-        await self.conversation(payload.conversation_id)
+        if self.profile.check_conversations:
+            await self.conversation(payload.conversation_id)
         event = CustomerTypingStatusEvent(
             conversation_id=payload.conversation_id,
             is_typing=payload.is_typing,

@@ -8,13 +8,14 @@ state in one transaction and returns the answer model; the HTTP layer
 from __future__ import annotations
 
 import hmac
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from vilnius_client.events import (
     AgentMessageEvent,
     AgentRespondRequest,
-    AgentRespondResponse,
+    AgentSentMessageEvent,
     AgentTokenRequest,
     AgentTokenResponse,
     AllMessagesResponse,
@@ -27,6 +28,7 @@ from vilnius_client.events import (
     ConversationListResponse,
     ConversationMessagesResponse,
     ConversationStatus,
+    ConversationSummary,
     CreateConversationRequest,
     CreateConversationResponse,
     EndConversationRequest,
@@ -48,6 +50,7 @@ from vilnius_client.events import (
     SystemModeRequest,
     SystemModeResponse,
     SystemModeUpdateEvent,
+    format_timestamp,
     utcnow,
 )
 
@@ -55,6 +58,7 @@ from . import rules
 from .auth import AGENT_TOKEN_TTL, CUSTOMER_TOKEN_TTL, Identity
 from .errors import ServiceError
 from .hub import AGENTS_ROOM, RESERVED_CONVERSATION_IDS, Hub, conversation_room
+from .users import display_name
 
 AUTOPILOT_AGENT_ID = "autopilot"
 """``agentId`` of the messages the autopilot writes."""
@@ -64,6 +68,88 @@ AUTOPILOT_REPLY = "Thanks for your message! This is an automatic reply; an agent
 
 OFFLINE_NOTICE = "Our agents are offline right now. Leave a message and we will get back to you."
 """The system message sent once per conversation while the mode is ``off``."""
+
+AI_SUGGESTION = "Thanks for reaching out! An agent will look at your question shortly."
+"""The canned AI suggestion of profile ``lizdeika`` (production asks its AI provider)."""
+
+PENDING_WITH_AGENT = "[Message pending agent response - AI suggestion available]"
+PENDING_WITHOUT_AGENT = "[No agents online - Message awaiting assignment]"
+"""Contents of production's pending system message (``hitl``), with and without an agent."""
+
+
+def _is_pending(message: Message) -> bool:
+    """A pending-suggestion system message, as production recognises them."""
+    metadata = message.metadata or {}
+    return metadata.get("pendingAgent") is True or "[Message pending agent response" in (
+        message.content
+    )
+
+
+async def _drop_pending(hub: Hub, conversation_id: str) -> None:
+    """Production: a new message or reply supersedes the pending suggestions."""
+    history = await hub.store.conversation_history(conversation_id)
+    await hub.store.delete_messages([m.id for m in history if _is_pending(m)])
+
+
+async def _pending_suggestion(
+    hub: Hub, conversation: Conversation, text: str, *, unassigned: bool
+) -> Message:
+    """Production (``hitl``): store a system message holding the AI suggestion."""
+    history = await hub.store.conversation_history(conversation.id)
+    visitor_count = 1 + sum(1 for m in history if m.sender is Sender.VISITOR)
+    return await hub.store.add_message(
+        conversation.id,
+        PENDING_WITHOUT_AGENT if unassigned else PENDING_WITH_AGENT,
+        Sender.SYSTEM,
+        metadata={
+            "pendingAgent": True,
+            "aiSuggestion": {
+                "response": AI_SUGGESTION,
+                "metadata": {"provider": "mock", "ragUsed": False, "fallbackUsed": True},
+            },
+            "confidence": 0.85,
+            "customerMessage": text,
+            "messageCount": visitor_count,
+            "assignedAgent": conversation.assigned_agent,
+            "unseenByAgents": unassigned,
+            "needsManualAssignment": unassigned,
+        },
+        message_type=hub.profile.default_message_type,
+    )
+
+
+async def _production_offline_notice(hub: Hub, user_message: Message) -> Message:
+    """Production (``off``): the first message of a conversation is overwritten by the notice.
+
+    Later messages get the stored notice back. Production really does replace the
+    customer's message (its ``replaceLastMessage``); the answer is a notice with a new id.
+    """
+    history = await hub.store.conversation_history(user_message.conversation_id)
+    for message in history:
+        if (message.metadata or {}).get("messageType") == "offline_notification":
+            return message
+    metadata = {"isSystemMessage": True, "messageType": "offline_notification"}
+    await hub.store.replace_message(user_message.id, OFFLINE_NOTICE, Sender.SYSTEM, metadata)
+    return Message(
+        id=str(uuid.uuid4()),
+        conversation_id=user_message.conversation_id,
+        content=OFFLINE_NOTICE,
+        sender=Sender.SYSTEM,
+        timestamp=utcnow(),
+        metadata=metadata,
+    )
+
+
+def _queue_visitor_message(hub: Hub, conversation: Conversation, message: Message) -> None:
+    """Production's ``new-message``: a visitor message, with where its conversation stands."""
+    summary = ConversationSummary(
+        id=conversation.id,
+        assigned_agent=conversation.assigned_agent,
+        last_message_timestamp=message.timestamp,
+        unseen_by_agent=conversation.assigned_agent is not None,
+    )
+    event = NewMessageEvent(conversation_id=conversation.id, message=message, conversation=summary)
+    hub.queue(Event.NEW_MESSAGE, event, AGENTS_ROOM)
 
 
 def _require_active(conversation: Conversation) -> None:
@@ -115,10 +201,15 @@ async def create_conversation(
 async def post_message(
     hub: Hub, identity: Identity, request: PostMessageRequest, idempotency_key: str | None
 ) -> dict[str, Any]:
-    """``POST /api/messages``: a customer's message, and what the mode makes of it."""
+    """``POST /api/messages``: a customer's message, and what the mode makes of it.
+
+    The profile says which events go out and what each mode adds (see
+    :class:`~mock_server.profile.Profile`).
+    """
+    profile = hub.profile
     scope = "messages"
     async with hub.transaction():
-        if idempotency_key is not None:
+        if idempotency_key is not None and profile.idempotency:
             cached = await hub.store.get_idempotent(scope, idempotency_key)
             if cached is not None:
                 return cached
@@ -137,14 +228,17 @@ async def post_message(
                     [{"field": "conversationId", "message": "reserved name"}],
                     status=422,
                 )
-            visitor_id = request.visitor_id or hub.new_id("visitor")
+            visitor_id = request.visitor_id or (
+                hub.new_id("visitor") if profile.agent_tokens else str(uuid.uuid4())
+            )
             conversation = await hub.store.create_conversation(
                 visitor_id, {}, conversation_id=request.conversation_id
             )
             if mode is SystemMode.HITL:
                 agent_id = await hub.auto_assign(conversation)
                 conversation = conversation.model_copy(update={"assigned_agent": agent_id})
-            token = _customer_token(hub, conversation.id)
+            if profile.agent_tokens:
+                token = _customer_token(hub, conversation.id)
             event = NewConversationEvent(
                 conversation_id=conversation.id, conversation=conversation, timestamp=utcnow()
             )
@@ -152,35 +246,68 @@ async def post_message(
         else:
             identity.require_conversation(conversation.id)
             _require_active(conversation)
-        user_message = await hub.store.add_message(conversation.id, request.message, Sender.VISITOR)
-        _queue_message(hub, user_message, to_room=False)
+        text = request.message.strip() if profile.trim_messages else request.message
+        user_message = await hub.store.add_message(
+            conversation.id,
+            text,
+            Sender.VISITOR,
+            message_type=request.message_type or profile.default_message_type,
+            null_metadata=profile.null_metadata,
+        )
+        if profile.new_message_for_every_message:
+            _queue_message(hub, user_message, to_room=False)
         ai_message = None
-        if mode is SystemMode.HITL and conversation.assigned_agent is None:
-            await hub.auto_assign(conversation)
+        if mode is SystemMode.HITL:
+            if profile.pending_suggestions:
+                await _drop_pending(hub, conversation.id)
+                _queue_visitor_message(hub, conversation, user_message)
+            if conversation.assigned_agent is None:
+                agent_id = await hub.auto_assign(conversation)
+                conversation = conversation.model_copy(update={"assigned_agent": agent_id})
+            if profile.pending_suggestions:
+                ai_message = await _pending_suggestion(
+                    hub, conversation, text, unassigned=conversation.assigned_agent is None
+                )
         elif mode is SystemMode.AUTOPILOT:
             ai_message = await hub.store.add_message(
                 conversation.id,
                 AUTOPILOT_REPLY,
                 Sender.AGENT,
-                agent_id=AUTOPILOT_AGENT_ID,
-                metadata={"autopilot": True},
+                agent_id=AUTOPILOT_AGENT_ID if profile.announce_autopilot else None,
+                metadata={"autopilot": True}
+                if profile.announce_autopilot
+                else {
+                    "isAutopilotResponse": True,
+                    "displayDisclaimer": True,
+                    "originalSuggestion": AUTOPILOT_REPLY,
+                    "responseAttribution": {
+                        "respondedBy": "Autopilot",
+                        "responseType": "autopilot",
+                        "systemMode": "autopilot",
+                        "timestamp": format_timestamp(utcnow()),
+                    },
+                },
+                message_type=profile.default_message_type,
             )
-            _queue_message(hub, ai_message, to_room=True)
+            if profile.announce_autopilot:
+                _queue_message(hub, ai_message, to_room=True)
+        elif mode is SystemMode.OFF and profile.offline_notice_replaces:
+            ai_message = await _production_offline_notice(hub, user_message)
         elif mode is SystemMode.OFF and not await hub.store.offline_notice_sent(conversation.id):
             ai_message = await hub.store.add_message(
                 conversation.id, OFFLINE_NOTICE, Sender.SYSTEM, metadata={"offlineNotice": True}
             )
             await hub.store.mark_offline_notice(conversation.id)
             _queue_message(hub, ai_message, to_room=False)
-        body = PostMessageResponse(
-            conversation_id=conversation.id,
-            user_message=user_message,
-            ai_message=ai_message,
-            token=token,
-        ).to_wire()
-        if token is None:
-            body.pop("token", None)
-        if idempotency_key is not None:
+        body = profile.encoder.post_message_answer(
+            PostMessageResponse(
+                conversation_id=conversation.id,
+                user_message=user_message,
+                ai_message=ai_message,
+                token=token,
+            )
+        )
+        if idempotency_key is not None and profile.idempotency:
             await hub.store.put_idempotent(scope, idempotency_key, body)
     return body
 
@@ -214,29 +341,81 @@ async def list_conversations(
 async def agent_respond(
     hub: Hub, identity: Identity, request: AgentRespondRequest, idempotency_key: str | None
 ) -> dict[str, Any]:
-    """``POST /api/agent/respond``: store an agent's reply; it takes the conversation."""
+    """``POST /api/agent/respond``: store an agent's reply; it takes the conversation.
+
+    With agent users (production) the agent id must name a user (else 500, as there);
+    the reply also goes to ``agents`` as ``agent-sent-message`` and supersedes the
+    pending suggestions.
+    """
+    profile = hub.profile
     identity.require_agent(request.agent_id)
     scope = "respond"
     async with hub.transaction():
-        if idempotency_key is not None:
+        if idempotency_key is not None and profile.idempotency:
             cached = await hub.store.get_idempotent(scope, idempotency_key)
             if cached is not None:
                 return cached
         conversation = await hub.conversation(request.conversation_id)
         _require_active(conversation)
-        agent = await hub.agent_record(request.agent_id)
-        agent.last_seen = utcnow()
-        await hub.store.save_agent(agent)
-        if conversation.assigned_agent != request.agent_id:
-            await hub.store.assign(conversation.id, request.agent_id)
+        metadata: dict[str, Any] = {}
+        if profile.user_login:
+            user = await hub.find_user(request.agent_id)
+            if user is None and conversation.assigned_agent != request.agent_id:
+                raise ServiceError(
+                    ErrorCode.INTERNAL,
+                    f"no agent user {request.agent_id!r}",
+                    body={"error": "Failed to send response"},
+                )
+            if user is not None and conversation.assigned_agent != user.id:
+                await hub.store.assign(conversation.id, user.id)
+            await hub.touch_user(request.agent_id)
+            metadata = _attribution(request, user.name if user else request.agent_id)
+            metadata["responseAttribution"]["systemMode"] = (await hub.store.system_mode()).value
+            await _drop_pending(hub, conversation.id)
+        else:
+            agent = await hub.agent_record(request.agent_id)
+            agent.last_seen = utcnow()
+            await hub.store.save_agent(agent)
+            if conversation.assigned_agent != request.agent_id:
+                await hub.store.assign(conversation.id, request.agent_id)
         message = await hub.store.add_message(
-            conversation.id, request.message, Sender.AGENT, agent_id=request.agent_id
+            conversation.id,
+            request.message,
+            Sender.AGENT,
+            agent_id=request.agent_id,
+            metadata=metadata,
+            message_type=request.message_type or profile.default_message_type,
         )
-        _queue_message(hub, message, to_room=True)
-        body = AgentRespondResponse(success=True, message=message).to_wire()
-        if idempotency_key is not None:
+        if profile.new_message_for_every_message:
+            _queue_message(hub, message, to_room=True)
+        else:
+            event = AgentMessageEvent(message=message, timestamp=utcnow())
+            hub.queue(Event.AGENT_MESSAGE, event, conversation_room(conversation.id))
+        if profile.agent_sent_message:
+            sent = AgentSentMessageEvent(
+                conversation_id=conversation.id, message=message, timestamp=utcnow()
+            )
+            hub.queue(Event.AGENT_SENT_MESSAGE, sent, AGENTS_ROOM)
+        body = {"success": True, "message": profile.encoder.message(message)}
+        if idempotency_key is not None and profile.idempotency:
             await hub.store.put_idempotent(scope, idempotency_key, body)
     return body
+
+
+def _attribution(request: AgentRespondRequest, name: str) -> dict[str, Any]:
+    """Production's metadata of an agent reply."""
+    metadata: dict[str, Any] = {}
+    if request.suggestion_action is not None:
+        metadata["suggestionAction"] = request.suggestion_action
+    if request.used_suggestion is not None:
+        metadata["usedSuggestion"] = request.used_suggestion
+    metadata["responseAttribution"] = {
+        "respondedBy": name,
+        "responseType": request.suggestion_action or "custom",
+        "systemMode": SystemMode.HITL.value,
+        "timestamp": format_timestamp(utcnow()),
+    }
+    return metadata
 
 
 async def set_personal_status(
@@ -284,10 +463,12 @@ async def set_mode(hub: Hub, identity: Identity, request: SystemModeRequest) -> 
     """``POST /api/system/mode``: agents change the mode; agents hear of it."""
     identity.require_agent()
     async with hub.transaction():
-        if await hub.store.system_mode() is not request.mode:
+        changed = await hub.store.system_mode() is not request.mode
+        if changed:
             await hub.store.set_system_mode(request.mode)
             if request.mode is SystemMode.OFF:
                 await hub.store.reset_offline_notices()
+        if changed or not hub.profile.mode_update_on_change_only:
             event = SystemModeUpdateEvent(mode=request.mode)
             hub.queue(Event.SYSTEM_MODE_UPDATE, event, AGENTS_ROOM)
     return SystemModeResponse(success=True, mode=request.mode)
@@ -375,3 +556,157 @@ def agent_token(hub: Hub, request: AgentTokenRequest) -> AgentTokenResponse:
     return AgentTokenResponse(
         token=token, agent_id=request.agent_id, expires_at=datetime.fromtimestamp(expires, UTC)
     )
+
+
+# --------------------------------------------------------------------------
+# What only production does (profile ``lizdeika``; its REST layer is
+# :mod:`mock_server.production_api`)
+
+
+async def create_conversation_production(
+    hub: Hub, visitor_id: str | None, metadata: Any
+) -> dict[str, Any]:
+    """Production's ``POST /api/conversations``: a UUID conversation; no event, no token.
+
+    Production stores neither the visitor id nor the metadata (it answers them once).
+    """
+    async with hub.transaction():
+        conversation = await hub.store.create_conversation(
+            "anonymous-session", {}, conversation_id=str(uuid.uuid4())
+        )
+    return {
+        "conversationId": conversation.id,
+        "conversation": {
+            "id": conversation.id,
+            "visitorId": visitor_id or str(uuid.uuid4()),
+            "startedAt": format_timestamp(conversation.started_at),
+            "metadata": metadata,
+        },
+    }
+
+
+async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
+    """Production's ``GET /api/admin/conversations`` (newest first, ticket fields)."""
+    conversations = await hub.store.list_conversations()
+    counts = await hub.store.message_counts()
+    numbered = {c.id: number for number, c in enumerate(conversations, start=1)}
+    daily: dict[str, int] = {}
+    tickets: dict[str, str] = {}
+    for conversation in conversations:
+        day = conversation.started_at.strftime("%Y%m%d")
+        daily[day] = daily.get(day, 0) + 1
+        tickets[conversation.id] = f"LZD-{day}-{daily[day]:04d}"
+    answer = []
+    for conversation in reversed(conversations):
+        history = await hub.store.conversation_history(conversation.id)
+        shown = [
+            {
+                "id": m.id,
+                "content": m.content,
+                "sender": m.sender.value,
+                "timestamp": format_timestamp(m.timestamp),
+            }
+            for m in reversed(history)
+            if m.sender in (Sender.VISITOR, Sender.AGENT)
+        ][:50]
+        answer.append(
+            {
+                "id": conversation.id,
+                "visitorId": "anonymous-session",
+                "userNumber": numbered[conversation.id],
+                "assignedAgent": conversation.assigned_agent,
+                "startedAt": format_timestamp(conversation.started_at),
+                "ticketNumber": tickets[conversation.id],
+                "subject": "Website Support Request",
+                "archived": False,
+                "category": "general",
+                "categoryId": None,
+                "category_id": None,
+                "categoryData": None,
+                "messageCount": counts.get(conversation.id, 0),
+                "lastMessage": shown[0] if shown else None,
+                "messages": shown,
+            }
+        )
+    return {"conversations": answer, "total": len(answer)}
+
+
+async def personal_status_production(
+    hub: Hub, agent_id: str, status: PersonalStatus
+) -> dict[str, Any]:
+    """Production's ``POST /api/agent/personal-status`` (``online`` | ``offline``).
+
+    Any id is answered; only a user's is recorded. No conversation changes hands
+    (``reassignments`` is always 0 at production's commit); the agents hear of it.
+    """
+    async with hub.transaction():
+        user = await hub.find_user(agent_id)
+        await hub.touch_user(agent_id, status)
+        await hub.queue_agents_update()
+    now = format_timestamp(utcnow())
+    agent: dict[str, Any] = {
+        "id": agent_id,
+        "name": display_name(agent_id),
+        "status": status.value,
+        "personalStatus": status.value,
+        "lastSeen": now,
+        "connected": status is not PersonalStatus.OFFLINE,
+    }
+    if user is not None:
+        agent["user_id"] = user.id
+    return {"success": True, "agent": agent, "reassignments": 0}
+
+
+def _conversation_view(conversation: Conversation, number: int) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "visitorId": "anonymous-session",
+        "userNumber": number,
+        "assignedAgent": conversation.assigned_agent,
+        "startedAt": format_timestamp(conversation.started_at),
+        "subject": "Website Support Request",
+        "category": "general",
+    }
+
+
+async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> dict[str, Any]:
+    """Production's assign: to the user the id names (500 for other ids); no event."""
+    async with hub.transaction():
+        conversation = await hub.store.get_conversation(conversation_id)
+        if conversation is None:
+            raise ServiceError(
+                ErrorCode.NOT_FOUND,
+                "unknown conversation",
+                body={"error": "Conversation not found"},
+            )
+        user = await hub.find_user(agent_id)
+        if user is None:
+            raise ServiceError(
+                ErrorCode.INTERNAL, "no such agent", body={"error": "Failed to assign conversation"}
+            )
+        await hub.store.assign(conversation.id, user.id)
+        number = [c.id for c in await hub.store.list_conversations()].index(conversation.id) + 1
+        updated = conversation.model_copy(update={"assigned_agent": user.id})
+    return {"success": True, "conversation": _conversation_view(updated, number)}
+
+
+async def bulk_assign_production(hub: Hub, conversation_ids: list[Any], agent_id: Any) -> int:
+    """Production's bulk assign: the known ids go to the agent; answers how many.
+
+    The agent id is a user UUID or an e-mail; anything else fails (500) as there.
+    """
+    async with hub.transaction():
+        users = await hub.store.list_users()
+        user = next((u for u in users if agent_id in (u.id, u.email)), None)
+        if user is None:
+            raise ServiceError(
+                ErrorCode.INTERNAL,
+                "no such agent",
+                body={"error": "Failed to assign conversations"},
+            )
+        count = 0
+        for conversation_id in dict.fromkeys(c for c in conversation_ids if isinstance(c, str)):
+            if await hub.store.get_conversation(conversation_id) is not None:
+                await hub.store.assign(conversation_id, user.id)
+                count += 1
+    return count

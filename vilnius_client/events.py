@@ -305,6 +305,15 @@ MessageText = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 JsonObject = dict[str, Any]
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def _unset() -> Any:
+    """Default of a field one kind of server does not send: ``None``, left out on the wire."""
+    return Field(default=None, exclude_if=_is_none)
+
+
 class WireModel(BaseModel):
     """Base of every payload model: camelCase aliases, extra fields kept."""
 
@@ -341,9 +350,9 @@ class Message(WireModel):
     timestamp: Timestamp
     agent_id: str | None = None
     metadata: JsonObject | None = Field(default_factory=dict)
-    seq: int | None = None
-    sender_id: str | None = None
-    message_type: str | None = None
+    seq: int | None = _unset()
+    sender_id: str | None = _unset()
+    message_type: str | None = _unset()
 
 
 class Suggestion(Message):
@@ -363,7 +372,7 @@ class Conversation(WireModel):
     visitor_id: str
     started_at: Timestamp
     assigned_agent: str | None = None
-    status: ConversationStatus | None = None
+    status: ConversationStatus | None = _unset()
     metadata: JsonObject | None = Field(default_factory=dict)
 
 
@@ -384,10 +393,10 @@ class AgentData(WireModel):
     status: AgentStatus
     personal_status: PersonalStatus
     last_seen: Timestamp | None = None
-    active_chats: int | None = None
+    active_chats: int | None = _unset()
     """``None`` from production, which does not count them."""
     connected: bool
-    user_id: str | None = None
+    user_id: str | None = _unset()
     """Production: the agent's user UUID (the same as ``id`` there)."""
 
 
@@ -418,7 +427,7 @@ class HeartbeatPayload(WireModel):
     """
 
     timestamp: Timestamp
-    source: str | None = None
+    source: str | None = _unset()
 
 
 class AckError(WireModel):
@@ -481,8 +490,8 @@ class NewMessageEvent(ServerEvent):
     message: Message
     ai_suggestion: Suggestion | None = None
     timestamp: Timestamp | None = None
-    conversation: ConversationSummary | None = None
-    type: str | None = None
+    conversation: ConversationSummary | None = _unset()
+    type: str | None = _unset()
 
     @model_validator(mode="before")
     @classmethod
@@ -646,7 +655,7 @@ class HealthResponse(WireModel):
     """``GET /health``; ``contract`` is ``None`` on production."""
 
     status: str
-    contract: ContractInfo | None = None
+    contract: ContractInfo | None = _unset()
 
 
 class CreateConversationRequest(WireModel):
@@ -673,9 +682,9 @@ class PostMessageRequest(WireModel):
     conversation_id: Identifier
     message: MessageText
     visitor_id: Identifier | None = None
-    message_type: str | None = None
-    file_metadata: JsonObject | None = None
-    enable_rag: bool | None = None
+    message_type: str | None = _unset()
+    file_metadata: JsonObject | None = _unset()
+    enable_rag: bool | None = _unset()
 
 
 class PostMessageResponse(WireModel):
@@ -705,7 +714,7 @@ class ConversationListResponse(WireModel):
     """``GET /api/admin/conversations`` (production adds ``total``)."""
 
     conversations: list[Conversation]
-    total: int | None = None
+    total: int | None = _unset()
 
 
 class AgentRespondRequest(WireModel):
@@ -714,11 +723,11 @@ class AgentRespondRequest(WireModel):
     conversation_id: Identifier
     message: MessageText
     agent_id: Identifier
-    used_suggestion: Any = None
-    suggestion_action: str | None = None
-    auto_assign: bool | None = None
-    message_type: str | None = None
-    file_metadata: JsonObject | None = None
+    used_suggestion: Any = _unset()
+    suggestion_action: str | None = _unset()
+    auto_assign: bool | None = _unset()
+    message_type: str | None = _unset()
+    file_metadata: JsonObject | None = _unset()
 
 
 class AgentRespondResponse(WireModel):
@@ -808,8 +817,8 @@ class BulkAssignResponse(WireModel):
     success: bool
     reassigned: list[Reassignment] | int | None = None
     """The reassignments made; a server may answer only their count."""
-    message: str | None = None
-    data: JsonObject | None = None
+    message: str | None = _unset()
+    data: JsonObject | None = _unset()
 
 
 class AgentTokenRequest(WireModel):
@@ -865,8 +874,8 @@ class LoginResponse(WireModel):
     """
 
     success: bool
-    message: str | None = None
-    data: JsonObject | None = None
+    message: str | None = _unset()
+    data: JsonObject | None = _unset()
     requires_totp: bool | None = None
 
     def login_data(self) -> LoginData | None:

@@ -1,0 +1,378 @@
+"""Which server the reference server plays: our contract (``vilnius``) or production (``lizdeika``).
+
+Everything that differs between the two lives here, in one frozen :class:`Profile`: the
+hub, the socket handlers, the operations and the REST layer ask it *what* to do (capability
+flags: "are events acknowledged?", "does a disconnect mark the agent offline?") and *how*
+to write it on the wire (:class:`ContractEncoder` / :class:`ProductionEncoder`), never
+which profile it is. The state, the store, the models (:mod:`vilnius_client.events`) and
+the operations are the same for both.
+
+``vilnius`` is ``shared/CONTRACT.md``. ``lizdeika`` is production as ``shared/PRODUCTION.md``
+and the production backend at commit 0dec8e5 describe it (see ``docs/guides/server.md`` for
+the list of reproduced behaviours and the few deliberately left out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from vilnius_client.events import (
+    AgentData,
+    AgentMessageEvent,
+    AgentSentMessageEvent,
+    ConnectedAgentsUpdateEvent,
+    Conversation,
+    CurrentStateEvent,
+    Event,
+    Message,
+    NewConversationEvent,
+    NewMessageEvent,
+    PostMessageResponse,
+    WireModel,
+    format_timestamp,
+)
+
+from .ratelimit import RateLimit
+from .users import display_name
+
+__all__ = [
+    "LIZDEIKA",
+    "PROFILES",
+    "VILNIUS",
+    "ContractEncoder",
+    "Encoder",
+    "ProductionEncoder",
+    "Profile",
+    "ProfileName",
+]
+
+ProfileName = Literal["vilnius", "lizdeika"]
+
+CONTRACT_FEATURES = (
+    "acks",
+    "seq",
+    "catch-up",
+    "idempotency",
+    "agent-token",
+    "customer-token",
+    "error-event",
+)
+"""What the ``vilnius`` profile offers (CONTRACT.md §0)."""
+
+
+class Encoder(Protocol):
+    """How a profile writes the server's data on the wire (JSON-ready dicts)."""
+
+    def event(self, event: Event, data: WireModel) -> dict[str, Any]:
+        """A server -> client event's payload."""
+
+    def message(self, message: Message) -> dict[str, Any]:
+        """A stored message, in events and REST answers."""
+
+    def conversation(self, conversation: Conversation) -> dict[str, Any]:
+        """A conversation, as ``new-conversation`` and REST answers show it."""
+
+    def agent(self, agent: AgentData) -> dict[str, Any]:
+        """An agent, as the dashboard lists it."""
+
+    def post_message_answer(self, answer: PostMessageResponse) -> dict[str, Any]:
+        """The answer of ``POST /api/messages``."""
+
+
+class ContractEncoder:
+    """CONTRACT.md's shapes: the models' own camelCase dump."""
+
+    def event(self, event: Event, data: WireModel) -> dict[str, Any]:
+        return data.to_wire()
+
+    def post_message_answer(self, answer: PostMessageResponse) -> dict[str, Any]:
+        body = answer.to_wire()
+        if answer.token is None:
+            body.pop("token", None)
+        return body
+
+    def message(self, message: Message) -> dict[str, Any]:
+        return message.to_wire()
+
+    def conversation(self, conversation: Conversation) -> dict[str, Any]:
+        return conversation.to_wire()
+
+    def agent(self, agent: AgentData) -> dict[str, Any]:
+        return agent.to_wire()
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+class ProductionEncoder:
+    """Production's shapes: no ``seq``, its own field sets."""
+
+    def event(self, event: Event, data: WireModel) -> dict[str, Any]:
+        if isinstance(data, ConnectedAgentsUpdateEvent):
+            return {"agents": [self.agent(agent) for agent in data.agents]}
+        if isinstance(data, CurrentStateEvent) and isinstance(data.data, list):
+            return {"type": data.type.value, "data": [self.agent(agent) for agent in data.data]}
+        if isinstance(data, NewMessageEvent):  # visitor messages in hitl only
+            message = data.message
+            return {
+                "type": "new-message",
+                "conversationId": data.conversation_id,
+                "message": {
+                    "id": message.id,
+                    "content": message.content,
+                    "sender": message.sender.value,
+                    "timestamp": _ts(message.timestamp),
+                },
+                "conversation": data.conversation.to_wire() if data.conversation else None,
+            }
+        if isinstance(data, AgentMessageEvent | AgentSentMessageEvent):
+            body = data.to_wire()
+            body["message"] = self.message(data.message)
+            return body
+        if isinstance(data, NewConversationEvent):
+            return {
+                "conversationId": data.conversation_id,
+                "conversation": self.conversation(data.conversation),
+                "timestamp": _ts(data.timestamp),
+            }
+        return data.to_wire()
+
+    def message(self, message: Message) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": message.id,
+            "conversationId": message.conversation_id,
+            "content": message.content,
+            "sender": message.sender.value,
+            "timestamp": _ts(message.timestamp),
+        }
+        if message.agent_id is not None:
+            body["agentId"] = message.agent_id
+        body["messageType"] = message.message_type or "text"
+        body["metadata"] = message.metadata
+        return body
+
+    def post_message_answer(self, answer: PostMessageResponse) -> dict[str, Any]:
+        user = answer.user_message
+        ai = answer.ai_message
+        return {
+            "userMessage": {
+                "id": user.id,
+                "conversationId": user.conversation_id,
+                "content": user.content,
+                "sender": user.sender.value,
+                "timestamp": _ts(user.timestamp),
+                "messageType": user.message_type or "text",
+            },
+            "aiMessage": None
+            if ai is None
+            else {
+                "id": ai.id,
+                "conversationId": ai.conversation_id,
+                "content": ai.content,
+                "sender": ai.sender.value,
+                "timestamp": _ts(ai.timestamp),
+                "metadata": ai.metadata,
+            },
+            "conversationId": answer.conversation_id,
+        }
+
+    def history_message(self, message: Message) -> dict[str, Any]:
+        """A message of ``GET /api/conversations/{id}/messages`` (production reads rows back)."""
+        return {
+            "id": message.id,
+            "conversationId": message.conversation_id,
+            "content": message.content,
+            "sender": message.sender.value,
+            "timestamp": _ts(message.timestamp),
+            "metadata": message.metadata,
+            "senderId": message.sender_id,
+            "messageType": message.message_type or "text",
+        }
+
+    def conversation(self, conversation: Conversation) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": conversation.id,
+            "visitorId": conversation.visitor_id,
+            "startedAt": _ts(conversation.started_at),
+        }
+        if conversation.assigned_agent is not None:
+            body["assignedAgent"] = conversation.assigned_agent
+        return body
+
+    def agent(self, agent: AgentData) -> dict[str, Any]:
+        return {
+            "id": agent.id,
+            "name": display_name(agent.id),
+            "status": agent.status.value,
+            "personalStatus": agent.personal_status.value,
+            "lastSeen": _ts(agent.last_seen),
+            "connected": agent.connected,
+            "userId": agent.id,
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The behaviour of one kind of server (see the module docstring).
+
+    Attributes:
+        name: ``vilnius`` or ``lizdeika``.
+        contract_features: What ``GET /health`` announces; empty: no ``contract`` object
+            (production's health answer).
+        acks: Socket.IO acknowledgements are answered (else never: a client that asks
+            waits for ever).
+        error_events: Bad socket input is answered with ``error-event`` (else nothing).
+        socket_auth: Sockets are authenticated (in auth mode ``token``); else any socket
+            may join anything.
+        agent_tokens: ``POST /api/auth/agent-token`` and customer tokens (CONTRACT.md §8).
+        user_login: Agents are users: ``POST /api/auth/login`` / ``refresh``, JWT-only
+            endpoints, agent ids are user UUIDs.
+        seq: Messages carry ``seq``; ``GET /api/messages?after=`` (catch-up) exists.
+        idempotency: ``Idempotency-Key`` is honoured.
+        dashboard_rooms: Rooms ``join-agent-dashboard`` puts a socket in.
+        join_room: The ``join-room`` event (join any non-conversation room by name).
+        heartbeat_echo: ``heartbeat-ack`` echoes the client's timestamp (else the
+            server's clock).
+        disconnect_marks_offline: An agent's last socket closing marks it offline (else
+            only inactivity does, after ``activity_timeout``).
+        activity_timeout: Seconds without activity after which an agent is no longer
+            listed (``None``: listed while it has a socket, or ever seen).
+        agents_broadcast_every: Seconds between periodic ``connected-agents-update``
+            broadcasts (``None``: only on changes).
+        check_conversations: Socket events naming a conversation need it to exist (and
+            the caller's right to it); else they act on whatever room the id names.
+        lenient_heartbeat: ``heartbeat`` takes any payload (or none) and reads
+            ``source`` if there is one.
+        least_loaded_assignment: New conversations go to the available agent with the
+            fewest active chats (else to the first available agent, as production).
+        assign_on_join: Unassigned conversations given out when an agent joins.
+        mode_update_on_change_only: ``system-mode-update`` only when the mode changes.
+        new_message_for_every_message: ``new-message`` for every stored message (else only
+            for visitor messages in ``hitl``).
+        agent_sent_message: ``agent-sent-message`` to ``agents`` on every agent reply.
+        pending_suggestions: In ``hitl`` a customer message gets a stored system message
+            carrying an AI suggestion (superseded by the next message or reply).
+        announce_autopilot: Autopilot replies are sent as ``agent-message`` (else they
+            are only in the ``POST /api/messages`` answer).
+        offline_notice_replaces: In ``off`` the first customer message is overwritten by
+            the offline notice (production's behaviour) instead of a new system message.
+        personal_statuses: Values ``POST /api/agent/personal-status`` accepts.
+        max_message: Longest message text; ``trim_messages``: text is trimmed.
+        default_message_type: ``messageType`` of messages that name none (production:
+            ``text``).
+        null_metadata: Customer messages are stored with ``null`` metadata (production).
+        message_rate_limit: Default limit of ``POST /api/messages`` per client IP.
+        encoder: How data is written on the wire.
+    """
+
+    name: ProfileName
+    contract_features: tuple[str, ...]
+    acks: bool
+    error_events: bool
+    socket_auth: bool
+    agent_tokens: bool
+    user_login: bool
+    seq: bool
+    idempotency: bool
+    dashboard_rooms: tuple[str, ...]
+    join_room: bool
+    heartbeat_echo: bool
+    disconnect_marks_offline: bool
+    activity_timeout: float | None
+    agents_broadcast_every: float | None
+    check_conversations: bool
+    lenient_heartbeat: bool
+    least_loaded_assignment: bool
+    assign_on_join: int
+    mode_update_on_change_only: bool
+    new_message_for_every_message: bool
+    agent_sent_message: bool
+    pending_suggestions: bool
+    announce_autopilot: bool
+    offline_notice_replaces: bool
+    personal_statuses: tuple[str, ...]
+    max_message: int
+    trim_messages: bool
+    default_message_type: str | None
+    null_metadata: bool
+    message_rate_limit: RateLimit | None
+    encoder: ContractEncoder | ProductionEncoder = field(compare=False)
+
+
+VILNIUS = Profile(
+    name="vilnius",
+    contract_features=CONTRACT_FEATURES,
+    acks=True,
+    error_events=True,
+    socket_auth=True,
+    agent_tokens=True,
+    user_login=False,
+    seq=True,
+    idempotency=True,
+    dashboard_rooms=("agents",),
+    join_room=False,
+    heartbeat_echo=True,
+    disconnect_marks_offline=True,
+    activity_timeout=None,
+    agents_broadcast_every=None,
+    check_conversations=True,
+    lenient_heartbeat=False,
+    least_loaded_assignment=True,
+    assign_on_join=2,
+    mode_update_on_change_only=True,
+    new_message_for_every_message=True,
+    agent_sent_message=False,
+    pending_suggestions=False,
+    announce_autopilot=True,
+    offline_notice_replaces=False,
+    personal_statuses=("online", "afk"),
+    max_message=10_000,
+    trim_messages=False,
+    default_message_type=None,
+    null_metadata=False,
+    message_rate_limit=None,
+    encoder=ContractEncoder(),
+)
+"""CONTRACT.md: the default."""
+
+LIZDEIKA = Profile(
+    name="lizdeika",
+    contract_features=(),
+    acks=False,
+    error_events=False,
+    socket_auth=False,
+    agent_tokens=False,
+    user_login=True,
+    seq=False,
+    idempotency=False,
+    dashboard_rooms=("agents", "settings"),
+    join_room=True,
+    heartbeat_echo=False,
+    disconnect_marks_offline=False,
+    activity_timeout=5 * 60.0,
+    agents_broadcast_every=30.0,
+    check_conversations=False,
+    lenient_heartbeat=True,
+    least_loaded_assignment=False,
+    assign_on_join=0,
+    mode_update_on_change_only=False,
+    new_message_for_every_message=False,
+    agent_sent_message=True,
+    pending_suggestions=True,
+    announce_autopilot=False,
+    offline_notice_replaces=True,
+    personal_statuses=("online", "offline"),
+    max_message=5_000,
+    trim_messages=True,
+    default_message_type="text",
+    null_metadata=True,
+    message_rate_limit=RateLimit(10, 60.0),
+    encoder=ProductionEncoder(),
+)
+"""Production (Lizdeika at commit 0dec8e5)."""
+
+PROFILES: dict[str, Profile] = {VILNIUS.name: VILNIUS, LIZDEIKA.name: LIZDEIKA}
+"""Every profile by name."""
