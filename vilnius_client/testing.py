@@ -15,7 +15,12 @@ Fixtures (all function-scoped, each test gets a fresh server and database):
 
 * ``vilnius_server``: the reference server in-process on a free loopback port,
   ``auth="none"``, in-memory SQLite (a :class:`mock_server.RunningServer`:
-  ``.url``, ``.faults``, ``.stop()``, ``.start()``).
+  ``.url``, ``.faults``, ``.stop()``, ``.start()``), playing the profile
+  ``vilnius_profile`` names.
+* ``vilnius_profile``: ``"vilnius"`` (CONTRACT.md, the default) or ``"lizdeika"``
+  (production's behaviour). Override it in a ``conftest.py``, or per test with
+  ``@pytest.mark.parametrize("vilnius_profile", ["lizdeika"])``. A ``lizdeika``
+  server has the agent user :data:`TEST_AGENT_EMAIL` / :data:`TEST_AGENT_PASSWORD`.
 * ``vilnius_token_server``: the same with ``auth="token"`` and the agent key
   ``"test-key"`` (:data:`TEST_AGENT_KEY`).
 * ``agent_client``: ``await agent_client(agent_id="agent-1", **options)``
@@ -59,17 +64,26 @@ def _async_fixture(fn: F) -> F:
 
 
 __all__ = [
+    "TEST_AGENT_EMAIL",
     "TEST_AGENT_KEY",
+    "TEST_AGENT_PASSWORD",
     "AgentFactory",
     "CustomerFactory",
     "agent_client",
     "customer_client",
+    "vilnius_profile",
     "vilnius_server",
     "vilnius_token_server",
 ]
 
 TEST_AGENT_KEY = "test-key"
 """The agent key of ``vilnius_token_server``."""
+
+TEST_AGENT_EMAIL = "agent@example.com"
+"""The agent user of a ``lizdeika`` server (log in with :data:`TEST_AGENT_PASSWORD`)."""
+
+TEST_AGENT_PASSWORD = "test-password"
+"""The password of :data:`TEST_AGENT_EMAIL`."""
 
 AgentFactory = Callable[..., Awaitable[AgentClient]]
 """``await factory(agent_id="agent-1", *, url=None, **options) -> AgentClient``."""
@@ -81,12 +95,25 @@ CustomerFactory = Callable[..., Awaitable[CustomerClient]]
 _TEST_OPTIONS: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
 
 
-@_async_fixture
-async def vilnius_server() -> AsyncIterator[RunningServer]:
-    """The reference server, ``auth="none"``, in-memory database, free loopback port."""
-    from mock_server import serve  # imported late: loading the plugin stays cheap
+@pytest.fixture
+def vilnius_profile() -> str:
+    """The profile ``vilnius_server`` plays: ``"vilnius"``; override it for ``"lizdeika"``."""
+    return "vilnius"
 
-    async with serve(host="127.0.0.1", port=0, db=":memory:", auth="none") as server:
+
+@_async_fixture
+async def vilnius_server(vilnius_profile: str) -> AsyncIterator[RunningServer]:
+    """The reference server, ``auth="none"``, in-memory database, free loopback port."""
+    from mock_server import AgentUser, serve  # imported late: loading the plugin stays cheap
+
+    async with serve(
+        host="127.0.0.1",
+        port=0,
+        db=":memory:",
+        auth="none",
+        profile=cast(Any, vilnius_profile),
+        agent_users=[AgentUser(TEST_AGENT_EMAIL, TEST_AGENT_PASSWORD, "Test Agent")],
+    ) as server:
         yield server
 
 

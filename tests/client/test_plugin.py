@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+import pytest
+
 from mock_server import RunningServer
 from tests.conftest import scaled
 from vilnius_client.testing import (  # noqa: F401 - fixtures, found by pytest by name
@@ -12,6 +15,7 @@ from vilnius_client.testing import (  # noqa: F401 - fixtures, found by pytest b
     CustomerFactory,
     agent_client,
     customer_client,
+    vilnius_profile,
     vilnius_server,
     vilnius_token_server,
 )
@@ -39,3 +43,16 @@ async def test_token_server_fixture(
     bot = await agent_client("bot-1", url=vilnius_token_server.url, agent_key=TEST_AGENT_KEY)
     assert bot.get_connection_status().connected
     assert vilnius_token_server.agent_key == TEST_AGENT_KEY
+
+
+@pytest.mark.parametrize("vilnius_profile", ["lizdeika"])
+async def test_plugin_server_plays_production(vilnius_server: RunningServer) -> None:  # noqa: F811
+    """``vilnius_profile`` switches the fixture server to production's behaviour."""
+    from vilnius_client.testing import TEST_AGENT_EMAIL, TEST_AGENT_PASSWORD
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{vilnius_server.url}/health") as reply:
+            assert "contract" not in await reply.json()
+        credentials = {"email": TEST_AGENT_EMAIL, "password": TEST_AGENT_PASSWORD}
+        async with http.post(f"{vilnius_server.url}/api/auth/login", json=credentials) as reply:
+            assert reply.status == 200
