@@ -35,7 +35,7 @@ from .auth import ANONYMOUS, OPEN, Identity, TokenSigner
 from .errors import ServiceError
 from .handlers import validation_details
 from .hub import Hub
-from .ratelimit import RateLimit
+from .ratelimit import FixedWindow, RateLimit
 from .wirejson import dumps
 
 __all__ = ["add_routes", "middlewares"]
@@ -44,6 +44,9 @@ logger = logging.getLogger("mock_server")
 
 M = TypeVar("M", bound=BaseModel)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+AGENT_TOKEN_FAILURES = RateLimit(10, 60.0)
+"""Wrong agent keys allowed per client IP and minute; then every attempt gets 429."""
 
 MAX_IDEMPOTENCY_KEY = 255
 MAX_SEQ = 2**63 - 1  # SQLite's INTEGER; a larger ``after`` simply matches nothing
@@ -270,9 +273,25 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
         limit = _int_query(request, "limit", 100, 1000)
         return _json(await ops.all_messages(hub, identity, after, limit))
 
+    failures = FixedWindow(AGENT_TOKEN_FAILURES)
+
     async def agent_token(request: web.Request) -> web.Response:
+        client = request.remote or "unknown"
+        blocked = failures.blocked(client)
+        if blocked is not None:
+            raise ServiceError(
+                ErrorCode.RATE_LIMITED,
+                "too many wrong agent keys; try again later",
+                {"retryAfter": blocked.reset},
+                headers=blocked.headers(failures.policy),
+            )
         body = await _body(request, AgentTokenRequest)
-        return _json(ops.agent_token(hub, body))
+        try:
+            return _json(ops.agent_token(hub, body))
+        except ServiceError as exc:
+            if exc.code == ErrorCode.UNAUTHORIZED:
+                failures.count(client)
+            raise
 
     app.router.add_get("/health", health)
     app.router.add_post("/api/conversations", create_conversation)

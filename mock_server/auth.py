@@ -129,7 +129,12 @@ class TokenSigner:
         Raises:
             ServiceError: ``unauthorized`` for a malformed, forged or expired token.
         """
-        if not isinstance(token, str) or token.count(".") != 1 or len(token) > 4096:
+        if (
+            not isinstance(token, str)
+            or not token.isascii()  # our tokens are base64url; anything else is no token
+            or token.count(".") != 1
+            or len(token) > 4096
+        ):
             raise ServiceError(ErrorCode.UNAUTHORIZED, "malformed token")
         body, signature = token.split(".")
         if not hmac.compare_digest(self._sign(body), signature):

@@ -112,8 +112,19 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
         if is_live():
             await hub.disconnect(sid)
 
+    async def unknown(event: Any, sid: str, *args: Any) -> Any:
+        """An event the server does not know: ``error-event`` (production says nothing)."""
+        if not hub.profile.error_events or not is_live():
+            return sio.not_handled
+        name = str(event)[:100]
+        message = f"unknown event {name!r}"
+        body = ErrorEvent(code=ErrorCode.INVALID_PAYLOAD, message=message, event=name)
+        await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
+        return {"ok": False, "error": {"code": ErrorCode.INVALID_PAYLOAD.value, "message": message}}
+
     sio.on("connect", handler=connect)
     sio.on("disconnect", handler=disconnect)
+    sio.on("*", handler=unknown)
     for event, operation in _OPERATIONS.items():
         if event is Event.JOIN_ROOM and not hub.profile.join_room:
             continue
