@@ -7,7 +7,9 @@ state in one transaction and returns the answer model; the HTTP layer
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +52,7 @@ from vilnius_client.events import (
     SystemModeRequest,
     SystemModeResponse,
     SystemModeUpdateEvent,
+    WireModel,
     format_timestamp,
     utcnow,
 )
@@ -59,6 +62,7 @@ from .auth import AGENT_TOKEN_TTL, CUSTOMER_TOKEN_TTL, Identity
 from .errors import ServiceError
 from .hub import AGENTS_ROOM, RESERVED_CONVERSATION_IDS, Hub, conversation_room
 from .users import display_name
+from .wirejson import dumps
 
 AUTOPILOT_AGENT_ID = "autopilot"
 """``agentId`` of the messages the autopilot writes."""
@@ -176,6 +180,66 @@ def _queue_message(hub: Hub, message: Message, *, to_room: bool) -> None:
     hub.queue(Event.NEW_MESSAGE, event, AGENTS_ROOM)
 
 
+def _servable(event: WireModel) -> None:
+    """Refuse (inside the transaction, so nothing is stored) what could not be sent back."""
+    try:
+        dumps(event.to_wire())
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ServiceError(
+            ErrorCode.INVALID_PAYLOAD, "the request cannot be stored and served back", status=422
+        ) from exc
+
+
+def _fingerprint(request: WireModel) -> str:
+    """A digest of what a request asks for (its body, canonical JSON)."""
+    text = json.dumps(request.to_wire(), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def _replayed(
+    hub: Hub, scope: str, identity: Identity, key: str | None, request: WireModel
+) -> dict[str, Any] | None:
+    """The answer remembered for this caller's ``Idempotency-Key``, or ``None``.
+
+    Answers are kept per caller (its identity: an agent, a conversation's customer, or
+    for an anonymous caller nothing, so that the body decides) and with the request's
+    fingerprint: the same key with another body is refused with 422, as the IETF
+    Idempotency-Key draft says, instead of answering for a different request. Call it
+    only once the caller is authorised for the request.
+    """
+    if key is None or not hub.profile.idempotency:
+        return None
+    cached = await hub.store.get_idempotent(_key_scope(scope, identity), key)
+    if cached is None:
+        return None
+    if cached.get("fingerprint") != _fingerprint(request):
+        raise ServiceError(
+            ErrorCode.INVALID_PAYLOAD,
+            "this Idempotency-Key was used with a different request",
+            {"field": "Idempotency-Key"},
+            status=422,
+        )
+    body: dict[str, Any] = cached["body"]
+    return body
+
+
+async def _remember(
+    hub: Hub,
+    scope: str,
+    identity: Identity,
+    key: str | None,
+    request: WireModel,
+    body: dict[str, Any],
+) -> None:
+    if key is not None and hub.profile.idempotency:
+        entry = {"fingerprint": _fingerprint(request), "body": body}
+        await hub.store.put_idempotent(_key_scope(scope, identity), key, entry)
+
+
+def _key_scope(scope: str, identity: Identity) -> str:
+    return f"{scope}|{identity.kind}:{identity.subject or ''}"
+
+
 def _customer_token(hub: Hub, conversation_id: str) -> str:
     return hub.signer.issue("customer", conversation_id, CUSTOMER_TOKEN_TTL)[0]
 
@@ -190,6 +254,7 @@ async def create_conversation(
         event = NewConversationEvent(
             conversation_id=conversation.id, conversation=conversation, timestamp=utcnow()
         )
+        _servable(event)
         hub.queue(Event.NEW_CONVERSATION, event, AGENTS_ROOM)
     return CreateConversationResponse(
         conversation_id=conversation.id,
@@ -209,18 +274,21 @@ async def post_message(
     profile = hub.profile
     scope = "messages"
     async with hub.transaction():
-        if idempotency_key is not None and profile.idempotency:
-            cached = await hub.store.get_idempotent(scope, idempotency_key)
-            if cached is not None:
-                return cached
         conversation = await hub.store.get_conversation(request.conversation_id)
+        if conversation is None and identity.kind == "customer":
+            raise ServiceError(ErrorCode.FORBIDDEN, "this token belongs to another conversation")
+        if conversation is not None and identity.kind != "anonymous":
+            identity.require_conversation(conversation.id)
+        # An anonymous caller is authorised by the request itself: only the same body
+        # under the same key gets the answer (of the message that created the conversation).
+        cached = await _replayed(hub, scope, identity, idempotency_key, request)
+        if cached is not None:
+            return cached
+        if conversation is not None:
+            identity.require_conversation(conversation.id)
         mode = await hub.store.system_mode()
         token = None
         if conversation is None:
-            if identity.kind == "customer":
-                raise ServiceError(
-                    ErrorCode.FORBIDDEN, "this token belongs to another conversation"
-                )
             if request.conversation_id in RESERVED_CONVERSATION_IDS:
                 raise ServiceError(
                     ErrorCode.INVALID_PAYLOAD,
@@ -244,7 +312,6 @@ async def post_message(
             )
             hub.queue(Event.NEW_CONVERSATION, event, AGENTS_ROOM)
         else:
-            identity.require_conversation(conversation.id)
             _require_active(conversation)
         text = request.message.strip() if profile.trim_messages else request.message
         user_message = await hub.store.add_message(
@@ -307,8 +374,7 @@ async def post_message(
                 token=token,
             )
         )
-        if idempotency_key is not None and profile.idempotency:
-            await hub.store.put_idempotent(scope, idempotency_key, body)
+        await _remember(hub, scope, identity, idempotency_key, request, body)
     return body
 
 
@@ -351,10 +417,9 @@ async def agent_respond(
     identity.require_agent(request.agent_id)
     scope = "respond"
     async with hub.transaction():
-        if idempotency_key is not None and profile.idempotency:
-            cached = await hub.store.get_idempotent(scope, idempotency_key)
-            if cached is not None:
-                return cached
+        cached = await _replayed(hub, scope, identity, idempotency_key, request)
+        if cached is not None:
+            return cached
         conversation = await hub.conversation(request.conversation_id)
         _require_active(conversation)
         metadata: dict[str, Any] = {}
@@ -397,8 +462,7 @@ async def agent_respond(
             )
             hub.queue(Event.AGENT_SENT_MESSAGE, sent, AGENTS_ROOM)
         body = {"success": True, "message": profile.encoder.message(message)}
-        if idempotency_key is not None and profile.idempotency:
-            await hub.store.put_idempotent(scope, idempotency_key, body)
+        await _remember(hub, scope, identity, idempotency_key, request, body)
     return body
 
 

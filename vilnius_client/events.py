@@ -25,10 +25,12 @@ Conventions:
 from __future__ import annotations
 
 import enum
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -303,6 +305,32 @@ MessageText = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 """The text of a message: non-empty, at most 10,000 characters."""
 
 JsonObject = dict[str, Any]
+
+MAX_METADATA_DEPTH: Final = 32
+"""Deepest nesting of a client's free-form JSON (``metadata``) a server accepts."""
+
+MAX_METADATA_BYTES: Final = 16 * 1024
+"""Largest client free-form JSON (``metadata``), in bytes of compact JSON."""
+
+
+def _bounded(value: Any) -> Any:
+    """Refuse free-form JSON nested deeper or larger than a server can store and serve back."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_METADATA_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"larger than {MAX_METADATA_BYTES} bytes")
+    return value
+
+
+BoundedJsonObject = Annotated[JsonObject, AfterValidator(_bounded)]
+"""A client's free-form JSON object, bounded in depth and size (see the limits above)."""
 
 
 def _is_none(value: Any) -> bool:
@@ -659,10 +687,10 @@ class HealthResponse(WireModel):
 
 
 class CreateConversationRequest(WireModel):
-    """``POST /api/conversations``."""
+    """``POST /api/conversations``; ``metadata`` is bounded (``MAX_METADATA_*``)."""
 
     visitor_id: Identifier | None = None
-    metadata: JsonObject = Field(default_factory=dict)
+    metadata: BoundedJsonObject = Field(default_factory=dict)
 
 
 class CreateConversationResponse(WireModel):
@@ -683,7 +711,7 @@ class PostMessageRequest(WireModel):
     message: MessageText
     visitor_id: Identifier | None = None
     message_type: str | None = _unset()
-    file_metadata: JsonObject | None = _unset()
+    file_metadata: BoundedJsonObject | None = _unset()
     enable_rag: bool | None = _unset()
 
 
@@ -727,7 +755,7 @@ class AgentRespondRequest(WireModel):
     suggestion_action: str | None = _unset()
     auto_assign: bool | None = _unset()
     message_type: str | None = _unset()
-    file_metadata: JsonObject | None = _unset()
+    file_metadata: BoundedJsonObject | None = _unset()
 
 
 class AgentRespondResponse(WireModel):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import aiohttp
 import pytest
 import socketio
 
-from mock_server import RunningServer
+from mock_server import RunningServer, ServerConfig
 from tests.server.helpers import Api, Recorder, recorder
 
 
@@ -50,3 +53,79 @@ async def test_unknown_socket_event_gets_error_event(server: RunningServer) -> N
         error = await rec.wait_for("error-event")
         assert error["event"] == "no-such-event"
         assert error["code"] == "invalid_payload"
+
+
+async def test_idempotency_answers_are_per_caller(token_server: RunningServer) -> None:
+    """Point 2: a key reused by another caller never returns the first caller's answer."""
+    async with Api(token_server.url) as api:
+        key = {"Idempotency-Key": "same-key"}
+        first = await api.post(
+            "/api/messages", {"conversationId": "c-one", "message": "hi"}, headers=key
+        )
+        assert first.status == 200
+        # another anonymous caller, another body: 422, not the first answer (and its token)
+        other = await api.post(
+            "/api/messages", {"conversationId": "c-two", "message": "hi"}, headers=key
+        )
+        assert other.status == 422
+        assert "token" not in other.body
+        assert other.body["code"] == "invalid_payload"
+        # the same request again: the same answer
+        again = await api.post(
+            "/api/messages", {"conversationId": "c-one", "message": "hi"}, headers=key
+        )
+        assert again.body == first.body
+        # a customer of another conversation reusing the key: authorised first (403)
+        _, token_two = await api.new_conversation()
+        denied = await api.post(
+            "/api/messages",
+            {"conversationId": "c-one", "message": "hi"},
+            token=token_two,
+            headers=key,
+        )
+        assert denied.status == 403
+        # two agents may use the same key for their own replies
+        answers = []
+        for agent_id in ("a1", "a2"):
+            agent_token = await api.agent_token(agent_id)
+            reply = await api.post(
+                "/api/agent/respond",
+                {"conversationId": "c-one", "message": f"from {agent_id}", "agentId": agent_id},
+                token=agent_token,
+                headers=key,
+            )
+            assert reply.status == 200
+            answers.append(reply.body["message"]["content"])
+        assert answers == ["from a1", "from a2"]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_deep_metadata_is_refused_and_nothing_breaks(tmp_path: Path) -> None:
+    """Point 3: what cannot be served back is refused at validation and never stored."""
+    config = ServerConfig(port=0, db=str(tmp_path / "v.db"), auth="none")
+    server = RunningServer(config)
+    await server.start()
+    try:
+        async with Api(server.url) as api:
+            for metadata in (_nested(300), {"big": "x" * 70_000}):
+                reply = await api.post("/api/conversations", {"metadata": metadata})
+                assert reply.status in (413, 422), reply.status
+                assert reply.body["code"] in ("invalid_payload", "payload_too_large")
+            ok = await api.post("/api/conversations", {"metadata": _nested(10)})
+            assert ok.status == 201
+            listing = await api.get("/api/admin/conversations")
+            assert listing.status == 200
+            assert len(listing.body["conversations"]) == 1
+        await server.close()
+        server = RunningServer(config)
+        await server.start()
+        async with Api(server.url) as api:
+            assert (await api.get("/api/admin/conversations")).status == 200
+    finally:
+        await server.close()
