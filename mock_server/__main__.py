@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 
 from .app import RunningServer, ServerConfig
@@ -38,7 +40,17 @@ def _parser() -> argparse.ArgumentParser:
         help="auth mode (default: %(default)s)",
     )
     parser.add_argument(
-        "--agent-key", default=None, help="key agents trade for tokens (default: generated)"
+        "--agent-key",
+        default=os.environ.get("VILNIUS_AGENT_KEY") or None,
+        help="key agents trade for tokens (default: $VILNIUS_AGENT_KEY, else generated "
+        "into --agent-key-file)",
+    )
+    parser.add_argument(
+        "--agent-key-file",
+        default=None,
+        metavar="PATH",
+        help="where a generated agent key is written, readable by you only (default: "
+        "<db>.agent-key, or a private temporary file with --db :memory:)",
     )
     parser.add_argument(
         "--profile",
@@ -110,19 +122,42 @@ def _rate_limit(text: str) -> RateLimit | str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _banner(server: RunningServer) -> None:
+def write_key_file(key: str, path: str | None, db: str) -> str:
+    """Write a generated agent key to a file only its owner can read; return the path.
+
+    The key never goes to the terminal (scrollback, CI logs and screen shares keep it).
+    """
+    if path is None and db != ":memory:":
+        path = f"{db}.agent-key"
+    if path is None:
+        descriptor, path = tempfile.mkstemp(prefix="vilnius-agent-key-")
+    else:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(key + "\n")
+    return path
+
+
+def _banner(server: RunningServer, key_file: str | None) -> None:
     if server.config.profile == "lizdeika":
         _production_banner(server)
         return
     print(f"Vilnius reference server listening on {server.url} (auth: {server.config.auth})")
     if server.config.auth == "token":
-        if server.config.agent_key is None:
-            print(f"Generated agent key: {server.agent_key}")
+        if key_file is not None:
+            print(f"Generated agent key written to {key_file} (readable by you only)")
+            key = f"$(cat {key_file})"
+        else:
+            print("Agent key: the one given (--agent-key or $VILNIUS_AGENT_KEY)")
+            key = "$VILNIUS_AGENT_KEY"
         print("Get an agent token with:")
         print(
             f"  curl -s -X POST {server.url}/api/auth/agent-token "
             "-H 'Content-Type: application/json' "
-            f"""-d '{{"agentId": "agent-1", "agentKey": "{server.agent_key}"}}'"""
+            + '-d "{\\"agentId\\": \\"agent-1\\", \\"agentKey\\": \\"'
+            + key
+            + '\\"}"'
         )
         print("then send 'Authorization: Bearer <token>' (REST) or auth={'token': ...} (Socket.IO)")
     print("Press Ctrl+C to stop.", flush=True)
@@ -145,7 +180,7 @@ def _production_banner(server: RunningServer) -> None:
     print("Press Ctrl+C to stop.", flush=True)
 
 
-async def _run(config: ServerConfig) -> None:
+async def _run(config: ServerConfig, key_file: str | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -153,7 +188,10 @@ async def _run(config: ServerConfig) -> None:
     server = RunningServer(config)
     try:
         await server.start()
-        _banner(server)
+        written = None
+        if config.agent_key is None and server.agent_key is not None:
+            written = write_key_file(server.agent_key, key_file, config.db)
+        _banner(server, written)
         await stop.wait()
         logger.info("shutting down")
     finally:
@@ -188,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(config))
+            runner.run(_run(config, args.agent_key_file))
     except OSError as exc:
         print(f"vilnius-mock-server: {exc}", file=sys.stderr)
         return 1
