@@ -64,7 +64,12 @@ MAX_BODY = 128 * 1024
 """Largest REST body accepted (a 10,000-character message, even JSON-escaped, fits)."""
 
 MAX_SOCKET_PAYLOAD = 64 * 1024
-"""Largest Engine.IO packet accepted."""
+"""Largest Socket.IO event accepted; a larger one gets ``error-event`` ``payload_too_large``."""
+
+SOCKET_CEILING = 1024 * 1024
+"""Largest Engine.IO message read at all: past it python-engineio closes the connection
+(websocket close 1009, or 400 on a long-polling POST). Between ``max_socket_payload`` and
+this ceiling an event is read, refused with ``error-event`` and the connection stays."""
 
 
 @dataclass(frozen=True)
@@ -141,16 +146,20 @@ def create_app(hub: Hub, config: ServerConfig) -> web.Application:
 
     The hub's transport is switched to the new Socket.IO server.
     """
+    guard = hub.profile.error_events  # production just drops the connection past 1 MB
+    ceiling = max(SOCKET_CEILING, config.max_socket_payload) if guard else 1_000_000
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         cors_allowed_origins="*",
-        max_http_buffer_size=config.max_socket_payload,
+        max_http_buffer_size=ceiling,
         async_handlers=False,  # one client's events are handled in order
         logger=False,
         engineio_logger=False,
     )
     transport = _SocketTransport(sio, hub.profile.encoder)
     handlers.register(sio, hub, lambda: hub.transport is transport)
+    if guard:
+        handlers.limit_event_size(sio, config.max_socket_payload)
     app = web.Application(client_max_size=config.max_body, middlewares=api.middlewares(hub))
     sio.attach(app)
     api.add_routes(app, hub, config.message_limit())

@@ -16,7 +16,9 @@ ignores the event and stays up.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -129,6 +131,41 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
         if event is Event.JOIN_ROOM and not hub.profile.join_room:
             continue
         sio.on(event.value, handler=_handler(sio, hub, event, operation, is_live))
+
+
+_EVENT_HEAD = re.compile(r'^2(?:/[^,]*,)?(\d*)\[\s*"((?:[^"\\]|\\.){0,100})"')
+"""The ack id and event name at the start of a Socket.IO EVENT packet (``2<id>["name",``)."""
+
+
+def limit_event_size(sio: socketio.AsyncServer, limit: int) -> None:
+    """Refuse Socket.IO events over ``limit`` characters with ``error-event``.
+
+    python-engineio closes a connection whose message exceeds ``max_http_buffer_size``;
+    so that a too large event costs the client only that event, that ceiling is set
+    higher and this check, wrapped around python-socketio's Engine.IO message handler
+    (registered with ``eio.on``), answers ``error-event`` ``payload_too_large`` (and a
+    negative acknowledgement, as an Engine.IO message, when one was asked for) instead
+    of decoding the event. Binary attachments are passed on unchecked (up to the ceiling).
+    """
+    original = sio.eio.handlers["message"]
+
+    async def guarded(eio_sid: str, data: Any) -> None:
+        if not isinstance(data, str) or len(data) <= limit:
+            await original(eio_sid, data)
+            return
+        sid = sio.manager.sid_from_eio_sid(eio_sid, "/")
+        head = _EVENT_HEAD.match(data)
+        name = head.group(2) if head else None
+        message = f"event larger than {limit} characters"
+        if sid is not None:
+            body = ErrorEvent(code=ErrorCode.PAYLOAD_TOO_LARGE, message=message, event=name)
+            await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
+        if head and head.group(1):  # the client asked for an acknowledgement
+            error = {"code": ErrorCode.PAYLOAD_TOO_LARGE.value, "message": message}
+            ack = json.dumps([{"ok": False, "error": error}], separators=(",", ":"))
+            await sio.eio.send(eio_sid, f"3{head.group(1)}{ack}")
+
+    sio.eio.on("message", guarded)
 
 
 def _handler(

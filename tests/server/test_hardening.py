@@ -129,3 +129,19 @@ async def test_deep_metadata_is_refused_and_nothing_breaks(tmp_path: Path) -> No
             assert (await api.get("/api/admin/conversations")).status == 200
     finally:
         await server.close()
+
+
+async def test_oversize_event_gets_error_event_and_the_connection_stays(
+    server: RunningServer,
+) -> None:
+    """Point 5: an event over 64 KiB is refused with payload_too_large, not a silent close."""
+    async with recorder(server.url) as rec:
+        big = {"conversationId": "c", "isTyping": True, "pad": "x" * 100_000}
+        ack = await rec.call("customer-typing", big)
+        assert ack["ok"] is False
+        assert ack["error"]["code"] == "payload_too_large"
+        error = await rec.wait_for("error-event")
+        assert error["code"] == "payload_too_large"
+        assert error["event"] == "customer-typing"
+        assert rec.client.connected
+        assert (await rec.call("request-current-state", "system-mode")) == {"ok": True}
