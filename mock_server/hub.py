@@ -231,7 +231,7 @@ class Hub:
     # -- agents -----------------------------------------------------------
 
     async def agent_list(self) -> list[AgentData]:
-        """Return the agents the dashboard lists.
+        """Return the agents the dashboard lists (:func:`rules.listed`).
 
         With :attr:`Profile.activity_timeout` (production), the agent users whose status
         is ``online`` and who were active within it, in the order they were created.
@@ -239,7 +239,12 @@ class Hub:
         if self.profile.activity_timeout is not None:
             return await self._active_users()
         load = await self.store.active_counts()
-        return [rules.agent_data(agent, load) for agent in await self.store.list_agents()]
+        now = utcnow()
+        return [
+            rules.agent_data(agent, load)
+            for agent in await self.store.list_agents()
+            if rules.listed(agent, load, now)
+        ]
 
     async def _active_users(self) -> list[AgentData]:
         timeout = self.profile.activity_timeout

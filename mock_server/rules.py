@@ -7,20 +7,35 @@
 * An agent's computed ``status`` is ``offline`` without a connected socket,
   ``busy`` when it is ``afk`` or has :data:`BUSY_AT` active chats or more, and
   ``online`` otherwise.
+* The dashboard lists an agent while it has a connected socket, holds active
+  conversations, or was seen within :data:`LISTED_FOR` (so a dashboard sees it go
+  offline); agents gone for longer drop off, and the list does not grow with every
+  agent ever seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
 from vilnius_client.events import AgentData, AgentStatus, PersonalStatus
 
 from .store import AgentRecord
 
-__all__ = ["BUSY_AT", "agent_data", "available", "pick_agent"]
+__all__ = ["BUSY_AT", "LISTED_FOR", "agent_data", "available", "listed", "pick_agent"]
 
 BUSY_AT = 5
 """Number of active chats from which a connected agent counts as ``busy``."""
+
+LISTED_FOR = timedelta(minutes=10)
+"""How long an agent without sockets or conversations stays listed after it was last seen."""
+
+
+def listed(agent: AgentRecord, load: Mapping[str, int], now: datetime) -> bool:
+    """Whether the dashboard lists ``agent`` (see the module docstring)."""
+    if agent.connected or load.get(agent.id, 0) > 0:
+        return True
+    return agent.last_seen is not None and now - agent.last_seen <= LISTED_FOR
 
 
 def available(agents: Iterable[AgentRecord], *, exclude: str | None = None) -> list[str]:

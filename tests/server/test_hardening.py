@@ -145,3 +145,24 @@ async def test_oversize_event_gets_error_event_and_the_connection_stays(
         assert error["event"] == "customer-typing"
         assert rec.client.connected
         assert (await rec.call("request-current-state", "system-mode")) == {"ok": True}
+
+
+async def test_connected_agents_list_drops_agents_long_gone(server: RunningServer) -> None:
+    """Point 5: the list does not keep every agent ever seen."""
+    from datetime import timedelta
+
+    from mock_server.store import AgentRecord
+    from vilnius_client.events import utcnow
+
+    async with server.store.transaction():
+        for index in range(50):
+            await server.store.save_agent(
+                AgentRecord(id=f"gone-{index}", name="gone", last_seen=utcnow() - timedelta(days=1))
+            )
+    async with recorder(server.url) as rec:
+        assert await rec.call("join-agent-dashboard", "present") == {"ok": True}
+        update = await rec.wait_for("connected-agents-update")
+        assert [agent["id"] for agent in update["agents"]] == ["present"]
+    async with Api(server.url) as api:
+        agents = (await api.get("/api/agents/connected")).body["agents"]
+        assert [agent["id"] for agent in agents] == ["present"]  # just left: still listed
