@@ -104,6 +104,25 @@ ROUTING: dict[Event, tuple[str, str]] = {
         "An event this socket sent was rejected; the connection stays open. "
         "The SDK also hands it to `on_error` listeners.",
     ),
+    Event.JOIN_ROOM: (
+        "any → server (production only)",
+        "Production's settings page joins the room `settings` with it; production lets any "
+        "socket join any room by name. Not part of the contract (its servers answer "
+        "`error-event`).",
+    ),
+    Event.AGENT_SENT_MESSAGE: (
+        "server → `agents` (production only)",
+        "An agent replied through `POST /api/agent/respond` (the reply itself goes to the "
+        "conversation room as `agent-message`).",
+    ),
+    Event.CONVERSATION_SEEN_UPDATE: (
+        "server → `agents` (production only)",
+        "An agent marked a conversation seen (`POST /api/conversations/{id}/mark-seen`).",
+    ),
+    Event.CATEGORIES_UPDATED: (
+        "server → `settings` (production only)",
+        "The ticket categories changed. The reference server never sends it.",
+    ),
 }
 
 DATA_MODELS: tuple[type[BaseModel], ...] = (

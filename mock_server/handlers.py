@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from vilnius_client.events import (
     CLIENT_EVENT_PAYLOADS,
@@ -31,7 +31,6 @@ from vilnius_client.events import (
     ErrorEvent,
     Event,
     HeartbeatPayload,
-    Identifier,
     utcnow,
 )
 
@@ -54,8 +53,6 @@ _OPERATIONS: dict[Event, _Operation] = {
     Event.CUSTOMER_TYPING: lambda hub, sid, payload: hub.customer_typing(sid, payload),
     Event.JOIN_ROOM: lambda hub, sid, payload: hub.join_room(sid, payload),
 }
-
-_ROOM_NAME: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 def _lenient_heartbeat(payload: Any) -> HeartbeatPayload | None:
@@ -175,7 +172,7 @@ def _handler(
     operation: _Operation,
     is_live: Callable[[], bool],
 ) -> Callable[..., Awaitable[Any]]:
-    adapter = CLIENT_EVENT_PAYLOADS.get(event, _ROOM_NAME)
+    adapter = CLIENT_EVENT_PAYLOADS[event]
     profile = hub.profile
     lenient = event is Event.HEARTBEAT and profile.lenient_heartbeat
 

@@ -479,6 +479,7 @@ CLIENT_EVENT_PAYLOADS: Final[dict[Event, TypeAdapter[Any]]] = {
     Event.REQUEST_CURRENT_STATE: TypeAdapter(StateType),
     Event.JOIN_CONVERSATION: TypeAdapter(Identifier),
     Event.CUSTOMER_TYPING: TypeAdapter(TypingPayload),
+    Event.JOIN_ROOM: TypeAdapter(Identifier),
 }
 """Validator of each client -> server event's payload."""
 
