@@ -137,9 +137,6 @@ class _SocketTransport:
     async def enter_room(self, sid: str, room: str) -> None:
         await self.sio.enter_room(sid, room)
 
-    def room_size(self, room: str) -> int:
-        return sum(1 for _ in self.sio.manager.get_participants("/", room))
-
 
 def create_app(hub: Hub, config: ServerConfig) -> web.Application:
     """Build the aiohttp application with Socket.IO attached, wired to ``hub``.

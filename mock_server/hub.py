@@ -128,9 +128,6 @@ class Transport(Protocol):
     async def enter_room(self, sid: str, room: str) -> None:
         """Put socket ``sid`` into ``room``."""
 
-    def room_size(self, room: str) -> int:
-        """How many sockets are in ``room``."""
-
 
 _Queued = tuple[Event, WireModel, str, str | None]
 
