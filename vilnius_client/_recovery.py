@@ -362,7 +362,7 @@ def seq_jump_error(
         f"delivered seq {last} and {why}",
         event=event,
         payload=model,
-        seq=message.seq,
+        seq=seq_of(message),
         last_seq=last,
     )
     error.__cause__ = failure
