@@ -15,6 +15,7 @@ from .app import RunningServer, ServerConfig
 from .profile import PROFILES
 from .ratelimit import RateLimit
 from .users import AgentUser, load_agent_users, parse_agent_user
+from .broadcast import MAX_BUFFER
 
 __all__ = ["main"]
 
@@ -88,6 +89,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="lizdeika: access token lifetime (default: 900, as production)",
+    )
+    parser.add_argument(
+        "--ws-compression",
+        action="store_true",
+        help="negotiate WebSocket permessage-deflate with clients that offer it (default: off)",
+    )
+    parser.add_argument(
+        "--max-outgoing-buffer",
+        type=int,
+        default=MAX_BUFFER,
+        metavar="BYTES",
+        help="bytes that may wait to be sent to one connection before the server closes it"
+        " (default: %(default)s)",
     )
     parser.add_argument(
         "--log-level",
@@ -223,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         agent_users=(*args.agent_user, *args.agent_users),
         message_rate_limit=args.message_rate_limit,
         **({"access_token_ttl": args.access_token_ttl} if args.access_token_ttl else {}),
+        ws_compression=args.ws_compression,
+        max_outgoing_buffer=args.max_outgoing_buffer,
     )
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:

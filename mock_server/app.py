@@ -30,7 +30,7 @@ from vilnius_client.events import Event, WireModel
 
 from . import api, handlers
 from .auth import TokenSigner
-from .broadcast import Broadcaster
+from .broadcast import MAX_BUFFER, Broadcaster, negotiation
 from .hub import Faults, Hub
 from .profile import PROFILES, Encoder, ProfileName
 from .ratelimit import RateLimit
@@ -94,6 +94,10 @@ class ServerConfig:
         access_token_ttl: Lifetime of ``lizdeika`` access tokens in seconds (900, as
             production); shorten it to test a client's refresh.
         refresh_token_ttl: Lifetime of ``lizdeika`` refresh tokens in seconds (7 days).
+        ws_compression: Negotiate WebSocket ``permessage-deflate`` when a client offers it
+            (off, as in socket.io's Node.js server; see docs/performance.md).
+        max_outgoing_buffer: Bytes that may wait to be sent to one connection; past it the
+            server closes that connection (the client reconnects and recovers).
     """
 
     host: str = "127.0.0.1"
@@ -108,6 +112,8 @@ class ServerConfig:
     message_rate_limit: RateLimit | Literal["default", "off"] = "default"
     access_token_ttl: int = ACCESS_TOKEN_TTL
     refresh_token_ttl: int = REFRESH_TOKEN_TTL
+    ws_compression: bool = False
+    max_outgoing_buffer: int = MAX_BUFFER
 
     def message_limit(self) -> RateLimit | None:
         """The rate limit ``POST /api/messages`` gets."""
@@ -124,9 +130,11 @@ class _SocketTransport:
     Payloads are written as the profile's encoder says.
     """
 
-    def __init__(self, sio: socketio.AsyncServer, encoder: Encoder) -> None:
+    def __init__(self, sio: socketio.AsyncServer, encoder: Encoder, config: ServerConfig) -> None:
         self.sio = sio
-        self.broadcaster = Broadcaster(sio)
+        self.broadcaster = Broadcaster(
+            sio, max_buffer=config.max_outgoing_buffer, compression=config.ws_compression
+        )
         self.encoder = encoder
 
     async def emit(
@@ -153,11 +161,12 @@ def create_app(hub: Hub, config: ServerConfig) -> web.Application:
         logger=False,
         engineio_logger=False,
     )
-    transport = _SocketTransport(sio, hub.profile.encoder)
+    transport = _SocketTransport(sio, hub.profile.encoder, config)
     handlers.register(sio, hub, lambda: hub.transport is transport)
     if guard:
         handlers.limit_event_size(sio, config.max_socket_payload)
     app = web.Application(client_max_size=config.max_body, middlewares=api.middlewares(hub))
+    app.middlewares.append(negotiation(config.ws_compression))
     sio.attach(app)
     api.add_routes(app, hub, config.message_limit())
     app[_SIO] = sio

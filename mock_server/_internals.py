@@ -1,0 +1,243 @@
+"""The one place that names private parts of python-engineio, python-socketio and asyncio.
+
+The server's fast paths (:mod:`mock_server.broadcast`) lean on a few things those libraries
+do not promise to keep. Every one of them is listed here and checked when a server starts,
+all of them, not a sample: :func:`check` returns, per feature, what is missing, and a
+feature whose list is not empty is switched off (with one warning per process and
+feature), leaving python-socketio's own code to do the job.
+
+Two features:
+
+``outbox``
+    The connection layer: the reference server's Engine.IO WebSocket driver (in place of
+    python-engineio's aiohttp driver) and a queue per socket that counts its bytes, so
+    that every connection has a bounded outgoing buffer. A safety limit, not a fast path:
+    ``VILNIUS_FAST_PATHS=0`` leaves it on.
+``direct``
+    The fast paths: a broadcast framed once and written to every recipient's transport,
+    the driver writing frames itself (one shared compressor when compression is on).
+    Needs ``outbox``. ``VILNIUS_FAST_PATHS=0`` switches it off.
+
+aiohttp needs no private attribute: the transport comes from ``request.transport`` and
+the negotiated compression from ``WebSocketResponse.compress`` and the response headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import engineio
+from engineio import async_socket
+
+try:  # the aiohttp driver of python-engineio (what async_mode="aiohttp" uses)
+    from engineio.async_drivers import aiohttp as eio_aiohttp
+except ImportError:  # pragma: no cover - python-engineio without the aiohttp driver
+    eio_aiohttp = None
+
+__all__ = [
+    "ENV",
+    "Support",
+    "check",
+    "fast_paths_enabled",
+    "install_driver",
+    "install_queue",
+    "message_packet",
+    "participants",
+    "socket_of_handler",
+    "warn_once",
+]
+
+logger = logging.getLogger("mock_server")
+
+ENV = "VILNIUS_FAST_PATHS"
+"""Environment variable: ``0`` (or ``false``, ``no``, ``off``) switches every fast path off."""
+
+NAMESPACE = "/"
+
+#: Attributes every python-engineio ``AsyncSocket`` must have (set in ``BaseSocket``).
+SOCKET_ATTRIBUTES = ("sid", "queue", "connected", "upgraded", "upgrading", "closing", "closed")
+
+
+def fast_paths_enabled() -> bool:
+    """Whether ``VILNIUS_FAST_PATHS`` leaves the fast paths on (the default)."""
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Support:
+    """What each feature misses in the installed libraries (empty: the feature can run)."""
+
+    outbox: tuple[str, ...] = ()
+    direct: tuple[str, ...] = ()
+    switched_off: bool = False
+    """``VILNIUS_FAST_PATHS=0`` was set."""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def use_outbox(self) -> bool:
+        """The driver and the bounded queues can be installed."""
+        return not self.outbox
+
+    @property
+    def use_direct(self) -> bool:
+        """The fast paths can run (and were not switched off)."""
+        return not self.outbox and not self.direct and not self.switched_off
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("python-engineio", "python-socketio", "aiohttp"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - vendored copies
+            found[name] = "unknown"
+    return found
+
+
+def check(
+    sio: Any,
+    queue_factory: Callable[[], asyncio.Queue[Any]],
+    *,
+    driver_module: Any = eio_aiohttp,
+    socket_class: Any = None,
+) -> Support:
+    """Check every internal the two features use, against one ``AsyncServer``.
+
+    ``queue_factory`` makes the queue :func:`install_queue` would install (probed with a
+    throwaway Engine.IO socket that is never registered). ``driver_module`` and
+    ``socket_class`` are there for tests (fakes of other library versions).
+    """
+    socket_class = socket_class or getattr(async_socket, "AsyncSocket", None)
+    outbox: list[str] = []
+    direct: list[str] = []
+    eio = getattr(sio, "eio", None)
+    if eio is None:
+        outbox.append("socketio.AsyncServer.eio")
+    hooks = getattr(eio, "_async", None)
+    driver = getattr(driver_module, "WebSocket", None)
+    if driver_module is None or driver is None:
+        outbox.append("engineio.async_drivers.aiohttp.WebSocket")
+    if not isinstance(hooks, dict):
+        outbox.append("engineio.AsyncServer._async (dict of the async driver)")
+    elif driver is not None and hooks.get("websocket") is not driver:
+        outbox.append("engineio.AsyncServer._async['websocket'] (async_mode 'aiohttp')")
+    if getattr(driver_module, "translate_request", None) is None:
+        outbox.append("engineio.async_drivers.aiohttp.translate_request (environ)")
+    if not isinstance(getattr(eio, "max_http_buffer_size", None), int):
+        outbox.append("engineio.AsyncServer.max_http_buffer_size")
+    handler = getattr(socket_class, "_websocket_handler", None)
+    if handler is None or not inspect.iscoroutinefunction(handler):
+        outbox.append("engineio.AsyncSocket._websocket_handler (coroutine)")
+    for name in ("poll", "send", "close"):
+        if not inspect.iscoroutinefunction(getattr(socket_class, name, None)):
+            outbox.append(f"engineio.AsyncSocket.{name} (coroutine)")
+    for name in ("_put", "_get"):
+        if not callable(getattr(asyncio.Queue, name, None)):
+            outbox.append(f"asyncio.Queue.{name}")
+    if eio is not None and socket_class is not None and not outbox:
+        # Sockets must take their queue from server.create_queue() and carry the state
+        # attributes: make one (never registered with the server) and look.
+        original = eio.create_queue
+        eio.create_queue = queue_factory
+        try:
+            probe = socket_class(eio, "vilnius-probe")
+        except Exception as exc:  # a changed constructor
+            outbox.append(f"engineio.AsyncSocket(server, sid) ({type(exc).__name__})")
+        else:
+            missing = [name for name in SOCKET_ATTRIBUTES if not hasattr(probe, name)]
+            outbox.extend(f"engineio.AsyncSocket.{name}" for name in missing)
+            if type(getattr(probe, "queue", None)) is not type(queue_factory()):
+                outbox.append("engineio.AsyncSocket.queue from server.create_queue()")
+        finally:
+            eio.create_queue = original
+    if not isinstance(getattr(eio, "sockets", None), dict):
+        direct.append("engineio.AsyncServer.sockets (dict)")
+    manager = getattr(sio, "manager", None)
+    if not isinstance(getattr(manager, "rooms", None), dict):
+        direct.append("socketio.AsyncManager.rooms (dict)")
+    if not callable(getattr(manager, "get_participants", None)):
+        direct.append("socketio.AsyncManager.get_participants")
+    packet = getattr(engineio, "packet", None)
+    if not hasattr(packet, "Packet") or not hasattr(packet, "MESSAGE"):
+        direct.append("engineio.packet.Packet / MESSAGE")
+    return Support(
+        outbox=tuple(outbox),
+        direct=tuple(direct),
+        switched_off=not fast_paths_enabled(),
+        versions=_versions(),
+    )
+
+
+_warned: set[str] = set()
+
+
+def warn_once(support: Support) -> None:
+    """Log, once per process and feature, why a feature is off."""
+    libs = ", ".join(f"{name} {v}" for name, v in support.versions.items())
+    if support.outbox and "outbox" not in _warned:
+        _warned.add("outbox")
+        logger.warning(
+            "per-connection outgoing buffer limit and fast paths off: %s not as expected (%s)",
+            "; ".join(support.outbox),
+            libs,
+        )
+    elif support.direct and "direct" not in _warned:
+        _warned.add("direct")
+        logger.warning(
+            "broadcast fast path off: %s not as expected (%s)", "; ".join(support.direct), libs
+        )
+    if support.switched_off and "env" not in _warned:
+        _warned.add("env")
+        logger.info("fast paths switched off by %s=%s", ENV, os.environ.get(ENV))
+
+
+def install_driver(sio: Any, driver: Any) -> None:
+    """Make ``sio``'s Engine.IO server use ``driver`` for its WebSocket connections.
+
+    The driver is called as python-engineio calls its own: ``driver(handler, server)``,
+    then ``await instance(environ)``; the instance offers ``send``, ``wait``, ``close``.
+    """
+    eio = sio.eio
+    eio._async = {**eio._async, "websocket": driver}
+
+
+def install_queue(sio: Any, factory: Callable[[], asyncio.Queue[Any]]) -> None:
+    """Give every Engine.IO socket created from now on a queue made by ``factory``."""
+    sio.eio.create_queue = factory
+
+
+def socket_of_handler(handler: Any) -> Any:
+    """The Engine.IO socket whose ``_websocket_handler`` the driver was given."""
+    return handler.__self__
+
+
+def aiohttp_request(environ: dict[str, Any]) -> Any:
+    """The aiohttp request python-engineio's aiohttp driver put in the WSGI-style environ."""
+    return environ["aiohttp.request"]
+
+
+def participants(sio: Any, room: str) -> Any:
+    """``(sid, eio_sid)`` of every socket in ``room`` of namespace ``/`` (none: empty)."""
+    manager = sio.manager
+    if NAMESPACE not in manager.rooms:
+        return ()
+    return manager.get_participants(NAMESPACE, room)
+
+
+def message_packet(data: str) -> Any:
+    """An Engine.IO MESSAGE packet carrying ``data`` (an encoded Socket.IO packet)."""
+    return engineio.packet.Packet(engineio.packet.MESSAGE, data)
+
+
+def engineio_sockets(sio: Any) -> dict[str, Any]:
+    """The Engine.IO server's live sockets by sid."""
+    sockets: dict[str, Any] = sio.eio.sockets
+    return sockets
