@@ -142,7 +142,7 @@ def check(
     for name in ("_put", "_get"):
         if not callable(getattr(asyncio.Queue, name, None)):
             outbox.append(f"asyncio.Queue.{name}")
-    if eio is not None and socket_class is not None and not outbox:
+    if eio is not None and socket_class is not None:
         # Sockets must take their queue from server.create_queue() and carry the state
         # attributes: make one (never registered with the server) and look.
         original = eio.create_queue

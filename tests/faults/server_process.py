@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -38,7 +39,15 @@ class ServerProcess:
     output of every run is appended to ``log_path``.
     """
 
-    def __init__(self, *, port: int, db: Path, log_path: Path, auth: str = "none") -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        db: Path,
+        log_path: Path,
+        auth: str = "none",
+        extra_args: Sequence[str] = (),
+    ) -> None:
         """Describe the server; nothing runs until :meth:`start`.
 
         Args:
@@ -46,11 +55,13 @@ class ServerProcess:
             db: The SQLite file; it survives kills and restarts.
             log_path: Where stdout and stderr of every run are appended.
             auth: ``none`` or ``token``.
+            extra_args: More command-line options of ``python -m mock_server``.
         """
         self.port = port
         self.db = db
         self.log_path = log_path
         self.auth = auth
+        self.extra_args = tuple(extra_args)
         self.starts = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] | None = None
@@ -59,6 +70,13 @@ class ServerProcess:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """Process id of the current run."""
+        if self._proc is None:
+            raise RuntimeError("server process not running")
+        return self._proc.pid
 
     @property
     def running(self) -> bool:
@@ -100,6 +118,7 @@ class ServerProcess:
             str(self.db),
             "--auth",
             self.auth,
+            *self.extra_args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
