@@ -55,11 +55,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=50, help="events in flight, saturation")
     parser.add_argument(
         "--client",
-        choices=["lite", "sio"],
-        default="lite",
-        help="load-generator sockets: a minimal Socket.IO client (default) or python-socketio",
+        default="lite,node",
+        help="fan-out load generators, comma-separated: lite (a minimal Socket.IO client),"
+        " node (stock socket.io-client 4, default options), sio (python-socketio)"
+        " (default: %(default)s; node only where node is installed)",
     )
-    parser.add_argument("--connections", type=int, default=2000, help="capacity: clients")
+    parser.add_argument("--connections", type=int, default=2000, help="capacity: lite clients")
+    parser.add_argument(
+        "--stock-connections",
+        type=int,
+        default=1000,
+        help="capacity: stock socket.io-client connections (0: skip)",
+    )
     parser.add_argument("--sdk-events", type=int, default=20000, help="sdk: events per run")
     args = parser.parse_args(argv)
     unknown = set(args.which) - set(ALL)
@@ -68,21 +75,28 @@ def main(argv: list[str] | None = None) -> None:
     which = args.which or list(ALL)
     print(f"machine: {machine()}", flush=True)
     if "fanout" in which:
-        cfg = fanout.Config(
-            agents=args.agents,
-            customers=args.customers,
-            agent_procs=args.agent_procs,
-            duration=args.duration,
-            rate=args.rate,
-            window=args.window,
-            client=args.client,
-        )
         kinds = [k for k in args.servers.split(",") if k != "node" or node_available()]
-        print(fanout.report(fanout.run_all(kinds, cfg, args.rounds), cfg), flush=True)
+        for client in args.client.split(","):
+            if client == "node" and not node_available():
+                print("fan-out: node is not installed, skipping the stock client", flush=True)
+                continue
+            cfg = fanout.Config(
+                agents=args.agents,
+                customers=args.customers,
+                agent_procs=args.agent_procs,
+                duration=args.duration,
+                rate=args.rate,
+                window=args.window,
+                client=client,
+            )
+            print(fanout.report(fanout.run_all(kinds, cfg, args.rounds), cfg), flush=True)
     if "sdk" in which:
         print(sdk_overhead.run(count=args.sdk_events, rounds=args.rounds).report(), flush=True)
     if "capacity" in which:
         print(capacity.run(args.connections).report(), flush=True)
+        if args.stock_connections and node_available():
+            result = capacity.run(args.stock_connections, client="node")
+            print(result.report(), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
-#: Server kinds the benchmarks know how to start.
+#: Server kinds the benchmarks know how to start (``refz``: reference, ``--ws-compression``).
 KINDS = ("ref", "thin", "node")
+ALL_KINDS = (*KINDS, "refz")
 
 
 def free_port() -> int:
@@ -50,8 +51,9 @@ def node_available() -> bool:
 
 
 def ensure_node_modules() -> None:
-    """Install the Node.js baseline's dependencies (socket.io 4) on first use."""
-    if (NODE_DIR / "node_modules" / "socket.io").is_dir():
+    """Install the Node.js peers' dependencies (socket.io 4, socket.io-client 4) on first use."""
+    modules = NODE_DIR / "node_modules"
+    if (modules / "socket.io").is_dir() and (modules / "socket.io-client").is_dir():
         return
     subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
@@ -76,16 +78,18 @@ class ServerProcess:
 
 
 def _command(kind: str, port: int) -> tuple[list[str], Path]:
-    if kind == "ref":
+    if kind in ("ref", "refz"):
         cmd = [sys.executable, "-m", "mock_server", "--port", str(port)]
         cmd += ["--db", ":memory:", "--auth", "none", "--log-level", "WARNING"]
+        if kind == "refz":
+            cmd.append("--ws-compression")
         return cmd, REPO_ROOT
     if kind == "thin":
         return [sys.executable, "-m", "benchmarks.thin_server", "--port", str(port)], REPO_ROOT
     if kind == "node":
         ensure_node_modules()
         return ["node", "server.js", "--port", str(port)], NODE_DIR
-    raise ValueError(f"unknown server kind {kind!r}; expected one of {KINDS}")
+    raise ValueError(f"unknown server kind {kind!r}; expected one of {ALL_KINDS}")
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -105,10 +109,11 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0)
 
 
 @contextlib.contextmanager
-def run_server(kind: str, url: str | None = None) -> Iterator[ServerProcess]:
-    """Start a server of ``kind`` on a free loopback port; stop it on exit."""
+def run_server(kind: str, extra: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
+    """Start a server of ``kind`` (command-line options ``extra``) on a free loopback port."""
     port = free_port()
     cmd, cwd = _command(kind, port)
+    cmd += extra
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
     server_url = f"http://127.0.0.1:{port}"

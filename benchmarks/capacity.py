@@ -5,6 +5,10 @@
 every 5 s (each must be answered by ``heartbeat-ack``), the rest customers, each in its own
 conversation room (created with ``POST /api/conversations``) and answering Engine.IO pings.
 The server's memory per connection is its RSS growth (``/proc``) divided by the sockets.
+
+Clients: ``lite`` (a minimal Socket.IO client, two Python processes) or ``node`` (the stock
+Node.js ``socket.io-client`` 4 with its default options, as browsers connect: long-polling,
+then WebSocket, ``permessage-deflate`` offered; two node processes).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from ._lite import LiteClient
+from ._node import NodeClients
 from ._servers import cpu_seconds, rss_bytes, run_server
 from ._stats import percentile
 
@@ -137,12 +142,19 @@ class Result:
     rss_after: int
     hold_cpu: float
     hold_seconds: float
+    client: str = "lite"
+
+    @property
+    def per_connection(self) -> float:
+        """Server RSS growth per connected client, in bytes."""
+        return (self.rss_after - self.rss_before) / max(1, self.connected)
 
     def report(self) -> str:
         """Format the figures."""
-        per_conn = (self.rss_after - self.rss_before) / max(1, self.connected)
+        per_conn = self.per_connection
+        who = "stock socket.io-client 4, default options" if self.client == "node" else "lite"
         return (
-            f"Capacity (one reference server process, {self.target:,} clients asked,"
+            f"Capacity, {who} (one reference server process, {self.target:,} clients asked,"
             f" {AGENTS} of them agents heartbeating every {HEARTBEAT_EVERY:g} s):\n"
             f"  connected {self.connected:,} in {self.connect_seconds:.1f} s"
             f" ({self.failed} failed); still connected after a {self.hold_seconds:g} s hold:"
@@ -155,19 +167,71 @@ class Result:
         )
 
 
-def run(connections: int = 2000, procs: int = 2, hold: float = 12.0) -> Result:
-    """Open ``connections`` clients from ``procs`` processes and hold them ``hold`` seconds."""
+class _NodeWorker:
+    """A ``node clients.js hold`` process, with the interface of a worker's pipe."""
+
+    def __init__(self, url: str, count: int, agents: int) -> None:
+        self.node = NodeClients("hold", url, count, agents)
+        self.ready: dict[str, Any] | None = None
+
+    def poll(self, timeout: float) -> bool:
+        return self.node.poll(timeout)
+
+    def recv(self) -> WorkerReport:
+        value = self.node.recv()
+        if "ready" in value:
+            self.ready = value
+            return WorkerReport(connected=value["ready"], failed=value["failed"])
+        assert self.ready is not None
+        p99 = value["ack_p99"]
+        return WorkerReport(
+            connected=self.ready["ready"],
+            failed=self.ready["failed"],
+            alive=value["alive"],
+            heartbeats=value["heartbeats"],
+            acks=value["acks"],
+            ack_p99=float("nan") if p99 is None else p99,
+        )
+
+    def send(self, value: Any) -> None:
+        if isinstance(value, float):
+            # Node keeps its own 5 s heartbeat clock: wait out the hold, then ask.
+            time.sleep(max(0.0, value - time.monotonic()))
+            self.node.send("report")
+        elif value == "close":
+            self.node.close()
+
+    def join(self, timeout: float) -> None:
+        self.node.close()
+
+    def is_alive(self) -> bool:
+        return self.node.proc.poll() is None
+
+    def kill(self) -> None:
+        self.node.proc.kill()
+
+
+def run(
+    connections: int = 2000, procs: int = 2, hold: float = 12.0, client: str = "lite"
+) -> Result:
+    """Open ``connections`` clients of kind ``client`` (``lite`` or ``node``) from ``procs``
+    processes and hold them ``hold`` seconds."""
     ctx = mp.get_context("spawn")
     with run_server("ref") as server:
         time.sleep(0.5)
         rss_before = rss_bytes(server.pid)
         share = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
-        conns: list[Connection] = []
+        conns: list[Any] = []
         workers: list[Any] = []
         start = time.monotonic()
         for i, count in enumerate(share):
-            parent, child = ctx.Pipe()
             agents = AGENTS if i == 0 else 0
+            if client == "node":
+                node = _NodeWorker(server.url, count, agents)
+                conns.append(node)
+                workers.append(node)
+                continue
+            parent, child = ctx.Pipe()
             proc = ctx.Process(target=worker, args=(server.url, count, agents, child))
             proc.start()
             conns.append(parent)
@@ -212,4 +276,5 @@ def run(connections: int = 2000, procs: int = 2, hold: float = 12.0) -> Result:
         rss_after=rss_after,
         hold_cpu=hold_cpu,
         hold_seconds=hold,
+        client=client,
     )

@@ -2,8 +2,12 @@
 
 Layout (a 2-core box, so the load is spread over processes):
 
-* ``agent`` worker processes hold the M agent sockets (raw python-socketio ``AsyncClient``,
-  websocket transport, each joined to ``agents``) and count what they receive.
+* ``agent`` worker processes hold the M agent sockets (each joined to ``agents``) and count
+  what they receive. The sockets are those of the chosen load generator (``--client``):
+  ``lite`` (a minimal Socket.IO client, :mod:`benchmarks._lite`, no compression offered),
+  ``node`` (the stock Node.js ``socket.io-client`` 4 with its default options, as browsers
+  connect: long-polling, then WebSocket, ``permessage-deflate`` offered;
+  ``benchmarks/node/clients.js``) or ``sio`` (python-socketio's ``AsyncClient``).
 * one ``driver`` process holds the N customers (Socket.IO sockets for ``customer-typing``, an
   aiohttp session for ``POST /api/messages``) plus agent 0, the *probe*.
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import math
@@ -37,6 +42,7 @@ import aiohttp
 import socketio
 
 from ._lite import LiteClient, decode
+from ._node import NodeClients
 from ._servers import cpu_seconds, run_server
 from ._stats import fmt_ms, fmt_rate, percentile, ratio
 
@@ -334,6 +340,13 @@ def driver_worker(url: str, client_kind: str, customers: int, conn: Connection) 
     asyncio.run(_driver_main(url, client_kind, customers, conn))
 
 
+CLIENT_NAMES = {
+    "lite": "lite (benchmarks/_lite.py, no compression offered)",
+    "node": "stock Node socket.io-client 4, default options (agents; customers and probe: lite)",
+    "sio": "python-socketio AsyncClient",
+}
+
+
 @dataclass
 class Config:
     """Fan-out benchmark parameters."""
@@ -370,20 +383,57 @@ class ServerResult:
     error: str | None = None
 
 
+class _NodeAgents:
+    """Agent sockets of the stock Node.js client in one node process (a worker's interface)."""
+
+    def __init__(self, url: str, agents: list[int]) -> None:
+        self.node = NodeClients("agents", url, agents[0], len(agents))
+
+    def send(self, phase: Phase | None) -> None:
+        self.node.send(None if phase is None else dataclasses.asdict(phase))
+
+    def poll(self, timeout: float) -> bool:
+        return self.node.poll(timeout)
+
+    def recv(self) -> Any:
+        value = self.node.recv()
+        if "ready" in value:
+            return "ready"
+        records = [(int(c), int(i), float(t)) for c, i, t in value["records"]]
+        return WorkerResult(value["in_window"], value["total"], records=records)
+
+    def join(self, timeout: float) -> None:
+        self.node.close()
+
+    def is_alive(self) -> bool:
+        return self.node.proc.poll() is None
+
+    def kill(self) -> None:
+        self.node.proc.kill()
+
+
 class Fleet:
     """The worker processes of one benchmark run against one server."""
 
     def __init__(self, url: str, cfg: Config) -> None:
         ctx = mp.get_context("spawn")
         self.cfg = cfg
-        self.conns: list[Connection] = []
+        self.conns: list[Any] = []
         self.procs: list[Any] = []
         remote = list(range(1, cfg.agents))
-        shares = [remote[i :: cfg.agent_procs] for i in range(cfg.agent_procs)]
-        targets: list[tuple[Any, tuple[Any, ...]]] = [
-            (agent_worker, (url, cfg.client, share)) for share in shares if share
-        ]
-        targets.append((driver_worker, (url, cfg.client, cfg.customers)))
+        size = math.ceil(len(remote) / cfg.agent_procs) if remote else 1
+        shares = [remote[i : i + size] for i in range(0, len(remote), size)]
+        # The driver's sockets (customers, probe agent) are lite ones with every load generator.
+        driver_client = "lite" if cfg.client == "node" else cfg.client
+        targets: list[tuple[Any, tuple[Any, ...]]] = []
+        for share in shares:
+            if cfg.client == "node":
+                node = _NodeAgents(url, share)
+                self.conns.append(node)
+                self.procs.append(node)
+            else:
+                targets.append((agent_worker, (url, cfg.client, share)))
+        targets.append((driver_worker, (url, driver_client, cfg.customers)))
         for target, args in targets:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=target, args=(*args, child), daemon=True)
@@ -396,6 +446,7 @@ class Fleet:
             c.recv()
 
     def run(self, phase: Phase) -> list[WorkerResult]:
+        """Run ``phase`` on every worker; their results."""
         for c in self.conns:
             c.send(phase)
         results = []
@@ -406,6 +457,7 @@ class Fleet:
         return results
 
     def close(self) -> None:
+        """Stop every worker."""
         for c in self.conns:
             with contextlib.suppress(OSError):
                 c.send(None)
@@ -507,7 +559,8 @@ def run_all(kinds: list[str], cfg: Config, rounds: int = 1) -> list[ServerResult
 def report(results: list[ServerResult], cfg: Config) -> str:
     """Format the results table and the ratios."""
     lines = [
-        f"Fan-out: {cfg.agents} agents x {cfg.customers} customers, {cfg.duration:g} s per phase;"
+        f"Fan-out, load generator {CLIENT_NAMES.get(cfg.client, cfg.client)}:"
+        f" {cfg.agents} agents x {cfg.customers} customers, {cfg.duration:g} s per phase;"
         f" latency at {cfg.rate:g} events/s = {cfg.rate * cfg.agents:,.0f} offered deliveries/s",
         "",
         f"{'server':<6} {'event':<24} {'deliveries/s':>13} {'cpu':>5}"
@@ -530,7 +583,7 @@ def report(results: list[ServerResult], cfg: Config) -> str:
     ref = by_kind.get("ref")
     if ref:
         lines.append("")
-        for base in ("thin", "node"):
+        for base in ("thin", "node", "refz"):
             other = by_kind.get(base)
             if not other:
                 continue

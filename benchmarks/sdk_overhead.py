@@ -1,4 +1,5 @@
-"""SDK overhead: events per second one ``AgentClient`` handles vs a raw python-socketio client.
+"""SDK overhead: events per second one ``AgentClient`` handles vs a raw python-socketio client
+and vs the stock Node.js ``socket.io-client`` 4 (default options).
 
 Both receive the same stream: the thin server emits a burst of ``new-message`` events to room
 ``agents`` (``POST /bench/burst``) while the receiver's event loop is held, so the burst waits
@@ -6,6 +7,12 @@ in the socket buffers; then the receiver, alone in its own process, takes them a
 can, and the rate is the events handled over the time from its release to the last one. The
 raw client hands its handler a dict; the ``AgentClient`` parses each event into a
 ``NewMessageEvent``, tracks its seq, de-duplicates and dispatches it in order.
+
+The Node.js receiver (``benchmarks/node/clients.js receive``) is held by stopping its
+process (SIGSTOP) during the burst and resuming it (SIGCONT) when the clock starts. The thin
+server runs with ``--no-ws-compression`` here: it is stock python-socketio, which would
+otherwise deflate every frame for the Node client (it offers ``permessage-deflate``, the
+Python clients do not), and this benchmark measures receivers, not compression.
 
 Holding the receiver matters: the thin server emits only a few thousand events per second
 on a small machine, and a receiver faster than that would measure the server. Each
@@ -17,15 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
+import signal
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ._servers import run_server
+from ._node import NodeClients
+from ._servers import node_available, run_server
 
-RECEIVERS = ("raw", "sdk")
+RECEIVERS = ("raw", "sdk", "node")
 
 
 async def _receive(url: str, kind: str, count: int, conn: Connection) -> None:
@@ -87,30 +97,77 @@ class Result:
     cpu_rates: dict[str, float] = field(default_factory=dict)
 
     def report(self) -> str:
-        """Format the figures and the ratio."""
-        raw, sdk = self.rates.get("raw", 0.0), self.rates.get("sdk", 0.0)
-        ratio = f"{sdk / raw:.2f}x" if raw else "-"
-        raw_cpu, sdk_cpu = self.cpu_rates.get("raw", 0.0), self.cpu_rates.get("sdk", 0.0)
-        cpu_ratio = f"{sdk_cpu / raw_cpu:.2f}x" if raw_cpu else "-"
-        return (
-            f"SDK overhead ({self.count:,} new-message events, one receiver process):\n"
-            f"  raw python-socketio AsyncClient  {raw:>10,.0f} events/s"
-            f"  {raw_cpu:>10,.0f} events/CPU-s\n"
-            f"  AgentClient (typed, dispatched)  {sdk:>10,.0f} events/s"
-            f"  {sdk_cpu:>10,.0f} events/CPU-s\n"
-            f"  AgentClient / raw = {ratio}   (target >= 0.85);"
-            f" per receiver CPU-second: {cpu_ratio}"
-        )
+        """Format the figures and the ratios."""
+
+        def ratio(a: float, b: float) -> str:
+            return f"{a / b:.2f}x" if a and b else "-"
+
+        rates, cpu = self.rates, self.cpu_rates
+        sdk, sdk_cpu = rates.get("sdk", 0.0), cpu.get("sdk", 0.0)
+        lines = [f"SDK overhead ({self.count:,} new-message events, one receiver process):"]
+        names = {
+            "raw": "raw python-socketio AsyncClient ",
+            "sdk": "AgentClient (typed, dispatched) ",
+            "node": "Node socket.io-client 4 (default)",
+        }
+        for kind, name in names.items():
+            if kind in rates:
+                lines.append(
+                    f"  {name} {rates[kind]:>10,.0f} events/s  {cpu.get(kind, 0.0):>10,.0f}"
+                    " events/CPU-s"
+                )
+        for base in ("raw", "node"):
+            if base in rates:
+                lines.append(
+                    f"  AgentClient / {base}: {ratio(sdk, rates[base])} events/s,"
+                    f" {ratio(sdk_cpu, cpu.get(base, 0.0))} events per CPU-second"
+                )
+        lines.append("  (target: AgentClient >= 1.0x raw on events per CPU-second)")
+        return "\n".join(lines)
+
+
+def _burst(url: str, count: int) -> None:
+    body = f'{{"count": {count}}}'.encode()
+    request = urllib.request.Request(
+        f"{url}/bench/burst", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as resp:
+        resp.read()
+
+
+def _node_round(url: str, count: int) -> tuple[float, float]:
+    """Events/s and events per CPU-second of the stock Node.js client."""
+    node = NodeClients("receive", url, count)
+    try:
+        ready = node.recv(60)
+        os.kill(node.pid, signal.SIGSTOP)
+        try:
+            _burst(url, count)
+            start = time.monotonic()
+        finally:
+            os.kill(node.pid, signal.SIGCONT)
+        done = node.recv(180)
+    finally:
+        node.close()
+    rate = done["count"] / (done["last"] - start)
+    cpu = done["cpu"] - ready["cpu"]
+    return rate, done["count"] / cpu if cpu > 0 else 0.0
 
 
 def run(count: int = 20000, rounds: int = 2) -> Result:
-    """Measure both receivers ``rounds`` times, alternating, against one thin server."""
+    """Measure the receivers ``rounds`` times, alternating, against one thin server."""
     ctx = mp.get_context("spawn")
     rates: dict[str, float] = {}
     cpu_rates: dict[str, float] = {}
-    with run_server("thin") as server:
+    kinds = [k for k in RECEIVERS if k != "node" or node_available()]
+    with run_server("thin", ("--no-ws-compression",)) as server:
         for _ in range(rounds):
-            for kind in RECEIVERS:
+            for kind in kinds:
+                if kind == "node":
+                    rate, cpu_rate = _node_round(server.url, count)
+                    rates[kind] = max(rates.get(kind, 0.0), rate)
+                    cpu_rates[kind] = max(cpu_rates.get(kind, 0.0), cpu_rate)
+                    continue
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(target=receiver, args=(server.url, kind, count, child))
                 proc.start()
@@ -118,14 +175,7 @@ def run(count: int = 20000, rounds: int = 2) -> Result:
                     if not parent.poll(60):
                         raise TimeoutError(f"{kind} receiver did not connect")
                     parent.recv()
-                    body = f'{{"count": {count}}}'.encode()
-                    request = urllib.request.Request(
-                        f"{server.url}/bench/burst",
-                        data=body,
-                        headers={"Content-Type": "application/json"},
-                    )
-                    with urllib.request.urlopen(request, timeout=120) as resp:
-                        resp.read()
+                    _burst(server.url, count)
                     parent.send("go")
                     if not parent.poll(180):
                         raise TimeoutError(f"{kind} receiver did not finish")

@@ -16,17 +16,32 @@ from datetime import UTC, datetime
 from typing import Any
 
 import socketio
-from aiohttp import web
+from aiohttp import hdrs, web
+
+
+@web.middleware
+async def _no_compression(request: web.Request, handler: Any) -> web.StreamResponse:
+    if hdrs.SEC_WEBSOCKET_EXTENSIONS not in request.headers:
+        response: web.StreamResponse = await handler(request)
+        return response
+    headers = request.headers.copy()
+    del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
+    response = await handler(request.clone(headers=headers))
+    return response
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def create_app() -> web.Application:
-    """Build the aiohttp application with the Socket.IO server attached."""
+def create_app(ws_compression: bool = True) -> web.Application:
+    """Build the aiohttp application with the Socket.IO server attached.
+
+    ``ws_compression=False`` declines the clients' ``permessage-deflate`` offers (stock
+    python-socketio accepts them).
+    """
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
-    app = web.Application()
+    app = web.Application(middlewares=[] if ws_compression else [_no_compression])
     sio.attach(app)
     seq = itertools.count(1)
     current_seq = [0]
@@ -127,8 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3010)
+    parser.add_argument(
+        "--no-ws-compression", action="store_true", help="decline permessage-deflate offers"
+    )
     args = parser.parse_args(argv)
-    web.run_app(create_app(), host=args.host, port=args.port, print=None)
+    app = create_app(ws_compression=not args.no_ws_compression)
+    web.run_app(app, host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":
