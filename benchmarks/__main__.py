@@ -2,7 +2,9 @@
 
 ``python -m benchmarks`` runs them all (a few minutes); name some to run only those:
 ``fanout`` (reference vs thin python-socketio vs Node.js socket.io), ``sdk`` (AgentClient vs a
-raw python-socketio client), ``capacity`` (connections one reference server holds).
+raw python-socketio client and the stock Node.js client), ``capacity`` (connections one
+reference server holds, lite and stock clients), ``slow`` (one agent stops reading during a
+burst: the server's memory and the other agents' latency).
 Figures are printed, never asserted: compare the ratios, measured in the same run.
 """
 
@@ -13,10 +15,10 @@ import os
 import platform
 import subprocess
 
-from . import capacity, fanout, sdk_overhead
+from . import capacity, fanout, sdk_overhead, slow_reader
 from ._servers import KINDS, node_available
 
-ALL = ("fanout", "sdk", "capacity")
+ALL = ("fanout", "sdk", "capacity", "slow")
 
 
 def machine() -> str:
@@ -92,6 +94,16 @@ def main(argv: list[str] | None = None) -> None:
             print(fanout.report(fanout.run_all(kinds, cfg, args.rounds), cfg), flush=True)
     if "sdk" in which:
         print(sdk_overhead.run(count=args.sdk_events, rounds=args.rounds).report(), flush=True)
+    if "slow" in which:
+        cfg = fanout.Config(
+            agents=args.agents,
+            customers=args.customers,
+            agent_procs=args.agent_procs,
+            duration=10.0,
+            rate=args.rate,
+            pad=4000,
+        )
+        print(slow_reader.run(cfg).report(), flush=True)
     if "capacity" in which:
         print(capacity.run(args.connections).report(), flush=True)
         if args.stock_connections and node_available():

@@ -109,13 +109,17 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0)
 
 
 @contextlib.contextmanager
-def run_server(kind: str, extra: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
-    """Start a server of ``kind`` (command-line options ``extra``) on a free loopback port."""
+def run_server(
+    kind: str, extra: tuple[str, ...] = (), log: Path | None = None
+) -> Iterator[ServerProcess]:
+    """Start a server of ``kind`` (command-line options ``extra``) on a free loopback port;
+    its standard error goes to ``log`` when given."""
     port = free_port()
     cmd, cwd = _command(kind, port)
     cmd += extra
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    stderr = log.open("wb") if log is not None else None
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     server_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(server_url, proc)
@@ -127,3 +131,5 @@ def run_server(kind: str, extra: tuple[str, ...] = ()) -> Iterator[ServerProcess
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if stderr is not None:
+            stderr.close()

@@ -223,7 +223,8 @@ def agent_worker(url: str, client_kind: str, agents: list[int], conn: Connection
 class Driver:
     """The customers and the probe agent, in one process."""
 
-    def __init__(self, url: str, client_kind: str, customers: int) -> None:
+    def __init__(self, url: str, client_kind: str, customers: int, pad: int = 0) -> None:
+        self.padding = "x" * pad
         self.url = url
         self.n = customers
         self.counter = Counter()
@@ -261,7 +262,7 @@ class Driver:
             payload = {"conversationId": conv_id(customer), "isTyping": index % 2 == 0}
             await self.customers[customer].emit("customer-typing", payload)
         else:
-            await self._post(customer, f"bench message #{index}")
+            await self._post(customer, f"{self.padding}bench message #{index}")
 
     async def run(self, phase: Phase) -> WorkerResult:
         self.counter.reset(phase)
@@ -321,8 +322,10 @@ class Driver:
         return len(sends), sends
 
 
-async def _driver_main(url: str, client_kind: str, customers: int, conn: Connection) -> None:
-    driver = Driver(url, client_kind, customers)
+async def _driver_main(
+    url: str, client_kind: str, customers: int, pad: int, conn: Connection
+) -> None:
+    driver = Driver(url, client_kind, customers, pad)
     await driver.start()
     conn.send("ready")
     try:
@@ -335,9 +338,9 @@ async def _driver_main(url: str, client_kind: str, customers: int, conn: Connect
         await driver.stop()
 
 
-def driver_worker(url: str, client_kind: str, customers: int, conn: Connection) -> None:
+def driver_worker(url: str, client_kind: str, customers: int, pad: int, conn: Connection) -> None:
     """Process entry point: the customers and the probe agent."""
-    asyncio.run(_driver_main(url, client_kind, customers, conn))
+    asyncio.run(_driver_main(url, client_kind, customers, pad, conn))
 
 
 CLIENT_NAMES = {
@@ -359,6 +362,8 @@ class Config:
     rate: float = 200.0
     window: int = 50
     client: str = "lite"
+    pad: int = 0
+    """Characters added to each new-message's text (the slow-reader benchmark's large events)."""
 
 
 @dataclass
@@ -433,7 +438,7 @@ class Fleet:
                 self.procs.append(node)
             else:
                 targets.append((agent_worker, (url, cfg.client, share)))
-        targets.append((driver_worker, (url, driver_client, cfg.customers)))
+        targets.append((driver_worker, (url, driver_client, cfg.customers, cfg.pad)))
         for target, args in targets:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=target, args=(*args, child), daemon=True)
