@@ -41,6 +41,7 @@ class Run:
     sent: int = 0
     lost: int = 0
     rss_growth: int = 0
+    server_cpu: float = 0.0
     dropped: bool = False
     log: str = ""
 
@@ -61,13 +62,14 @@ class Result:
             f" {cfg.duration:g} s ({cfg.rate * cfg.duration * cfg.agents:,.0f} deliveries),"
             f" {cfg.pad:,}-character messages; limit {self.limit:,} bytes per connection",
             f"{'run':<22} {'p50 ms':>7} {'p99 ms':>7} {'lost':>5} {'server RSS +MiB':>16}"
-            f" {'slow one closed':>16}",
+            f" {'server cpu':>10} {'slow one closed':>16}",
         ]
         for run in self.runs:
             name = "with a paused agent" if run.slow else "without"
             lines.append(
                 f"{name:<22} {fmt_ms(run.p50):>7} {fmt_ms(run.p99):>7} {run.lost:>5}"
-                f" {run.rss_growth / 2**20:>16.1f} {('yes' if run.dropped else 'no'):>16}"
+                f" {run.rss_growth / 2**20:>16.1f} {run.server_cpu:>10.0%}"
+                f" {('yes' if run.dropped else 'no'):>16}"
             )
         if len(self.runs) == 2:
             lines.append(
@@ -111,6 +113,7 @@ def _one(cfg: fanout.Config, slow: bool, limit: int) -> Run:
                 run.p50, run.p99 = phase.p50, phase.p99
                 run.sent, run.lost = phase.sent, phase.expected - phase.delivered
                 run.rss_growth = peak - rss_before
+                run.server_cpu = phase.server_cpu
             finally:
                 if peer is not None:
                     os.kill(peer.pid, signal.SIGCONT)
