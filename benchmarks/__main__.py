@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     if "capacity" in which:
         print(capacity.run(args.connections).report(), flush=True)
         if args.stock_connections and node_available():
-            result = capacity.run(args.stock_connections, client="node")
-            print(result.report(), flush=True)
+            for kind in ("ref", "refz"):
+                result = capacity.run(args.stock_connections, client="node", server_kind=kind)
+                print(result.report(), flush=True)
 
 
 if __name__ == "__main__":

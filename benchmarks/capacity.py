@@ -143,6 +143,7 @@ class Result:
     hold_cpu: float
     hold_seconds: float
     client: str = "lite"
+    server_kind: str = "ref"
 
     @property
     def per_connection(self) -> float:
@@ -153,6 +154,8 @@ class Result:
         """Format the figures."""
         per_conn = self.per_connection
         who = "stock socket.io-client 4, default options" if self.client == "node" else "lite"
+        if self.server_kind == "refz":
+            who += ", server compression on"
         return (
             f"Capacity, {who} (one reference server process, {self.target:,} clients asked,"
             f" {AGENTS} of them agents heartbeating every {HEARTBEAT_EVERY:g} s):\n"
@@ -212,12 +215,17 @@ class _NodeWorker:
 
 
 def run(
-    connections: int = 2000, procs: int = 2, hold: float = 12.0, client: str = "lite"
+    connections: int = 2000,
+    procs: int = 2,
+    hold: float = 12.0,
+    client: str = "lite",
+    server_kind: str = "ref",
 ) -> Result:
     """Open ``connections`` clients of kind ``client`` (``lite`` or ``node``) from ``procs``
-    processes and hold them ``hold`` seconds."""
+    processes against a server of ``server_kind`` (``ref``, or ``refz`` with compression
+    on) and hold them ``hold`` seconds."""
     ctx = mp.get_context("spawn")
-    with run_server("ref") as server:
+    with run_server(server_kind) as server:
         time.sleep(0.5)
         rss_before = rss_bytes(server.pid)
         share = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
@@ -277,4 +285,5 @@ def run(
         hold_cpu=hold_cpu,
         hold_seconds=hold,
         client=client,
+        server_kind=server_kind,
     )
