@@ -45,6 +45,7 @@ __all__ = [
     "Support",
     "check",
     "fast_paths_enabled",
+    "forget_handshake_request",
     "install_driver",
     "install_queue",
     "message_packet",
@@ -165,6 +166,8 @@ def check(
         direct.append("socketio.AsyncManager.rooms (dict)")
     if not callable(getattr(manager, "get_participants", None)):
         direct.append("socketio.AsyncManager.get_participants")
+    if not isinstance(getattr(sio, "environ", None), dict):
+        direct.append("socketio.AsyncServer.environ (dict by Engine.IO sid)")
     packet = getattr(engineio, "packet", None)
     if not hasattr(packet, "Packet") or not hasattr(packet, "MESSAGE"):
         direct.append("engineio.packet.Packet / MESSAGE")
@@ -230,6 +233,20 @@ def participants(sio: Any, room: str) -> Any:
     if NAMESPACE not in manager.rooms:
         return ()
     return manager.get_participants(NAMESPACE, room)
+
+
+def forget_handshake_request(sio: Any, eio_sid: str, environ: dict[str, Any]) -> None:
+    """Point the environ python-socketio keeps for ``eio_sid`` at the WebSocket's request.
+
+    python-socketio keeps the environ of a socket's first request for the socket's life;
+    for a client that starts on long-polling (browsers, the stock ``socket.io-client``)
+    that is the handshake's request, which pins its HTTP connection's protocol object
+    (~6 KiB per socket). Its WSGI headers are kept.
+    """
+    stored = sio.environ.get(eio_sid)
+    if stored is not None and stored is not environ:
+        stored["aiohttp.request"] = environ["aiohttp.request"]
+        stored["wsgi.input"] = environ.get("wsgi.input")
 
 
 def message_packet(data: str) -> Any:

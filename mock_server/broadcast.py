@@ -55,6 +55,7 @@ unless the internals it needs are missing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import struct
@@ -249,6 +250,7 @@ class Outbox:
         self.direct = direct
         self.connections: dict[str, _Connection] = {}
         self.sockets: Callable[[], Any] = dict
+        self.upgraded: Callable[[str, dict[str, Any]], None] | None = None
         self.deflater = Deflater()
         self.dropped = 0
 
@@ -341,6 +343,9 @@ class _Driver:
         if transport is None or not isinstance(queue, _Queue):
             await self.handler(self)
             return ws
+        upgraded = self.outbox.upgraded
+        if upgraded is not None:
+            upgraded(socket.sid, environ)
         conn = self.conn = _Connection(socket, ws, transport)
         queue.connection = conn
         connections = self.outbox.connections
@@ -411,6 +416,8 @@ class Broadcaster:
             self.outbox.direct = self.direct
             if not support.direct:
                 self.outbox.sockets = lambda: _internals.engineio_sockets(sio)
+            if self.direct:
+                self.outbox.upgraded = functools.partial(_internals.forget_handshake_request, sio)
         self._pending: dict[_Connection, list[bytes]] = {}
 
     async def emit(

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from mock_server import RunningServer, ServerConfig, _internals, serve
 from mock_server.broadcast import COMPRESSION_THRESHOLD, Broadcaster, Deflater
 from tests.faults.timing import wait_until
-from tests.server.helpers import Api, agent
+from tests.server.helpers import TIMEOUT, Api, Recorder, agent
 
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 
@@ -195,3 +195,23 @@ async def test_a_polling_socket_that_stops_polling_is_closed_past_the_limit() ->
             )
         async with http.get(url) as resp:
             assert resp.status == 400, "the session is gone: the client must reconnect"
+
+
+@pytest.mark.skipif(not _internals.fast_paths_enabled(), reason="a fast path, switched off")
+async def test_after_the_upgrade_the_handshake_request_is_not_kept(server: RunningServer) -> None:
+    # python-socketio keeps a socket's first environ for its life; for a client that starts
+    # on long-polling that pinned the handshake's HTTP connection (~6 KiB per socket).
+    recorder = Recorder()
+    await recorder.client.connect(
+        server.url, transports=["polling", "websocket"], wait_timeout=TIMEOUT
+    )
+    try:
+        assert await recorder.call("join-agent-dashboard", "upgraded") == {"ok": True}
+        await wait_until(lambda: recorder.client.transport() == "websocket", 5, what="upgrade")
+        sio = server.hub.transport.sio  # type: ignore[union-attr]
+        (environ,) = sio.environ.values()
+        request = environ["aiohttp.request"]
+        assert request.headers.get("Upgrade", "").lower() == "websocket"
+        assert environ["QUERY_STRING"].count("transport=polling") == 1, "headers are kept"
+    finally:
+        await recorder.close()
