@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             rate=args.rate,
             pad=4000,
         )
-        print(slow_reader.run(cfg).report(), flush=True)
+        print(slow_reader.run(cfg, rounds=args.rounds).report(), flush=True)
     if "capacity" in which:
         print(capacity.run(args.connections).report(), flush=True)
         if args.stock_connections and node_available():

@@ -124,10 +124,30 @@ def _one(cfg: fanout.Config, slow: bool, limit: int) -> Run:
     return run
 
 
-def run(cfg: fanout.Config, limit: int = 1024 * 1024) -> Result:
-    """Measure without, then with, a paused agent."""
+def _better(a: Run, b: Run) -> Run:
+    if math.isnan(b.p99):
+        return a
+    return a if not math.isnan(a.p99) and a.p99 <= b.p99 else b
+
+
+def run(cfg: fanout.Config, limit: int = 1024 * 1024, rounds: int = 2) -> Result:
+    """Measure without, then with, a paused agent, ``rounds`` times interleaved; per kind
+    keep the run with the lowest readers' p99 (and the highest RSS growth seen)."""
     result = Result(cfg, limit)
-    for slow in (False, True) if node_available() else (False,):
-        print(f"slow reader: run {'with' if slow else 'without'} a paused agent ...", flush=True)
-        result.runs.append(_one(cfg, slow, limit))
+    kinds = (False, True) if node_available() else (False,)
+    best: dict[bool, Run] = {}
+    for r in range(rounds):
+        for slow in kinds:
+            what = "with" if slow else "without"
+            print(f"slow reader: {what} a paused agent (round {r + 1}/{rounds}) ...", flush=True)
+            run = _one(cfg, slow, limit)
+            kept = best.get(slow)
+            if kept is None:
+                best[slow] = run
+            else:
+                growth = max(kept.rss_growth, run.rss_growth)
+                dropped = kept.dropped and run.dropped
+                best[slow] = _better(kept, run)
+                best[slow].rss_growth, best[slow].dropped = growth, dropped
+    result.runs = [best[slow] for slow in kinds]
     return result
