@@ -215,3 +215,12 @@ async def test_after_the_upgrade_the_handshake_request_is_not_kept(server: Runni
         assert environ["QUERY_STRING"].count("transport=polling") == 1, "headers are kept"
     finally:
         await recorder.close()
+
+
+def test_the_cli_refuses_a_limit_below_one_byte(capsys: pytest.CaptureFixture[str]) -> None:
+    from mock_server.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--max-outgoing-buffer", "0"])
+    assert exited.value.code == 2
+    assert "--max-outgoing-buffer must be at least 1 byte" in capsys.readouterr().err
