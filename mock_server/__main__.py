@@ -12,10 +12,10 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 from .app import RunningServer, ServerConfig
+from .broadcast import MAX_BUFFER
 from .profile import PROFILES
 from .ratelimit import RateLimit
 from .users import AgentUser, load_agent_users, parse_agent_user
-from .broadcast import MAX_BUFFER
 
 __all__ = ["main"]
 
