@@ -102,7 +102,7 @@ from .events import (
 from .manager import ConnectionChange, ConnectionState, ConnectionStatus, ModernWebSocketManager
 from .rest import RestClient, TokenSource
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it from here (hatch)
 
 # Silent unless the application configures logging (a library must not print).
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -1,0 +1,51 @@
+"""The console scripts ``vilnius-mock-server`` and ``vilnius-sim``.
+
+Each imports its command only when run, so that a command whose optional dependencies are
+not installed says in one line which extra installs them (and exits 2) instead of ending in
+a traceback: ``pip install vilnius-client`` brings the SDK alone, the reference server
+comes with the ``server`` extra and the simulator with ``sim``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+__all__ = ["EXTRAS", "MISSING_EXTRA", "mock_server", "sim"]
+
+EXTRAS: dict[str, str] = {
+    "aiosqlite": "server",
+    "jwt": "server",
+    "pyotp": "server",
+    "hdrh": "sim",
+}
+"""The top-level module of each optional dependency, and the extra that installs it."""
+
+MISSING_EXTRA = 2
+"""Exit status of a command whose extra is not installed (nothing ran)."""
+
+
+def _run(prog: str, what: str, module: str) -> int:
+    try:
+        main: Callable[[], int] = importlib.import_module(module).main
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        sys.stderr.write(
+            f"{prog}: {what} is not installed (no module named {exc.name!r}); install it"
+            f" with: pip install 'vilnius-client[{extra}]'\n"
+        )
+        return MISSING_EXTRA
+    return main()
+
+
+def mock_server() -> int:
+    """``vilnius-mock-server``: the reference server (extra ``server``)."""
+    return _run("vilnius-mock-server", "the reference server", "mock_server.__main__")
+
+
+def sim() -> int:
+    """``vilnius-sim``: the load and delivery simulator (extra ``sim``)."""
+    return _run("vilnius-sim", "the simulator", "vilnius_client.sim.__main__")
