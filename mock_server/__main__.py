@@ -1,4 +1,8 @@
-"""``vilnius-mock-server``: run the reference server until SIGINT or SIGTERM."""
+"""``vilnius-mock-server``: run the reference server until SIGINT or SIGTERM.
+
+Every option can also be set by an environment variable, ``VILNIUS_`` and the option's
+name (``--agent-key`` -> ``VILNIUS_AGENT_KEY``); the command line wins over the variable.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,48 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+from vilnius_client import __version__
+
+from . import logs
 from .app import RunningServer, ServerConfig
 from .broadcast import MAX_BUFFER
 from .profile import PROFILES
 from .ratelimit import RateLimit
 from .users import AgentUser, load_agent_users, parse_agent_user
 
-__all__ = ["main"]
+__all__ = ["main", "parse_args"]
 
 logger = logging.getLogger("mock_server")
+
+ENV_PREFIX = "VILNIUS_"
+"""Each option's variable is this prefix and the option's name: ``VILNIUS_AGENT_KEY``."""
+
+_SECRETS = frozenset({"agent_key", "agent_user"})
+"""Options whose values are never repeated in an error message."""
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class StartupError(Exception):
+    """The server could not start; the message says why in one line."""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vilnius-mock-server",
         description="The Vilnius reference server: Socket.IO + REST on one port.",
+        epilog="Every option can also be set by its environment variable (in brackets); "
+        "the command line wins. Flags take 1/true/yes/on or 0/false/no/off.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
     parser.add_argument(
         "--port", type=int, default=3002, help="port, 0 = any (default: %(default)s)"
@@ -42,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--agent-key",
-        default=os.environ.get("VILNIUS_AGENT_KEY") or None,
-        help="key agents trade for tokens (default: $VILNIUS_AGENT_KEY, else generated "
-        "into --agent-key-file)",
+        default=None,
+        help="key agents trade for tokens; prefer the variable, as every user can see a "
+        "command line (default: generated into --agent-key-file)",
     )
     parser.add_argument(
         "--agent-key-file",
@@ -66,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         type=_agent_user,
         metavar="EMAIL:PASSWORD[:NAME]",
-        help="lizdeika: an agent user to create (repeatable; the password may not contain ':')",
+        help="lizdeika: an agent user to create (repeatable, or one per line in the variable;"
+        " the password may not contain ':')",
     )
     parser.add_argument(
         "--agent-users",
@@ -108,9 +135,101 @@ def _parser() -> argparse.ArgumentParser:
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         type=str.upper,
-        help="log level (default: %(default)s)",
+        help="level of the server's log on standard error; libraries log warnings only "
+        "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a line per REST request at INFO (default: on)",
+    )
+    for action in _options(parser):
+        action.help = f"{action.help} [{_variable(action)}]"
     return parser
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The options that have a variable: all but --help and --version."""
+    return [
+        action
+        for action in parser._actions  # argparse has no public list of its actions
+        if action.option_strings and action.dest not in ("help", "version")
+    ]
+
+
+def _variable(action: argparse.Action) -> str:
+    return ENV_PREFIX + action.dest.upper()
+
+
+def _from_environment(parser: argparse.ArgumentParser, action: argparse.Action, text: str) -> Any:
+    """The value of ``action`` given by its variable, converted as on the command line."""
+    variable = _variable(action)
+    if action.nargs == 0:  # a flag
+        if text.strip().lower() in _TRUE:
+            return True
+        if text.strip().lower() in _FALSE:
+            return False
+        parser.error(f"{variable}={text!r}: expected 1/true/yes/on or 0/false/no/off")
+    convert: Callable[[str], Any] = action.type or str  # type: ignore[assignment]
+    many = isinstance(action.default, list)
+    secret = action.dest in _SECRETS
+    values = []
+    for item in text.splitlines() if many else [text]:
+        if many and not item.strip():
+            continue
+        try:
+            value = convert(item)
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+            parser.error(_bad_value(variable, item, exc, convert, action.metavar, secret))
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(str, action.choices))
+            parser.error(f"{variable}={item!r}: expected one of {choices}")
+        values.append(value)
+    return values if many else values[0]
+
+
+def _bad_value(
+    variable: str,
+    text: str,
+    exc: Exception,
+    convert: Callable[[str], Any],
+    metavar: str | tuple[str, ...] | None,
+    secret: bool,
+) -> str:
+    if secret:  # the converter's message may quote the password
+        return f"{variable}: a value is not {metavar} (not shown: it holds a secret)"
+    if isinstance(exc, argparse.ArgumentTypeError):
+        return f"{variable}={text!r}: {exc}"
+    # what argparse says of a bad command-line value
+    return f"{variable}={text!r}: invalid {getattr(convert, '__name__', 'option')} value"
+
+
+def parse_args(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> argparse.Namespace:
+    """Parse the command line, with defaults from the ``VILNIUS_*`` variables of ``environ``.
+
+    A variable that is empty counts as unset. Repeatable options (``--agent-user``) take
+    one value per line of their variable; given on the command line, they replace it.
+    """
+    environ = os.environ if environ is None else environ
+    parser = _parser()
+    lists: dict[str, list[Any]] = {}
+    for action in _options(parser):
+        text = environ.get(_variable(action), "")
+        if isinstance(action.default, list):  # argparse would add the command line's to it
+            lists[action.dest] = _from_environment(parser, action, text) if text else []
+            action.default = None
+        elif text:
+            action.default = _from_environment(parser, action, text)
+    args = parser.parse_args(argv)
+    for dest, values in lists.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, values)
+    if args.max_outgoing_buffer < 1:
+        parser.error("--max-outgoing-buffer must be at least 1 byte")
+    return args
 
 
 def _agent_user(text: str) -> AgentUser:
@@ -194,6 +313,17 @@ def _production_banner(server: RunningServer) -> None:
     print("Press Ctrl+C to stop.", flush=True)
 
 
+def _database_problem(db: str, exc: sqlite3.Error) -> str:
+    """One line on why the database ``db`` could not be opened."""
+    reason = str(exc)
+    path = Path(db)
+    if path.is_dir():
+        reason += " (it is a directory)"
+    elif not path.parent.is_dir():
+        reason += f" (there is no directory {path.parent})"
+    return f"cannot open the database {db}: {reason}"
+
+
 async def _run(config: ServerConfig, key_file: str | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -201,7 +331,10 @@ async def _run(config: ServerConfig, key_file: str | None) -> None:
         loop.add_signal_handler(signum, stop.set)
     server = RunningServer(config)
     try:
-        await server.start()
+        try:
+            await server.start()
+        except sqlite3.Error as exc:
+            raise StartupError(_database_problem(config.db, exc)) from None
         written = None
         if config.agent_key is None and server.agent_key is not None:
             written = write_key_file(server.agent_key, key_file, config.db)
@@ -222,14 +355,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server from the command line; return the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.max_outgoing_buffer < 1:
-        parser.error("--max-outgoing-buffer must be at least 1 byte")
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Run the server from the command line; return the exit code.
+
+    Exit codes: 0 stopped by SIGINT or SIGTERM, 1 could not start (the port, the database,
+    the key file: one line on standard error says which), 2 bad options.
+    """
+    args = parse_args(argv)
+    logs.configure(args.log_level, access_log=args.access_log)
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -246,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_run(config, args.agent_key_file))
-    except OSError as exc:
+    except (OSError, StartupError) as exc:
         print(f"vilnius-mock-server: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -32,6 +32,7 @@ from . import api, handlers
 from .auth import TokenSigner
 from .broadcast import MAX_BUFFER, Broadcaster, negotiation
 from .hub import Faults, Hub
+from .logs import AccessLogger, access_logger
 from .profile import PROFILES, Encoder, ProfileName
 from .ratelimit import RateLimit
 from .store import Store
@@ -283,7 +284,13 @@ class RunningServer:
             await hub.store.disconnect_all()
         hub.reset_sockets()
         app = create_app(hub, self.config)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=access_logger,
+            access_log_class=AccessLogger,
+            shutdown_timeout=1.0,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self._port, reuse_address=True)
         try:

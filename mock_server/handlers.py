@@ -34,9 +34,10 @@ from vilnius_client.events import (
     utcnow,
 )
 
-from .auth import OPEN
+from .auth import OPEN, Identity
 from .errors import ServiceError
 from .hub import Hub
+from .logs import socket_logger
 
 __all__ = ["register", "validation_details"]
 
@@ -82,6 +83,15 @@ def _token_of(environ: dict[str, Any], auth: Any) -> object:
     return None
 
 
+def _who(identity: Identity) -> str:
+    """Who a socket is, for the log."""
+    if identity.kind == "agent":
+        return f"agent {identity.subject}"
+    if identity.kind == "customer":
+        return f"customer of conversation {identity.subject}"
+    return "no auth" if identity.kind == "open" else identity.kind
+
+
 def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -> None:
     """Attach the contract's event handlers to ``sio``.
 
@@ -93,22 +103,25 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
     """
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        remote = getattr(environ.get("aiohttp.request"), "remote", None)
         if not hub.profile.socket_auth:
-            hub.connect(sid, OPEN)
-            return
-        try:
-            identity = hub.identify(_token_of(environ, auth))
-        except ServiceError as exc:
-            logger.info("socket %s refused: %s", sid, exc.message)
-            # the client's connect_error gets {message, data: {code, message}},
-            # what socket.io 4's next(err) with err.data produces
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, {"code": exc.code, "message": exc.message}
-            ) from None
+            identity = OPEN
+        else:
+            try:
+                identity = hub.identify(_token_of(environ, auth))
+            except ServiceError as exc:
+                socket_logger.info("refused %s from %s: %s", sid, remote, exc.message)
+                # the client's connect_error gets {message, data: {code, message}},
+                # what socket.io 4's next(err) with err.data produces
+                raise socketio.exceptions.ConnectionRefusedError(
+                    exc.message, {"code": exc.code, "message": exc.message}
+                ) from None
         hub.connect(sid, identity)
+        socket_logger.info("connect %s from %s (%s)", sid, remote, _who(identity))
 
     async def disconnect(sid: str, reason: Any = None) -> None:
         if is_live():
+            socket_logger.info("disconnect %s (%s): %s", sid, _who(hub.identity_of(sid)), reason)
             await hub.disconnect(sid)
 
     async def unknown(event: Any, sid: str, *args: Any) -> Any:
@@ -195,7 +208,8 @@ def _handler(
         if not is_live():
             return {"ok": False, "error": {"code": "internal", "message": "server stopping"}}
         try:
-            await operation(hub, sid, parse(args))
+            payload = parse(args)
+            await operation(hub, sid, payload)
         except ValidationError as exc:
             error = ServiceError(
                 ErrorCode.INVALID_PAYLOAD,
@@ -208,6 +222,8 @@ def _handler(
             logger.exception("%s from %s failed", event.value, sid)
             error = ServiceError(ErrorCode.INTERNAL, "internal error")
         else:
+            if event is Event.JOIN_AGENT_DASHBOARD:
+                socket_logger.info("agent %s joined the dashboard (socket %s)", payload, sid)
             return {"ok": True}
         if profile.error_events:
             body = ErrorEvent(
