@@ -30,11 +30,12 @@ def _run(prog: str, what: str, module: str) -> int:
     try:
         main: Callable[[], int] = importlib.import_module(module).main
     except ModuleNotFoundError as exc:
-        extra = EXTRAS.get((exc.name or "").partition(".")[0])
+        missing = (exc.name or "").partition(".")[0]
+        extra = EXTRAS.get(missing)
         if extra is None:
             raise
         sys.stderr.write(
-            f"{prog}: {what} is not installed (no module named {exc.name!r}); install it"
+            f"{prog}: {what} is not installed (no module named {missing!r}); install it"
             f" with: pip install 'vilnius-client[{extra}]'\n"
         )
         return MISSING_EXTRA
