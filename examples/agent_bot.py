@@ -22,6 +22,7 @@ import time
 
 from vilnius_client import (
     AgentClient,
+    AuthError,
     ConnectionChange,
     Event,
     NewMessageEvent,
@@ -116,5 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(run(parse_args())))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.exit(asyncio.run(run(parse_args())))
+    except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
+        sys.exit(f"agent_bot: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")

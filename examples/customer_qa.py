@@ -20,7 +20,14 @@ import os
 import re
 import sys
 
-from vilnius_client import AgentClient, AgentMessageEvent, CustomerClient, Event, SystemMode
+from vilnius_client import (
+    AgentClient,
+    AgentMessageEvent,
+    AuthError,
+    CustomerClient,
+    Event,
+    SystemMode,
+)
 
 DEFAULT_SCRIPT = [
     "Hello! I ordered a blue teapot last week.",
@@ -85,5 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(run(parse_args())))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.exit(asyncio.run(run(parse_args())))
+    except AuthError as exc:  # --autopilot with a wrong or missing agent key
+        sys.exit(f"customer_qa: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")

@@ -1,9 +1,13 @@
-"""Print every event the agent dashboard sees, as it arrives.
+"""Print every event the agent dashboard sees, as it arrives, one line each.
 
     python examples/dashboard_monitor.py --url http://127.0.0.1:3002 --agent-key KEY
     python examples/dashboard_monitor.py --json        # the raw wire payloads
 
-The seed's "monitor all events" snippet, for every server event and with typed payloads.
+The seed's "monitor all events" snippet, for every server event and with typed payloads:
+
+    20:41:07.215 📨 new-message: conv-3f2a visitor: "Where is my teapot?"
+    20:41:07.230 📨 customer-typing-status: conv-3f2a customer stopped typing
+
 The monitor joins the dashboard as an agent (that is how the ``agents`` room works) and
 then marks itself AFK so that the server hands it no conversations; ``--available``
 keeps it online. ``--max-events N`` / ``--duration S`` bound the run.
@@ -19,8 +23,102 @@ import os
 import sys
 from collections.abc import Callable
 
-from vilnius_client import AgentClient, ConnectionChange, Event, PersonalStatus, ServerEvent
+from vilnius_client import (
+    AgentClient,
+    AgentData,
+    AgentMessageEvent,
+    AgentSentMessageEvent,
+    AgentTypingStatusEvent,
+    AuthError,
+    ConnectedAgentsUpdateEvent,
+    ConnectionChange,
+    ConversationSeenUpdateEvent,
+    CurrentStateEvent,
+    CustomerTypingStatusEvent,
+    ErrorEvent,
+    Event,
+    HeartbeatAckEvent,
+    Message,
+    NewConversationEvent,
+    NewMessageEvent,
+    PersonalStatus,
+    ServerEvent,
+    SystemModeUpdateEvent,
+    TicketsReassignedEvent,
+)
 from vilnius_client.events import SERVER_EVENT_MODELS, utcnow
+
+LISTED = 5
+"""Agents or reassignments named on one line; the rest are counted."""
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """``text`` on one line, quoted, cut to ``width`` characters."""
+    flat = " ".join(text.split())
+    return json.dumps(flat if len(flat) <= width else flat[: width - 1] + "…", ensure_ascii=False)
+
+
+def listing(items: list[str]) -> str:
+    """The first few ``items``, and how many more."""
+    more = f", +{len(items) - LISTED} more" if len(items) > LISTED else ""
+    return ", ".join(items[:LISTED]) + more
+
+
+def agents(data: list[AgentData]) -> str:
+    """``2 agents: bot-1 online, ana afk``."""
+    named = [f"{agent.id} {agent.personal_status.value}" for agent in data]
+    count = f"{len(data)} agent" + ("" if len(data) == 1 else "s")
+    return count + (f": {listing(named)}" if named else "")
+
+
+def said(message: Message) -> str:
+    """``conv-1 agent bot-1: "Hello"``."""
+    who = message.sender.value + (f" {message.agent_id}" if message.agent_id else "")
+    return f"{message.conversation_id} {who}: {shorten(message.content)}"
+
+
+def typing_word(is_typing: bool) -> str:
+    return "typing" if is_typing else "stopped typing"
+
+
+def describe(model: ServerEvent) -> str:
+    """One readable line for any server event: who, where, what (``--json`` for it all)."""
+    match model:
+        case NewConversationEvent(conversation=conversation):
+            assigned = conversation.assigned_agent
+            to = f", assigned to {assigned}" if assigned else ""
+            return f"{conversation.id} opened by visitor {conversation.visitor_id}{to}"
+        case NewMessageEvent(message=message, ai_suggestion=suggestion):
+            return said(message) + (" (+ AI suggestion)" if suggestion else "")
+        case AgentMessageEvent(message=message) | AgentSentMessageEvent(message=message):
+            return said(message)
+        case CustomerTypingStatusEvent(conversation_id=conversation, is_typing=is_typing):
+            return f"{conversation} customer {typing_word(is_typing)}"
+        case AgentTypingStatusEvent(is_typing=is_typing):
+            return f"agent {typing_word(is_typing)}"
+        case ConnectedAgentsUpdateEvent(agents=data):
+            return agents(data)
+        case SystemModeUpdateEvent(mode=mode):
+            return f"mode {mode.value}"
+        case TicketsReassignedEvent(reassignments=moves, reason=reason):
+            named = [
+                f"{move.conversation_id} {move.from_agent_id or 'nobody'}"
+                f" -> {move.to_agent_id or 'nobody'}"
+                for move in moves
+            ]
+            return f"{reason.value}: " + (listing(named) or "nothing moved")
+        case HeartbeatAckEvent(agent_id=agent_id):
+            return f"agent {agent_id}"
+        case CurrentStateEvent(type=kind, data=list() as data):
+            return f"{kind.value}: {agents(data)}"
+        case CurrentStateEvent(type=kind, data=data):
+            return f"{kind.value}: {data}"
+        case ErrorEvent(code=code, message=message, event=event):
+            return f"{code} for {event or 'an event'}: {shorten(message)}"
+        case ConversationSeenUpdateEvent(conversation_id=conversation, agent_id=agent_id):
+            return f"{conversation} seen by {agent_id or 'an agent'}"
+        case _:  # categories and whatever a newer server sends
+            return shorten(json.dumps(model.to_wire(), ensure_ascii=False), 100)
 
 
 class Monitor:
@@ -44,7 +142,7 @@ class Monitor:
             if self.as_json:
                 payload = json.dumps(model.to_wire(), ensure_ascii=False)
             else:
-                payload = repr(model)
+                payload = describe(model)
             print(f"{clock} 📨 {event.value}{replayed}: {payload}", flush=True)
             if self.max_events is not None and self.count >= self.max_events:
                 self.done.set()
@@ -83,7 +181,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VILNIUS_AGENT_KEY"),
         help="the server's agent key in token mode (default: $VILNIUS_AGENT_KEY)",
     )
-    parser.add_argument("--json", action="store_true", help="print the camelCase wire payload")
+    parser.add_argument(
+        "--json", action="store_true", help="print the whole camelCase wire payload"
+    )
     parser.add_argument("--available", action="store_true", help="do not go AFK")
     parser.add_argument("--max-events", type=int, help="stop after this many events")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -91,5 +191,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(run(parse_args())))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.exit(asyncio.run(run(parse_args())))
+    except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
+        sys.exit(f"dashboard_monitor: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")

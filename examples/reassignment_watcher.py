@@ -21,6 +21,7 @@ import sys
 from vilnius_client import (
     AgentClient,
     AgentData,
+    AuthError,
     ConnectedAgentsUpdateEvent,
     ConversationStatus,
     Event,
@@ -120,5 +121,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(run(parse_args())))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.exit(asyncio.run(run(parse_args())))
+    except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
+        sys.exit(f"reassignment_watcher: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")

@@ -101,10 +101,37 @@ async def test_first_bot_answers(token_server: RunningServer, started: list[Exam
     await bot.wait_for_line("first-bot is online")
     async with CustomerClient(token_server.url) as customer:
         await customer.start_conversation()
-        reply = await ask(customer, "ping")
+        async with customer.stream(Event.AGENT_TYPING_STATUS) as typing:
+            reply = await ask(customer, "ping")
+            shown = [(await asyncio.wait_for(anext(typing), scaled(10))).is_typing for _ in "12"]
     assert reply.message.content == "You said: ping"
     assert reply.message.agent_id == "first-bot"
+    assert shown == [True, False]  # the customer does not see "typing" after the reply
     assert await bot.interrupt() == 0, bot.output
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "prog"),
+    [
+        ("first_bot.py", [], "first-bot"),
+        ("agent_bot.py", ["--agent-key", "wrong-key"], "agent_bot"),
+        ("dashboard_monitor.py", ["--agent-key", "wrong-key"], "dashboard_monitor"),
+        ("reassignment_watcher.py", ["--agent-key", "wrong-key"], "reassignment_watcher"),
+        ("customer_qa.py", ["--autopilot", "--agent-key", "wrong-key"], "customer_qa"),
+    ],
+)
+async def test_a_wrong_agent_key_is_one_line(
+    token_server: RunningServer, started: list[Example], script: str, args: list[str], prog: str
+) -> None:
+    url = [] if script == "first_bot.py" else ["--url", token_server.url]  # first_bot: env only
+    env = {"VILNIUS_URL": token_server.url, "VILNIUS_AGENT_KEY": "wrong-key"}
+    example = await run(started, script, *url, *args, **env)
+    assert await example.finish() == 1, example.output
+    assert "Traceback" not in example.output
+    last = example.output.strip().splitlines()[-1]
+    assert re.fullmatch(rf"{prog}: refused \(.*\): HTTP 401 unauthorized: wrong agent key", last)
+    if script == "first_bot.py":
+        assert example.lines == [last + "\n"]  # nothing else
 
 
 async def agent_online(url: str, agent_id: str) -> None:
@@ -224,6 +251,31 @@ async def test_dashboard_monitor_prints_every_event(
         assert f"📨 {event}" in monitor.output, event
     assert "📨 customer-typing-status" in monitor.output
     assert '"visitorId": "watched-visitor"' in monitor.output  # camelCase wire JSON
+
+
+async def test_dashboard_monitor_prints_one_readable_line_per_event(
+    token_server: RunningServer, started: list[Example]
+) -> None:
+    url = token_server.url
+    monitor = await run(started, "dashboard_monitor.py", "--url", url, "--agent-key", KEY)
+    await monitor.wait_for_line("-- monitoring")
+    async with CustomerClient(url, visitor_id="watched-visitor") as customer:
+        conversation = await customer.start_conversation()
+        await customer.typing(True)
+        await customer.send_message("Where is my\nteapot? " * 40)
+    line = await monitor.wait_for_line(f"📨 new-message: {conversation.id} visitor: ")
+    assert await monitor.interrupt() == 0, monitor.output
+    assert line.rstrip().endswith('…"'), line  # shortened, on one line
+    assert ': "Where is my teapot? Where is my teapot?' in line, line
+    out = monitor.output
+    assert f"📨 new-conversation: {conversation.id} opened by visitor watched-visitor" in out
+    assert f"📨 customer-typing-status: {conversation.id} customer typing" in out
+    assert "📨 system-mode-update: mode hitl" in out
+    assert re.search(r"📨 connected-agents-update: \d+ agents?: dashboard-monitor afk", out), out
+    shown = [line for line in monitor.lines if "📨" in line]
+    assert len(shown) >= 5, out
+    assert all(len(line) < 160 for line in shown), out
+    assert not any("Event(" in line or "datetime" in line for line in shown), out  # no reprs
 
 
 async def test_dashboard_monitor_stops_after_max_events(
