@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,22 @@ def test_docs_build_strict(tmp_path: Path) -> None:
     assert not (site / "hooks.py").exists()
     first_bot = (site / "getting-started" / "index.html").read_text()
     assert "first-bot" in first_bot  # included from examples/first_bot.py
+    contract = (site / "contract" / "index.html").read_text()
+    assert "What a server offers" in contract
+    assert "join-agent-dashboard" in contract
+    assert "Lizdeika" in (site / "production-server" / "index.html").read_text()
+
+
+def test_readme_links_stay_inside_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [target for target in targets if not re.match(r"[a-z]+:", target)]
+    assert "docs/contract.md" in local
+    for target in local:
+        path = (ROOT / target).resolve()
+        assert path.is_relative_to(ROOT), target
+        assert path.exists(), target
+    for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
+        text = page.read_text()
+        assert "../shared/" not in text, page  # the team's folder, not in the repository
+        assert "`shared/" not in text, page
