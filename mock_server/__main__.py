@@ -27,7 +27,7 @@ from .profile import PROFILES
 from .ratelimit import RateLimit
 from .users import AgentUser, load_agent_users, parse_agent_user
 
-__all__ = ["main", "parse_args"]
+__all__ = ["ENV_PREFIX", "environment_variables", "main", "parse_args"]
 
 logger = logging.getLogger("mock_server")
 
@@ -160,6 +160,11 @@ def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 def _variable(action: argparse.Action) -> str:
     return ENV_PREFIX + action.dest.upper()
+
+
+def environment_variables() -> list[str]:
+    """The variables that set ``vilnius-mock-server``'s options, in the order of ``--help``."""
+    return [_variable(action) for action in _options(_parser())]
 
 
 def _from_environment(parser: argparse.ArgumentParser, action: argparse.Action, text: str) -> Any:

@@ -8,9 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mock_server import RunningServer, serve
+from mock_server.__main__ import environment_variables
 
 #: Multiply every timeout in the tests by this (slow CI machines).
 TIMEOUT_SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
+
+# Hermetic: a developer's exported VILNIUS_AGENT_KEY or VILNIUS_URL (as the docs suggest), or
+# any other option of the server, must not reach the servers and clients the tests start.
+for _variable in (*environment_variables(), "VILNIUS_URL"):
+    os.environ.pop(_variable, None)
 
 
 def scaled(seconds: float) -> float:

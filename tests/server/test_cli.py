@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import vilnius_client
-from mock_server.__main__ import parse_args
+from mock_server.__main__ import environment_variables, parse_args
 from tests.conftest import scaled
 from tests.server.helpers import Api
 from vilnius_client import AgentClient
@@ -23,10 +23,8 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (DEBUG|INFO|WARNING|ERROR|CRITI
 
 
 def _environment(**variables: str) -> dict[str, str]:
-    """This process's environment without the server's ``VILNIUS_*`` options, plus ``variables``."""
-    keep = {"VILNIUS_FAST_PATHS", "VILNIUS_TEST_TIMEOUT_SCALE"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VILNIUS_") or k in keep}
-    return env | variables
+    """This process's environment (tests/conftest.py removed the server's variables) + more."""
+    return {**os.environ, **variables}
 
 
 class Server:
@@ -162,6 +160,17 @@ async def test_configured_by_the_environment_alone(tmp_path: Path) -> None:
         assert await server.stop() == 0
     assert db.exists()
     assert not [line for line in server.log if "mock_server.access" in line]  # VILNIUS_ACCESS_LOG
+
+
+def test_every_variable_is_documented() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "guides" / "server.md").read_text()
+    variables = environment_variables()
+    assert {"VILNIUS_AGENT_KEY", "VILNIUS_PORT", "VILNIUS_DB", "VILNIUS_LOG_LEVEL"} <= set(
+        variables
+    )
+    for variable in variables:
+        flag = "--" + variable.removeprefix("VILNIUS_").lower().replace("_", "-")
+        assert re.search(rf"^\| `{flag}`.* \| `{variable}` \|", guide, re.M), variable
 
 
 def test_the_command_line_wins_over_the_environment() -> None:
