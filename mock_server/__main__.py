@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -329,6 +330,22 @@ def _database_problem(db: str, exc: sqlite3.Error) -> str:
     return f"cannot open the database {db}: {reason}"
 
 
+def _check_database(db: str) -> None:
+    """Open ``db`` once with sqlite3 before the server does, so that a bad path is one line.
+
+    The server's own open could say as much, but when aiosqlite (0.22) fails to connect it
+    leaves its worker thread to report to an event loop that may be closed by then, and the
+    thread prints a traceback of its own (omnilib/aiosqlite#241).
+    """
+    if db == ":memory:":
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            connection.execute("PRAGMA schema_version")  # reads the header: is it SQLite?
+    except sqlite3.Error as exc:
+        raise StartupError(_database_problem(db, exc)) from None
+
+
 async def _run(config: ServerConfig, key_file: str | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -381,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_outgoing_buffer=args.max_outgoing_buffer,
     )
     try:
+        _check_database(config.db)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_run(config, args.agent_key_file))
     except (OSError, StartupError) as exc:
