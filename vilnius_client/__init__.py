@@ -5,6 +5,7 @@ Everything public is importable from here: ``from vilnius_client import AgentCli
 
 import logging as _logging
 
+from ._capabilities import ServerCapabilities, ServerKind
 from ._dispatch import EventStream
 from .agent import AgentClient
 from .customer import CustomerClient
@@ -16,6 +17,7 @@ from .errors import (
     ForbiddenError,
     FrameTooLargeError,
     InternalServerError,
+    InvalidEventError,
     InvalidPayloadError,
     NotConnectedError,
     NotFoundError,
@@ -160,6 +162,7 @@ __all__ = [
     "HeartbeatAckEvent",
     "HeartbeatPayload",
     "InternalServerError",
+    "InvalidEventError",
     "InvalidPayloadError",
     "LoginData",
     "LoginRequest",
@@ -188,8 +191,10 @@ __all__ = [
     "RestClient",
     "Sender",
     "SeqJumpError",
+    "ServerCapabilities",
     "ServerError",
     "ServerEvent",
+    "ServerKind",
     "StateError",
     "StateType",
     "Suggestion",

@@ -89,7 +89,10 @@ def conversation_key(model: Any) -> str:
     """
     if isinstance(model, _ROOM_EVENTS):
         return ROOM_KEY
-    key = getattr(model, "conversation_id", None)
+    if isinstance(model, dict):  # an event the SDK has no model for
+        key = model.get("conversationId", model.get("conversation_id"))
+    else:
+        key = getattr(model, "conversation_id", None)
     return key if isinstance(key, str) and key else GLOBAL_KEY
 
 
@@ -222,6 +225,12 @@ class Dispatcher:
             if known == handler:
                 del entries[i]
                 return
+
+    def wants(self, event: str) -> bool:
+        """Whether ``event`` has a handler, a waiter or a stream."""
+        return bool(
+            self._handlers.get(event) or self._waiters.get(event) or self._streams.get(event)
+        )
 
     def handlers(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in registration order."""

@@ -10,10 +10,12 @@ Every exception the SDK raises derives from :class:`VilniusError`::
     │   ├── ReplyTimeoutError      no acknowledgement / answer in time
     │   └── FrameTooLargeError     a WebSocket frame exceeded a size limit (link closed)
     ├── ProtocolError              the server sent something the contract does not allow
-    │   └── SeqJumpError *         a message whose seq the server's history does not confirm
+    │   ├── SeqJumpError *         a message whose seq the server's history does not confirm
+    │   └── InvalidEventError *    an event whose payload does not fit its model
     ├── DroppedEventError          an event was received but not handed to the handlers
     │   ├── QueueOverflowError     its conversation's handler queue was full
-    │   └── SeqJumpError *         (both a ProtocolError and a DroppedEventError)
+    │   ├── SeqJumpError *         (both a ProtocolError and a DroppedEventError)
+    │   └── InvalidEventError *    (both, too)
     └── ServerError                the server answered with an error code
         ├── InvalidPayloadError    invalid_payload / payload_too_large (400, 413, 422)
         ├── AuthError              unauthorized (401)
@@ -24,7 +26,13 @@ Every exception the SDK raises derives from :class:`VilniusError`::
         ├── RateLimitedError       rate_limited (429; temporary, has retry_after)
         └── InternalServerError    internal, or any 5xx (temporary)
 
-``exc.temporary`` says whether repeating the same call later may succeed.
+``exc.temporary`` says whether repeating the same call later may succeed, and
+``exc.may_have_acted`` (REST calls) whether the server may have carried the
+request out although it failed: ``False`` when it surely did not (the connection
+could not be opened, an error answer such as 4xx or 429), ``True`` when it may
+have (no answer in time, a dropped connection, a 5xx), ``None`` when unknown.
+A send the server cannot de-duplicate is never retried after a failure that
+``may_have_acted``; check the conversation before sending it again.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ __all__ = [
     "ForbiddenError",
     "FrameTooLargeError",
     "InternalServerError",
+    "InvalidEventError",
     "InvalidPayloadError",
     "NotConnectedError",
     "NotFoundError",
@@ -57,9 +66,17 @@ __all__ = [
 
 
 class VilniusError(Exception):
-    """Base of every exception raised by the SDK."""
+    """Base of every exception raised by the SDK.
+
+    Attributes:
+        temporary: Whether repeating the call later may succeed.
+        may_have_acted: For a failed REST call: whether the server may have
+            carried it out (``True``), surely did not (``False``), or unknown
+            (``None``, also for everything that is not a REST call).
+    """
 
     temporary: bool = False
+    may_have_acted: bool | None = None
 
 
 class StateError(VilniusError):
@@ -151,6 +168,19 @@ class SeqJumpError(DroppedEventError, ProtocolError):
         super().__init__(message, event=event, payload=payload)
         self.seq = seq
         self.last_seq = last_seq
+
+
+class InvalidEventError(DroppedEventError, ProtocolError):
+    """A server event whose payload does not fit its model; not handed to the handlers.
+
+    Attributes:
+        payload: The raw payload, as the server sent it (not a model).
+        errors: pydantic's description of what did not fit.
+    """
+
+    def __init__(self, message: str, *, event: str, payload: Any, errors: Any = None) -> None:
+        super().__init__(message, event=event, payload=payload)
+        self.errors = errors
 
 
 class ServerError(VilniusError):

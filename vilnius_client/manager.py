@@ -8,9 +8,12 @@ Lifecycle of every (re)connection, in order:
 
 1. ask for the token (a string, or a callable asked again on every attempt)
    and connect with ``auth={"token": ...}``;
-2. when ``agent_id`` is set, ``join-agent-dashboard`` (acknowledged), then
-   the first ``heartbeat``;
-3. ``join-conversation`` for every remembered conversation (acknowledged);
+2. when ``agent_id`` is set, ``join-agent-dashboard``, then the first
+   ``heartbeat``;
+3. ``join-conversation`` for every remembered conversation; on a server
+   with acknowledgements each join waits for its own, on one without
+   (production) one ``request-current-state`` answer, which the server sends
+   after handling the joins, confirms them all (and is not handed on);
 4. the session steps (:meth:`~ModernWebSocketManager.add_session_step`), e.g.
    the catch-up of missed messages;
 5. state ``connected``; live events received since step 1, which were held
@@ -18,12 +21,20 @@ Lifecycle of every (re)connection, in order:
 
 Live events therefore never reach handlers before the rooms are joined and
 the session steps have run.
+
+What the server offers (:class:`~vilnius_client.ServerCapabilities`) is asked
+from ``GET /health`` before the first attempt, unless ``server=`` says it.
+
+Events the SDK has no model for (a newer server's) can be subscribed to by
+name like any other; their handlers receive the payload as the server sent it
+(a dict, usually).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import inspect
 import logging
 import time
@@ -36,15 +47,19 @@ from typing import Any, TypeVar, overload
 import pydantic
 
 from . import _transport
+from ._capabilities import ServerCapabilities, ServerKind, resolve_server
 from ._dispatch import DEFAULT_QUEUE_MAXSIZE, Dispatcher, EventStream, Handler, Overflow
 from ._state import Backoff, CircuitBreaker, ConnectionChange, ConnectionState, StateMachine
 from .errors import (
     AuthError,
+    ConnectionLostError,
     ForbiddenError,
+    InvalidEventError,
     InvalidPayloadError,
     NotConnectedError,
     NotFoundError,
     ProtocolError,
+    ReplyTimeoutError,
     ServerError,
     StateError,
     TransportError,
@@ -55,12 +70,15 @@ from .events import (
     CLIENT_EVENT_PAYLOADS,
     SERVER_EVENT_MODELS,
     Ack,
+    CurrentStateEvent,
     ErrorEvent,
     Event,
     ServerEvent,
+    StateType,
     WireModel,
     utcnow,
 )
+from .rest import RestClient
 
 __all__ = [
     "ConnectionChange",
@@ -72,7 +90,7 @@ __all__ = [
 H = TypeVar("H", bound=Handler)
 TokenSource = str | Callable[[], str | Awaitable[str]] | None
 SessionStep = Callable[[], Awaitable[Any]]
-EventFilter = Callable[[Event, Any], bool]
+EventFilter = Callable[[Event | str, Any], bool]
 
 _S = ConnectionState
 
@@ -116,11 +134,21 @@ class ConnectionStatus:
     mode: str = "socket"
 
 
-def _event_name(event: Event | str) -> Event:
+def _event_name(event: Event | str) -> Event | str:
+    """The :class:`Event` of a known name; an unknown name as it is."""
     try:
         return Event(event)
     except ValueError:
-        raise ValueError(f"unknown event {event!r}") from None
+        if not isinstance(event, str) or not event:
+            raise ValueError(f"not an event name: {event!r}") from None
+        return event
+
+
+def _raw_payload(args: tuple[Any, ...]) -> Any:
+    """An unmodelled event's payload: its one argument, ``None``, or a list of several."""
+    if not args:
+        return None
+    return args[0] if len(args) == 1 else list(args)
 
 
 class ModernWebSocketManager:
@@ -162,6 +190,10 @@ class ModernWebSocketManager:
         queue_overflow: Which event is dropped from a full queue:
             ``"drop-oldest"`` (default; the handlers see the newest events,
             as streams do) or ``"drop-newest"`` (the new event).
+        server: What the server offers: ``"auto"`` (ask ``GET /health``
+            before the first attempt), ``"vilnius"`` (the contract),
+            ``"lizdeika"`` (production) or a
+            :class:`~vilnius_client.ServerCapabilities`.
 
     Auth refusals: the first :meth:`connect` raises :class:`AuthError` (or
     :class:`ForbiddenError`) at once instead of retrying. On a later reconnect
@@ -191,8 +223,11 @@ class ModernWebSocketManager:
         max_message_size: int | None = _transport.DEFAULT_MAX_MESSAGE_SIZE,
         queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
         queue_overflow: Overflow = "drop-oldest",
+        server: ServerKind | ServerCapabilities = "auto",
     ) -> None:
         self.url = url.rstrip("/")
+        self._capabilities = resolve_server(server)
+        self._confirmation: asyncio.Future[None] | None = None
         self.agent_id = agent_id
         self._token = token
         self.heartbeat_interval = heartbeat_interval
@@ -221,7 +256,7 @@ class ModernWebSocketManager:
         self._rooms: dict[str, None] = {}
         self._link: _transport.SocketLink | None = None
         self._ready = False
-        self._held: list[tuple[Event, ServerEvent]] = []
+        self._held: list[tuple[Event | str, Any]] = []
         self._supervisor: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -241,6 +276,19 @@ class ModernWebSocketManager:
     def connected(self) -> bool:
         """Whether the manager is connected and events flow."""
         return self.state is _S.CONNECTED
+
+    @property
+    def capabilities(self) -> ServerCapabilities | None:
+        """What the server offers (``None`` until asked, with ``server="auto"``).
+
+        A client that found out already (the role clients do, over their REST
+        client) sets it before :meth:`connect`, so that ``GET /health`` is asked once.
+        """
+        return self._capabilities
+
+    @capabilities.setter
+    def capabilities(self, value: ServerCapabilities) -> None:
+        self._capabilities = value
 
     async def connect(self) -> None:
         """Connect, retrying with backoff until connected.
@@ -333,22 +381,36 @@ class ModernWebSocketManager:
         """Register a handler for a server event; usable as a decorator.
 
         Args:
-            event: An :class:`Event` or its wire name (``"new-message"``).
+            event: An :class:`Event` or its wire name (``"new-message"``); also
+                the name of an event the SDK has no model for, whose handlers
+                receive the payload as sent (a dict, usually).
             handler: Called with the event's model; sync or async. What it
                 raises goes to the error listeners. Events of one conversation
                 arrive in server order; a handler that blocks the thread
                 blocks the whole client (use ``asyncio.to_thread``).
 
         Raises:
-            ValueError: ``event`` is not a server -> client event.
+            ValueError: ``event`` is a client -> server event.
         """
         name = self._server_event(event)
+        if not isinstance(name, Event):
+            self._warn_if_typo(name)
 
         def register(fn: H) -> H:
             self._dispatcher.add(name, fn)
             return fn
 
         return register(handler) if handler is not None else register
+
+    def _warn_if_typo(self, name: str) -> None:
+        close = difflib.get_close_matches(name, list(_SERVER_EVENTS), n=1, cutoff=0.85)
+        if close:
+            self.logger.warning(
+                "subscribed to %r, which the SDK does not know (handlers get the raw payload);"
+                " did you mean %r?",
+                name,
+                close[0],
+            )
 
     def off(self, event: Event | str, handler: Handler) -> None:
         """Unregister a handler registered with :meth:`on`."""
@@ -457,6 +519,10 @@ class ModernWebSocketManager:
     async def join_conversation(self, conversation_id: str) -> None:
         """Join a conversation's room, now if connected and after every reconnect.
 
+        On a server without acknowledgements (production) the join is
+        confirmed by the answer to one ``request-current-state``, which the
+        server handles after the join; such a server refuses nothing.
+
         Raises:
             ServerError: The server refused (e.g. :class:`NotFoundError`,
                 :class:`ForbiddenError`); the room is then not remembered.
@@ -464,11 +530,14 @@ class ModernWebSocketManager:
         self._rooms[conversation_id] = None
         link = self._link
         if link is not None and link.connected:
+            acks = self._capabilities is None or self._capabilities.acks
             try:
-                await self._emit(link, Event.JOIN_CONVERSATION, conversation_id, ack=True)
+                await self._join(link, Event.JOIN_CONVERSATION, conversation_id, acks=acks)
             except (NotFoundError, ForbiddenError):
                 self._rooms.pop(conversation_id, None)
                 raise
+            if not acks:
+                await self._confirm_joins(link)
 
     @property
     def conversations(self) -> tuple[str, ...]:
@@ -494,9 +563,9 @@ class ModernWebSocketManager:
 
     # -- internals: encoding and acks ------------------------------------------
 
-    def _server_event(self, event: Event | str) -> Event:
+    def _server_event(self, event: Event | str) -> Event | str:
         name = _event_name(event)
-        if name not in SERVER_EVENT_MODELS:
+        if isinstance(name, Event) and name not in SERVER_EVENT_MODELS:
             raise ValueError(f"{name} is not a server -> client event")
         return name
 
@@ -534,6 +603,57 @@ class ModernWebSocketManager:
             message = answer.error.message if answer.error else "refused"
             raise error_from_code(code, message)
         return answer
+
+    async def _join(
+        self, link: _transport.SocketLink, event: Event, room: str, *, acks: bool
+    ) -> None:
+        """Send a join: acknowledged where the server acknowledges, else just sent."""
+        await self._emit(link, event, room, ack=acks)
+
+    async def _confirm_joins(self, link: _transport.SocketLink) -> None:
+        """Wait until the server has handled every join sent so far (no acks there).
+
+        A server handles one socket's events in order, and production joins a
+        room first thing in its handlers; so its answer to a
+        ``request-current-state`` sent after the joins proves them done. That
+        answer is taken here and not handed to handlers.
+
+        Raises:
+            ReplyTimeoutError: No answer within ``ack_timeout``.
+            ConnectionLostError: The link closed meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        confirmed: asyncio.Future[None] = loop.create_future()
+        previous, self._confirmation = self._confirmation, confirmed
+        closed = asyncio.ensure_future(link.wait_closed())
+        try:
+            await link.emit(Event.REQUEST_CURRENT_STATE.value, StateType.SYSTEM_MODE.value)
+            await asyncio.wait(
+                (confirmed, closed), timeout=self.ack_timeout, return_when="FIRST_COMPLETED"
+            )
+            if not confirmed.done():
+                if closed.done():
+                    raise ConnectionLostError(f"connection lost while joining: {link.close_reason}")
+                raise ReplyTimeoutError(
+                    f"no answer to request-current-state within {self.ack_timeout:g} s: "
+                    "the joins are not confirmed"
+                )
+        finally:
+            closed.cancel()
+            if self._confirmation is confirmed:
+                self._confirmation = previous
+            if not confirmed.done():
+                confirmed.cancel()
+
+    async def _probe(self) -> ServerCapabilities:
+        """Ask ``GET /health`` what the server offers (once; kept for every reconnect)."""
+        async with RestClient(self.url, timeout=self.ack_timeout, retry_attempts=1) as rest:
+            capabilities = await rest.capabilities()
+        self._capabilities = capabilities
+        self.logger.info(
+            "server %s offers %s", self.url, sorted(capabilities.features) or "no extras"
+        )
+        return capabilities
 
     # -- internals: supervision --------------------------------------------------
 
@@ -602,6 +722,8 @@ class ModernWebSocketManager:
         return value
 
     async def _establish(self) -> None:
+        capabilities = self._capabilities or await self._probe()
+        acks = capabilities.acks
         token = await self._token_value()
         link = _transport.SocketLink(
             self.url,
@@ -618,14 +740,16 @@ class ModernWebSocketManager:
         await link.open({"token": token} if token is not None else None, wait=self.ack_timeout)
         self.logger.info("socket connected to %s (sid %s)", self.url, link.sid)
         if self.agent_id is not None:
-            await self._emit(link, Event.JOIN_AGENT_DASHBOARD, self.agent_id, ack=True)
+            await self._join(link, Event.JOIN_AGENT_DASHBOARD, self.agent_id, acks=acks)
             self._spawn(self._heartbeat(link), "vilnius-heartbeat")
         for room in list(self._rooms):
             try:
-                await self._emit(link, Event.JOIN_CONVERSATION, room, ack=True)
+                await self._join(link, Event.JOIN_CONVERSATION, room, acks=acks)
             except (NotFoundError, ForbiddenError) as exc:
                 self._rooms.pop(room, None)
                 self._report_error(exc)
+        if not acks and (self.agent_id is not None or self._rooms):
+            await self._confirm_joins(link)
         for step in list(self._session_steps):
             try:
                 await step()
@@ -742,14 +866,30 @@ class ModernWebSocketManager:
             return
         known = _SERVER_EVENTS.get(name)
         if known is None:
-            self.logger.debug("ignored unknown event %r", name)
+            self._on_unmodelled_event(name, args)
             return
         event, model_cls = known
+        raw = args[0] if args else None
         try:
-            model = model_cls.model_validate(args[0] if args else None)
+            model = model_cls.model_validate(raw)
         except pydantic.ValidationError as exc:
-            error = ProtocolError(f"invalid {event} payload from server: {exc}")
-            self._report_error(error)
+            self._report_error(
+                InvalidEventError(
+                    f"invalid {event} payload from server: {exc}",
+                    event=event.value,
+                    payload=raw,
+                    errors=exc.errors(include_url=False),
+                )
+            )
+            return
+        confirmation = self._confirmation
+        if (
+            confirmation is not None
+            and isinstance(model, CurrentStateEvent)
+            and model.type is StateType.SYSTEM_MODE
+            and not confirmation.done()
+        ):
+            confirmation.set_result(None)  # the answer that confirms the joins
             return
         if event is Event.HEARTBEAT_ACK:
             ack = self._heartbeat_ack
@@ -765,7 +905,18 @@ class ModernWebSocketManager:
         else:
             self._held.append((event, model))
 
-    def _dispatch_live(self, event: Event, model: ServerEvent) -> None:
+    def _on_unmodelled_event(self, name: str, args: tuple[Any, ...]) -> None:
+        """An event the SDK has no model for: its subscribers get the raw payload."""
+        if not self._dispatcher.wants(name):
+            self.logger.debug("ignored unknown event %r", name)
+            return
+        payload = _raw_payload(args)
+        if self._ready:
+            self._dispatch_live(name, payload)
+        else:
+            self._held.append((name, payload))
+
+    def _dispatch_live(self, event: Event | str, model: Any) -> None:
         for keep in self._filters:
             try:
                 if not keep(event, model):

@@ -7,17 +7,28 @@ matching :class:`~vilnius_client.errors.ServerError` subclass (built by
 :func:`~vilnius_client.errors.error_from_code`), and every failure of the link
 itself becomes a :class:`~vilnius_client.errors.TransportError`.
 
-Retries (decided in :mod:`vilnius_client._retry`): reads (``GET``), the two
-sends (:meth:`RestClient.post_message`, :meth:`RestClient.agent_respond`) and
-:meth:`RestClient.agent_token` repeat transient failures. The sends carry one
-``Idempotency-Key`` for all attempts of a logical send, so a retry after a
-dropped answer never stores a message twice. Other ``POST`` calls (creating a
-conversation, assigning, changing statuses) are not retried: the contract gives
-them no idempotency key, and repeating them would repeat their events.
+Retries (decided in :mod:`vilnius_client._retry`): reads (``GET``), the
+logins and, on a server with the ``idempotency`` feature, the two sends
+(:meth:`RestClient.post_message`, :meth:`RestClient.agent_respond`) repeat
+transient failures. The sends then carry one ``Idempotency-Key`` for all
+attempts of a logical send, so a retry after a dropped answer never stores a
+message twice. Every other call (a send on a server without idempotency, such
+as production; creating a conversation, assigning, changing statuses) is
+repeated only when the server surely did not act: its connection could not be
+opened, or it answered 429. After any other failure the error's
+``may_have_acted`` says whether the server may have acted.
+
+A 429's ``Retry-After`` is waited out before the next attempt (up to
+``max_retry_after`` seconds; a longer one is raised at once as
+:class:`~vilnius_client.RateLimitedError` with ``retry_after``).
+
+What the server offers (:class:`~vilnius_client.ServerCapabilities`) is asked
+from ``GET /health`` once, the first time it matters, unless ``server=`` says it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import uuid
@@ -27,13 +38,16 @@ from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+import tenacity
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
-from ._retry import rest_retrying
+from ._capabilities import ServerCapabilities, ServerKind, resolve_server
+from ._retry import RetryListener, may_have_acted, rest_retrying
 from .errors import (
     AuthError,
     ConnectionLostError,
+    NotFoundError,
     ProtocolError,
     ReplyTimeoutError,
     ServerError,
@@ -54,9 +68,12 @@ from .events import (
     CreateConversationResponse,
     EndConversationResponse,
     HealthResponse,
+    LoginRequest,
+    LoginResponse,
     PersonalStatus,
     PersonalStatusResponse,
     PostMessageResponse,
+    RefreshResponse,
     SystemMode,
     SystemModeResponse,
     WireModel,
@@ -124,6 +141,13 @@ class RestClient:
         on_auth_error: Called (and awaited) when a request is refused with 401;
             the request is then sent once more. :class:`~vilnius_client.AgentClient`
             uses it to drop an expired token so that a fresh one is fetched.
+        server: What the server offers: ``"auto"`` (ask ``GET /health`` the
+            first time it matters), ``"vilnius"``, ``"lizdeika"`` or a
+            :class:`~vilnius_client.ServerCapabilities`.
+        max_retry_after: Longest ``Retry-After`` (seconds) a retry waits out;
+            a 429 asking for longer is raised at once.
+        on_retry: Called before every retry with the error and the wait in
+            seconds (for metrics: counting 429s, for instance).
     """
 
     def __init__(
@@ -137,6 +161,9 @@ class RestClient:
         retry_base: float = 0.2,
         retry_cap: float = 5.0,
         on_auth_error: Callable[[], Awaitable[None]] | None = None,
+        server: ServerKind | ServerCapabilities = "auto",
+        max_retry_after: float = 60.0,
+        on_retry: RetryListener | None = None,
     ) -> None:
         if retry_attempts < 1:
             raise ValueError("retry_attempts must be at least 1")
@@ -147,6 +174,10 @@ class RestClient:
         self.retry_base = retry_base
         self.retry_cap = retry_cap
         self.on_auth_error = on_auth_error
+        self.max_retry_after = max_retry_after
+        self.on_retry = on_retry
+        self._capabilities = resolve_server(server)
+        self._probe_lock = asyncio.Lock()
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -179,6 +210,32 @@ class RestClient:
         """Whether :meth:`close` was called."""
         return self._closed
 
+    @property
+    def known_capabilities(self) -> ServerCapabilities | None:
+        """What the server offers, once known (``None`` before :meth:`capabilities`)."""
+        return self._capabilities
+
+    async def capabilities(self) -> ServerCapabilities:
+        """What the server offers: asked from ``GET /health`` once, then kept.
+
+        A server without ``/health`` (404) is taken to be production, which
+        has the endpoint but lists no contract features.
+
+        Raises:
+            TransportError: The server could not be asked.
+        """
+        if self._capabilities is not None:
+            return self._capabilities
+        async with self._probe_lock:
+            if self._capabilities is None:
+                try:
+                    health = await self.health()
+                except NotFoundError:
+                    self._capabilities = ServerCapabilities.production()
+                else:
+                    self._capabilities = ServerCapabilities.from_health(health)
+            return self._capabilities
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise StateError("this RestClient is closed")
@@ -201,10 +258,12 @@ class RestClient:
         idempotency_key: str | None = None,
         auth: bool = True,
     ) -> _M:
-        """Send one request (retried when ``retry``) and parse the answer into ``model``.
+        """Send one request and parse the answer into ``model``.
 
         The typed methods below cover the whole contract; this is the escape
-        hatch for endpoints a newer server adds.
+        hatch for endpoints a newer server adds. With ``retry`` every
+        temporary failure is retried (use it for calls that are safe to
+        repeat); without, only failures that surely did not reach the server.
 
         Raises:
             ServerError: The server answered with an error (the matching subclass).
@@ -225,12 +284,25 @@ class RestClient:
                 await self.on_auth_error()
             return await self._once(method, path, model, json_body, params, headers, auth)
 
-        if not retry or self.retry_attempts == 1:
-            return await once()
-        retrying = rest_retrying(
-            attempts=self.retry_attempts, base=self.retry_base, cap=self.retry_cap
+        try:
+            if self.retry_attempts == 1:
+                return await once()
+            result: _M = await self._retrying(retry)(once)
+            return result
+        except (ServerError, TransportError, ProtocolError) as exc:
+            if exc.may_have_acted is None:
+                exc.may_have_acted = may_have_acted(exc)
+            raise
+
+    def _retrying(self, idempotent: bool) -> tenacity.AsyncRetrying:
+        return rest_retrying(
+            attempts=self.retry_attempts,
+            base=self.retry_base,
+            cap=self.retry_cap,
+            idempotent=idempotent,
+            max_retry_after=self.max_retry_after,
+            listener=self.on_retry,
         )
-        return await retrying(once)
 
     async def _once(
         self,
@@ -260,8 +332,16 @@ class RestClient:
             ) as response:
                 text = await response.text()
                 return self._parse(method, path, model, response, text)
+        except aiohttp.ConnectionTimeoutError as exc:
+            error = ReplyTimeoutError(f"{method} {path}: could not connect in {self.timeout} s")
+            error.may_have_acted = False
+            raise error from exc
         except TimeoutError as exc:
             raise ReplyTimeoutError(f"{method} {path}: no answer in {self.timeout} s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            unsent = TransportError(f"{method} {path}: {exc}")
+            unsent.may_have_acted = False  # the connection was never opened
+            raise unsent from exc
         except aiohttp.ServerDisconnectedError as exc:
             raise ConnectionLostError(f"{method} {path}: the server closed the connection") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -326,17 +406,28 @@ class RestClient:
     ) -> PostMessageResponse:
         """``POST /api/messages``: a customer's message (creates the conversation if unknown).
 
-        Retried on transient failures with one ``Idempotency-Key`` (``idempotency_key``
-        or a fresh UUID4), so the message is stored once.
+        On a server with the ``idempotency`` feature it is retried on transient
+        failures with one ``Idempotency-Key`` (``idempotency_key`` or a fresh
+        UUID4), so the message is stored once. Elsewhere (production) it is
+        retried only when the server surely did not act (refused connection,
+        429 after its ``Retry-After``); any other failure is raised with
+        ``may_have_acted`` set.
         """
         body = _body(conversation_id=conversation_id, message=message, visitor_id=visitor_id)
+        return await self._send("/api/messages", PostMessageResponse, body, idempotency_key)
+
+    async def _send(
+        self, path: str, model: type[_M], body: dict[str, Any], idempotency_key: str | None
+    ) -> _M:
+        """A send: keyed and retried where the server de-duplicates, else retried only unsent."""
+        idempotent = (await self.capabilities()).idempotency
         return await self.request(
             "POST",
-            "/api/messages",
-            PostMessageResponse,
+            path,
+            model,
             json_body=body,
-            retry=True,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
+            retry=idempotent,
+            idempotency_key=(idempotency_key or str(uuid.uuid4())) if idempotent else None,
         )
 
     async def conversation_messages(
@@ -386,16 +477,9 @@ class RestClient:
         *,
         idempotency_key: str | None = None,
     ) -> AgentRespondResponse:
-        """``POST /api/agent/respond``: an agent's reply (retried with one ``Idempotency-Key``)."""
+        """``POST /api/agent/respond``: an agent's reply, retried as :meth:`post_message` is."""
         body = _body(conversation_id=conversation_id, message=message, agent_id=agent_id)
-        return await self.request(
-            "POST",
-            "/api/agent/respond",
-            AgentRespondResponse,
-            json_body=body,
-            retry=True,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
-        )
+        return await self._send("/api/agent/respond", AgentRespondResponse, body, idempotency_key)
 
     async def set_personal_status(
         self, agent_id: str, personal_status: PersonalStatus | str
@@ -463,6 +547,39 @@ class RestClient:
             AgentTokenResponse,
             json_body=_body(agent_id=agent_id, agent_key=agent_key),
             retry=True,
+            auth=False,
+        )
+
+    async def login(
+        self, email: str, password: str, *, totp_code: str | None = None
+    ) -> LoginResponse:
+        """``POST /api/auth/login`` (production): an agent user's e-mail and password.
+
+        Sent without ``Authorization``; retried on transient failures (a second
+        login only issues a second pair of tokens). A user with two-factor
+        authentication who sent no ``totp_code`` gets ``requires_totp`` and no tokens.
+        """
+        body = LoginRequest(email=email, password=password, totp_code=totp_code).to_wire()
+        return await self.request(
+            "POST",
+            "/api/auth/login",
+            LoginResponse,
+            json_body={key: value for key, value in body.items() if value is not None},
+            retry=True,
+            auth=False,
+        )
+
+    async def refresh(self, refresh_token: str) -> RefreshResponse:
+        """``POST /api/auth/refresh`` (production): a new access token (and refresh token).
+
+        Not repeated after an ambiguous failure: the server may have spent the
+        refresh token, and only a new login helps then.
+        """
+        return await self.request(
+            "POST",
+            "/api/auth/refresh",
+            RefreshResponse,
+            json_body={"refreshToken": refresh_token},
             auth=False,
         )
 

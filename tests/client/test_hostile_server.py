@@ -24,6 +24,7 @@ from vilnius_client import (
     FrameTooLargeError,
     ModernWebSocketManager,
     NewMessageEvent,
+    ProtocolError,
     QueueOverflowError,
     SeqJumpError,
     TransportError,
@@ -332,4 +333,7 @@ async def test_garbage_packets_are_reported_or_ignored_and_the_link_stays(
         await received.until(lambda got: bool(got))
         assert changes.states == [S.CONNECTING, S.CONNECTED]
     assert seqs(received.items) == [2]
-    assert [type(e).__name__ for e in errors.items] == ["ProtocolError"]
+    assert [type(e).__name__ for e in errors.items] == ["InvalidEventError"]
+    invalid = errors.items[0]
+    assert isinstance(invalid, ProtocolError)
+    assert invalid.payload == {"conversationId": "c1"}, "the raw payload reaches on_error"

@@ -27,6 +27,7 @@ from vilnius_client import (
     ErrorEvent,
     Event,
     HeartbeatAckEvent,
+    InvalidEventError,
     ModernWebSocketManager,
     NewConversationEvent,
     NewMessageEvent,
@@ -254,26 +255,35 @@ async def test_lifecycle_is_clean_idempotent_and_not_reentrant(server: RunningSe
     assert client_side(asyncio.all_tasks() - before) == set()
 
 
-async def test_unknown_events_ignored_invalid_payloads_reported() -> None:
+async def test_unknown_events_as_dicts_invalid_payloads_reported_raw() -> None:
     async with scripted_server() as fake:
         manager = ModernWebSocketManager(fake.url, **FAST)
         errors: list[BaseException] = []
         manager.on_error(errors.append)
         modes: list[SystemModeUpdateEvent] = []
         got_mode = asyncio.Event()
+        custom: list[Any] = []
 
         def on_mode(event: SystemModeUpdateEvent) -> None:
             modes.append(event)
             got_mode.set()
 
         manager.on(Event.SYSTEM_MODE_UPDATE, on_mode)
+        manager.on("ticket:category_assigned", custom.append)
         async with manager:
             sid = fake.sids[-1]
-            await fake.sio.emit("brand-new-event", {"x": 1}, to=sid)
+            await fake.sio.emit("brand-new-event", {"x": 1}, to=sid)  # nobody listens: ignored
+            await fake.sio.emit("ticket:category_assigned", {"ticketId": "t1"}, to=sid)
             await fake.sio.emit("new-message", {"conversationId": 5}, to=sid)
             await fake.sio.emit("system-mode-update", {"mode": "autopilot", "extra": 1}, to=sid)
             await asyncio.wait_for(got_mode.wait(), scaled(5))
-        assert [type(e) for e in errors] == [ProtocolError]
+        assert [type(e) for e in errors] == [InvalidEventError]
+        invalid = errors[0]
+        assert isinstance(invalid, ProtocolError)
+        assert isinstance(invalid, InvalidEventError)
+        assert invalid.event == "new-message"
+        assert invalid.payload == {"conversationId": 5}
+        assert custom == [{"ticketId": "t1"}]
         assert modes[0].mode is SystemMode.AUTOPILOT
         assert modes[0].model_extra == {"extra": 1}
 
@@ -328,12 +338,19 @@ async def test_token_callable_is_asked_on_connect(token_server: RunningServer) -
     assert calls == 1
 
 
-def test_on_rejects_unknown_and_client_events(caplog: pytest.LogCaptureFixture) -> None:
+def test_on_rejects_client_events_and_warns_of_typos(caplog: pytest.LogCaptureFixture) -> None:
     manager = ModernWebSocketManager("http://127.0.0.1:1")
-    with pytest.raises(ValueError, match="unknown event"):
-        manager.on("new-mesage", print)
+    with caplog.at_level(logging.WARNING, logger="vilnius_client"):
+        manager.on("new-mesage", print)  # subscribable (a newer server's event?), but suspicious
+        manager.on("ticket:category_changed", print)
+    assert [r.getMessage() for r in caplog.records if "did you mean" in r.getMessage()] == [
+        "subscribed to 'new-mesage', which the SDK does not know (handlers get the raw "
+        "payload); did you mean 'new-message'?"
+    ]
     with pytest.raises(ValueError, match="not a server"):
         manager.on(Event.HEARTBEAT, print)
+    with pytest.raises(ValueError, match="not an event name"):
+        manager.on("", print)
     # Only the library's own NullHandler (Python's advice for libraries): no
     # handler that prints, and nothing added by constructing a manager.
     handlers = logging.getLogger("vilnius_client").handlers

@@ -146,7 +146,7 @@ async def test_send_retries_with_one_idempotency_key(script: tuple[Script, str])
     scripted, url = script
     unavailable = json_answer(503, {"error": "busy", "code": "internal"})
     scripted.answers = [unavailable, unavailable, json_answer(200, STORED)]
-    async with RestClient(url, retry_base=0.01) as rest:
+    async with RestClient(url, retry_base=0.01, server="vilnius") as rest:
         stored = await rest.post_message("c1", "hi")
     assert stored.user_message.seq == 1
     keys = {request.headers[IDEMPOTENCY_HEADER] for request in scripted.requests}
@@ -156,10 +156,70 @@ async def test_send_retries_with_one_idempotency_key(script: tuple[Script, str])
     scripted.requests.clear()
     responded = {"success": True, "message": STORED["userMessage"]}
     scripted.answers = [json_answer(200, STORED), json_answer(200, responded)]
-    async with RestClient(url) as rest:
+    async with RestClient(url, server="vilnius") as rest:
         await rest.post_message("c1", "hi", idempotency_key="mine")
         await rest.agent_respond("c1", "hello", "a1", idempotency_key="mine-too")
     assert [r.headers[IDEMPOTENCY_HEADER] for r in scripted.requests] == ["mine", "mine-too"]
+
+
+async def test_sends_without_idempotency_retry_only_what_surely_did_not_act(
+    script: tuple[Script, str],
+) -> None:
+    """Capability ``idempotency`` off: no key, no blind retry, the error says the server may
+    have acted; a 429 (refused before acting) is retried after its Retry-After."""
+    scripted, url = script
+    unavailable = json_answer(503, {"error": "busy", "code": "internal"})
+    scripted.answers = [unavailable, json_answer(200, STORED)]
+    async with RestClient(url, retry_base=0.01, server="lizdeika") as rest:
+        with pytest.raises(InternalServerError) as caught:
+            await rest.post_message("c1", "hi")
+        assert caught.value.may_have_acted is True
+        assert len(scripted.requests) == 1, "an ambiguous failure is not retried"
+        assert IDEMPOTENCY_HEADER not in scripted.requests[0].headers
+
+        scripted.requests.clear()
+        waits: list[tuple[type[BaseException], float]] = []
+        rest.on_retry = lambda exc, wait: waits.append((type(exc), wait))
+        limited = json_answer(
+            429, {"success": False, "code": "RATE_LIMIT_EXCEEDED"}, **{"Retry-After": "0"}
+        )
+        scripted.answers = [limited, json_answer(200, STORED)]
+        stored = await rest.post_message("c1", "hi")
+        assert stored.user_message.id == STORED["userMessage"]["id"]
+        assert len(scripted.requests) == 2
+        assert waits == [(RateLimitedError, 0.0)]
+
+        scripted.answers = [json_answer(400, {"error": "bad", "field": "message"})]
+        with pytest.raises(InvalidPayloadError) as refused:
+            await rest.agent_respond("c1", "x", "a1")
+        assert refused.value.may_have_acted is False
+
+
+async def test_a_long_retry_after_is_raised_not_slept_through(script: tuple[Script, str]) -> None:
+    scripted, url = script
+    scripted.answers = [
+        json_answer(429, {"error": "slow", "code": "rate_limited"}, **{"Retry-After": "45"})
+    ]
+    async with RestClient(url, max_retry_after=10, server="vilnius") as rest:
+        with pytest.raises(RateLimitedError) as caught:
+            await asyncio.wait_for(rest.get_system_mode(), scaled(5))
+    assert caught.value.retry_after == 45.0
+    assert caught.value.may_have_acted is False
+    assert len(scripted.requests) == 1
+
+
+async def test_refused_connection_is_retried_even_for_state_changes() -> None:
+    """Nothing listens: the request never left, so repeating any call is safe."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with RestClient(f"http://127.0.0.1:{port}", retry_base=0.01, server="lizdeika") as rest:
+        attempts: list[BaseException] = []
+        rest.on_retry = lambda exc, wait: attempts.append(exc)
+        with pytest.raises(TransportError) as caught:
+            await rest.set_system_mode("off")
+    assert caught.value.may_have_acted is False
+    assert len(attempts) == rest.retry_attempts - 1
 
 
 async def test_other_posts_are_not_retried(script: tuple[Script, str]) -> None:
