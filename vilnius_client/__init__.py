@@ -5,6 +5,7 @@ Everything public is importable from here: ``from vilnius_client import AgentCli
 
 import logging as _logging
 
+from ._auth import Credentials
 from ._capabilities import ServerCapabilities, ServerKind
 from ._dispatch import EventStream
 from .agent import AgentClient
@@ -77,6 +78,7 @@ from .events import (
     LoginRequest,
     LoginResponse,
     Message,
+    MessagePreview,
     NewConversationEvent,
     NewMessageEvent,
     PersonalStatus,
@@ -145,6 +147,7 @@ __all__ = [
     "ConversationSummary",
     "CreateConversationRequest",
     "CreateConversationResponse",
+    "Credentials",
     "CurrentStateEvent",
     "CustomerClient",
     "CustomerTypingStatusEvent",
@@ -168,6 +171,7 @@ __all__ = [
     "LoginRequest",
     "LoginResponse",
     "Message",
+    "MessagePreview",
     "ModernWebSocketManager",
     "NewConversationEvent",
     "NewMessageEvent",

@@ -2,7 +2,9 @@
 
 Example::
 
-    async with AgentClient(url, agent_id="bot-1", agent_key=key) as bot:
+    async with AgentClient(url, agent_id="bot-1", agent_key=key) as bot:  # our server
+    # or, on production (Lizdeika), as an agent user:
+    # AgentClient(url, email="bot@example.com", password=os.environ["BOT_PASSWORD"])
 
         @bot.on("new-message")
         async def reply(event: NewMessageEvent) -> None:
@@ -10,6 +12,17 @@ Example::
                 await bot.respond(event.conversation_id, "Hello!")
 
         await asyncio.Event().wait()
+
+What the server offers is asked once, when the client starts
+(:class:`~vilnius_client.ServerCapabilities`, or ``server=``), and decides how
+the client logs in and recovers; the code of a bot is the same for both kinds.
+
+Recovery on a server without ``seq`` (production): after every reconnect the
+client reads ``GET /api/admin/conversations`` and the messages of each
+conversation whose last message it has not seen, and delivers the visitor
+messages it missed as replayed ``new-message`` events, de-duplicated by message
+id (see :mod:`._recovery_by_id`). There is no resume position across restarts
+there: a restarted bot starts at the end of every conversation.
 
 Recovery (CONTRACT.md §7): the client tracks the ``seq`` of the
 ``new-message`` events it delivered. After every reconnect, before live events
@@ -32,6 +45,12 @@ Decisions:
 * Only ``new-message`` is de-duplicated and replayed. An agent that joins a
   conversation room also receives ``agent-message`` there; those are passed
   through as they come (the same messages also arrive as ``new-message``).
+* With ``email`` and ``password`` (production) the agent id is the user's
+  UUID from the login; the access token is refreshed before it expires and
+  after a 401, within production's refresh limit (see :mod:`._auth`).
+* ``set_personal_status("afk")`` and ``("offline")`` both mean "away" and are
+  sent as the server spells it (``afk`` on the contract, ``offline`` on
+  production).
 * With ``agent_key`` the bearer token is fetched from
   ``POST /api/auth/agent-token`` and cached until a minute (or a tenth of its
   lifetime) before it expires. The cache is dropped whenever the socket loses
@@ -47,9 +66,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
 from typing import Any, Literal, overload
 
+from ._auth import AgentTokenCache, Credentials, TotpSource, UserSession
+from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase
 from ._fallback import PollingFallback
 from ._recovery import (
@@ -60,7 +80,15 @@ from ._recovery import (
     replay_all,
     seq_jump_error,
 )
-from .errors import QueueOverflowError, ReplyTimeoutError, TransportError, VilniusError
+from ._recovery_by_id import MessageLedger, replay_listing
+from .errors import (
+    AuthError,
+    QueueOverflowError,
+    ReplyTimeoutError,
+    StateError,
+    TransportError,
+    VilniusError,
+)
 from .events import (
     AgentData,
     AllMessagesResponse,
@@ -76,7 +104,6 @@ from .events import (
     StateType,
     SystemMode,
     TypingPayload,
-    utcnow,
 )
 from .manager import ConnectionChange, ConnectionState, ModernWebSocketManager
 from .rest import RestClient, TokenSource, resolve_token
@@ -86,34 +113,6 @@ __all__ = ["AgentClient"]
 
 #: Connection states after which a cached agent token is not trusted any more.
 _LOST = frozenset({ConnectionState.RECONNECTING, ConnectionState.CIRCUIT_OPEN})
-
-
-class _AgentTokenCache:
-    """Fetches agent tokens with the agent key; caches one until shortly before expiry."""
-
-    def __init__(self, rest: RestClient, agent_id: str, agent_key: str) -> None:
-        self._rest = rest
-        self._agent_id = agent_id
-        self._agent_key = agent_key
-        self._token: str | None = None
-        self._refresh_at = utcnow()
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> str:
-        async with self._lock:
-            if self._token is None or utcnow() >= self._refresh_at:
-                answer = await self._rest.agent_token(self._agent_id, self._agent_key)
-                lifetime = answer.expires_at - utcnow()
-                margin = min(timedelta(minutes=1), lifetime / 10)
-                self._token = answer.token
-                self._refresh_at = answer.expires_at - margin
-            return self._token
-
-    def invalidate(self) -> None:
-        self._token = None
-
-    async def ainvalidate(self) -> None:
-        self.invalidate()
 
 
 class AgentClient(ClientBase):
@@ -126,12 +125,21 @@ class AgentClient(ClientBase):
     Args:
         url: The server's root URL, e.g. ``"http://127.0.0.1:3002"``.
         agent_id: This agent's id; the dashboard is joined under it on every
-            (re)connect.
+            (re)connect. Taken from the login with ``email``/``credentials``
+            (production: the user's UUID).
         agent_key: The server's agent key (``auth="token"`` servers). The token
             is then fetched and refreshed automatically.
         token: A ready bearer token, or a function (plain or async) returning
-            one, asked on every connect attempt and REST call. Exclusive with
-            ``agent_key``.
+            one, asked on every connect attempt and REST call.
+        email: An agent user's e-mail, on a server where agents log in
+            (production); with ``password`` and, for two-factor accounts, ``totp``.
+        password: The agent user's password.
+        totp: A function returning the current TOTP code (or one code).
+        credentials: ``email``, ``password`` and ``totp`` as one
+            :class:`~vilnius_client.Credentials`.
+        server: What the server offers: ``"auto"`` (ask ``GET /health`` when
+            connecting), ``"vilnius"``, ``"lizdeika"`` or a
+            :class:`~vilnius_client.ServerCapabilities`.
         last_seq: Resume position from a previous run (see :attr:`last_seq`).
         fallback_after: Seconds the socket may stay down before the client
             falls back to polling ``GET /api/messages`` (``None``: never). An
@@ -147,16 +155,26 @@ class AgentClient(ClientBase):
             (``reconnection_delay``, ``heartbeat_interval``, ``logger``, ...).
 
     Raises:
-        ValueError: Both ``agent_key`` and ``token`` were given.
+        ValueError: More than one kind of credential, or neither ``agent_id``
+            nor a login.
+
+    Connecting raises :class:`~vilnius_client.AuthError` when the server
+    refuses the credentials, or has no use for them (an ``agent_key`` on a
+    server without agent tokens, an ``email`` on one without logins).
     """
 
     def __init__(
         self,
         url: str,
         *,
-        agent_id: str,
+        agent_id: str | None = None,
         agent_key: str | None = None,
         token: TokenSource = None,
+        email: str | None = None,
+        password: str | None = None,
+        totp: TotpSource | None = None,
+        credentials: Credentials | None = None,
+        server: ServerKind | ServerCapabilities = "auto",
         last_seq: int | None = None,
         fallback_after: float | None = 10.0,
         poll_interval: float = 2.0,
@@ -165,18 +183,36 @@ class AgentClient(ClientBase):
         page_size: int = DEFAULT_PAGE_SIZE,
         **manager_options: Any,
     ) -> None:
-        if agent_key is not None and token is not None:
-            raise ValueError("pass agent_key or token, not both")
-        self.agent_id = agent_id
+        if email is not None or password is not None:
+            if credentials is not None or email is None or password is None:
+                raise ValueError("pass email and password (and totp), or credentials")
+            credentials = Credentials(email, password, totp)
+        kinds = [agent_key is not None, token is not None, credentials is not None]
+        if sum(kinds) > 1:
+            raise ValueError("pass one of agent_key, token, or a login (email/password), not both")
+        if credentials is not None and agent_id is not None:
+            raise ValueError("with a login the agent id is the user's: do not pass agent_id")
+        if credentials is None and agent_id is None:
+            raise ValueError("pass agent_id (or log in with email and password)")
+        self.agent_id: str | None = agent_id
         self._page_size = page_size
-        self._rest = RestClient(url, timeout=request_timeout, retry_attempts=retry_attempts)
-        self._token_cache: _AgentTokenCache | None = None
+        self._rest = RestClient(
+            url, timeout=request_timeout, retry_attempts=retry_attempts, server=server
+        )
+        self._token_cache: AgentTokenCache | None = None
+        self._session: UserSession | None = None
         credential: TokenSource = token
         if agent_key is not None:
-            cache = _AgentTokenCache(self._rest, agent_id, agent_key)
+            assert agent_id is not None
+            cache = AgentTokenCache(self._rest, agent_id, agent_key)
             self._token_cache = cache
             credential = cache.get
             self._rest.on_auth_error = cache.ainvalidate
+        elif credentials is not None:
+            session = UserSession(self._rest, credentials)
+            self._session = session
+            credential = session.token
+            self._rest.on_auth_error = session.invalidate
         self._rest.token = credential
         self._credential = credential
         socket_token: str | Callable[[], Awaitable[str]] | None
@@ -185,8 +221,12 @@ class AgentClient(ClientBase):
         else:
             socket_token = self._socket_token
         self._manager = ModernWebSocketManager(
-            url, agent_id=agent_id, token=socket_token, **manager_options
+            url, agent_id=agent_id, token=socket_token, server=server, **manager_options
         )
+        self._manager.before_connect(self._prepare)
+        self._prepared = False
+        self._ledger: MessageLedger | None = None
+        self._ledger_started = False
         self._tracker = SeqTracker(last_seq)
         self._in_flight = InFlight()
         self._replay_lock = asyncio.Lock()
@@ -215,6 +255,16 @@ class AgentClient(ClientBase):
 
     # ------------------------------------------------------------------
     # Parts and status
+
+    @property
+    def capabilities(self) -> ServerCapabilities | None:
+        """What the server offers (known once connected)."""
+        return self._rest.known_capabilities
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        """The agent user of a login (production's ``data.user``), else ``None``."""
+        return dict(self._session.user) if self._session is not None else None
 
     @property
     def last_seq(self) -> int | None:
@@ -302,18 +352,36 @@ class AgentClient(ClientBase):
     # ------------------------------------------------------------------
     # REST
 
+    @property
+    def _me(self) -> str:
+        if self.agent_id is None:
+            raise StateError("the agent id comes from the login: connect first")
+        return self.agent_id
+
     async def respond(
         self, conversation_id: str, text: str, *, idempotency_key: str | None = None
     ) -> Message:
-        """Reply in a conversation as this agent (retried safely); returns the stored message."""
+        """Reply in a conversation as this agent; returns the stored message.
+
+        Retried safely where the server de-duplicates sends; elsewhere a failure
+        after which the reply may have been stored is raised with
+        ``may_have_acted=True`` and not repeated.
+        """
         answer = await self._rest.agent_respond(
-            conversation_id, text, self.agent_id, idempotency_key=idempotency_key
+            conversation_id, text, self._me, idempotency_key=idempotency_key
         )
         return answer.message
 
     async def set_personal_status(self, status: PersonalStatus | str) -> PersonalStatusResponse:
-        """Set this agent ``online`` or ``afk``; the answer lists the reassignments."""
-        return await self._rest.set_personal_status(self.agent_id, status)
+        """Set this agent ``online`` or away; the answer lists the reassignments.
+
+        ``"afk"`` and ``"offline"`` both mean away and are sent as the server
+        spells it (:attr:`ServerCapabilities.away_status`).
+        """
+        wanted = PersonalStatus(status)
+        if wanted is not PersonalStatus.ONLINE:
+            wanted = (await self._rest.capabilities()).away_status
+        return await self._rest.set_personal_status(self._me, wanted)
 
     async def get_system_mode(self) -> SystemMode:
         """The system mode (REST)."""
@@ -330,19 +398,32 @@ class AgentClient(ClientBase):
     async def conversations(
         self, status: ConversationStatus | str | None = None
     ) -> list[Conversation]:
-        """Every conversation, optionally only those with ``status``."""
-        return (await self._rest.admin_conversations(status)).conversations
+        """Every conversation, optionally only those with ``status``.
+
+        Production lists conversations without a status and ignores the filter;
+        there ``archived`` tells active from archived ones, so the filter is
+        applied here (no conversation is ever ``ended`` there).
+        """
+        listed = (await self._rest.admin_conversations(status)).conversations
+        if status is None or all(c.status is not None for c in listed):
+            return listed
+        wanted = ConversationStatus(status)
+        return [c for c in listed if _status_of(c) is wanted]
 
     async def messages(
         self, conversation_id: str, *, after: int | None = None, limit: int | None = None
     ) -> list[Message]:
-        """A conversation's messages with ``seq > after``, in seq order (one page)."""
+        """A conversation's messages with ``seq > after``, in seq order (one page).
+
+        On a server without ``seq`` (production) every message is returned, in
+        the server's order, whatever ``after`` and ``limit`` say.
+        """
         answer = await self._rest.conversation_messages(conversation_id, after=after, limit=limit)
         return answer.messages
 
     async def assign(self, conversation_id: str, agent_id: str | None = None) -> Conversation:
         """Assign a conversation to ``agent_id`` (default: this agent)."""
-        answer = await self._rest.assign(conversation_id, agent_id or self.agent_id)
+        answer = await self._rest.assign(conversation_id, agent_id or self._me)
         return answer.conversation
 
     async def bulk_assign(
@@ -354,17 +435,40 @@ class AgentClient(ClientBase):
             The reassignments made, or only their count when the server answers
             with a number (the contract leaves the shape open).
         """
-        answer = await self._rest.bulk_assign(conversation_ids, agent_id or self.agent_id)
+        answer = await self._rest.bulk_assign(conversation_ids, agent_id or self._me)
         if answer.reassigned is None:  # production: {data: {assignedCount}}
             return int((answer.data or {}).get("assignedCount", 0))
         return answer.reassigned
 
     async def end_conversation(self, conversation_id: str) -> None:
         """End a conversation as this agent."""
-        await self._rest.end_conversation(conversation_id, agent_id=self.agent_id)
+        await self._rest.end_conversation(conversation_id, agent_id=self._me)
 
     # ------------------------------------------------------------------
     # Recovery and credentials
+
+    async def _prepare(self) -> None:
+        """Before every attempt: what the server offers; the first time, the login."""
+        capabilities = await self._rest.capabilities()
+        self._manager.capabilities = capabilities
+        if self._prepared:
+            return
+        if self._token_cache is not None and not capabilities.agent_token:
+            raise AuthError(
+                f"{capabilities.name} has no agent tokens (agent_key): "
+                "log in as an agent user with email and password",
+                code="unsupported_credentials",
+            )
+        if self._session is not None:
+            if not capabilities.user_login:
+                raise AuthError(
+                    f"{capabilities.name} has no e-mail/password login: use agent_key",
+                    code="unsupported_credentials",
+                )
+            self.agent_id = self._manager.agent_id = await self._session.login()
+        if not capabilities.seq_recovery:
+            self._ledger = MessageLedger()
+        self._prepared = True
 
     async def _socket_token(self) -> str:
         return await resolve_token(self._credential) or ""
@@ -376,11 +480,41 @@ class AgentClient(ClientBase):
     async def _fetch_page(self, after: int, limit: int) -> AllMessagesResponse:
         return await self._rest.all_messages(after=after, limit=limit)
 
+    async def _list_conversations(self) -> list[Conversation]:
+        return (await self._rest.admin_conversations()).conversations
+
+    async def _conversation_messages(self, conversation_id: str) -> list[Message]:
+        return (await self._rest.conversation_messages(conversation_id)).messages
+
+    async def _replay_by_id(self, ledger: MessageLedger) -> None:
+        """Without seq: deliver the visitor messages missed, from the conversation listing."""
+        async with self._replay_lock:
+            replay = replay_listing(
+                ledger,
+                self._list_conversations,
+                self._conversation_messages,
+                starting=not self._ledger_started,
+            )
+            async with contextlib.aclosing(replay):
+                async for message in replay:
+                    event = NewMessageEvent(
+                        conversation_id=message.conversation_id,
+                        message=message,
+                        ai_suggestion=None,
+                        timestamp=message.timestamp,
+                        replayed=True,
+                    )
+                    await self._manager.deliver(Event.NEW_MESSAGE, event)
+            self._ledger_started = True
+
     async def _replay(self) -> None:
         """Deliver every stored message after the position, as replayed events.
 
         A message held by the jump guard is delivered as the live event it is.
         """
+        if self._ledger is not None:
+            await self._replay_by_id(self._ledger)
+            return
         async with self._replay_lock:
             replay = replay_all(
                 self._tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
@@ -419,6 +553,8 @@ class AgentClient(ClientBase):
     def _is_new(self, event: Event | str, model: Any) -> bool:
         if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):
             message = model.message
+            if self._ledger is not None:
+                return self._ledger.accept(message)
             if self._tracker.is_jump(message):
                 if self._tracker.is_new(message):
                     self._jumps.hold(message.id, model)  # a gap: catch up first
@@ -449,3 +585,10 @@ class AgentClient(ClientBase):
 
     def _handing_over(self, event: NewMessageEvent) -> None:
         self._in_flight.done(event.message.seq)
+
+
+def _status_of(conversation: Conversation) -> ConversationStatus:
+    """A conversation's status, from production's ``archived`` when it has none."""
+    if conversation.status is not None:
+        return conversation.status
+    return ConversationStatus.ARCHIVED if conversation.archived else ConversationStatus.ACTIVE

@@ -8,11 +8,25 @@ Example::
         print(reply.message.content)
 
 One client holds one conversation: it is created by :meth:`CustomerClient.start_conversation`
-or implicitly by the first :meth:`CustomerClient.send_message`, or given as
+(``POST /api/conversations``) or, the widget's way, by the first
+:meth:`CustomerClient.send_message` (to a new ``session-…`` id), or given as
 ``conversation_id=`` (with its ``token=`` on ``auth="token"`` servers). The
 socket connects once the conversation is known, because on ``auth="token"``
 servers the customer's token comes with the conversation; its room is joined on
-every (re)connect.
+every (re)connect. On production, ``POST /api/conversations`` announces nothing
+to the agents; a conversation begun by its first message is announced
+(``new-conversation``) as the widget's are.
+
+Recovery on a server without ``seq`` (production): the conversation's messages
+(``GET /api/conversations/{id}/messages``) are read after every reconnect and
+the agents' replies among them that were not handed over yet are delivered as
+replayed ``agent-message`` events, de-duplicated by message id. The position
+to resume from is :attr:`CustomerClient.last_message_at` (the server's
+timestamp of the newest message handed over), passed back as
+``last_message_at=``. Production sends autopilot replies only in the answer to
+the customer's message: the client hands them to the ``agent-message``
+handlers too (``replayed=True``), so a script sees every reply the same way on
+both kinds of server.
 
 Recovery (CONTRACT.md §7): the client tracks the highest ``seq`` of its
 conversation. After every reconnect, before live events resume, it fetches
@@ -37,8 +51,10 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase
 from ._fallback import PollingFallback
 from ._recovery import (
@@ -49,6 +65,12 @@ from ._recovery import (
     replay_conversation,
     seq_jump_error,
     seq_of,
+)
+from ._recovery_by_id import (
+    MessageLedger,
+    epoch_ms,
+    from_epoch_ms,
+    replay_conversation_by_id,
 )
 from .errors import (
     NotFoundError,
@@ -64,6 +86,7 @@ from .events import (
     Event,
     Message,
     PostMessageResponse,
+    Sender,
     TypingPayload,
 )
 from .manager import ModernWebSocketManager
@@ -83,6 +106,11 @@ class CustomerClient(ClientBase):
             function returning one); ignored when the client creates the
             conversation, which brings its own token.
         last_seq: Resume position within ``conversation_id`` (see :attr:`last_seq`).
+        last_message_at: Resume position on a server without ``seq`` (see
+            :attr:`last_message_at`).
+        server: What the server offers: ``"auto"`` (ask ``GET /health`` the first
+            time it matters), ``"vilnius"``, ``"lizdeika"`` or a
+            :class:`~vilnius_client.ServerCapabilities`.
         request_timeout: Seconds for one REST request attempt.
         retry_attempts: Attempts for retryable REST calls (the first included).
         page_size: Messages per catch-up request.
@@ -102,6 +130,8 @@ class CustomerClient(ClientBase):
         conversation_id: str | None = None,
         token: TokenSource = None,
         last_seq: int | None = None,
+        last_message_at: datetime | None = None,
+        server: ServerKind | ServerCapabilities = "auto",
         request_timeout: float = 10.0,
         retry_attempts: int = 5,
         page_size: int = DEFAULT_PAGE_SIZE,
@@ -117,9 +147,21 @@ class CustomerClient(ClientBase):
             SeqTracker(last_seq) if conversation_id is not None else None
         )
         self._rest = RestClient(
-            url, token=self._current_token, timeout=request_timeout, retry_attempts=retry_attempts
+            url,
+            token=self._current_token,
+            timeout=request_timeout,
+            retry_attempts=retry_attempts,
+            server=server,
         )
-        self._manager = ModernWebSocketManager(url, token=self._socket_token, **manager_options)
+        self._manager = ModernWebSocketManager(
+            url, token=self._socket_token, server=server, **manager_options
+        )
+        self._manager.before_connect(self._prepare)
+        # Without seq (production): messages handed over, by id; started once it has a
+        # position (given, or the conversation's end, or the start of one it created).
+        self._ledger: MessageLedger | None = None
+        self._resume_at = epoch_ms(last_message_at) if last_message_at is not None else None
+        self._ledger_started = last_message_at is not None
         self._in_flight = InFlight()
         # Registered first, so it runs just before the user's handlers of each reply.
         self._manager.on(Event.AGENT_MESSAGE, self._handing_over)
@@ -166,14 +208,31 @@ class CustomerClient(ClientBase):
         return self._token if isinstance(self._token, str) else None
 
     @property
+    def capabilities(self) -> ServerCapabilities | None:
+        """What the server offers (known once the first request or connection needed it)."""
+        return self._rest.known_capabilities
+
+    @property
     def last_seq(self) -> int | None:
         """The position to resume from within the conversation; persist it to resume.
 
-        Replies still queued behind a slow handler are not covered.
+        Replies still queued behind a slow handler are not covered. ``None`` on a
+        server without ``seq`` (use :attr:`last_message_at` there).
         """
-        if self._tracker is None:
+        if self._tracker is None or self._ledger is not None:
             return None
         return self._in_flight.resume_position(self._tracker.last_seq)
+
+    @property
+    def last_message_at(self) -> datetime | None:
+        """The resume position on a server without ``seq``: the server's timestamp of
+        the newest message handed over (replies still queued behind a slow handler
+        are not covered). Pass it back as ``last_message_at=``. ``None`` elsewhere."""
+        ledger, conversation_id = self._ledger, self._conversation_id
+        if ledger is None or conversation_id is None:
+            return None
+        newest = self._in_flight.resume_position(ledger.newest(conversation_id))
+        return from_epoch_ms(newest) if newest is not None else None
 
     async def start_conversation(self, metadata: Mapping[str, Any] | None = None) -> Conversation:
         """Create the conversation, keep its token and join its room.
@@ -192,10 +251,16 @@ class CustomerClient(ClientBase):
     async def send_message(
         self, text: str, *, idempotency_key: str | None = None
     ) -> PostMessageResponse:
-        """Send a message (``POST /api/messages``), retried safely with one idempotency key.
+        """Send a message (``POST /api/messages``).
 
-        Without a conversation yet, this creates one (with a new random id) and
-        keeps its token, like a widget's first message.
+        Retried safely with one idempotency key where the server de-duplicates
+        sends; elsewhere (production) a failure after which the message may
+        have been stored is raised with ``may_have_acted=True`` and not repeated
+        (read :meth:`history` before sending it again). A 429 is waited out.
+
+        Without a conversation yet, this creates one, the widget's way: a new
+        ``session-…`` id that the first message creates (keeping its token,
+        where the server gives one).
 
         Returns:
             The stored message, and the automatic reply when the server made one.
@@ -207,13 +272,16 @@ class CustomerClient(ClientBase):
             if self.visitor_id is None:
                 self.visitor_id = f"visitor-{uuid.uuid4().hex[:12]}"
             answer = await self._rest.post_message(
-                str(uuid.uuid4()), text, visitor_id=self.visitor_id, idempotency_key=key
+                new_session_id(), text, visitor_id=self.visitor_id, idempotency_key=key
             )
             await self._adopt(answer.conversation_id, self.visitor_id, answer.token)
         else:
             answer = await self._rest.post_message(
                 conversation_id, text, visitor_id=self.visitor_id, idempotency_key=key
             )
+        if self._ledger is not None:
+            await self._took(answer)
+            return answer
         recreated = conversation_id is not None and answer.token is not None
         if self._tracker is not None:
             if recreated:
@@ -244,12 +312,21 @@ class CustomerClient(ClientBase):
     async def history(self, after: int | None = None) -> list[Message]:
         """Every message of the conversation with ``seq > after``, in seq order (all pages).
 
+        On a server without ``seq``: every message, in time order (``after``
+        cannot be used there).
+
         Raises:
             StateError: No conversation yet.
+            ValueError: ``after`` on a server without ``seq``.
         """
         conversation_id = self._conversation_id
         if conversation_id is None:
             raise StateError("no conversation yet: start_conversation() or send_message() first")
+        if not (await self._rest.capabilities()).seq:
+            if after is not None:
+                raise ValueError(f"{self.capabilities}: no seq, so no history(after=...)")
+            every = await self._all_messages(conversation_id)
+            return sorted(every, key=lambda message: epoch_ms(message.timestamp))
         messages: list[Message] = []
         cursor = after or 0
         while True:
@@ -274,7 +351,29 @@ class CustomerClient(ClientBase):
         if token is not None:
             self._token = token
         self._tracker = SeqTracker(0)
+        self._ledger_started = True  # a conversation of its own: everything in it is new
         await self._open_socket()
+
+    async def _prepare(self) -> None:
+        """Before every attempt: what the server offers (and so how to recover)."""
+        capabilities = await self._rest.capabilities()
+        self._manager.capabilities = capabilities
+        if not capabilities.seq and self._ledger is None:
+            self._ledger = MessageLedger(floor=self._resume_at)
+
+    async def _took(self, answer: PostMessageResponse) -> None:
+        """Without seq: the sent message moves the position; a reply in the answer
+        (production's autopilot, which sends no event) goes to the handlers."""
+        assert self._ledger is not None
+        self._ledger.accept(answer.user_message)
+        reply = answer.ai_message
+        if reply is not None and reply.sender is Sender.AGENT and self._ledger.accept(reply):
+            self._in_flight.add(epoch_ms(reply.timestamp))
+            event = AgentMessageEvent(message=reply, timestamp=reply.timestamp, replayed=True)
+            await self._manager.deliver(Event.AGENT_MESSAGE, event)
+
+    async def _all_messages(self, conversation_id: str) -> list[Message]:
+        return (await self._rest.conversation_messages(conversation_id)).messages
 
     async def _open_socket(self) -> None:
         conversation_id = self._conversation_id
@@ -313,6 +412,9 @@ class CustomerClient(ClientBase):
         tracker = self._tracker
         if tracker is None or self._conversation_id is None:
             return
+        if self._ledger is not None:
+            await self._catch_up_by_id(self._ledger, self._conversation_id)
+            return
         async with self._catch_up_lock:
             replay = replay_conversation(tracker, self._fetch_page, page_size=self._page_size)
             async with contextlib.aclosing(replay):
@@ -331,6 +433,25 @@ class CustomerClient(ClientBase):
                         raise TransportError(f"catch-up failed: {exc}") from exc
                     raise
 
+    async def _catch_up_by_id(self, ledger: MessageLedger, conversation_id: str) -> None:
+        async with self._catch_up_lock:
+            replay = replay_conversation_by_id(
+                ledger, conversation_id, self._all_messages, starting=not self._ledger_started
+            )
+            async with contextlib.aclosing(replay):
+                try:
+                    async for message in replay:
+                        self._in_flight.add(epoch_ms(message.timestamp))
+                        event = AgentMessageEvent(
+                            message=message, timestamp=message.timestamp, replayed=True
+                        )
+                        await self._manager.deliver(Event.AGENT_MESSAGE, event)
+                except VilniusError as exc:
+                    if exc.temporary and not isinstance(exc, TransportError):
+                        raise TransportError(f"catch-up failed: {exc}") from exc
+                    raise
+            self._ledger_started = True
+
     def _is_new(self, event: Event | str, model: Any) -> bool:
         if (
             event == Event.AGENT_MESSAGE
@@ -339,6 +460,11 @@ class CustomerClient(ClientBase):
             and model.message.conversation_id == self._conversation_id
         ):
             message = model.message
+            if self._ledger is not None:
+                if not self._ledger.accept(message):
+                    return False
+                self._in_flight.add(epoch_ms(message.timestamp))
+                return True
             if self._tracker.is_jump(message):
                 if self._tracker.is_new(message):
                     self._jumps.hold(message.id, model)  # a gap: catch up first
@@ -366,7 +492,16 @@ class CustomerClient(ClientBase):
         # A queued reply that was dropped will not be handed over: it must not
         # hold the resume position back.
         if isinstance(exc, QueueOverflowError) and isinstance(exc.payload, AgentMessageEvent):
-            self._in_flight.done(exc.payload.message.seq)
+            self._in_flight.done(self._position_of(exc.payload.message))
 
     def _handing_over(self, event: AgentMessageEvent) -> None:
-        self._in_flight.done(event.message.seq)
+        self._in_flight.done(self._position_of(event.message))
+
+    def _position_of(self, message: Message) -> int | None:
+        """The in-flight key of a message: its seq, or (without seq) its timestamp in ms."""
+        return epoch_ms(message.timestamp) if self._ledger is not None else message.seq
+
+
+def new_session_id() -> str:
+    """A new conversation id as the widget makes them: ``session-`` and lower-case hex."""
+    return f"session-{uuid.uuid4().hex}"

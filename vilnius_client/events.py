@@ -89,6 +89,7 @@ __all__ = [
     "LoginRequest",
     "LoginResponse",
     "Message",
+    "MessagePreview",
     "NewConversationEvent",
     "NewMessageEvent",
     "PersonalStatus",
@@ -390,10 +391,21 @@ class Suggestion(Message):
     """
 
 
+class MessagePreview(WireModel):
+    """Production's ``lastMessage`` of a listed conversation (no ``conversationId``)."""
+
+    id: str
+    content: str
+    sender: Sender
+    timestamp: Timestamp
+
+
 class Conversation(WireModel):
     """A conversation between a visitor and the agents.
 
-    ``status`` is ``None`` from production, which has no such field.
+    ``status`` is ``None`` from production, which has no such field;
+    ``last_message``, ``message_count`` and ``archived`` are what production's
+    ``GET /api/admin/conversations`` adds (``None`` elsewhere).
     """
 
     id: str
@@ -402,6 +414,9 @@ class Conversation(WireModel):
     assigned_agent: str | None = None
     status: ConversationStatus | None = _unset()
     metadata: JsonObject | None = Field(default_factory=dict)
+    last_message: MessagePreview | None = _unset()
+    message_count: int | None = _unset()
+    archived: bool | None = _unset()
 
 
 class ConversationSummary(WireModel):

@@ -252,6 +252,7 @@ class ModernWebSocketManager:
         self._connection_listeners: list[Callable[[ConnectionChange], Any]] = []
         self._error_listeners: list[Callable[[BaseException], Any]] = []
         self._session_steps: list[SessionStep] = []
+        self._connect_steps: list[SessionStep] = []
         self._filters: list[EventFilter] = []
         self._rooms: dict[str, None] = {}
         self._link: _transport.SocketLink | None = None
@@ -452,6 +453,16 @@ class ModernWebSocketManager:
         is dropped beyond that).
         """
         return self._dispatcher.stream(self._server_event(event), maxsize)
+
+    def before_connect(self, step: SessionStep) -> None:
+        """Run ``await step()`` at the start of every attempt, before the socket opens.
+
+        For what a connection needs first (the role clients find out what the
+        server offers and log in here). What it raises fails the attempt, which
+        is retried with backoff; an :class:`AuthError` on the first
+        :meth:`connect` ends it, as a refused connection does.
+        """
+        self._connect_steps.append(step)
 
     def add_session_step(self, step: SessionStep) -> None:
         """Run ``await step()`` on every (re)connect, after the rooms are joined and
@@ -722,6 +733,8 @@ class ModernWebSocketManager:
         return value
 
     async def _establish(self) -> None:
+        for prepare in list(self._connect_steps):
+            await prepare()
         capabilities = self._capabilities or await self._probe()
         acks = capabilities.acks
         token = await self._token_value()
