@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
 
 from mock_server import RunningServer, serve
 from mock_server.__main__ import environment_variables
+from tests.deployments import PROFILES, TIMEOUT_SCALE, Deployment, scaled, server_config
 
-#: Multiply every timeout in the tests by this (slow CI machines).
-TIMEOUT_SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
+__all__ = ["TIMEOUT_SCALE", "scaled"]  # used by the test modules
 
 # Hermetic: a developer's exported VILNIUS_AGENT_KEY or VILNIUS_URL (as the docs suggest), or
 # any other option of the server, must not reach the servers and clients the tests start.
 for _variable in (*environment_variables(), "VILNIUS_URL"):
     os.environ.pop(_variable, None)
-
-
-def scaled(seconds: float) -> float:
-    """Return ``seconds`` scaled by ``VILNIUS_TEST_TIMEOUT_SCALE``."""
-    return seconds * TIMEOUT_SCALE
 
 
 @pytest.fixture
@@ -38,3 +32,16 @@ async def token_server() -> AsyncIterator[RunningServer]:
         host="127.0.0.1", port=0, db=":memory:", auth="token", agent_key="test-key"
     ) as running:
         yield running
+
+
+@pytest.fixture(params=PROFILES)
+def profile(request: pytest.FixtureRequest) -> str:
+    """Each kind of server in turn: ``vilnius`` (the contract), ``lizdeika`` (production)."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def deployment(profile: str) -> AsyncIterator[Deployment]:
+    """A server of ``profile`` with the agent users of :mod:`tests.deployments`."""
+    async with serve(config=server_config(profile)) as running:
+        yield Deployment(profile, running)

@@ -163,7 +163,14 @@ def last_message(conversation: Conversation) -> tuple[str, int] | None:
     return preview.id, epoch_ms(preview.timestamp)
 
 
+def _lists_last_message(conversation: Conversation) -> bool:
+    """Whether the listing says what the last message is (production's does, even ``null``)."""
+    return "last_message" in conversation.model_fields_set
+
+
 def _is_unseen(ledger: MessageLedger, conversation: Conversation) -> bool:
+    if not _lists_last_message(conversation):
+        return True  # a listing without lastMessage (a contract server): read it to know
     last = last_message(conversation)
     return last is not None and ledger.is_new_id(conversation.id, *last)
 
@@ -179,15 +186,21 @@ async def replay_listing(
     """Yield the messages by ``senders`` the ledger has not seen, conversation by conversation.
 
     One listing, then one read per conversation whose last message is new
-    (a conversation that lists none is not read). ``starting``: the client has
+    (a conversation that lists none is not read; one listed without saying,
+    as a contract server lists them, always is). ``starting``: the client has
     no position yet; every listed conversation starts at its last message and
     nothing is yielded. Conversations no longer listed are forgotten.
     """
     conversations = await list_conversations()
     if starting:
         for conversation in conversations:
-            last = last_message(conversation)
-            ledger.start_at(conversation.id, last[1] if last is not None else None)
+            if _lists_last_message(conversation):
+                last = last_message(conversation)
+                floor = last[1] if last is not None else None
+            else:
+                messages = await fetch(conversation.id)
+                floor = max((epoch_ms(m.timestamp) for m in messages), default=None)
+            ledger.start_at(conversation.id, floor)
         return
     for conversation in conversations:
         if not _is_unseen(ledger, conversation):

@@ -282,7 +282,8 @@ class CustomerClient(ClientBase):
         if self._ledger is not None:
             await self._took(answer)
             return answer
-        recreated = conversation_id is not None and answer.token is not None
+        issues_tokens = (await self._rest.capabilities()).customer_token
+        recreated = conversation_id is not None and issues_tokens and answer.token is not None
         if self._tracker is not None:
             if recreated:
                 # The server answered with a token, so it created the conversation
@@ -348,7 +349,7 @@ class CustomerClient(ClientBase):
     async def _adopt(self, conversation_id: str, visitor_id: str, token: str | None) -> None:
         self._conversation_id = conversation_id
         self.visitor_id = visitor_id
-        if token is not None:
+        if token is not None and (await self._rest.capabilities()).customer_token:
             self._token = token
         self._tracker = SeqTracker(0)
         self._ledger_started = True  # a conversation of its own: everything in it is new
