@@ -381,7 +381,9 @@ class RestClient:
 
     async def health(self) -> HealthResponse:
         """``GET /health``."""
-        return await self.request("GET", "/health", HealthResponse, retry=True)
+        # Without Authorization: it is open everywhere, and asking for a token
+        # (a login) must not depend on knowing the server first.
+        return await self.request("GET", "/health", HealthResponse, retry=True, auth=False)
 
     async def create_conversation(
         self, *, visitor_id: str | None = None, metadata: Mapping[str, Any] | None = None
