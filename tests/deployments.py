@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_server import AgentUser, RunningServer, ServerConfig
-from vilnius_client import AgentClient, CustomerClient
+from vilnius_client import AgentClient, CustomerClient, PostMessageResponse, Sender, VilniusError
 
 #: Multiply every timeout in the tests by this (slow CI machines).
 TIMEOUT_SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
@@ -136,3 +136,18 @@ async def first_of(*waits: Awaitable[Any], seconds: float = 5.0) -> Any:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def send_once(customer: CustomerClient, text: str) -> PostMessageResponse | None:
+    """What a careful script does: send; on a failure that may have acted without the
+    SDK retrying it, look before sending again. ``None``: it was stored after all."""
+    while True:
+        try:
+            return await customer.send_message(text)
+        except VilniusError as exc:
+            if not exc.temporary:
+                raise
+            if exc.may_have_acted:
+                history = await customer.history()
+                if text in [m.content for m in history if m.sender is Sender.VISITOR]:
+                    return None

@@ -8,15 +8,22 @@ from pathlib import Path
 import pytest
 
 from mock_server import RunningServer
+from tests.deployments import USERS, Deployment
 from tests.faults.proxy import TcpProxy
 from tests.faults.server_process import ServerProcess, free_port
 
 
 @pytest.fixture
-async def server_process(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    """A started ``python -m mock_server`` on a fixed free port and a file db in ``tmp_path``."""
+async def server_process(tmp_path: Path, profile: str) -> AsyncIterator[ServerProcess]:
+    """A started ``python -m mock_server`` of ``profile`` on a fixed free port and a file db
+    in ``tmp_path`` (with the agent users of :mod:`tests.deployments`, no rate limit)."""
+    users = [f"--agent-user={u.email}:{u.password}:{u.name}" for u in USERS.values()]
     process = ServerProcess(
-        port=free_port(), db=tmp_path / "chat.db", log_path=tmp_path / "server.log"
+        port=free_port(),
+        db=tmp_path / "chat.db",
+        log_path=tmp_path / "server.log",
+        profile=profile,
+        extra_args=(*users, "--message-rate-limit", "off") if profile == "lizdeika" else (),
     )
     try:
         await process.start()
@@ -29,4 +36,11 @@ async def server_process(tmp_path: Path) -> AsyncIterator[ServerProcess]:
 async def proxy(server: RunningServer) -> AsyncIterator[TcpProxy]:
     """A :class:`TcpProxy` in front of the in-process ``server`` fixture."""
     async with TcpProxy("127.0.0.1", server.port) as running:
+        yield running
+
+
+@pytest.fixture
+async def deployment_proxy(deployment: Deployment) -> AsyncIterator[TcpProxy]:
+    """A :class:`TcpProxy` in front of the ``deployment`` fixture's server (either profile)."""
+    async with TcpProxy("127.0.0.1", deployment.server.port) as running:
         yield running

@@ -46,6 +46,7 @@ class ServerProcess:
         db: Path,
         log_path: Path,
         auth: str = "none",
+        profile: str = "vilnius",
         extra_args: Sequence[str] = (),
     ) -> None:
         """Describe the server; nothing runs until :meth:`start`.
@@ -55,12 +56,14 @@ class ServerProcess:
             db: The SQLite file; it survives kills and restarts.
             log_path: Where stdout and stderr of every run are appended.
             auth: ``none`` or ``token``.
+            profile: ``vilnius`` or ``lizdeika``.
             extra_args: More command-line options of ``python -m mock_server``.
         """
         self.port = port
         self.db = db
         self.log_path = log_path
         self.auth = auth
+        self.profile = profile
         self.extra_args = tuple(extra_args)
         self.starts = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -118,6 +121,8 @@ class ServerProcess:
             str(self.db),
             "--auth",
             self.auth,
+            "--profile",
+            self.profile,
             *self.extra_args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log,

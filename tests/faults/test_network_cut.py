@@ -4,7 +4,8 @@ The agent bot reaches the server through :class:`~tests.faults.proxy.TcpProxy`;
 the customer talks to the server directly, so it keeps sending while the bot's
 link is a black hole. The bot must notice within ``heartbeat_interval +
 heartbeat_timeout`` (Engine.IO alone would wait ~45 s), keep retrying through
-the cut, reconnect when it heals, and deliver every message once, in order.
+the cut, reconnect when it heals, and deliver every message once, in order:
+on both servers (by seq on the contract's, by message id on production's).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import asyncio
 import time
 
 from mock_server import RunningServer
+from tests.deployments import Deployment
 from tests.faults.proxy import TcpProxy
 from tests.faults.timing import scaled, wait_until
 from vilnius_client import (
     AgentClient,
     ConnectionChange,
     ConnectionState,
-    CustomerClient,
     NewMessageEvent,
     Sender,
 )
@@ -32,8 +33,9 @@ SENT_DURING_CUT = 5
 
 
 async def test_black_hole_is_detected_by_heartbeat_and_nothing_is_lost(
-    server: RunningServer, proxy: TcpProxy
+    deployment: Deployment, deployment_proxy: TcpProxy
 ) -> None:
+    proxy = deployment_proxy
     changes: list[tuple[float, ConnectionChange]] = []
     lost = asyncio.Event()
     back = asyncio.Event()
@@ -46,9 +48,9 @@ async def test_black_hole_is_detected_by_heartbeat_and_nothing_is_lost(
         if change.new is ConnectionState.CONNECTED and lost.is_set():
             back.set()
 
-    agent = AgentClient(
-        proxy.url,
-        agent_id="bot-cut",
+    agent = deployment.agent(
+        "bot",
+        url=proxy.url,
         heartbeat_interval=HEARTBEAT_INTERVAL,
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         reconnection_delay=0.05,
@@ -61,8 +63,7 @@ async def test_black_hole_is_detected_by_heartbeat_and_nothing_is_lost(
     agent.on_connection_change(on_change)
     agent.on("new-message", received.append)
 
-    async with agent, CustomerClient(server.url, visitor_id="v-cut") as customer:
-        conversation = await customer.start_conversation()
+    async with agent, deployment.customer(visitor_id="v-cut") as customer:
         await customer.send_message("before the cut")
         await wait_until(lambda: len(received) == 1, 5, what="the first message")
         # A heartbeat has been answered: the link was healthy up to the cut.
@@ -104,7 +105,7 @@ async def test_black_hole_is_detected_by_heartbeat_and_nothing_is_lost(
     ]
     got = [event.message for event in received]
     assert [m.id for m in got] == [m.id for m in expected], "lost, doubled or reordered"
-    assert all(m.conversation_id == conversation.id for m in got)
+    assert all(m.conversation_id == customer.conversation_id for m in got)
     replayed = [event.message.content for event in received if event.replayed]
     assert replayed == [f"during the cut {n}" for n in range(SENT_DURING_CUT)]
     assert any("heartbeat" in str(error) for error in errors), errors

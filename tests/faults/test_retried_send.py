@@ -1,85 +1,119 @@
-"""A send whose answer is lost is retried with the same Idempotency-Key and stored once.
+"""A send whose answer is lost is never stored twice, on either server.
 
-The server's fault hooks (``server.faults``) process and store a POST, then
-close the connection without answering (``drop_responses``), or answer 503
-without processing (``fail_requests``). The client cannot tell whether the
-message was stored, retries, and the server's idempotency store turns the
-retry into the first answer.
+The server's fault hooks (``server.faults``) process and store a POST, then close
+the connection without answering (``drop_responses``), or answer 503 without
+processing (``fail_requests``). The client cannot tell whether the message was
+stored. Where the server de-duplicates sends (``Idempotency-Key``, the contract)
+the SDK retries under one key and the retry gets the first answer; where it does
+not (production) the SDK does not repeat the send and says the server may have
+acted (``may_have_acted``), and the caller reads the conversation before sending
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from mock_server import RunningServer
+import pytest
+
+from tests.deployments import Deployment, send_once
 from tests.faults.timing import scaled
-from vilnius_client import AgentClient, CustomerClient, RestClient, Sender
-
-FAST_RETRY: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
+from vilnius_client import InternalServerError, Message, RestClient, Sender, VilniusError
 
 
 async def test_customer_send_after_dropped_response_is_stored_once(
-    server: RunningServer,
+    deployment: Deployment,
 ) -> None:
-    async with CustomerClient(server.url, visitor_id="v-drop", **FAST_RETRY) as customer:
+    server = deployment.server
+    async with deployment.customer(visitor_id="v-drop") as customer:
         await customer.start_conversation()
         server.faults.drop_responses = 1
-        answer = await asyncio.wait_for(customer.send_message("exactly once"), scaled(10))
-        assert server.faults.drop_responses == 0, "the fault never fired: nothing was retried"
+        answer = await asyncio.wait_for(send_once(customer, "exactly once"), scaled(10))
+        assert server.faults.drop_responses == 0, "the fault never fired"
         history = await customer.history()
+        idempotent = customer.capabilities is not None and customer.capabilities.idempotency
 
-    visitor = [m for m in history if m.sender == Sender.VISITOR]
+    visitor = [m for m in history if m.sender is Sender.VISITOR]
     assert [m.content for m in visitor] == ["exactly once"]
-    assert visitor[0].id == answer.user_message.id
-    assert visitor[0].seq == answer.user_message.seq
+    if idempotent:  # retried by the SDK, answered with the first answer
+        assert answer is not None
+        assert visitor[0].id == answer.user_message.id
+        assert visitor[0].seq == answer.user_message.seq
+    else:  # not repeated: the SDK said the server may have acted
+        assert answer is None
 
 
-async def test_first_send_creating_the_conversation_is_retried_once(
-    server: RunningServer,
+async def test_first_send_creating_the_conversation_is_stored_once(
+    deployment: Deployment,
 ) -> None:
-    async with CustomerClient(server.url, visitor_id="v-first", **FAST_RETRY) as customer:
+    server = deployment.server
+    async with deployment.customer(visitor_id="v-first") as customer:
         server.faults.drop_responses = 1
-        answer = await asyncio.wait_for(customer.send_message("hello"), scaled(10))
+        if (await customer.rest.capabilities()).idempotency:
+            answer = await asyncio.wait_for(customer.send_message("hello"), scaled(10))
+            assert customer.conversation_id == answer.conversation_id
+            history = await customer.history()
+            assert [m.content for m in history if m.sender is Sender.VISITOR] == ["hello"]
+        else:
+            with pytest.raises(VilniusError) as caught:
+                await asyncio.wait_for(customer.send_message("hello"), scaled(10))
+            assert caught.value.may_have_acted is True
+            assert customer.conversation_id is None, "no answer: the id is not taken"
         assert server.faults.drop_responses == 0
-        history = await customer.history()
-
-    assert customer.conversation_id == answer.conversation_id
-    assert [m.content for m in history if m.sender == Sender.VISITOR] == ["hello"]
-    async with RestClient(server.url) as rest:
+    async with RestClient(deployment.url) as rest:
         conversations = (await rest.admin_conversations()).conversations
-    assert [c.id for c in conversations if c.visitor_id == "v-first"] == [answer.conversation_id]
+        stored = [
+            m
+            for c in conversations
+            for m in (await rest.conversation_messages(c.id)).messages
+            if m.content == "hello"
+        ]
+    assert len(stored) == 1, "stored once (and not twice) whatever the client saw"
 
 
 async def test_several_dropped_and_failed_answers_still_store_once(
-    server: RunningServer,
+    deployment: Deployment,
 ) -> None:
-    async with CustomerClient(server.url, visitor_id="v-many", **FAST_RETRY) as customer:
+    server = deployment.server
+    async with deployment.customer(visitor_id="v-many") as customer:
         await customer.start_conversation()
         server.faults.drop_responses = 2
         server.faults.fail_requests = 1
-        await asyncio.wait_for(customer.send_message("one"), scaled(15))
-        assert server.faults.drop_responses == 0
-        assert server.faults.fail_requests == 0
-        await customer.send_message("two")
+        for text in ("one", "one more", "two"):
+            await asyncio.wait_for(send_once(customer, text), scaled(15))
+        assert server.faults.drop_responses == server.faults.fail_requests == 0
         history = await customer.history()
 
-    assert [m.content for m in history if m.sender == Sender.VISITOR] == ["one", "two"]
+    assert [m.content for m in history if m.sender is Sender.VISITOR] == ["one", "one more", "two"]
 
 
 async def test_agent_respond_after_dropped_response_is_stored_once(
-    server: RunningServer,
+    deployment: Deployment,
 ) -> None:
+    server = deployment.server
     async with (
-        CustomerClient(server.url, visitor_id="v-agent", **FAST_RETRY) as customer,
-        AgentClient(server.url, agent_id="bot-drop", **FAST_RETRY) as agent,
+        deployment.customer(visitor_id="v-agent") as customer,
+        deployment.agent("bot") as agent,
     ):
-        conversation = await customer.start_conversation()
+        cid = (await customer.send_message("hi")).conversation_id
         server.faults.drop_responses = 1
-        stored = await asyncio.wait_for(agent.respond(conversation.id, "answered once"), scaled(10))
+        assert agent.capabilities is not None
+        stored: Message | None = None
+        if agent.capabilities.idempotency:  # retried under one key, first answer returned
+            stored = await asyncio.wait_for(agent.respond(cid, "answered once"), scaled(10))
+        else:  # not repeated: it may have been stored
+            with pytest.raises(VilniusError) as caught:
+                await asyncio.wait_for(agent.respond(cid, "answered once"), scaled(10))
+            assert caught.value.may_have_acted is True
         assert server.faults.drop_responses == 0
-        history = await agent.messages(conversation.id)
+        server.faults.fail_requests = 1
+        if agent.capabilities is not None and not agent.capabilities.idempotency:
+            with pytest.raises(InternalServerError) as unavailable:
+                await agent.respond(cid, "after a 503")
+            assert unavailable.value.may_have_acted is True
+        history = await agent.messages(cid)
 
-    replies = [m for m in history if m.sender == Sender.AGENT]
+    replies = [m for m in history if m.sender is Sender.AGENT]
     assert [m.content for m in replies] == ["answered once"]
-    assert replies[0].id == stored.id
+    if stored is not None:
+        assert replies[0].id == stored.id
