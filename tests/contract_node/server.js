@@ -711,9 +711,22 @@ async function handleHttp(req, res) {
   throw new ContractError("not_found", `no route ${req.method} ${url.pathname}`);
 }
 
+// CONTRACT.md §0: a contract server lists what it offers (every feature, here).
+const CONTRACT = {
+  name: "vilnius",
+  version: 1,
+  features: ["acks", "seq", "catch-up", "idempotency", "agent-token", "customer-token", "error-event"],
+};
+
 route("GET", /^\/health$/, () => [
   200,
-  { status: "ok", serverVersion: SERVER_VERSION, auth: options.auth, uptime: process.uptime() },
+  {
+    status: "ok",
+    contract: CONTRACT,
+    serverVersion: SERVER_VERSION,
+    auth: options.auth,
+    uptime: process.uptime(),
+  },
 ]);
 
 route("POST", /^\/api\/auth\/agent-token$/, ({ body }) => {
