@@ -19,13 +19,17 @@ Fixtures (all function-scoped, each test gets a fresh server and database):
   ``vilnius_profile`` names.
 * ``vilnius_profile``: ``"vilnius"`` (CONTRACT.md, the default) or ``"lizdeika"``
   (production's behaviour). Override it in a ``conftest.py``, or per test with
-  ``@pytest.mark.parametrize("vilnius_profile", ["lizdeika"])``. A ``lizdeika``
-  server has the agent user :data:`TEST_AGENT_EMAIL` / :data:`TEST_AGENT_PASSWORD`.
+  ``@pytest.mark.parametrize("vilnius_profile", ["vilnius", "lizdeika"])``. A
+  ``lizdeika`` server has the agent user :data:`TEST_AGENT_EMAIL` /
+  :data:`TEST_AGENT_PASSWORD` and production's limit of 10 customer messages
+  per minute (the SDK waits a refused message out: keep tests under it).
 * ``vilnius_token_server``: the same with ``auth="token"`` and the agent key
   ``"test-key"`` (:data:`TEST_AGENT_KEY`).
-* ``agent_client``: ``await agent_client(agent_id="agent-1", **options)``
-  returns a connected :class:`~vilnius_client.AgentClient` on ``vilnius_server``
-  (pass ``url=`` for another server); closed after the test.
+* ``agent_client``: ``await agent_client(agent_id=None, **options)`` returns a
+  connected :class:`~vilnius_client.AgentClient` on ``vilnius_server`` (pass
+  ``url=`` for another server); closed after the test. Without an ``agent_id``
+  or credentials it is ``"agent-1"`` on a ``vilnius`` server and the logged-in
+  :data:`TEST_AGENT_EMAIL` on a ``lizdeika`` one, so one test runs on both.
 * ``customer_client``: ``await customer_client(**options)`` returns a started
   :class:`~vilnius_client.CustomerClient` on ``vilnius_server``; closed after
   the test.
@@ -86,7 +90,7 @@ TEST_AGENT_PASSWORD = "test-password"
 """The password of :data:`TEST_AGENT_EMAIL`."""
 
 AgentFactory = Callable[..., Awaitable[AgentClient]]
-"""``await factory(agent_id="agent-1", *, url=None, **options) -> AgentClient``."""
+"""``await factory(agent_id=None, *, url=None, **options) -> AgentClient``."""
 
 CustomerFactory = Callable[..., Awaitable[CustomerClient]]
 """``await factory(*, url=None, **options) -> CustomerClient``."""
@@ -128,17 +132,26 @@ async def vilnius_token_server() -> AsyncIterator[RunningServer]:
         yield server
 
 
+_CREDENTIALS = frozenset({"agent_key", "token", "email", "password", "credentials"})
+
+
 @_async_fixture
-async def agent_client(vilnius_server: RunningServer) -> AsyncIterator[AgentFactory]:
+async def agent_client(
+    vilnius_server: RunningServer, vilnius_profile: str
+) -> AsyncIterator[AgentFactory]:
     """A factory of connected :class:`AgentClient` objects, closed after the test."""
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(
-            agent_id: str = "agent-1", *, url: str | None = None, **options: Any
+            agent_id: str | None = None, *, url: str | None = None, **options: Any
         ) -> AgentClient:
-            client = AgentClient(
-                url or vilnius_server.url, agent_id=agent_id, **{**_TEST_OPTIONS, **options}
-            )
+            who: dict[str, Any] = {"agent_id": agent_id}
+            if agent_id is None and not _CREDENTIALS & options.keys():
+                if url is None and vilnius_profile == "lizdeika":
+                    who = {"email": TEST_AGENT_EMAIL, "password": TEST_AGENT_PASSWORD}
+                else:
+                    who = {"agent_id": "agent-1"}
+            client = AgentClient(url or vilnius_server.url, **who, **{**_TEST_OPTIONS, **options})
             return await stack.enter_async_context(client)
 
         yield make

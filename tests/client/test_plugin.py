@@ -21,12 +21,13 @@ from vilnius_client.testing import (  # noqa: F401 - fixtures, found by pytest b
 )
 
 
+@pytest.mark.parametrize("vilnius_profile", ["vilnius", "lizdeika"])
 async def test_clients_meet_on_the_reference_server(
     vilnius_server: RunningServer,  # noqa: F811
     agent_client: AgentFactory,  # noqa: F811
     customer_client: CustomerFactory,  # noqa: F811
 ) -> None:
-    bot = await agent_client("bot-1")
+    bot = await agent_client()
     customer = await customer_client(visitor_id="v-1")
     assert bot.get_connection_status().connected
     async with bot.stream("new-message") as messages:
