@@ -10,8 +10,17 @@ It prints a timeline of who sent what (``→``) and who received which event (``
 and ends with a one-line summary. Every step waits for the events it expects (with a
 timeout); the exit status is 1 when a step failed.
 
+``--profile lizdeika`` plays them against a server that behaves as production (Lizdeika)
+does: the agents log in as agent users (e-mail and password), the widget's customer
+starts its conversation with its first message, and where production sends other events
+(``agent-sent-message`` for replies, no ``tickets-reassigned``, autopilot replies only in
+the answer to the customer) the demo says so and checks what production does instead.
+The bot is the same code for both.
+
 ``--url`` plays the same flows against another server (the restart is skipped there);
-pass ``--agent-key`` when that server runs in token mode.
+pass ``--agent-key`` when that server runs in token mode, or, with ``--profile lizdeika``,
+the two agent users as ``--agent-user EMAIL:PASSWORD`` (twice: ada, then bob) or in
+``$VILNIUS_DEMO_AGENT_USERS`` (the same, separated by spaces).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from typing import Any, ClassVar, TypeVar
 from vilnius_client import (
     AgentClient,
     AgentMessageEvent,
+    AgentSentMessageEvent,
     AgentTypingStatusEvent,
     ConnectedAgentsUpdateEvent,
     ConnectionChange,
@@ -204,9 +214,13 @@ def describe(model: ServerEvent) -> str:
         case NewMessageEvent():
             msg = model.message
             who = msg.agent_id if msg.sender is Sender.AGENT and msg.agent_id else msg.sender.value
-            return f"[{short(model.conversation_id)}] #{msg.seq} {who}: {msg.content!r}"
+            number = f"#{msg.seq} " if msg.seq is not None else ""
+            return f"[{short(model.conversation_id)}] {number}{short(who)}: {msg.content!r}"
+        case AgentSentMessageEvent():
+            msg = model.message
+            return f"[{short(model.conversation_id)}] {short(msg.agent_id or '?')}: {msg.content!r}"
         case AgentMessageEvent():
-            return f"{model.message.agent_id or 'agent'}: {model.message.content!r}"
+            return f"{short(model.message.agent_id or 'agent')}: {model.message.content!r}"
         case ConnectedAgentsUpdateEvent():
             return (
                 ", ".join(
@@ -229,19 +243,20 @@ def describe(model: ServerEvent) -> str:
         case AgentTypingStatusEvent():
             return "agent typing…" if model.is_typing else "agent stopped typing"
         case HeartbeatAckEvent():
-            return f"agent {model.agent_id}"
+            return f"agent {short(model.agent_id)}"
         case CurrentStateEvent():
             if isinstance(model.data, list):
-                return f"{model.type.value}: " + ", ".join(a.id for a in model.data)
+                return f"{model.type.value}: " + ", ".join(short(a.id) for a in model.data)
             return f"{model.type.value}: {model.data.value}"
         case ErrorEvent():
             return f"{model.code}: {model.message}"
     return repr(model)
 
 
-def _agent_text(agent_id: str, status: PersonalStatus, connected: bool, chats: int) -> str:
+def _agent_text(agent_id: str, status: PersonalStatus, connected: bool, chats: int | None) -> str:
     state = status.value if connected else "disconnected"
-    return f"{agent_id} ({state}, {chats} chats)"
+    counted = f", {chats} chats" if chats is not None else ""
+    return f"{short(agent_id)} ({state}{counted})"
 
 
 # --------------------------------------------------------------------------
@@ -318,9 +333,13 @@ class Demo:
         timeout: float,
         timeline: Timeline,
         server: Any = None,
+        logins: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.url = url
         self.agent_key = agent_key
+        #: Production (``--profile lizdeika``): each agent's (e-mail, password).
+        self.logins = logins
+        self.production = logins is not None
         self.timeout = timeout
         self.t = timeline
         self.server = server
@@ -341,14 +360,19 @@ class Demo:
             raise _Stop from exc
         self.t.passed(title)
 
-    def agent(self, agent_id: str) -> tuple[AgentClient, Inbox]:
-        """An agent client and its inbox (not connected yet)."""
-        client = AgentClient(
-            self.url, agent_id=agent_id, agent_key=self.agent_key, **CLIENT_OPTIONS
-        )
-        inbox = Inbox(agent_id, self.t, self.timeout)
+    def agent(self, name: str) -> tuple[AgentClient, Inbox]:
+        """An agent client and its inbox (not connected yet): an agent id on our server, an
+        agent user's login on production (the agent id is then the user's UUID)."""
+        if self.logins is not None:
+            email, password = self.logins[name]
+            client = AgentClient(self.url, email=email, password=password, **CLIENT_OPTIONS)
+        else:
+            client = AgentClient(
+                self.url, agent_id=name, agent_key=self.agent_key, **CLIENT_OPTIONS
+            )
+        inbox = Inbox(name, self.t, self.timeout)
         inbox.attach(client)
-        client.on_connection_change(self._connection_printer(agent_id))
+        client.on_connection_change(self._connection_printer(name))
         return client, inbox
 
     def customer(self, who: str, **kwargs: Any) -> tuple[CustomerClient, Inbox]:
@@ -401,7 +425,7 @@ class Demo:
                     (SystemModeUpdateEvent, None),
                     (
                         ConnectedAgentsUpdateEvent,
-                        lambda e: any(a.id == "agent-ada" and a.connected for a in e.agents),
+                        lambda e: any(a.id == ada.agent_id and a.connected for a in e.agents),
                     ),
                     since=0,
                 )
@@ -409,7 +433,7 @@ class Demo:
             async with self.flow("heartbeat and heartbeat-ack"):
                 self.t.note("agent-ada", "the SDK heartbeats on connect, then every 15 s")
                 ack = await ada_in.expect(HeartbeatAckEvent, since=0)
-                assert ack.agent_id == "agent-ada", ack
+                assert ack.agent_id == ada.agent_id, ack
                 latency = ada.latency
                 self.t.note(
                     "agent-ada",
@@ -420,7 +444,7 @@ class Demo:
             async with self.flow("current state: connected agents and system mode"):
                 self.t.sent("agent-ada", "request-current-state", "connected-agents")
                 agents = await ada.request_current_state("connected-agents")
-                assert "agent-ada" in [a.id for a in agents], agents
+                assert ada.agent_id in [a.id for a in agents], agents
                 self.t.note("agent-ada", f"typed answer: list of {len(agents)} AgentData")
                 self.t.sent("agent-ada", "request-current-state", "system-mode")
                 mode = await ada.request_current_state("system-mode")
@@ -433,10 +457,19 @@ class Demo:
             self.stack.push_async_callback(cust_stack.aclose)
             async with self.flow("customer starts a new conversation"):
                 await cust_stack.enter_async_context(cust)
-                mark = ada_in.mark()
-                self.t.sent("customer", "POST /api/conversations", "visitor-1")
-                started = await cust.start_conversation()
-                conv1 = started.id
+                mark, cust_mark = ada_in.mark(), cust_in.mark()
+                if self.production:
+                    # Production announces a conversation when its first message creates
+                    # it (the widget's way); POST /api/conversations announces nothing.
+                    hello = "Hello, is anyone there? #hello"
+                    self.t.sent("customer", "POST /api/messages", f"session-… {hello!r}")
+                    conv1 = (await cust.send_message(hello)).conversation_id
+                    await cust_in.expect(
+                        AgentMessageEvent, lambda e: "#hello" in e.message.content, since=cust_mark
+                    )
+                else:
+                    self.t.sent("customer", "POST /api/conversations", "visitor-1")
+                    conv1 = (await cust.start_conversation()).id
                 await ada_in.expect(
                     NewConversationEvent, lambda e: e.conversation_id == conv1, since=mark
                 )
@@ -472,11 +505,17 @@ class Demo:
                 await cust_in.expect(
                     AgentTypingStatusEvent, lambda e: not e.is_typing, since=cust_mark
                 )
-                await ada_in.expect(
-                    NewMessageEvent,
-                    lambda e: e.message.sender is Sender.AGENT and e.conversation_id == conv1,
-                    since=ada_mark,
-                )
+                if self.production:
+                    # Production tells the agents of a reply with agent-sent-message.
+                    await ada_in.expect(
+                        AgentSentMessageEvent, lambda e: e.conversation_id == conv1, since=ada_mark
+                    )
+                else:
+                    await ada_in.expect(
+                        NewMessageEvent,
+                        lambda e: e.message.sender is Sender.AGENT and e.conversation_id == conv1,
+                        since=ada_mark,
+                    )
 
             # 3. A second agent and a second visitor.
             bob, bob_in = self.agent("agent-bob")
@@ -487,7 +526,9 @@ class Demo:
                 await bob_in.expect(SystemModeUpdateEvent, since=0)
                 await ada_in.expect(
                     ConnectedAgentsUpdateEvent,
-                    lambda e: {"agent-ada", "agent-bob"} <= {a.id for a in e.agents if a.connected},
+                    lambda e: (
+                        {ada.agent_id, bob.agent_id} <= {a.id for a in e.agents if a.connected}
+                    ),
                     since=mark,
                 )
 
@@ -495,11 +536,12 @@ class Demo:
             async with self.flow("a second visitor writes in"):
                 await self.stack.enter_async_context(cust2)
                 mark = ada_in.mark()
-                self.t.sent("visitor-2", "POST /api/conversations", "visitor-2")
-                conv2 = (await cust2.start_conversation()).id
+                if not self.production:  # there the first message creates it (below)
+                    self.t.sent("visitor-2", "POST /api/conversations", "visitor-2")
+                    await cust2.start_conversation()
                 text2 = "Can I change my delivery address? #2077"
                 self.t.sent("visitor-2", "POST /api/messages", repr(text2))
-                await cust2.send_message(text2)
+                conv2 = (await cust2.send_message(text2)).conversation_id
                 await ada_in.expect(
                     NewConversationEvent, lambda e: e.conversation_id == conv2, since=mark
                 )
@@ -512,16 +554,26 @@ class Demo:
                     "POST /api/admin/conversations/bulk-assign",
                     f"[{short(conv1)}, {short(conv2)}] → agent-bob",
                 )
-                await ada.bulk_assign([conv1, conv2], "agent-bob")
-                for inbox, mark in ((ada_in, ada_mark), (bob_in, bob_mark)):
-                    await inbox.expect(
-                        TicketsReassignedEvent,
-                        lambda e: (
-                            e.reason.value == "bulk_assign"
-                            and {r.conversation_id for r in e.reassignments} == {conv1, conv2}
-                        ),
-                        since=mark,
+                assert bob.agent_id is not None
+                moved = await ada.bulk_assign([conv1, conv2], bob.agent_id)
+                if self.production:
+                    # Production sends no tickets-reassigned: ask for the assignments.
+                    assert moved == 2, moved
+                    owners = {c.id: c.assigned_agent for c in await ada.conversations()}
+                    assert owners[conv1] == owners[conv2] == bob.agent_id, owners
+                    self.t.note(
+                        "agent-ada", "production sends no tickets-reassigned; listed: both bob's"
                     )
+                else:
+                    for inbox, mark in ((ada_in, ada_mark), (bob_in, bob_mark)):
+                        await inbox.expect(
+                            TicketsReassignedEvent,
+                            lambda e: (
+                                e.reason.value == "bulk_assign"
+                                and {r.conversation_id for r in e.reassignments} == {conv1, conv2}
+                            ),
+                            since=mark,
+                        )
 
             # 4. The system mode toggle: autopilot answers by itself.
             async with self.flow("system mode toggle: autopilot, then back to hitl"):
@@ -537,6 +589,11 @@ class Demo:
                 await cust.send_message(text)
                 await cust_in.expect(AgentMessageEvent, since=cust_mark)
                 self.t.note("customer", "answered by the server's autopilot, not by the bot")
+                if self.production:
+                    self.t.note(
+                        "customer",
+                        "production sends it only in the POST answer: the SDK hands it on",
+                    )
                 self.t.sent("agent-ada", "POST /api/system/mode", "hitl")
                 ada_mark = ada_in.mark()
                 await ada.set_system_mode(SystemMode.HITL)
@@ -547,31 +604,43 @@ class Demo:
             # 5. An agent goes AFK: their conversations move to the agents still online.
             async with self.flow("agent-bob goes AFK and comes back"):
                 mark = ada_in.mark()
-                self.t.sent("agent-bob", "POST /api/agent/personal-status", "afk")
+                assert bob.capabilities is not None
+                away = bob.capabilities.away_status  # afk; production spells it offline
+                self.t.sent("agent-bob", "POST /api/agent/personal-status", away.value)
                 await bob.set_personal_status(PersonalStatus.AFK)
-                await ada_in.expect(
-                    TicketsReassignedEvent,
-                    lambda e: (
-                        e.reason.value == "agent_afk"
-                        and all(r.to_agent_id == "agent-ada" for r in e.reassignments)
-                    ),
-                    since=mark,
-                )
-                await ada_in.expect(
-                    ConnectedAgentsUpdateEvent,
-                    lambda e: any(
-                        a.id == "agent-bob" and a.personal_status is PersonalStatus.AFK
-                        for a in e.agents
-                    ),
-                    since=mark,
-                )
+                if self.production:
+                    self.t.note("agent-ada", "production hands nothing over (reassignments: 0)")
+                else:
+                    await ada_in.expect(
+                        TicketsReassignedEvent,
+                        lambda e: (
+                            e.reason.value == "agent_afk"
+                            and all(r.to_agent_id == ada.agent_id for r in e.reassignments)
+                        ),
+                        since=mark,
+                    )
+                if self.production:
+                    # Production lists only the agents online (or busy): bob drops off.
+                    await ada_in.expect(
+                        ConnectedAgentsUpdateEvent,
+                        lambda e: bob.agent_id not in {a.id for a in e.agents},
+                        since=mark,
+                    )
+                else:
+                    await ada_in.expect(
+                        ConnectedAgentsUpdateEvent,
+                        lambda e: any(
+                            a.id == bob.agent_id and a.personal_status is away for a in e.agents
+                        ),
+                        since=mark,
+                    )
                 mark = ada_in.mark()
                 self.t.sent("agent-bob", "POST /api/agent/personal-status", "online")
                 await bob.set_personal_status(PersonalStatus.ONLINE)
                 await ada_in.expect(
                     ConnectedAgentsUpdateEvent,
                     lambda e: any(
-                        a.id == "agent-bob" and a.personal_status is PersonalStatus.ONLINE
+                        a.id == bob.agent_id and a.personal_status is PersonalStatus.ONLINE
                         for a in e.agents
                     ),
                     since=mark,
@@ -582,11 +651,16 @@ class Demo:
                 mark = ada_in.mark()
                 self.t.sent("agent-bob", "disconnect")
                 await bob.close()
-                await ada_in.expect(
-                    ConnectedAgentsUpdateEvent,
-                    lambda e: not any(a.id == "agent-bob" and a.connected for a in e.agents),
-                    since=mark,
-                )
+                if self.production:
+                    # Production keeps bob listed for 5 minutes (his dashboard may come back)
+                    # but tells the agents at once.
+                    await ada_in.expect(ConnectedAgentsUpdateEvent, since=mark)
+                else:
+                    await ada_in.expect(
+                        ConnectedAgentsUpdateEvent,
+                        lambda e: not any(a.id == bob.agent_id and a.connected for a in e.agents),
+                        since=mark,
+                    )
 
             async with self.flow("the customer leaves and comes back to the conversation"):
                 self.t.sent("customer", "disconnect")
@@ -639,7 +713,8 @@ class Demo:
                 text = "Sent right after the restart #restart"
                 self.t.sent("customer", "POST /api/messages", repr(text))
                 await cust.send_message(text)
-                # Live or replayed from GET /api/messages: either way, exactly once.
+                # Live or replayed (GET /api/messages, or production's conversation listing
+                # and the conversation's messages): either way, exactly once.
                 await ada_in.expect(
                     NewMessageEvent, lambda e: e.message.content == text, since=ada_mark
                 )
@@ -669,6 +744,23 @@ class _Stop(Exception):
     """Raised by a failed flow to stop the demo."""
 
 
+DEMO_USERS = (("ada@example.com", "ada-demo-password"), ("bob@example.com", "bob-demo-password"))
+"""The agent users of the in-process production server (``--profile lizdeika``)."""
+
+
+def _logins(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    """The two agent users for ``--url`` with ``--profile lizdeika``."""
+    given = args.agent_user or os.environ.get("VILNIUS_DEMO_AGENT_USERS", "").split()
+    pairs = [tuple(text.split(":", 1)) for text in given]
+    if len(pairs) != 2 or any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(
+            "--profile lizdeika with --url needs two agent users: "
+            "--agent-user EMAIL:PASSWORD twice (ada, then bob), or $VILNIUS_DEMO_AGENT_USERS"
+        )
+    names = ("agent-ada", "agent-bob")
+    return {name: (pair[0], pair[1]) for name, pair in zip(names, pairs, strict=True)}
+
+
 # --------------------------------------------------------------------------
 # Entry point
 
@@ -679,10 +771,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--url", help="play against this server instead of starting one")
     parser.add_argument("--agent-key", help="the server's agent key (token mode)")
     parser.add_argument(
+        "--profile",
+        choices=["vilnius", "lizdeika"],
+        default="vilnius",
+        help="the server plays our contract (vilnius, the default) or production (lizdeika)",
+    )
+    parser.add_argument(
+        "--agent-user",
+        action="append",
+        metavar="EMAIL:PASSWORD",
+        help="with --url and --profile lizdeika: the two agent users (ada, then bob); "
+        "default $VILNIUS_DEMO_AGENT_USERS",
+    )
+    parser.add_argument(
         "--auth",
         choices=["token", "none"],
         default="token",
-        help="auth mode of the in-process server (default: token)",
+        help="auth mode of the in-process server (default: token; vilnius profile only)",
     )
     parser.add_argument(
         "--db",
@@ -717,23 +822,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def main_async(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
     timeline = Timeline(color=args.color)
+    production = args.profile == "lizdeika"
     with contextlib.suppress(_Stop), logs_into(timeline):
         if args.url:
-            timeline.note("server", f"using {args.url}")
-            demo = Demo(args.url, agent_key=args.agent_key, timeout=args.timeout, timeline=timeline)
+            timeline.note("server", f"using {args.url} ({args.profile})")
+            logins = _logins(args) if production else None
+            demo = Demo(
+                args.url,
+                agent_key=args.agent_key,
+                timeout=args.timeout,
+                timeline=timeline,
+                logins=logins,
+            )
             await demo.run()
         else:
-            from mock_server import serve
+            from mock_server import AgentUser, ServerConfig, serve
 
             with tempfile.TemporaryDirectory(prefix="vilnius-demo-") as tmp:
                 db = args.db or str(Path(tmp) / "demo.sqlite3")
-                async with serve(host="127.0.0.1", port=0, db=db, auth=args.auth) as server:
+                logins = dict(zip(("agent-ada", "agent-bob"), DEMO_USERS, strict=True))
+                config = ServerConfig(
+                    host="127.0.0.1",
+                    port=0,
+                    db=db,
+                    auth=args.auth,
+                    profile=args.profile,
+                    agent_users=tuple(
+                        AgentUser(email, password, name.removeprefix("agent-").title())
+                        for name, (email, password) in logins.items()
+                    ),
+                )
+                async with serve(config=config) as server:
+                    kind = "production's behaviour" if production else f"auth={args.auth}"
                     timeline.note(
-                        "server", f"reference server on {server.url} (auth={args.auth}, db={db})"
+                        "server",
+                        f"reference server on {server.url} (profile {args.profile}: {kind}, "
+                        f"db={db})",
                     )
                     demo = Demo(
                         server.url,
                         agent_key=server.agent_key,
+                        logins=logins if production else None,
                         timeout=args.timeout,
                         timeline=timeline,
                         server=server,

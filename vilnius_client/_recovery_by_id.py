@@ -9,21 +9,28 @@ missed while disconnected is read back from what it does have:
 * customers: their conversation's ``GET /api/conversations/{id}/messages``
   (:func:`replay_conversation_by_id`).
 
-:class:`MessageLedger` remembers, per conversation, what was handed over: a
-*floor* (the server timestamp at or before which everything counts as
-delivered, or as history) plus the ids of the messages above it. The floor
-trails the newest message by ``overlap`` (a minute), so that a message the
-server stored out of timestamp order is still recognised by its id, and
-memory stays bounded by the messages of the last minute of each conversation.
+:class:`MessageLedger` remembers, per conversation, the messages handed over:
+a *floor* (the server timestamp at or before which a message counts as handed
+over, or as history) plus the ids of those at the newest timestamp. Only the
+messages a client is handed are recorded (an agent's: visitor messages; a
+customer's: agents' replies); they come from one side of the conversation, one
+after another, so a message older than the newest one handed over was either
+handed over or never meant for the client. The floor therefore follows the
+newest message (``overlap``, 1 ms by default, keeps the ids of messages stored
+within the same millisecond apart), and memory is a few ids per conversation.
 
 Decisions:
 
 * Timestamps are the server's (epoch milliseconds): the client's clock is never
   compared with them.
 * Agents get back what production would have sent them live: visitor
-  messages (``new-message`` goes out for nothing else there). Customers get
-  back agents' replies (``agent-message``); their own messages and the
-  server's system messages only move the position.
+  messages written in ``hitl`` (``new-message`` goes out for nothing else).
+  A visitor message the autopilot answered (its reply's metadata says
+  ``isAutopilotResponse``) was never announced and is not replayed. One written
+  in ``off`` mode leaves no trace of the mode in production's history: after
+  an outage in ``off`` it is replayed.
+* Customers get back agents' replies (``agent-message``); their own messages
+  and the server's system messages are not handed to them.
 * A client without a position starts at the end: an agent at the last message
   of every conversation listed when it first connects, a customer given an
   existing conversation at its last message. History is not replayed.
@@ -31,6 +38,7 @@ Decisions:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
@@ -45,8 +53,8 @@ __all__ = [
     "replay_listing",
 ]
 
-DEFAULT_OVERLAP_MS = 60_000
-"""How far (ms) the floor trails a conversation's newest message."""
+DEFAULT_OVERLAP_MS = 1
+"""How far (ms) the floor trails a conversation's newest message handed over."""
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -60,12 +68,13 @@ def from_epoch_ms(value: int) -> datetime:
 
 
 class _Conversation:
-    __slots__ = ("floor", "newest", "recent")
+    __slots__ = ("floor", "listed", "newest", "recent")
 
     def __init__(self, floor: int | None) -> None:
         self.floor = floor
         self.newest = floor
         self.recent: dict[str, int] = {}
+        self.listed: str | None = None  # the last message id a listing showed, once read
 
 
 class MessageLedger:
@@ -78,8 +87,8 @@ class MessageLedger:
     """
 
     def __init__(self, *, floor: int | None = None, overlap_ms: int = DEFAULT_OVERLAP_MS) -> None:
-        if overlap_ms < 0:
-            raise ValueError("overlap_ms must not be negative")
+        if overlap_ms < 1:
+            raise ValueError("overlap_ms must be at least 1")
         self.default_floor = floor
         self.overlap_ms = overlap_ms
         self._conversations: dict[str, _Conversation] = {}
@@ -87,9 +96,11 @@ class MessageLedger:
     def __len__(self) -> int:
         return len(self._conversations)
 
-    def knows(self, conversation_id: str) -> bool:
-        """Whether the conversation has a floor or a message here."""
-        return conversation_id in self._conversations
+    def _get(self, conversation_id: str) -> _Conversation:
+        known = self._conversations.get(conversation_id)
+        if known is None:
+            known = self._conversations[conversation_id] = _Conversation(self.default_floor)
+        return known
 
     def start_at(self, conversation_id: str, floor: int | None) -> None:
         """Count everything up to ``floor`` as history, for a conversation met now.
@@ -120,11 +131,7 @@ class MessageLedger:
         """Record ``message``; return whether it was new (hand it over then)."""
         if not self.is_new(message):
             return False
-        conversation = self._conversations.get(message.conversation_id)
-        if conversation is None:
-            conversation = self._conversations[message.conversation_id] = _Conversation(
-                self.default_floor
-            )
+        conversation = self._get(message.conversation_id)
         stamp = epoch_ms(message.timestamp)
         conversation.recent[message.id] = stamp
         if conversation.newest is None or stamp > conversation.newest:
@@ -136,6 +143,15 @@ class MessageLedger:
                     key: value for key, value in conversation.recent.items() if value > limit
                 }
         return True
+
+    def listed_last(self, conversation_id: str) -> str | None:
+        """The last message id a listing showed for the conversation when it was last read."""
+        known = self._conversations.get(conversation_id)
+        return known.listed if known is not None else None
+
+    def read_up_to(self, conversation_id: str, message_id: str | None) -> None:
+        """Note that the conversation was read while a listing showed ``message_id`` last."""
+        self._get(conversation_id).listed = message_id
 
     def forget_except(self, conversation_ids: Iterable[str]) -> None:
         """Forget every conversation not in ``conversation_ids`` (gone from the server)."""
@@ -168,11 +184,32 @@ def _lists_last_message(conversation: Conversation) -> bool:
     return "last_message" in conversation.model_fields_set
 
 
-def _is_unseen(ledger: MessageLedger, conversation: Conversation) -> bool:
+def _needs_reading(
+    ledger: MessageLedger, conversation: Conversation, senders: frozenset[Sender]
+) -> bool:
     if not _lists_last_message(conversation):
         return True  # a listing without lastMessage (a contract server): read it to know
-    last = last_message(conversation)
-    return last is not None and ledger.is_new_id(conversation.id, *last)
+    preview = conversation.last_message
+    if preview is None or preview.id == ledger.listed_last(conversation.id):
+        return False
+    if preview.sender in senders:
+        return ledger.is_new_id(conversation.id, preview.id, epoch_ms(preview.timestamp))
+    return True  # someone else wrote last: read to see what came before it
+
+
+def _is_autopilot_reply(message: Message) -> bool:
+    return message.sender is Sender.AGENT and bool(
+        (message.metadata or {}).get("isAutopilotResponse")
+    )
+
+
+def _unannounced(messages: list[Message]) -> set[str]:
+    """Ids of the visitor messages the autopilot answered (production announced none)."""
+    return {
+        message.id
+        for message, following in itertools.pairwise(messages)
+        if message.sender is Sender.VISITOR and _is_autopilot_reply(following)
+    }
 
 
 async def replay_listing(
@@ -185,10 +222,10 @@ async def replay_listing(
 ) -> AsyncGenerator[Message, None]:
     """Yield the messages by ``senders`` the ledger has not seen, conversation by conversation.
 
-    One listing, then one read per conversation whose last message is new
-    (a conversation that lists none is not read; one listed without saying,
-    as a contract server lists them, always is). ``starting``: the client has
-    no position yet; every listed conversation starts at its last message and
+    One listing, then one read per conversation whose last message is new (a
+    conversation that lists none is not read; one listed without saying, as a
+    contract server lists them, always is). ``starting``: the client has no
+    position yet; every listed conversation starts at its last message and
     nothing is yielded. Conversations no longer listed are forgotten.
     """
     conversations = await list_conversations()
@@ -197,17 +234,23 @@ async def replay_listing(
             if _lists_last_message(conversation):
                 last = last_message(conversation)
                 floor = last[1] if last is not None else None
+                ledger.start_at(conversation.id, floor)
+                ledger.read_up_to(conversation.id, last[0] if last is not None else None)
             else:
                 messages = await fetch(conversation.id)
                 floor = max((epoch_ms(m.timestamp) for m in messages), default=None)
-            ledger.start_at(conversation.id, floor)
+                ledger.start_at(conversation.id, floor)
         return
     for conversation in conversations:
-        if not _is_unseen(ledger, conversation):
+        if not _needs_reading(ledger, conversation, senders):
             continue
-        for message in _in_order(await fetch(conversation.id)):
-            if ledger.accept(message) and message.sender in senders:
+        messages = _in_order(await fetch(conversation.id))
+        skipped = _unannounced(messages)
+        for message in messages:
+            if message.sender in senders and ledger.accept(message) and message.id not in skipped:
                 yield message
+        last = last_message(conversation)
+        ledger.read_up_to(conversation.id, last[0] if last is not None else None)
     ledger.forget_except(c.id for c in conversations)
 
 
@@ -221,14 +264,13 @@ async def replay_conversation_by_id(
 ) -> AsyncGenerator[Message, None]:
     """Yield one conversation's messages by ``senders`` the ledger has not seen, in time order.
 
-    Every fetched message is recorded (the customer's own too). ``starting``:
-    no position yet; the conversation starts at its last message and nothing
-    is yielded.
+    ``starting``: no position yet; the conversation starts at its last message
+    and nothing is yielded.
     """
     messages = _in_order(await fetch(conversation_id))
     if starting:
         ledger.start_at(conversation_id, epoch_ms(messages[-1].timestamp) if messages else None)
         return
     for message in messages:
-        if ledger.accept(message) and message.sender in senders:
+        if message.sender in senders and ledger.accept(message):
             yield message

@@ -101,6 +101,7 @@ from .events import (
     PersonalStatus,
     PersonalStatusResponse,
     Reassignment,
+    Sender,
     StateType,
     SystemMode,
     TypingPayload,
@@ -554,7 +555,8 @@ class AgentClient(ClientBase):
         if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):
             message = model.message
             if self._ledger is not None:
-                return self._ledger.accept(message)
+                # The ledger follows visitor messages, the only ones replayed without seq.
+                return message.sender is not Sender.VISITOR or self._ledger.accept(message)
             if self._tracker.is_jump(message):
                 if self._tracker.is_new(message):
                     self._jumps.hold(message.id, model)  # a gap: catch up first

@@ -363,10 +363,9 @@ class CustomerClient(ClientBase):
             self._ledger = MessageLedger(floor=self._resume_at)
 
     async def _took(self, answer: PostMessageResponse) -> None:
-        """Without seq: the sent message moves the position; a reply in the answer
-        (production's autopilot, which sends no event) goes to the handlers."""
+        """Without seq: a reply in the answer (production's autopilot, which sends
+        no event) goes to the handlers."""
         assert self._ledger is not None
-        self._ledger.accept(answer.user_message)
         reply = answer.ai_message
         if reply is not None and reply.sender is Sender.AGENT and self._ledger.accept(reply):
             self._in_flight.add(epoch_ms(reply.timestamp))
@@ -462,6 +461,8 @@ class CustomerClient(ClientBase):
         ):
             message = model.message
             if self._ledger is not None:
+                if message.sender is not Sender.AGENT:
+                    return True  # the ledger follows agents' replies only (see _recovery_by_id)
                 if not self._ledger.accept(message):
                     return False
                 self._in_flight.add(epoch_ms(message.timestamp))

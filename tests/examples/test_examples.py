@@ -71,6 +71,18 @@ async def test_demo_plays_every_flow(started: list[Example]) -> None:
     assert "Traceback" not in demo.output
 
 
+async def test_demo_plays_every_flow_against_production(started: list[Example]) -> None:
+    demo = await run(started, "demo.py", "--profile", "lizdeika", "--no-color")
+    assert await demo.finish(limit=60) == 0, demo.output
+    summary = demo.output.strip().splitlines()[-1]
+    match = re.search(r"(\d+)/(\d+) flows passed", summary)
+    assert match, demo.output
+    passed, total = map(int, match.groups())
+    assert passed == total >= 14, demo.output
+    assert "agent-sent-message" in demo.output, "production's own event reached the handlers"
+    assert "Traceback" not in demo.output
+
+
 async def test_demo_against_another_server_in_token_mode(
     token_server: RunningServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -42,7 +42,18 @@ def listed(cid: str, last: Message | None) -> Conversation:
     )
 
 
-def test_accepts_each_message_once_and_keeps_memory_bounded() -> None:
+def test_older_than_the_newest_handed_over_is_not_new() -> None:
+    """One side of a conversation writes in order: older and unseen means never meant."""
+    ledger = MessageLedger()
+    assert ledger.accept(msg("a", 0))
+    assert ledger.accept(msg("b", 0)), "the same millisecond, another id"
+    assert not ledger.accept(msg("a", 0))
+    assert not ledger.accept(msg("older", -0.5))
+    assert ledger.accept(msg("c", 1))
+    assert set(ledger._conversations["c1"].recent) == {"c"}
+
+
+def test_a_wider_overlap_accepts_late_messages_and_keeps_memory_bounded() -> None:
     ledger = MessageLedger(overlap_ms=60_000)
     assert ledger.accept(msg("a", 0))
     assert not ledger.accept(msg("a", 0))
@@ -91,6 +102,7 @@ async def test_listing_replay_reads_only_changed_conversations() -> None:
     store["c3"] = [msg("n1", 3, "c3")]
     got = [m.id async for m in replay_listing(ledger, listing, fetch, starting=False)]
     assert got == ["a3", "a4", "n1"], "visitor messages only, each once, in time order"
+    assert reads.count("c1") == 1
     assert sorted(reads) == ["c1", "c3"]
 
     reads.clear()
@@ -136,3 +148,23 @@ async def test_conversation_replay_yields_agent_replies_once() -> None:
     assert got == ["r1", "r2"]
     got = [m.id async for m in replay_conversation_by_id(ledger, "c1", fetch, starting=False)]
     assert got == []
+
+
+async def test_visitor_messages_the_autopilot_answered_are_not_replayed() -> None:
+    """Production announces visitor messages in hitl only; an autopilot reply gives it away."""
+    reply = msg("auto", 2, sender=Sender.AGENT).model_copy(
+        update={"metadata": {"isAutopilotResponse": True}}
+    )
+    history = [msg("v1", 0)]
+
+    async def listing() -> list[Conversation]:
+        return [listed("c1", history[-1])]
+
+    async def fetch(cid: str) -> list[Message]:
+        return list(history)
+
+    ledger = MessageLedger()
+    assert [m async for m in replay_listing(ledger, listing, fetch, starting=True)] == []
+    history += [msg("in autopilot", 1), reply, msg("in hitl again", 3)]
+    got = [m.id async for m in replay_listing(ledger, listing, fetch, starting=False)]
+    assert got == ["in hitl again"]
