@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import importlib.metadata
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -31,7 +33,12 @@ exit status:
 environment:
   VILNIUS_URL        the server URL (instead of --url)
   VILNIUS_AGENT_KEY  the agent key (instead of --agent-key, which `ps` shows to everyone)
+  VILNIUS_EMAIL      production (Lizdeika): the agent user every simulated agent logs in as
+  VILNIUS_PASSWORD   its password (only from the environment)
 """
+
+#: The agent user of the in-process server with --profile lizdeika.
+SIM_AGENT_EMAIL = "sim-agent@example.com"
 
 
 def _version() -> str:
@@ -87,6 +94,20 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("VILNIUS_AGENT_KEY") or None,
         help="the server's agent key, for servers with auth=token (default: $VILNIUS_AGENT_KEY;"
         " prefer the variable: the command line is visible to every user)",
+    )
+    p.add_argument(
+        "--email",
+        default=os.environ.get("VILNIUS_EMAIL") or None,
+        help="production (Lizdeika): the agent user the agents log in as (default:"
+        " $VILNIUS_EMAIL; the password comes from $VILNIUS_PASSWORD)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=["vilnius", "lizdeika"],
+        default="vilnius",
+        help="without --url: the bundled server plays our contract (vilnius, the default) or"
+        " production (lizdeika: agents log in; its message rate limit is off, and the report"
+        " says what production's would refuse)",
     )
     p.add_argument(
         "--connect-timeout",
@@ -159,6 +180,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         reply=args.reply,
         drain_timeout=args.drain_timeout,
         agent_key=args.agent_key,
+        email=args.email,
+        password=os.environ.get("VILNIUS_PASSWORD") if args.email else None,
         seed=args.seed,
         spawn_rate=args.spawn_rate,
         connect_timeout=args.connect_timeout,
@@ -168,32 +191,45 @@ def config_from(args: argparse.Namespace) -> SimConfig:
 
 
 @contextlib.asynccontextmanager
-async def _server(url: str | None, child_process: bool) -> AsyncIterator[str]:
+async def _server(
+    url: str | None, child_process: bool, profile: str = "vilnius", password: str = ""
+) -> AsyncIterator[str]:
     if url:
         yield url.rstrip("/")
         return
     if child_process:
-        async with _child_server() as child_url:
+        async with _child_server(profile, password) as child_url:
             yield child_url
         return
-    from mock_server import serve  # the bundled reference server, only when asked for
+    from mock_server import AgentUser, ServerConfig, serve  # the bundled server, when asked
 
-    async with serve(host="127.0.0.1", port=0, db=":memory:", auth="none") as server:
+    config = ServerConfig(
+        host="127.0.0.1",
+        port=0,
+        db=":memory:",
+        auth="none",
+        profile="lizdeika" if profile == "lizdeika" else "vilnius",
+        agent_users=(AgentUser(SIM_AGENT_EMAIL, password, "Sim Agent"),) if password else (),
+        message_rate_limit="off",
+    )
+    async with serve(config=config) as server:
         yield server.url
 
 
 @contextlib.asynccontextmanager
-async def _child_server() -> AsyncIterator[str]:
+async def _child_server(profile: str = "vilnius", password: str = "") -> AsyncIterator[str]:
     """``python -m mock_server`` on a free port (auth none, in-memory DB) in a child process."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    production = ("--agent-user", f"{SIM_AGENT_EMAIL}:{password}") if password else ()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *("-m", "mock_server", "--port", str(port), "--db", ":memory:"),
-        *("--auth", "none", "--log-level", "WARNING"),
+        *("--auth", "none", "--log-level", "WARNING", "--profile", profile),
+        *("--message-rate-limit", "off", *production),
         stdout=asyncio.subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -255,7 +291,13 @@ async def run(
     if scenario is None and args.scenario:
         scenario = load_scenario(args.scenario)
     progress = _progress_printer(args.quiet)
-    async with _server(args.url, args.server_process) as url:
+    profile = getattr(args, "profile", "vilnius")
+    password = ""
+    if not args.url and profile == "lizdeika":
+        # The bundled production server gets an agent user for the run, made up here.
+        password = secrets.token_urlsafe(16)
+        config = dataclasses.replace(config, email=SIM_AGENT_EMAIL, password=password)
+    async with _server(args.url, args.server_process, profile, password) as url:
         sim = Simulation(url, config, scenario=scenario, progress=progress)
         if not args.quiet:
             _say(
@@ -323,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     except AuthError as exc:
         sys.stderr.write(
             f"vilnius-sim: the server refused the agents (agent key: $VILNIUS_AGENT_KEY or"
-            f" --agent-key): {exc}\n"
+            f" --agent-key; production: $VILNIUS_EMAIL and $VILNIUS_PASSWORD): {exc}\n"
         )
         return ExitCode.ERROR
     except KeyboardInterrupt:

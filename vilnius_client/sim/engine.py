@@ -12,7 +12,7 @@ import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
 import aiohttp
@@ -20,6 +20,7 @@ import aiohttp
 from .. import (
     AgentClient,
     AgentMessageEvent,
+    AgentSentMessageEvent,
     AgentTypingStatusEvent,
     ConnectionChange,
     ConnectionState,
@@ -27,9 +28,11 @@ from .. import (
     CustomerTypingStatusEvent,
     Event,
     NewMessageEvent,
+    RateLimitedError,
     TransportError,
 )
 from .report import Report, TimePoint, counts_line
+from .throttle import Throttling
 from .tracker import GATING, KINDS, Tracker
 
 __all__ = [
@@ -91,6 +94,9 @@ class SimConfig:
             ``"none"``. The agent that answers a conversation is fixed per conversation.
         drain_timeout: Seconds to wait, after sending stops, for outstanding deliveries.
         agent_key: The server's agent key (``auth="token"`` servers).
+        email: An agent user's e-mail, on a server where agents log in (production):
+            every simulated agent logs in as this user (with ``password``).
+        password: The agent user's password (never in the report).
         seed: Random seed (customers' start offsets and churn moments).
         heartbeat_interval: Agents' heartbeat interval in seconds.
         spawn_rate: Customers connected per second (the ramp-up); each starts sending once
@@ -115,6 +121,8 @@ class SimConfig:
     reply: Literal["echo", "canned", "none"] = "echo"
     drain_timeout: float = 15.0
     agent_key: str | None = None
+    email: str | None = None
+    password: str | None = field(default=None, repr=False)
     seed: int | None = None
     heartbeat_interval: float = 15.0
     spawn_rate: float | None = None
@@ -143,6 +151,8 @@ class SimConfig:
             raise ValueError("max error rate must be >= 0")
         if self.messages is not None and self.messages < 0:
             raise ValueError("messages must be >= 0")
+        if (self.email is None) != (self.password is None):
+            raise ValueError("an agent login needs both an e-mail and a password")
 
 
 class SimAgent:
@@ -215,6 +225,13 @@ class SimAgent:
             )
             ctx.spawn(self.reply(event.conversation_id, text))
 
+    def _on_agent_sent(self, event: AgentSentMessageEvent) -> None:
+        """Production tells the agents of a reply with ``agent-sent-message`` (no
+        ``new-message``): the same receipt."""
+        match = _TAG.search(event.message.content)
+        if match is not None:
+            self._ctx.tracker.received("new-message", match.group(1), self.name, self._ctx.clock())
+
     def _on_customer_typing(self, event: CustomerTypingStatusEvent) -> None:
         ctx = self._ctx
         key = ctx.tracker.next_ordinal("customer-typing-status", self.name, event.conversation_id)
@@ -256,9 +273,14 @@ class SimCustomer:
         if ctx.config.typing:
             await self.typing(True)
         tag = ctx.new_tag()
-        ctx.tracker.expect("new-message", tag, ctx.agent_names(), ctx.clock())
+        now = ctx.clock()
+        ctx.tracker.expect("new-message", tag, ctx.agent_names(), now)
+        ctx.throttling.sent(now)
         try:
             await self.client.send_message(f"{text} [sim:{tag}]")
+        except RateLimitedError:
+            ctx.tracker.cancel("new-message", tag)
+            ctx.throttling.refused += 1
         except Exception as exc:
             ctx.send_failed(exc, "new-message", tag)
         else:
@@ -284,7 +306,7 @@ class SimCustomer:
         old = self.client
         assert old is not None, "start() first"
         assert self.conversation_id is not None
-        last_seq = old.last_seq
+        last_seq, last_message_at = old.last_seq, old.last_message_at
         self.client = None
         await old.close()
         self.connected = False
@@ -297,6 +319,7 @@ class SimCustomer:
                 conversation_id=self.conversation_id,
                 token=self._token,
                 last_seq=last_seq,
+                last_message_at=last_message_at,
             )
         )
         self._ctx.tracker.resync("agent-typing-status", self.name, self.conversation_id)
@@ -312,6 +335,7 @@ class SimCustomer:
     def _client(self, client: CustomerClient) -> CustomerClient:
         ctx = self._ctx
         ctx.watch(client, self._set_connected)
+        client.rest.on_retry = ctx.retried
         client.on(Event.AGENT_MESSAGE, self._on_agent_message)
         client.on(Event.AGENT_TYPING_STATUS, self._on_agent_typing)
         return client
@@ -363,6 +387,7 @@ class SimContext:
         self.reloads = 0
         self.client_errors = 0
         self.error_samples: list[str] = []
+        self.throttling = Throttling()
         self.connected_clients = 0
         self.started_clients = 0
         self.ramp_seconds = 0.0
@@ -535,6 +560,11 @@ class SimContext:
         client.on_connection_change(on_change)
         client.on_error(on_error)
 
+    def retried(self, error: BaseException, wait: float) -> None:
+        """A customer's REST call is retried: a 429 waited out counts as throttling."""
+        if isinstance(error, RateLimitedError):
+            self.throttling.waited(wait)
+
     def note_error(self, text: str) -> None:
         """Count a client error and keep its text (the first 20) for the report."""
         self.client_errors += 1
@@ -544,16 +574,27 @@ class SimContext:
 
     async def _start_agents(self) -> None:
         names = [f"sim-agent-{i + 1}" for i in range(self.config.agents)]
+        config = self.config
         for name in names:
-            client = AgentClient(
-                self.url,
-                agent_id=name,
-                agent_key=self.config.agent_key,
-                heartbeat_interval=self.config.heartbeat_interval,
-            )
+            if config.email is not None and config.password is not None:
+                # Production: agents are users; every simulated agent is this one.
+                client = AgentClient(
+                    self.url,
+                    email=config.email,
+                    password=config.password,
+                    heartbeat_interval=config.heartbeat_interval,
+                )
+            else:
+                client = AgentClient(
+                    self.url,
+                    agent_id=name,
+                    agent_key=config.agent_key,
+                    heartbeat_interval=config.heartbeat_interval,
+                )
             agent = SimAgent(self, name, client)
             self.watch(client, lambda _connected: None)
             client.on(Event.NEW_MESSAGE, agent._on_new_message)
+            client.on(Event.AGENT_SENT_MESSAGE, agent._on_agent_sent)
             client.on(Event.CUSTOMER_TYPING_STATUS, agent._on_customer_typing)
             self.agents.append(agent)
         connecting = [asyncio.ensure_future(agent.client.connect()) for agent in self.agents]
@@ -786,6 +827,7 @@ class Simulation:
         self._sample(duration)
         settings = asdict(self.config)
         settings.pop("agent_key", None)
+        settings.pop("password", None)
         return Report.build(
             ctx.tracker,
             url=self.url,
@@ -803,6 +845,7 @@ class Simulation:
             max_p99_ms=self.config.max_p99_ms,
             max_error_rate=self.config.max_error_rate,
             series=self._series,
+            throttling=ctx.throttling,
         )
 
     # -- phases -------------------------------------------------------------

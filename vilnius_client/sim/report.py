@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .histogram import LatencyHistogram
+from .throttle import Throttling
 from .tracker import GATING, KINDS, KindStats, Tracker
 
 __all__ = ["EventReport", "ExitCode", "IntervalStats", "Report", "TimePoint"]
@@ -256,6 +257,8 @@ class Report:
         max_p99_ms: The threshold on `messages.p99`, in milliseconds (None: none).
         max_error_rate: The threshold on `error_rate`.
         series: One [TimePoint][vilnius_client.sim.TimePoint] a second.
+        throttling: Production's message limit: what it would refuse at this run's pace,
+            and the 429s this server answered (waited out, or refused in the end).
     """
 
     url: str
@@ -275,6 +278,7 @@ class Report:
     max_p99_ms: float | None = None
     max_error_rate: float = 0.0
     series: list[TimePoint] = field(default_factory=list)
+    throttling: Throttling = field(default_factory=Throttling)
 
     @classmethod
     def build(cls, tracker: Tracker, **fields: Any) -> Report:
@@ -421,6 +425,7 @@ class Report:
                 latency += f" ({m.warmup} of messages sent during the ramp-up left out)"
             lines.append(latency)
         lines += [
+            self.throttling.line(),
             f"{self.clients} clients, ramp-up {self.ramp_seconds:.1f} s, sending"
             f" {self.send_seconds:.1f} s, {self.duration:.1f} s in all against {self.url}",
             self.verdict(),
@@ -456,6 +461,7 @@ class Report:
                 "deliveriesPerSecond": round(self.deliveries_per_second, 3),
             },
             "messages": _messages_dict(self.messages) if self.messages is not None else None,
+            "throttling": self.throttling.to_dict(),
             "events": {e.event: _event_dict(e) for e in self.events},
         }
 
