@@ -38,6 +38,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ from .events import Conversation, Message, Sender
 
 __all__ = [
     "DEFAULT_OVERLAP_MS",
+    "ConversationRecovery",
+    "ListingRecovery",
     "MessageLedger",
     "epoch_ms",
     "from_epoch_ms",
@@ -113,7 +116,7 @@ class MessageLedger:
     def newest(self, conversation_id: str) -> int | None:
         """The newest timestamp handed over (or the floor) in a conversation."""
         known = self._conversations.get(conversation_id)
-        return known.newest if known is not None else None
+        return known.newest if known is not None else self.default_floor
 
     def is_new(self, message: Message) -> bool:
         """Whether ``message`` has not been handed over (nor is history)."""
@@ -274,3 +277,86 @@ async def replay_conversation_by_id(
     for message in messages:
         if message.sender in senders and ledger.accept(message):
             yield message
+
+
+class ListingRecovery:
+    """An agent's recovery without seq: what it was handed, and what it missed.
+
+    Args:
+        list_conversations: ``GET /api/admin/conversations``.
+        fetch: ``GET /api/conversations/{id}/messages``.
+        senders: Whose messages the agent is handed (production: visitors').
+    """
+
+    def __init__(
+        self,
+        list_conversations: ListConversations,
+        fetch: FetchMessages,
+        *,
+        senders: frozenset[Sender] = frozenset({Sender.VISITOR}),
+    ) -> None:
+        self.ledger = MessageLedger()
+        self.senders = senders
+        self._list = list_conversations
+        self._fetch = fetch
+        self._started = False
+
+    def is_new(self, message: Message) -> bool:
+        """For a live ``new-message``: whether to hand it over (recorded if so)."""
+        return message.sender not in self.senders or self.ledger.accept(message)
+
+    async def missed(self) -> AsyncGenerator[Message, None]:
+        """The messages missed since the last call (none on the first: it sets the position)."""
+        replay = replay_listing(
+            self.ledger, self._list, self._fetch, starting=not self._started, senders=self.senders
+        )
+        async with contextlib.aclosing(replay):
+            async for message in replay:
+                yield message
+        self._started = True
+
+
+class ConversationRecovery:
+    """A customer's recovery without seq, in its one conversation.
+
+    Args:
+        fetch: ``GET /api/conversations/{id}/messages``.
+        position: Where to resume (epoch ms of the newest reply handed over, or
+            just before the conversation began for one the client created), or
+            ``None``: at the end of the conversation.
+        senders: Whose messages the customer is handed (agents').
+    """
+
+    def __init__(
+        self,
+        fetch: FetchMessages,
+        *,
+        position: int | None,
+        senders: frozenset[Sender] = frozenset({Sender.AGENT}),
+    ) -> None:
+        self.ledger = MessageLedger(floor=position)
+        self.senders = senders
+        self._fetch = fetch
+        self._started = position is not None
+
+    def is_new(self, message: Message) -> bool:
+        """For a live ``agent-message``: whether to hand it over (recorded if so)."""
+        return message.sender not in self.senders or self.ledger.accept(message)
+
+    def took(self, reply: Message) -> bool:
+        """A reply that came in a REST answer: whether to hand it over (recorded if so)."""
+        return reply.sender in self.senders and self.ledger.accept(reply)
+
+    async def missed(self, conversation_id: str) -> AsyncGenerator[Message, None]:
+        """The replies missed since the last call (none the first time without a position)."""
+        replay = replay_conversation_by_id(
+            self.ledger,
+            conversation_id,
+            self._fetch,
+            starting=not self._started,
+            senders=self.senders,
+        )
+        async with contextlib.aclosing(replay):
+            async for message in replay:
+                yield message
+        self._started = True

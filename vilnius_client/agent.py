@@ -80,7 +80,7 @@ from ._recovery import (
     replay_all,
     seq_jump_error,
 )
-from ._recovery_by_id import MessageLedger, replay_listing
+from ._recovery_by_id import ListingRecovery
 from .errors import (
     AuthError,
     QueueOverflowError,
@@ -101,7 +101,6 @@ from .events import (
     PersonalStatus,
     PersonalStatusResponse,
     Reassignment,
-    Sender,
     StateType,
     SystemMode,
     TypingPayload,
@@ -226,8 +225,7 @@ class AgentClient(ClientBase):
         )
         self._manager.before_connect(self._prepare)
         self._prepared = False
-        self._ledger: MessageLedger | None = None
-        self._ledger_started = False
+        self._by_id: ListingRecovery | None = None  # without seq (production)
         self._tracker = SeqTracker(last_seq)
         self._in_flight = InFlight()
         self._replay_lock = asyncio.Lock()
@@ -468,7 +466,7 @@ class AgentClient(ClientBase):
                 )
             self.agent_id = self._manager.agent_id = await self._session.login()
         if not capabilities.seq_recovery:
-            self._ledger = MessageLedger()
+            self._by_id = ListingRecovery(self._list_conversations, self._conversation_messages)
         self._prepared = True
 
     async def _socket_token(self) -> str:
@@ -487,34 +485,13 @@ class AgentClient(ClientBase):
     async def _conversation_messages(self, conversation_id: str) -> list[Message]:
         return (await self._rest.conversation_messages(conversation_id)).messages
 
-    async def _replay_by_id(self, ledger: MessageLedger) -> None:
-        """Without seq: deliver the visitor messages missed, from the conversation listing."""
-        async with self._replay_lock:
-            replay = replay_listing(
-                ledger,
-                self._list_conversations,
-                self._conversation_messages,
-                starting=not self._ledger_started,
-            )
-            async with contextlib.aclosing(replay):
-                async for message in replay:
-                    event = NewMessageEvent(
-                        conversation_id=message.conversation_id,
-                        message=message,
-                        ai_suggestion=None,
-                        timestamp=message.timestamp,
-                        replayed=True,
-                    )
-                    await self._manager.deliver(Event.NEW_MESSAGE, event)
-            self._ledger_started = True
-
     async def _replay(self) -> None:
         """Deliver every stored message after the position, as replayed events.
 
         A message held by the jump guard is delivered as the live event it is.
         """
-        if self._ledger is not None:
-            await self._replay_by_id(self._ledger)
+        if self._by_id is not None:
+            await self._replay_by_id(self._by_id)
             return
         async with self._replay_lock:
             replay = replay_all(
@@ -531,6 +508,19 @@ class AgentClient(ClientBase):
                         replayed=True,
                     )
                     await self._manager.deliver(Event.NEW_MESSAGE, event)
+
+    async def _replay_by_id(self, recovery: ListingRecovery) -> None:
+        """Without seq: the visitor messages missed, found from the conversation listing."""
+        async with self._replay_lock, contextlib.aclosing(recovery.missed()) as missed:
+            async for message in missed:
+                event = NewMessageEvent(
+                    conversation_id=message.conversation_id,
+                    message=message,
+                    ai_suggestion=None,
+                    timestamp=message.timestamp,
+                    replayed=True,
+                )
+                await self._manager.deliver(Event.NEW_MESSAGE, event)
 
     def _on_reset(self, position: int, head: int) -> None:
         self._manager.logger.warning(
@@ -554,9 +544,8 @@ class AgentClient(ClientBase):
     def _is_new(self, event: Event | str, model: Any) -> bool:
         if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):
             message = model.message
-            if self._ledger is not None:
-                # The ledger follows visitor messages, the only ones replayed without seq.
-                return message.sender is not Sender.VISITOR or self._ledger.accept(message)
+            if self._by_id is not None:
+                return self._by_id.is_new(message)
             if self._tracker.is_jump(message):
                 if self._tracker.is_new(message):
                     self._jumps.hold(message.id, model)  # a gap: catch up first

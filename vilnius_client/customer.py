@@ -66,12 +66,7 @@ from ._recovery import (
     seq_jump_error,
     seq_of,
 )
-from ._recovery_by_id import (
-    MessageLedger,
-    epoch_ms,
-    from_epoch_ms,
-    replay_conversation_by_id,
-)
+from ._recovery_by_id import ConversationRecovery, epoch_ms, from_epoch_ms
 from .errors import (
     NotFoundError,
     QueueOverflowError,
@@ -86,7 +81,6 @@ from .events import (
     Event,
     Message,
     PostMessageResponse,
-    Sender,
     TypingPayload,
 )
 from .manager import ModernWebSocketManager
@@ -157,11 +151,10 @@ class CustomerClient(ClientBase):
             url, token=self._socket_token, server=server, **manager_options
         )
         self._manager.before_connect(self._prepare)
-        # Without seq (production): messages handed over, by id; started once it has a
-        # position (given, or the conversation's end, or the start of one it created).
-        self._ledger: MessageLedger | None = None
+        # Without seq (production): replies handed over, by id (made once the server is known).
+        self._by_id: ConversationRecovery | None = None
         self._resume_at = epoch_ms(last_message_at) if last_message_at is not None else None
-        self._ledger_started = last_message_at is not None
+
         self._in_flight = InFlight()
         # Registered first, so it runs just before the user's handlers of each reply.
         self._manager.on(Event.AGENT_MESSAGE, self._handing_over)
@@ -219,7 +212,7 @@ class CustomerClient(ClientBase):
         Replies still queued behind a slow handler are not covered. ``None`` on a
         server without ``seq`` (use :attr:`last_message_at` there).
         """
-        if self._tracker is None or self._ledger is not None:
+        if self._tracker is None or self._by_id is not None:
             return None
         return self._in_flight.resume_position(self._tracker.last_seq)
 
@@ -228,10 +221,10 @@ class CustomerClient(ClientBase):
         """The resume position on a server without ``seq``: the server's timestamp of
         the newest message handed over (replies still queued behind a slow handler
         are not covered). Pass it back as ``last_message_at=``. ``None`` elsewhere."""
-        ledger, conversation_id = self._ledger, self._conversation_id
-        if ledger is None or conversation_id is None:
+        recovery, conversation_id = self._by_id, self._conversation_id
+        if recovery is None or conversation_id is None:
             return None
-        newest = self._in_flight.resume_position(ledger.newest(conversation_id))
+        newest = self._in_flight.resume_position(recovery.ledger.newest(conversation_id))
         return from_epoch_ms(newest) if newest is not None else None
 
     async def start_conversation(self, metadata: Mapping[str, Any] | None = None) -> Conversation:
@@ -245,7 +238,12 @@ class CustomerClient(ClientBase):
         created = await self._rest.create_conversation(
             visitor_id=self.visitor_id, metadata=metadata
         )
-        await self._adopt(created.conversation_id, created.conversation.visitor_id, created.token)
+        await self._adopt(
+            created.conversation_id,
+            created.conversation.visitor_id,
+            created.token,
+            since=created.conversation.started_at,
+        )
         return created.conversation
 
     async def send_message(
@@ -274,13 +272,18 @@ class CustomerClient(ClientBase):
             answer = await self._rest.post_message(
                 new_session_id(), text, visitor_id=self.visitor_id, idempotency_key=key
             )
-            await self._adopt(answer.conversation_id, self.visitor_id, answer.token)
+            await self._adopt(
+                answer.conversation_id,
+                self.visitor_id,
+                answer.token,
+                since=answer.user_message.timestamp,
+            )
         else:
             answer = await self._rest.post_message(
                 conversation_id, text, visitor_id=self.visitor_id, idempotency_key=key
             )
-        if self._ledger is not None:
-            await self._took(answer)
+        if self._by_id is not None:
+            await self._took(self._by_id, answer)
             return answer
         issues_tokens = (await self._rest.capabilities()).customer_token
         recreated = conversation_id is not None and issues_tokens and answer.token is not None
@@ -346,28 +349,32 @@ class CustomerClient(ClientBase):
         if not self._entered:
             raise StateError("use 'async with CustomerClient(...)' (or connect()) first")
 
-    async def _adopt(self, conversation_id: str, visitor_id: str, token: str | None) -> None:
+    async def _adopt(
+        self, conversation_id: str, visitor_id: str, token: str | None, *, since: datetime
+    ) -> None:
+        """Keep a conversation this client created (at ``since``) and connect to it."""
         self._conversation_id = conversation_id
         self.visitor_id = visitor_id
         if token is not None and (await self._rest.capabilities()).customer_token:
             self._token = token
         self._tracker = SeqTracker(0)
-        self._ledger_started = True  # a conversation of its own: everything in it is new
+        # A conversation of its own: every reply in it is new (without seq, those after
+        # its start, which is also the position a reload resumes from before any reply).
+        self._resume_at = epoch_ms(since) - 1
         await self._open_socket()
 
     async def _prepare(self) -> None:
         """Before every attempt: what the server offers (and so how to recover)."""
         capabilities = await self._rest.capabilities()
         self._manager.capabilities = capabilities
-        if not capabilities.seq and self._ledger is None:
-            self._ledger = MessageLedger(floor=self._resume_at)
+        if not capabilities.seq and self._by_id is None:
+            self._by_id = ConversationRecovery(self._all_messages, position=self._resume_at)
 
-    async def _took(self, answer: PostMessageResponse) -> None:
+    async def _took(self, recovery: ConversationRecovery, answer: PostMessageResponse) -> None:
         """Without seq: a reply in the answer (production's autopilot, which sends
         no event) goes to the handlers."""
-        assert self._ledger is not None
         reply = answer.ai_message
-        if reply is not None and reply.sender is Sender.AGENT and self._ledger.accept(reply):
+        if reply is not None and recovery.took(reply):
             self._in_flight.add(epoch_ms(reply.timestamp))
             event = AgentMessageEvent(message=reply, timestamp=reply.timestamp, replayed=True)
             await self._manager.deliver(Event.AGENT_MESSAGE, event)
@@ -412,8 +419,8 @@ class CustomerClient(ClientBase):
         tracker = self._tracker
         if tracker is None or self._conversation_id is None:
             return
-        if self._ledger is not None:
-            await self._catch_up_by_id(self._ledger, self._conversation_id)
+        if self._by_id is not None:
+            await self._catch_up_by_id(self._by_id, self._conversation_id)
             return
         async with self._catch_up_lock:
             replay = replay_conversation(tracker, self._fetch_page, page_size=self._page_size)
@@ -433,24 +440,23 @@ class CustomerClient(ClientBase):
                         raise TransportError(f"catch-up failed: {exc}") from exc
                     raise
 
-    async def _catch_up_by_id(self, ledger: MessageLedger, conversation_id: str) -> None:
-        async with self._catch_up_lock:
-            replay = replay_conversation_by_id(
-                ledger, conversation_id, self._all_messages, starting=not self._ledger_started
-            )
-            async with contextlib.aclosing(replay):
-                try:
-                    async for message in replay:
-                        self._in_flight.add(epoch_ms(message.timestamp))
-                        event = AgentMessageEvent(
-                            message=message, timestamp=message.timestamp, replayed=True
-                        )
-                        await self._manager.deliver(Event.AGENT_MESSAGE, event)
-                except VilniusError as exc:
-                    if exc.temporary and not isinstance(exc, TransportError):
-                        raise TransportError(f"catch-up failed: {exc}") from exc
-                    raise
-            self._ledger_started = True
+    async def _catch_up_by_id(self, recovery: ConversationRecovery, conversation_id: str) -> None:
+        """Without seq: the replies missed, from the conversation's messages."""
+        async with (
+            self._catch_up_lock,
+            contextlib.aclosing(recovery.missed(conversation_id)) as missed,
+        ):
+            try:
+                async for message in missed:
+                    self._in_flight.add(epoch_ms(message.timestamp))
+                    event = AgentMessageEvent(
+                        message=message, timestamp=message.timestamp, replayed=True
+                    )
+                    await self._manager.deliver(Event.AGENT_MESSAGE, event)
+            except VilniusError as exc:
+                if exc.temporary and not isinstance(exc, TransportError):
+                    raise TransportError(f"catch-up failed: {exc}") from exc
+                raise
 
     def _is_new(self, event: Event | str, model: Any) -> bool:
         if (
@@ -460,10 +466,8 @@ class CustomerClient(ClientBase):
             and model.message.conversation_id == self._conversation_id
         ):
             message = model.message
-            if self._ledger is not None:
-                if message.sender is not Sender.AGENT:
-                    return True  # the ledger follows agents' replies only (see _recovery_by_id)
-                if not self._ledger.accept(message):
+            if self._by_id is not None:
+                if not self._by_id.is_new(message):
                     return False
                 self._in_flight.add(epoch_ms(message.timestamp))
                 return True
@@ -501,7 +505,7 @@ class CustomerClient(ClientBase):
 
     def _position_of(self, message: Message) -> int | None:
         """The in-flight key of a message: its seq, or (without seq) its timestamp in ms."""
-        return epoch_ms(message.timestamp) if self._ledger is not None else message.seq
+        return epoch_ms(message.timestamp) if self._by_id is not None else message.seq
 
 
 def new_session_id() -> str:

@@ -49,17 +49,16 @@ import pydantic
 from . import _transport
 from ._capabilities import ServerCapabilities, ServerKind, resolve_server
 from ._dispatch import DEFAULT_QUEUE_MAXSIZE, Dispatcher, EventStream, Handler, Overflow
+from ._joins import JoinConfirmations
 from ._state import Backoff, CircuitBreaker, ConnectionChange, ConnectionState, StateMachine
 from .errors import (
     AuthError,
-    ConnectionLostError,
     ForbiddenError,
     InvalidEventError,
     InvalidPayloadError,
     NotConnectedError,
     NotFoundError,
     ProtocolError,
-    ReplyTimeoutError,
     ServerError,
     StateError,
     TransportError,
@@ -70,11 +69,9 @@ from .events import (
     CLIENT_EVENT_PAYLOADS,
     SERVER_EVENT_MODELS,
     Ack,
-    CurrentStateEvent,
     ErrorEvent,
     Event,
     ServerEvent,
-    StateType,
     WireModel,
     utcnow,
 )
@@ -227,7 +224,7 @@ class ModernWebSocketManager:
     ) -> None:
         self.url = url.rstrip("/")
         self._capabilities = resolve_server(server)
-        self._confirmation: asyncio.Future[None] | None = None
+        self._joins = JoinConfirmations()
         self.agent_id = agent_id
         self._token = token
         self.heartbeat_interval = heartbeat_interval
@@ -622,39 +619,8 @@ class ModernWebSocketManager:
         await self._emit(link, event, room, ack=acks)
 
     async def _confirm_joins(self, link: _transport.SocketLink) -> None:
-        """Wait until the server has handled every join sent so far (no acks there).
-
-        A server handles one socket's events in order, and production joins a
-        room first thing in its handlers; so its answer to a
-        ``request-current-state`` sent after the joins proves them done. That
-        answer is taken here and not handed to handlers.
-
-        Raises:
-            ReplyTimeoutError: No answer within ``ack_timeout``.
-            ConnectionLostError: The link closed meanwhile.
-        """
-        loop = asyncio.get_running_loop()
-        confirmed: asyncio.Future[None] = loop.create_future()
-        previous, self._confirmation = self._confirmation, confirmed
-        closed = asyncio.ensure_future(link.wait_closed())
-        try:
-            await link.emit(Event.REQUEST_CURRENT_STATE.value, StateType.SYSTEM_MODE.value)
-            await asyncio.wait(
-                (confirmed, closed), timeout=self.ack_timeout, return_when="FIRST_COMPLETED"
-            )
-            if not confirmed.done():
-                if closed.done():
-                    raise ConnectionLostError(f"connection lost while joining: {link.close_reason}")
-                raise ReplyTimeoutError(
-                    f"no answer to request-current-state within {self.ack_timeout:g} s: "
-                    "the joins are not confirmed"
-                )
-        finally:
-            closed.cancel()
-            if self._confirmation is confirmed:
-                self._confirmation = previous
-            if not confirmed.done():
-                confirmed.cancel()
+        """No acks on this server: wait until it handled the joins (see :mod:`._joins`)."""
+        await self._joins.confirm(link, self.ack_timeout)
 
     async def _probe(self) -> ServerCapabilities:
         """Ask ``GET /health`` what the server offers (once; kept for every reconnect)."""
@@ -895,15 +861,8 @@ class ModernWebSocketManager:
                 )
             )
             return
-        confirmation = self._confirmation
-        if (
-            confirmation is not None
-            and isinstance(model, CurrentStateEvent)
-            and model.type is StateType.SYSTEM_MODE
-            and not confirmation.done()
-        ):
-            confirmation.set_result(None)  # the answer that confirms the joins
-            return
+        if event is Event.CURRENT_STATE and self._joins.offer(model):
+            return  # the answer that confirms the joins
         if event is Event.HEARTBEAT_ACK:
             ack = self._heartbeat_ack
             if ack is not None and not ack.done():

@@ -152,6 +152,25 @@ async def test_customer_resumes_from_its_position_in_a_new_client(deployment: De
     assert [e.replayed for e in second.items] == [True, True, False]
 
 
+async def test_a_reload_before_any_reply_still_gets_the_replies(deployment: Deployment) -> None:
+    async with deployment.agent("ada") as ada:
+        async with deployment.customer() as customer:
+            cid = (await customer.send_message("hello")).conversation_id
+            position: dict[str, Any] = {
+                "last_seq": customer.last_seq,
+                "last_message_at": customer.last_message_at,
+            }
+        assert any(value is not None for value in position.values())
+        reply = await ada.respond(cid, "answered while the widget reloads")
+        inbox = Inbox()
+        again = deployment.customer(conversation_id=cid, **position)
+        again.on("agent-message", inbox)
+        async with again:
+            await inbox.until(1)
+    assert [e.message.id for e in inbox.items] == [reply.id]
+    assert inbox.items[0].replayed
+
+
 async def test_agent_falls_back_to_polling_while_sockets_are_refused(
     deployment: Deployment,
 ) -> None:
