@@ -94,6 +94,26 @@ async def test_demo_against_another_server_in_token_mode(
     assert "server restart" not in out  # not ours to restart
 
 
+async def test_demo_against_another_production_server(capsys: pytest.CaptureFixture[str]) -> None:
+    from mock_server import serve
+    from tests.deployments import USERS, server_config
+
+    ada, bob = USERS["ada"], USERS["bob"]
+    async with serve(config=server_config("lizdeika")) as production:
+        demo = load_example("demo.py")
+        args = demo.parse_args(
+            [
+                *("--url", production.url, "--profile", "lizdeika", "--no-color"),
+                *("--agent-user", f"{ada.email}:{ada.password}"),
+                *("--agent-user", f"{bob.email}:{bob.password}"),
+            ]
+        )
+        assert await demo.main_async(args) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert re.search(r"✔ (\d+)/\1 flows passed", out), out
+    assert "agent-sent-message" in out
+
+
 async def test_demo_fails_loudly_without_credentials(
     token_server: RunningServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
