@@ -5,7 +5,8 @@ acknowledgement. Production acknowledges nothing, but it handles one socket's
 events in order and joins a room first thing in its handlers; so the answer to
 a ``request-current-state`` sent after the joins proves them done. Without that
 proof a message stored between a join being sent and the server handling it
-would be neither delivered live nor found by the catch-up that follows.
+would be neither delivered live nor found by the catch-up that follows. The
+manager goes on without the proof when none comes (a join is done when sent).
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ from .errors import (
     NotConnectedError,
     NotFoundError,
     ProtocolError,
+    ReplyTimeoutError,
     ServerError,
     StateError,
     TransportError,
@@ -619,8 +620,17 @@ class ModernWebSocketManager:
         await self._emit(link, event, room, ack=acks)
 
     async def _confirm_joins(self, link: _transport.SocketLink) -> None:
-        """No acks on this server: wait until it handled the joins (see :mod:`._joins`)."""
-        await self._joins.confirm(link, self.ack_timeout)
+        """No acks on this server: wait until it handled the joins (see :mod:`._joins`).
+
+        A join is done when sent there; the confirmation only closes the gap before
+        the catch-up. A server that does not answer costs ``ack_timeout`` and a
+        reported error, not the connection.
+        """
+        try:
+            await self._joins.confirm(link, self.ack_timeout)
+        except ReplyTimeoutError as exc:
+            self.logger.warning("%s; going on without", exc)
+            self._report_error(exc)
 
     async def _probe(self) -> ServerCapabilities:
         """Ask ``GET /health`` what the server offers (once; kept for every reconnect)."""

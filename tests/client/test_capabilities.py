@@ -123,6 +123,20 @@ async def test_acks_off_a_join_is_done_when_sent_and_confirmed_by_an_answer() ->
         assert any(isinstance(error, ReplyTimeoutError) for error in errors)
 
 
+async def test_acks_off_a_server_that_never_answers_still_connects() -> None:
+    """The confirmation is a safety net, not a condition: without it the join stands."""
+    async with scripted_server() as fake:
+        errors: list[BaseException] = []
+        manager = ModernWebSocketManager(fake.url, agent_id="a1", ack_timeout=0.3, **FAST)
+        manager.on_error(errors.append)
+        await asyncio.wait_for(manager.connect(), scaled(5))
+        try:
+            assert manager.connected
+            assert [type(error) for error in errors] == [ReplyTimeoutError]
+        finally:
+            await manager.disconnect()
+
+
 @pytest.mark.parametrize("off", ["seq", "catch_up"])
 async def test_without_seq_or_catch_up_agents_recover_by_message_id(
     server: RunningServer, off: str
