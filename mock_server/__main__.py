@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
         " (default: %(default)s)",
     )
     parser.add_argument(
+        "--no-console",
+        dest="console",
+        action="store_false",
+        help="do not serve the browser console at /console (default: served)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -299,7 +305,14 @@ def _banner(server: RunningServer, key_file: str | None) -> None:
             + '\\"}"'
         )
         print("then send 'Authorization: Bearer <token>' (REST) or auth={'token': ...} (Socket.IO)")
+    _console_banner(server)
     print("Press Ctrl+C to stop.", flush=True)
+
+
+def _console_banner(server: RunningServer) -> None:
+    if server.config.console:
+        gate = " (type the agent key into the page)" if server.hub.auth == "token" else ""
+        print(f"Console: {server.url}/console{gate}")
 
 
 def _production_banner(server: RunningServer) -> None:
@@ -316,6 +329,7 @@ def _production_banner(server: RunningServer) -> None:
         print("then join the dashboard with data.user.id as the agent id")
     else:
         print("No agent users: add some with --agent-user EMAIL:PASSWORD[:NAME]")
+    _console_banner(server)
     print("Press Ctrl+C to stop.", flush=True)
 
 
@@ -396,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         **({"access_token_ttl": args.access_token_ttl} if args.access_token_ttl else {}),
         ws_compression=args.ws_compression,
         max_outgoing_buffer=args.max_outgoing_buffer,
+        console=args.console,
     )
     try:
         _check_database(config.db)

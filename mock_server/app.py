@@ -31,6 +31,8 @@ from vilnius_client.events import Event, WireModel
 from . import api, handlers
 from .auth import TokenSigner
 from .broadcast import MAX_BUFFER, Broadcaster, negotiation
+from .console import routes as console_routes
+from .console.feed import Feed
 from .hub import Faults, Hub
 from .logs import AccessLogger, access_logger
 from .profile import PROFILES, Encoder, ProfileName
@@ -99,6 +101,8 @@ class ServerConfig:
             (off, as in socket.io's Node.js server; see docs/performance.md).
         max_outgoing_buffer: Bytes that may wait to be sent to one connection; past it the
             server closes that connection (the client reconnects and recovers).
+        console: Serve the browser console at ``/console`` (docs/guides/console.md); in
+            auth mode ``token`` it works only for whoever types the agent key into it.
     """
 
     host: str = "127.0.0.1"
@@ -115,6 +119,7 @@ class ServerConfig:
     refresh_token_ttl: int = REFRESH_TOKEN_TTL
     ws_compression: bool = False
     max_outgoing_buffer: int = MAX_BUFFER
+    console: bool = True
 
     def message_limit(self) -> RateLimit | None:
         """The rate limit ``POST /api/messages`` gets."""
@@ -131,20 +136,28 @@ class _SocketTransport:
     Payloads are written as the profile's encoder says.
     """
 
-    def __init__(self, sio: socketio.AsyncServer, encoder: Encoder, config: ServerConfig) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, encoder: Encoder, config: ServerConfig, feed: Feed
+    ) -> None:
         self.sio = sio
         self.broadcaster = Broadcaster(
             sio, max_buffer=config.max_outgoing_buffer, compression=config.ws_compression
         )
         self.encoder = encoder
+        self.feed = feed
 
     async def emit(
         self, event: Event, data: WireModel, room: str, skip_sid: str | None = None
     ) -> None:
-        await self.broadcaster.emit(event.value, self.encoder.event(event, data), room, skip_sid)
+        payload = self.encoder.event(event, data)
+        if self.feed.active:  # a console is open (mock_server.console)
+            self.feed.event_out(event.value, payload, room, skip_sid)
+        await self.broadcaster.emit(event.value, payload, room, skip_sid)
 
     async def enter_room(self, sid: str, room: str) -> None:
         await self.sio.enter_room(sid, room)
+        if self.feed.active:
+            self.feed.room(sid, room)
 
 
 def create_app(hub: Hub, config: ServerConfig) -> web.Application:
@@ -162,14 +175,16 @@ def create_app(hub: Hub, config: ServerConfig) -> web.Application:
         logger=False,
         engineio_logger=False,
     )
-    transport = _SocketTransport(sio, hub.profile.encoder, config)
+    transport = _SocketTransport(sio, hub.profile.encoder, config, hub.feed)
     handlers.register(sio, hub, lambda: hub.transport is transport)
     if guard:
-        handlers.limit_event_size(sio, config.max_socket_payload)
+        handlers.limit_event_size(sio, hub, config.max_socket_payload)
     app = web.Application(client_max_size=config.max_body, middlewares=api.middlewares(hub))
     app.middlewares.append(negotiation(config.ws_compression))
     sio.attach(app)
     api.add_routes(app, hub, config.message_limit())
+    if config.console:
+        console_routes.install(app, hub)
     app[_SIO] = sio
     hub.transport = transport
     return app

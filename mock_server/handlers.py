@@ -102,8 +102,12 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
             stopping server still delivers are ignored).
     """
 
+    feed = hub.feed
+
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         remote = getattr(environ.get("aiohttp.request"), "remote", None)
+        if feed.active:
+            feed.socket(sid, "connect", {"auth": auth})
         if not hub.profile.socket_auth:
             identity = OPEN
         else:
@@ -111,6 +115,8 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
                 identity = hub.identify(_token_of(environ, auth))
             except ServiceError as exc:
                 socket_logger.info("refused %s from %s: %s", sid, remote, exc.message)
+                if feed.active:
+                    feed.socket(sid, "connect_error", {"code": exc.code, "message": exc.message})
                 # the client's connect_error gets {message, data: {code, message}},
                 # what socket.io 4's next(err) with err.data produces
                 raise socketio.exceptions.ConnectionRefusedError(
@@ -120,18 +126,22 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
         socket_logger.info("connect %s from %s (%s)", sid, remote, _who(identity))
 
     async def disconnect(sid: str, reason: Any = None) -> None:
+        if feed.active:
+            feed.socket(sid, "disconnect", {"reason": str(reason) if reason else None})
         if is_live():
             socket_logger.info("disconnect %s (%s): %s", sid, _who(hub.identity_of(sid)), reason)
             await hub.disconnect(sid)
 
     async def unknown(event: Any, sid: str, *args: Any) -> Any:
         """An event the server does not know: ``error-event`` (production says nothing)."""
+        if feed.active:
+            feed.event_in(sid, str(event)[:100], args)
         if not hub.profile.error_events or not is_live():
             return sio.not_handled
         name = str(event)[:100]
         message = f"unknown event {name!r}"
         body = ErrorEvent(code=ErrorCode.INVALID_PAYLOAD, message=message, event=name)
-        await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
+        await send_error_event(sio, hub, sid, body)
         return {"ok": False, "error": {"code": ErrorCode.INVALID_PAYLOAD.value, "message": message}}
 
     sio.on("connect", handler=connect)
@@ -147,7 +157,7 @@ _EVENT_HEAD = re.compile(r'^2(?:/[^,]*,)?(\d*)\[\s*"((?:[^"\\]|\\.){0,100})"')
 """The ack id and event name at the start of a Socket.IO EVENT packet (``2<id>["name",``)."""
 
 
-def limit_event_size(sio: socketio.AsyncServer, limit: int) -> None:
+def limit_event_size(sio: socketio.AsyncServer, hub: Hub, limit: int) -> None:
     """Refuse Socket.IO events over ``limit`` characters with ``error-event``.
 
     python-engineio closes a connection whose message exceeds ``max_http_buffer_size``;
@@ -169,13 +179,21 @@ def limit_event_size(sio: socketio.AsyncServer, limit: int) -> None:
         message = f"event larger than {limit} characters"
         if sid is not None:
             body = ErrorEvent(code=ErrorCode.PAYLOAD_TOO_LARGE, message=message, event=name)
-            await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
+            await send_error_event(sio, hub, sid, body)
         if head and head.group(1):  # the client asked for an acknowledgement
             error = {"code": ErrorCode.PAYLOAD_TOO_LARGE.value, "message": message}
             ack = json.dumps([{"ok": False, "error": error}], separators=(",", ":"))
             await sio.eio.send(eio_sid, f"3{head.group(1)}{ack}")
 
     sio.eio.on("message", guarded)
+
+
+async def send_error_event(sio: socketio.AsyncServer, hub: Hub, sid: str, body: ErrorEvent) -> None:
+    """Send ``error-event`` to socket ``sid`` (in order with its acknowledgement)."""
+    payload = body.to_wire()
+    if hub.feed.active:
+        hub.feed.event_out(Event.ERROR_EVENT.value, payload, sid, None)
+    await sio.emit(Event.ERROR_EVENT.value, payload, to=sid)
 
 
 def _handler(
@@ -200,7 +218,11 @@ def _handler(
             )
         return adapter.validate_python(args[0])  # production ignores extra arguments
 
+    feed = hub.feed
+
     async def handle(sid: str, *args: Any) -> Any:
+        if feed.active:
+            feed.event_in(sid, event.value, args)
         answer = await run(sid, args)
         return answer if profile.acks else sio.not_handled
 
@@ -229,7 +251,7 @@ def _handler(
             body = ErrorEvent(
                 code=error.code, message=error.message, event=event.value, details=error.details
             )
-            await sio.emit(Event.ERROR_EVENT.value, body.to_wire(), to=sid)
+            await send_error_event(sio, hub, sid, body)
         return {"ok": False, "error": {"code": error.code, "message": error.message}}
 
     return handle

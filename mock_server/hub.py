@@ -46,6 +46,7 @@ from vilnius_client.events import (
 
 from . import rules
 from .auth import OPEN, Identity, TokenSigner
+from .console.feed import Feed
 from .errors import ServiceError
 from .profile import VILNIUS, Profile
 from .store import AgentRecord, Store
@@ -164,6 +165,8 @@ class Hub:
         self.profile = profile
         self.jwt = jwt
         self.transport: Transport | None = None
+        self.feed = Feed()
+        """What the browser console shows (:mod:`mock_server.console`); idle unless one is open."""
         self._identities: dict[str, Identity] = {}
         self._socket_agent: dict[str, str] = {}
         self._outbox: list[_Queued] = []
@@ -374,6 +377,16 @@ class Hub:
     def connect(self, sid: str, identity: Identity) -> None:
         """Remember who socket ``sid`` is."""
         self._identities[sid] = identity
+
+    def describe_socket(self, sid: str) -> str | None:
+        """Who socket ``sid`` is, for the console: ``agent <id>``, ``customer <id>`` or ``None``."""
+        agent_id = self._socket_agent.get(sid)
+        if agent_id is not None:
+            return f"agent {agent_id}"
+        identity = self._identities.get(sid)
+        if identity is not None and identity.kind in ("agent", "customer"):
+            return f"{identity.kind} {identity.subject}"
+        return None
 
     def identity_of(self, sid: str) -> Identity:
         """Return who socket ``sid`` is."""
