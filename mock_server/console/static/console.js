@@ -416,6 +416,7 @@ const log = {
           kind: entry.kind,
           dir: entry.dir,
           conversation: entry.conversationId || "",
+          room: entry.room || "",
         },
       },
       summary,
@@ -540,6 +541,7 @@ const feed = {
 const panels = {
   state: null,
   jwt: null, // an agent user's access token (servers whose agents log in as users)
+  choices: new Map(), // conversation id -> the assignee picked but not assigned yet
 
   update(state) {
     this.state = state;
@@ -561,10 +563,23 @@ const panels = {
     );
     $("#agent-count").textContent = `${state.agents.length}`;
     const names = new Map(state.assignees.map((a) => [a.id, a.name]));
-    const rows = state.conversations.map((conversation) => this.conversationRow(conversation, names));
-    $("#conversations tbody").replaceChildren(
-      ...(rows.length ? rows : [element("tr", {}, element("td", { colspan: 4, class: "muted" }, "no conversation yet"))]),
-    );
+    // Rows are rebuilt only when their data changed, so that a reassign choice being made
+    // survives the state updates that keep arriving (every event brings one).
+    const body = $("#conversations tbody");
+    const existing = new Map([...body.children].map((row) => [row.dataset.id, row]));
+    const rows = state.conversations.map((conversation) => {
+      const signature = JSON.stringify([conversation, state.assignees, widget.conversationId]);
+      const row = existing.get(conversation.id);
+      if (row && row.dataset.signature === signature) return row;
+      const fresh = this.conversationRow(conversation, names);
+      fresh.dataset.signature = signature;
+      return fresh;
+    });
+    const empty = [element("tr", {}, element("td", { colspan: 4, class: "muted" }, "no conversation yet"))];
+    const wanted = rows.length ? rows : empty;
+    if (wanted.length !== body.children.length || wanted.some((row, i) => body.children[i] !== row)) {
+      body.replaceChildren(...wanted);
+    }
     const shown = state.conversations.length;
     $("#conversation-count").textContent =
       shown < state.conversationCount ? `newest ${shown} of ${state.conversationCount}` : `${shown}`;
@@ -573,11 +588,13 @@ const panels = {
 
   conversationRow(conversation, names) {
     const select = element("select", { class: "assignee", "aria-label": "assign to" });
+    const choice = this.choices.get(conversation.id) ?? conversation.assignedAgent;
     for (const [id, name] of names) {
       const option = element("option", { value: id }, name);
-      if (id === conversation.assignedAgent) option.selected = true;
+      if (id === choice) option.selected = true;
       select.append(option);
     }
+    select.addEventListener("change", () => this.choices.set(conversation.id, select.value));
     const button = element("button", { type: "button", class: "assign-button" }, "assign");
     button.disabled = names.size === 0 || conversation.status !== "active";
     button.addEventListener("click", () => this.assign(conversation.id, select.value));
@@ -614,6 +631,7 @@ const panels = {
     }
     const path = `/api/conversations/${encodeURIComponent(conversationId)}/assign`;
     const reply = await api("POST", path, { agentId }, { auth });
+    if (reply.status === 200) this.choices.delete(conversationId);
     if (reply.status === 401 && config.userLogin) {
       this.jwt = null;
       $("#login-form").hidden = false;
