@@ -132,10 +132,10 @@ def _parser() -> argparse.ArgumentParser:
         " (default: %(default)s)",
     )
     parser.add_argument(
-        "--no-console",
-        dest="console",
-        action="store_false",
-        help="do not serve the browser console at /console (default: served)",
+        "--console",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve the browser console at /console (default: on)",
     )
     parser.add_argument(
         "--log-level",
