@@ -289,6 +289,35 @@ def test_restart_mode_and_reassignment(browser: Any, processes: list[Proc], tmp_
     page.wait_entry(f"POST /api/conversations/{conversation_id}/assign")
 
 
+def test_a_forgotten_conversation_asks_for_a_new_one(
+    browser: Any, processes: list[Proc], tmp_path: Path
+) -> None:
+    """A server restarted without its database: the widget says so and starts afresh."""
+    port = free_port()
+    server = start_server(port, Path(":memory:"), "--auth", "none")
+    processes.append(server)
+    page = ConsolePage(browser, f"http://127.0.0.1:{port}")
+    page.open()
+    first = page.start_conversation()
+    page.say("Anyone there?")
+    server.kill()
+    page.wait_state("#widget-status", "disconnected")
+    since = len(server.lines)
+    server.start()
+    server.wait_for_line("Press Ctrl+C to stop.", since=since)
+    page.wait(
+        lambda d: "does not know this conversation" in page.find("#widget-error").text,
+        "the widget's advice",
+        timeout=30,
+    )
+    assert page.state("#widget-status") == "refused"
+    second = page.start_conversation()
+    assert second != first
+    assert page.find("#widget-error").text == ""
+    assert page.find_all("#chat .msg") == []
+    page.say("Hello again")
+
+
 def test_production_profile(browser: Any, processes: list[Proc], tmp_path: Path) -> None:
     """Profile lizdeika: a session id, no acks, a user login to reassign."""
     port = free_port()

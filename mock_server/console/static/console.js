@@ -142,6 +142,7 @@ const widget = {
   /** Start a new conversation as the server's own widget would. */
   async start() {
     this.close();
+    $("#widget-error").textContent = "";
     this.messages.clear();
     this.render();
     this.visitorId = `console-visitor-${randomId(8)}`;
@@ -195,7 +196,10 @@ const widget = {
     if (state === "connecting") this.setStatus("connecting", "connecting…");
     else if (state === "disconnected") this.setStatus("disconnected", "disconnected, reconnecting…");
     else if (state === "refused") {
-      this.setStatus("refused", `refused: ${(detail && detail.message) || "connect_error"}`);
+      const reason = (detail && detail.message) || "connect_error";
+      this.setStatus("refused", `refused: ${reason}`);
+      $("#widget-error").textContent =
+        `The server refused this conversation's socket (${reason}): start a new conversation.`;
     } else if (state === "connected") {
       await this.join();
     }
@@ -209,7 +213,12 @@ const widget = {
         const ack = await socket.call("join-conversation", this.conversationId);
         if (!ack || ack.ok !== true) {
           const code = ack && ack.error ? ack.error.code : "no answer";
+          if (code === "disconnected") return; // the next connect joins again
           this.setStatus("refused", `join refused: ${code}`);
+          if (code === "not_found") {
+            $("#widget-error").textContent =
+              "The server does not know this conversation (restarted without its database?): start a new one.";
+          }
           return;
         }
       } else {

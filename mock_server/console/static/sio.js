@@ -9,7 +9,8 @@
 // Binary packets (5, 6) are never used by the Vilnius events.
 //
 // The client reconnects on its own, with exponential backoff and jitter, after any close
-// (a server restart, a ping that did not come in time, a refused connect).
+// (a server restart, a ping that did not come in time), but not after the server refused
+// the connection (connect_error: the same auth would be refused again), as socket.io-client.
 
 export class SocketIO {
   /**
@@ -96,10 +97,7 @@ export class SocketIO {
       clearTimeout(this.pingTimer);
       for (const resolve of this.acks.values()) resolve([{ ok: false, error: { code: "disconnected" } }]);
       this.acks.clear();
-      if (this.closedByUs) {
-        this.onState("disconnected", "closed");
-        return;
-      }
+      if (this.closedByUs) return;
       if (was) this.onState("disconnected", close.reason || `transport closed (${close.code})`);
       this.#retry();
     };
@@ -164,6 +162,7 @@ export class SocketIO {
         ack(JSON.parse(body));
       }
     } else if (type === "4") {
+      this.closedByUs = true; // do not retry with the same auth
       this.onState("refused", body ? JSON.parse(body) : {});
       if (this.ws) this.ws.close();
     } else if (type === "1") {
