@@ -141,7 +141,7 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
         name = str(event)[:100]
         message = f"unknown event {name!r}"
         body = ErrorEvent(code=ErrorCode.INVALID_PAYLOAD, message=message, event=name)
-        await send_error_event(sio, hub, sid, body)
+        await _send_error_event(sio, hub, sid, body)
         return {"ok": False, "error": {"code": ErrorCode.INVALID_PAYLOAD.value, "message": message}}
 
     sio.on("connect", handler=connect)
@@ -177,9 +177,11 @@ def limit_event_size(sio: socketio.AsyncServer, hub: Hub, limit: int) -> None:
         head = _EVENT_HEAD.match(data)
         name = head.group(2) if head else None
         message = f"event larger than {limit} characters"
+        if sid is not None and hub.feed.active:
+            hub.feed.event_in(sid, name or "?", (f"({len(data)} characters, not read)",))
         if sid is not None:
             body = ErrorEvent(code=ErrorCode.PAYLOAD_TOO_LARGE, message=message, event=name)
-            await send_error_event(sio, hub, sid, body)
+            await _send_error_event(sio, hub, sid, body)
         if head and head.group(1):  # the client asked for an acknowledgement
             error = {"code": ErrorCode.PAYLOAD_TOO_LARGE.value, "message": message}
             ack = json.dumps([{"ok": False, "error": error}], separators=(",", ":"))
@@ -188,7 +190,9 @@ def limit_event_size(sio: socketio.AsyncServer, hub: Hub, limit: int) -> None:
     sio.eio.on("message", guarded)
 
 
-async def send_error_event(sio: socketio.AsyncServer, hub: Hub, sid: str, body: ErrorEvent) -> None:
+async def _send_error_event(
+    sio: socketio.AsyncServer, hub: Hub, sid: str, body: ErrorEvent
+) -> None:
     """Send ``error-event`` to socket ``sid`` (in order with its acknowledgement)."""
     payload = body.to_wire()
     if hub.feed.active:
@@ -251,7 +255,7 @@ def _handler(
             body = ErrorEvent(
                 code=error.code, message=error.message, event=event.value, details=error.details
             )
-            await send_error_event(sio, hub, sid, body)
+            await _send_error_event(sio, hub, sid, body)
         return {"ok": False, "error": {"code": error.code, "message": error.message}}
 
     return handle

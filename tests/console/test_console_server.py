@@ -168,6 +168,15 @@ async def test_feed_shows_rejected_input_and_rooms(server: RunningServer) -> Non
         error = await feed.entry("error-event", dir="out")
         assert error["payload"]["code"] == "invalid_payload"
         assert error["room"] == unknown["sid"]
+        await client.call("customer-typing", {"conversationId": "x" * 70_000})
+        too_large = await feed.entry("customer-typing", dir="in")
+        count = int(too_large["payload"].removeprefix("(").split()[0])
+        assert too_large["payload"] == f"({count} characters, not read)"
+        assert count > 70_000
+        refused = await feed.wait(
+            lambda m: m.get("name") == "error-event" and m["seq"] > too_large["seq"], "refusal"
+        )
+        assert refused["payload"]["code"] == "payload_too_large"
         conversation_id, _ = await api.new_conversation()
         assert await client.call("join-conversation", conversation_id) == {"ok": True}
         room = await feed.entry("enter-room", kind="room")
