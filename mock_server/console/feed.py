@@ -54,6 +54,7 @@ SECRET_KEYS = frozenset(
 """Field names whose values never reach a console."""
 
 CONVERSATION_ROOM_PREFIX = "conversation:"
+"""The hub's (:data:`mock_server.hub.CONVERSATION_ROOM_PREFIX`; the hub imports this module)."""
 
 Entry = dict[str, Any]
 
@@ -222,7 +223,7 @@ class Feed:
 
     def event_in(self, sid: str, event: str, args: tuple[Any, ...]) -> None:
         """A client sent ``event`` with ``args`` on socket ``sid``."""
-        payload: Any = args[0] if len(args) == 1 else list(args)
+        payload: Any = redact(args[0] if len(args) == 1 else list(args))
         conversation = conversation_of(payload)
         if conversation is None and event == "join-conversation" and isinstance(payload, str):
             conversation = payload

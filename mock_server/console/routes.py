@@ -106,9 +106,10 @@ def install(app: web.Application, hub: Hub) -> None:
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"agent token required")
             return ws
         subscriber = feed.subscribe()
+        # the writer task is the only sender: hello first, then the state and the entries
+        subscriber.put(json.dumps({"type": "hello", "profile": hub.profile.name}).encode())
         writer = asyncio.get_running_loop().create_task(_write(ws, subscriber))
         try:
-            await ws.send_str(json.dumps({"type": "hello", "profile": hub.profile.name}))
             await feed.push_state()
             async for message in ws:  # the console sends nothing more; wait for the close
                 if message.type is WSMsgType.ERROR:
@@ -128,6 +129,7 @@ def install(app: web.Application, hub: Hub) -> None:
 
 
 def _asset(name: str) -> web.Response:
+    # Read at every request (a few KiB): an edited page needs a reload, not a restart.
     body = (resources.files(__package__) / "static" / name).read_bytes()
     return web.Response(body=body, content_type=_ASSETS[name], charset="utf-8", headers=_HEADERS)
 

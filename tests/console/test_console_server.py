@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 
 from mock_server import AgentUser, RunningServer, ServerConfig, serve
+from mock_server import hub as hub_module
+from mock_server.console import feed as feed_module
 from mock_server.console.feed import Feed
 from tests.conftest import scaled
 from tests.console.processes import Proc
@@ -451,6 +453,23 @@ async def test_a_console_that_falls_behind_is_dropped() -> None:
     assert received[3] is None  # the writer closes that console (it reconnects afresh)
     feed.unsubscribe(slow)
     assert not feed.active
+
+
+def test_the_feed_names_conversation_rooms_as_the_hub_does() -> None:
+    assert feed_module.CONVERSATION_ROOM_PREFIX == hub_module.CONVERSATION_ROOM_PREFIX
+    assert feed_module.conversation_of(hub_module.conversation_room("c:1")) == "c:1"
+    assert feed_module.conversation_of({"message": {"conversationId": "m"}}) == "m"
+    assert feed_module.conversation_of({"conversation": {"id": "n"}}) == "n"
+    assert feed_module.conversation_of("agents", {"mode": "hitl"}) is None
+
+
+def test_redaction_reaches_every_depth() -> None:
+    body = {"agentKey": "k", "nested": [{"password": "p", "keep": 1}], "token": None}
+    assert feed_module.redact(body) == {
+        "agentKey": "***",
+        "nested": [{"password": "***", "keep": 1}],
+        "token": None,
+    }
 
 
 async def test_large_payloads_are_cut_to_a_preview() -> None:
