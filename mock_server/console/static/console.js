@@ -337,7 +337,7 @@ const widget = {
     );
     chat.replaceChildren(
       ...messages.map((message) => {
-        const who = message.sender === "agent" ? message.agentId || "agent" : message.sender;
+        const who = message.sender === "agent" ? agentName(message.agentId) : message.sender;
         return element(
           "div",
           { class: `msg ${message.sender}`, dataset: { id: message.id } },
@@ -349,6 +349,14 @@ const widget = {
     if (atBottom) chat.scrollTop = chat.scrollHeight;
   },
 };
+
+/** An agent's display name (production's agent ids are user UUIDs), as the panels know it. */
+function agentName(id) {
+  if (!id) return "agent";
+  const state = panels.state;
+  const known = state && (state.agents.find((a) => a.id === id) || state.assignees.find((a) => a.id === id));
+  return known && known.name ? known.name : id;
+}
 
 // -- the feed and the event log --------------------------------------------------------
 
