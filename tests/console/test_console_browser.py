@@ -180,9 +180,14 @@ def test_chat_with_first_bot(browser: Any, processes: list[Proc], tmp_path: Path
     conversation_id = page.start_conversation()
     page.say("Hello, bot!")
     page.wait_reply("You said: Hello, bot!")
-    assert page.find("#agent-typing").is_displayed()  # the bot typed before answering
     for name in ("new-message", "agent-typing-status", "agent-message", "customer-typing"):
         page.wait_entry(name, conversation=conversation_id)
+    # the bot typed before answering and stopped after: on, then off, and the indicator goes
+    page.wait(
+        lambda d: len(page.entries("agent-typing-status", conversation=conversation_id)) >= 2,
+        "agent typing on, then off",
+    )
+    page.wait(lambda d: not page.find("#agent-typing").is_displayed(), "typing indicator hidden")
     page.wait_entry("POST /api/messages", conversation=conversation_id)
     assert page.entries("customer-typing", dir="in")
     assert page.entries("agent-message", dir="out")
