@@ -1,56 +1,18 @@
-"""SQLite persistence of the reference server, through aiosqlite, with group commit.
+"""The store: the server's state in memory, written through to SQLite.
 
-State in memory, SQLite behind it. Conversations (with their offline-notice
-marks), agents and settings (``meta``) are read once, at :meth:`Store.open`, and
-then kept in memory and written through, so every read a change makes
-(assignment decisions, the conversation of a ``customer-typing``) is a lookup in
-a dictionary. Only message pages and idempotency keys are read from the database
-(keys written but not yet committed are kept in memory until they are).
-
-Every change runs inside :meth:`Store.transaction`. The block runs alone (it holds
-:attr:`Store.lock`) and changes the in-memory state at once; the statements it
-produces are staged and, when the block ends, handed to one writer task that owns
-the aiosqlite connection. The writer takes every transaction waiting, runs their
-statements in one SQLite transaction (one ``executemany`` per table and
-statement, in order) and commits once; then the transactions of the batch return.
-So a transaction is committed when its block exits (a message before its ``POST``
-answers and before ``new-message`` is sent), under load many requests share one
-commit, and the event loop never waits for the disk: SQLite runs on aiosqlite's
-thread. A block that writes nothing still waits for the commits queued before
-it, so nothing it saw is lost.
-
-``seq`` is given in memory, from the highest ever stored (read at open), and
-batches commit in order, so the committed messages are always a prefix of the
-``seq`` order; message pages and :meth:`Store.last_seq` show committed messages
-only. ``seq`` keeps growing across restarts (``messages.seq`` is also an
-``AUTOINCREMENT`` key).
-
-Failures: a block that raises leaves no trace (its in-memory changes are undone,
-its statements dropped). A batch that fails to commit is rolled back, and every
-transaction waiting (the batch and those queued after it, which were computed
-on top of it) raises :class:`CommitError`; the in-memory state is then read again
-from the database. :meth:`Store.close` waits for the running block, writes what
-is waiting and closes the connection.
-
-Objects returned are snapshots: :class:`Conversation` objects are shared (derive
-new ones with ``model_copy``), :class:`AgentRecord` objects are copies; change
-the state only through the store.
-
-Tables: ``conversations``, ``messages``, ``agents``, ``meta`` (system mode, token
-secrets), ``idempotency``, and for the ``lizdeika`` profile ``users`` and
-``refresh_tokens``.
+See the package docstring (``mock_server.store``) for how transactions, commits and
+failures work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -69,73 +31,13 @@ from vilnius_client.events import (
     utcnow,
 )
 
-from .users import User
+from ..users import User
+from . import schema
+from .writer import Statement, Writer
 
-__all__ = ["AgentRecord", "CommitError", "Store"]
-
-logger = logging.getLogger("mock_server")
+__all__ = ["AgentRecord", "Store"]
 
 _Row = sqlite3.Row | tuple[Any, ...]
-_Statement = tuple[str, str, tuple[Any, ...]]
-"""``(table, sql, parameters)``."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    visitor_id TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    assigned_agent TEXT,
-    status TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    offline_notice_sent INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS conversations_by_agent ON conversations (assigned_agent, status);
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    conversation_id TEXT NOT NULL,
-    content TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    agent_id TEXT,
-    metadata TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, seq);
-CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    personal_status TEXT NOT NULL,
-    last_seen TEXT,
-    sockets TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    scope TEXT NOT NULL,
-    key TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (scope, key)
-);
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    email TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    totp_secret TEXT,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-    jti TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-"""
-
-_MIGRATIONS = (
-    ("messages", "message_type", "ALTER TABLE messages ADD COLUMN message_type TEXT"),
-    ("messages", "sender_id", "ALTER TABLE messages ADD COLUMN sender_id TEXT"),
-)
-"""Columns added after the first release: ``(table, column, statement)``."""
 
 _CONVERSATION_COLUMNS = "id, visitor_id, started_at, assigned_agent, status, metadata"
 _MESSAGE_COLUMNS = (
@@ -212,22 +114,6 @@ def _copy(agent: AgentRecord) -> AgentRecord:
     return replace(agent, sockets=list(agent.sockets))
 
 
-class CommitError(RuntimeError):
-    """The batch a transaction was in could not be committed; nothing of it was stored."""
-
-
-@dataclass
-class _Commit:
-    """A transaction handed to the writer."""
-
-    statements: list[_Statement]
-    head: int
-    """The highest ``seq`` given when it was handed over."""
-    keys: list[tuple[tuple[str, str], str]]
-    """The idempotency entries it wrote (kept in memory until committed)."""
-    done: asyncio.Future[None]
-
-
 class Store:
     """The server's state, in memory and in one SQLite database.
 
@@ -239,8 +125,6 @@ class Store:
         self.path = path
         self.lock = asyncio.Lock()
         """Held by the block of the one running transaction."""
-        self.batches = 0
-        """How many commits the writer made (a batch holds one or more transactions)."""
         # The in-memory state (filled by _load).
         self._conversations: dict[str, Conversation] = {}
         self._active: Counter[str] = Counter()  # active conversations of each agent
@@ -253,47 +137,36 @@ class Store:
         self._head = 0  # the highest seq given
         self._committed = 0  # the highest seq committed
         # The running transaction.
-        self._staged: list[_Statement] | None = None
+        self._staged: list[Statement] | None = None
         self._undo: list[Callable[[], None]] = []
         self._keys: list[tuple[tuple[str, str], str]] = []
-        # The writer.
-        self._waiting: list[_Commit] = []
-        self._last: asyncio.Future[None] | None = None
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = Writer(db, self.lock, self._load)
+
+    @property
+    def batches(self) -> int:
+        """How many commits the writer made (a batch holds one or more transactions)."""
+        return self._writer.batches
 
     @classmethod
     async def open(cls, path: str) -> Store:
         """Open (creating if needed) the database at ``path`` (``":memory:"`` allowed)."""
-        db = await aiosqlite.connect(path)
+        db = await schema.connect(path)
         try:
-            if path != ":memory:":
-                await db.execute_fetchall("PRAGMA journal_mode=WAL")
-                await db.execute_fetchall("PRAGMA synchronous=NORMAL")
-            await db.executescript(_SCHEMA)
-            for table, column, statement in _MIGRATIONS:
-                columns = await db.execute_fetchall(f"PRAGMA table_info({table})")
-                if column not in {row[1] for row in columns}:
-                    await db.execute(statement)
-            await db.commit()
             store = cls(db, path)
             await store._load()
         except BaseException:
             await db.close()
             raise
-        store._writer = asyncio.create_task(store._write_loop(), name="vilnius-store-writer")
+        store._writer.start()
         return store
 
     async def close(self) -> None:
         """Wait for the running block, commit everything waiting and close the database."""
         async with self.lock:
-            if self._closing:
+            if self._writer.closing:
                 return
-            self._closing = True
-            self._wake.set()
-        if self._writer is not None:
-            await self._writer
+            self._writer.stop()
+        await self._writer.wait_closed()
         await self._db.close()
 
     async def _load(self) -> None:
@@ -335,7 +208,7 @@ class Store:
             CommitError: The commit failed; nothing of the block was stored.
         """
         async with self.lock:
-            if self._closing:
+            if self._writer.closing:
                 raise RuntimeError("the store is closed")
             self._staged, self._undo, self._keys = [], [], []
             head = self._head
@@ -349,14 +222,19 @@ class Store:
             finally:
                 staged, keys = self._staged, self._keys
                 self._staged, self._undo, self._keys = None, [], []
-            done: asyncio.Future[None] | None = None
+            done: asyncio.Future[None] | None
             if staged:
-                done = asyncio.get_running_loop().create_future()
-                self._waiting.append(_Commit(staged, self._head, keys, done))
-                self._last = done
-                self._wake.set()
-            elif self._last is not None and not self._last.done():
-                done = self._last  # nothing written: wait for what it may have seen
+                head = self._head
+
+                def committed() -> None:
+                    self._committed = head
+                    for key, body in keys:
+                        if self._unsaved_keys.get(key) is body:
+                            del self._unsaved_keys[key]
+
+                done = self._writer.submit(staged, (committed,))
+            else:
+                done = self._writer.pending()  # nothing written: wait for what it may have seen
         if done is not None:
             await asyncio.shield(done)
 
@@ -364,65 +242,6 @@ class Store:
         if self._staged is None:
             raise RuntimeError("store writes must run inside Store.transaction()")
         self._staged.append((table, sql, parameters))
-
-    async def _write_loop(self) -> None:
-        """The writer: commit what is waiting, in batches, until closed."""
-        while self._waiting or not self._closing:
-            if not self._waiting:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            batch, self._waiting = self._waiting, []
-            try:
-                await self._write(batch)
-            except Exception as exc:
-                await self._recover(batch, exc)
-                continue
-            self.batches += 1
-            self._committed = batch[-1].head
-            for commit in batch:
-                for key, body in commit.keys:
-                    if self._unsaved_keys.get(key) is body:
-                        del self._unsaved_keys[key]
-                if not commit.done.done():
-                    commit.done.set_result(None)
-
-    async def _write(self, batch: list[_Commit]) -> None:
-        """Run the statements of ``batch`` and commit them once.
-
-        Statements touch one table each, so only their order within a table
-        matters: per table, consecutive runs of one statement go in one
-        ``executemany``.
-        """
-        runs: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
-        for commit in batch:
-            for table, sql, parameters in commit.statements:
-                table_runs = runs.setdefault(table, [])
-                if table_runs and table_runs[-1][0] == sql:
-                    table_runs[-1][1].append(parameters)
-                else:
-                    table_runs.append((sql, [parameters]))
-        for table_runs in runs.values():
-            for sql, rows in table_runs:
-                await self._db.executemany(sql, rows)
-        await self._db.commit()
-
-    async def _recover(self, batch: list[_Commit], exc: Exception) -> None:
-        """A batch failed: roll back, fail every waiting transaction, reload the state."""
-        logger.error("commit of %d transaction(s) failed: %r", len(batch), exc)
-        with suppress(Exception):
-            await self._db.rollback()
-        async with self.lock:  # no block runs on the state being replaced
-            failed, self._waiting = batch + self._waiting, []
-            try:
-                await self._load()
-            except Exception:
-                logger.exception("reloading the state after a failed commit failed")
-            for commit in failed:  # now: their callers see the state without them
-                if not commit.done.done():
-                    error = CommitError(f"the database write failed: {exc}")
-                    error.__cause__ = exc
-                    commit.done.set_exception(error)
 
     # -- meta ------------------------------------------------------------
 
