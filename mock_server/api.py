@@ -194,7 +194,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
                 "status": "ok",
                 "contract": contract,
                 "auth": hub.auth,
-                "lastSeq": await hub.store.last_seq(),
+                "lastSeq": hub.store.messages.last_seq(),
             }
         )
 

@@ -256,14 +256,14 @@ class RunningServer:
     async def _open(self) -> Hub:
         store = await Store.open(self.config.db)
         async with store.transaction():
-            secret = await store.get_meta("token_secret")
+            secret = store.settings.get("token_secret")
             if secret is None:
                 secret = TokenSigner.new_secret().hex()
-                await store.set_meta("token_secret", secret)
-            jwt_secret = await store.get_meta("jwt_secret")
+                store.settings.set("token_secret", secret)
+            jwt_secret = store.settings.get("jwt_secret")
             if jwt_secret is None:
                 jwt_secret = secrets.token_hex(32)
-                await store.set_meta("jwt_secret", jwt_secret)
+                store.settings.set("jwt_secret", jwt_secret)
             await _seed(store, self.config.agent_users)
         self._store = store
         self._hub = Hub(
@@ -279,7 +279,7 @@ class RunningServer:
 
     async def users(self) -> list[User]:
         """The agent users (profile ``lizdeika``), in the order they were created."""
-        return await self.store.list_users()
+        return self.store.users.all()
 
     async def _tick(self, every: float) -> None:
         """Production's periodic ``connected-agents-update`` to the agents room."""
@@ -296,7 +296,7 @@ class RunningServer:
             return
         hub = self._hub or await self._open()
         async with hub.store.transaction():
-            await hub.store.disconnect_all()
+            hub.store.agents.disconnect_all()
         hub.reset_sockets()
         app = create_app(hub, self.config)
         runner = web.AppRunner(
@@ -342,7 +342,7 @@ class RunningServer:
         await runner.app[_SIO].shutdown()
         await runner.cleanup()
         async with hub.store.transaction():
-            await hub.store.disconnect_all()
+            hub.store.agents.disconnect_all()
         hub.reset_sockets()
         logger.info("stopped")
 
@@ -409,7 +409,7 @@ async def serve(
 
 async def _seed(store: Store, agent_users: Sequence[AgentUser]) -> None:
     """Create or update the given agent users; a user keeps its UUID across restarts."""
-    existing = {user.email: user for user in await store.list_users()}
+    existing = {user.email: user for user in store.users.all()}
     for seed in agent_users:
         email = seed.email.strip().lower()
         old = existing.get(email)
@@ -418,7 +418,7 @@ async def _seed(store: Store, agent_users: Sequence[AgentUser]) -> None:
             if old is not None and verify_password(seed.password, old.password_hash)
             else hash_password(seed.password)
         )
-        await store.save_user(
+        store.users.save(
             User(
                 id=old.id if old is not None else new_user_id(),
                 email=email,

@@ -214,7 +214,7 @@ class Hub:
 
     async def conversation(self, conversation_id: str) -> Conversation:
         """Return a conversation or raise ``not_found``."""
-        found = await self.store.get_conversation(conversation_id)
+        found = self.store.conversations.get(conversation_id)
         if found is None:
             raise ServiceError(
                 ErrorCode.NOT_FOUND,
@@ -238,11 +238,11 @@ class Hub:
         """
         if self.profile.activity_timeout is not None:
             return await self._active_users()
-        load = await self.store.active_counts()
+        load = self.store.conversations.active_counts()
         now = utcnow()
         return [
             rules.agent_data(agent, load)
-            for agent in await self.store.list_agents()
+            for agent in self.store.agents.all()
             if rules.listed(agent, load, now)
         ]
 
@@ -251,8 +251,8 @@ class Hub:
         assert timeout is not None
         now = utcnow()
         listed = []
-        for user in await self.store.list_users():
-            agent = await self.store.get_agent(user.id)
+        for user in self.store.users.all():
+            agent = self.store.agents.get(user.id)
             if (
                 agent is not None
                 and agent.personal_status is PersonalStatus.ONLINE
@@ -279,7 +279,7 @@ class Hub:
         """
         if not isinstance(agent_id, str) or not agent_id:
             return None
-        users = await self.store.list_users()
+        users = self.store.users.all()
         for user in users:
             if agent_id in (user.id, user.email):
                 return user
@@ -298,16 +298,16 @@ class Hub:
         agent.last_seen = utcnow()
         if status is not None:
             agent.personal_status = status
-        await self.store.save_agent(agent)
+        self.store.agents.save(agent)
         return True
 
     async def agent_view(self, agent: AgentRecord) -> AgentData:
         """Return one agent as the dashboard shows it."""
-        return rules.agent_data(agent, await self.store.active_counts())
+        return rules.agent_data(agent, self.store.conversations.active_counts())
 
     async def agent_record(self, agent_id: str) -> AgentRecord:
         """Return the stored agent, or a new (unsaved) offline one."""
-        return await self.store.get_agent(agent_id) or AgentRecord(id=agent_id, name=agent_id)
+        return self.store.agents.get(agent_id) or AgentRecord(id=agent_id, name=agent_id)
 
     async def queue_agents_update(self) -> None:
         """Queue ``connected-agents-update`` to the agents room."""
@@ -323,18 +323,18 @@ class Hub:
 
     async def assign_orphans(self, limit: int, reason: ReassignReason) -> list[Reassignment]:
         """Give up to ``limit`` unassigned active conversations to available agents."""
-        candidates = rules.available(await self.store.list_agents())
+        candidates = rules.available(self.store.agents.all())
         if not candidates or limit == 0:
             return []
-        orphans = await self.store.list_conversations(
+        orphans = self.store.conversations.all(
             status=ConversationStatus.ACTIVE, unassigned=True, limit=limit
         )
-        load = await self.store.active_counts()
+        load = self.store.conversations.active_counts()
         moves = []
         for conversation in orphans:
             agent_id = rules.pick_agent(candidates, load)
             assert agent_id is not None
-            await self.store.assign(conversation.id, agent_id)
+            self.store.conversations.assign(conversation.id, agent_id)
             load[agent_id] = load.get(agent_id, 0) + 1
             moves.append(Reassignment(conversation_id=conversation.id, to_agent_id=agent_id))
         self.queue_reassigned(moves, reason)
@@ -347,13 +347,13 @@ class Hub:
         """
         if self.profile.least_loaded_assignment:
             agent_id = rules.pick_agent(
-                rules.available(await self.store.list_agents()), await self.store.active_counts()
+                rules.available(self.store.agents.all()), self.store.conversations.active_counts()
             )
         else:
             listed = await self.agent_list()
             agent_id = listed[0].id if listed else None
         if agent_id is not None:
-            await self.store.assign(conversation.id, agent_id)
+            self.store.conversations.assign(conversation.id, agent_id)
         return agent_id
 
     def queue_reassigned(self, moves: list[Reassignment], reason: ReassignReason) -> None:
@@ -365,7 +365,7 @@ class Hub:
     async def _touch(self, agent_id: str) -> None:
         agent = await self.agent_record(agent_id)
         agent.last_seen = utcnow()
-        await self.store.save_agent(agent)
+        self.store.agents.save(agent)
 
     # -- sockets ----------------------------------------------------------
 
@@ -416,7 +416,7 @@ class Hub:
         agent.last_seen = utcnow()
         if not agent.sockets and agent.personal_status is PersonalStatus.ONLINE:
             agent.personal_status = PersonalStatus.OFFLINE
-        await self.store.save_agent(agent)
+        self.store.agents.save(agent)
         if not agent.sockets:
             await self.queue_agents_update()
 
@@ -440,8 +440,8 @@ class Hub:
             if agent.personal_status is PersonalStatus.OFFLINE:
                 agent.personal_status = PersonalStatus.ONLINE
             agent.last_seen = utcnow()
-            await self.store.save_agent(agent)
-            mode = await self.store.system_mode()
+            self.store.agents.save(agent)
+            mode = self.store.settings.system_mode()
             self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
             await self.assign_orphans(self.profile.assign_on_join, ReassignReason.AGENT_JOINED)
             await self.queue_agents_update()
@@ -451,7 +451,7 @@ class Hub:
         async with self.transaction():
             self._socket_agent[sid] = agent_id
             await self.touch_user(agent_id, PersonalStatus.ONLINE)
-            mode = await self.store.system_mode()
+            mode = self.store.settings.system_mode()
             self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
             await self.queue_agents_update()
 
@@ -511,7 +511,7 @@ class Hub:
                 self.identity_of(sid).require_agent()
             data: list[AgentData] | object = await self.agent_list()
         else:
-            data = await self.store.system_mode()
+            data = self.store.settings.system_mode()
         event = CurrentStateEvent.model_validate({"type": state, "data": data})
         await self._send(Event.CURRENT_STATE, event, sid, None)
 

@@ -91,17 +91,17 @@ def _is_pending(message: Message) -> bool:
 
 async def _drop_pending(hub: Hub, conversation_id: str) -> None:
     """Production: a new message or reply supersedes the pending suggestions."""
-    history = await hub.store.conversation_history(conversation_id)
-    await hub.store.delete_messages([m.id for m in history if _is_pending(m)])
+    history = await hub.store.messages.history(conversation_id)
+    hub.store.messages.delete([m.id for m in history if _is_pending(m)])
 
 
 async def _pending_suggestion(
     hub: Hub, conversation: Conversation, text: str, *, unassigned: bool
 ) -> Message:
     """Production (``hitl``): store a system message holding the AI suggestion."""
-    history = await hub.store.conversation_history(conversation.id)
+    history = await hub.store.messages.history(conversation.id)
     visitor_count = 1 + sum(1 for m in history if m.sender is Sender.VISITOR)
-    return await hub.store.add_message(
+    return hub.store.messages.add(
         conversation.id,
         PENDING_WITHOUT_AGENT if unassigned else PENDING_WITH_AGENT,
         Sender.SYSTEM,
@@ -128,12 +128,12 @@ async def _production_offline_notice(hub: Hub, user_message: Message) -> Message
     Later messages get the stored notice back. Production really does replace the
     customer's message (its ``replaceLastMessage``); the answer is a notice with a new id.
     """
-    history = await hub.store.conversation_history(user_message.conversation_id)
+    history = await hub.store.messages.history(user_message.conversation_id)
     for message in history:
         if (message.metadata or {}).get("messageType") == "offline_notification":
             return message
     metadata = {"isSystemMessage": True, "messageType": "offline_notification"}
-    await hub.store.replace_message(user_message.id, OFFLINE_NOTICE, Sender.SYSTEM, metadata)
+    hub.store.messages.replace(user_message.id, OFFLINE_NOTICE, Sender.SYSTEM, metadata)
     return Message(
         id=str(uuid.uuid4()),
         conversation_id=user_message.conversation_id,
@@ -209,7 +209,7 @@ async def _replayed(
     """
     if key is None or not hub.profile.idempotency:
         return None
-    cached = await hub.store.get_idempotent(_key_scope(scope, identity), key)
+    cached = await hub.store.idempotency.get(_key_scope(scope, identity), key)
     if cached is None:
         return None
     if cached.get("fingerprint") != _fingerprint(request):
@@ -233,7 +233,7 @@ async def _remember(
 ) -> None:
     if key is not None and hub.profile.idempotency:
         entry = {"fingerprint": _fingerprint(request), "body": body}
-        await hub.store.put_idempotent(_key_scope(scope, identity), key, entry)
+        hub.store.idempotency.put(_key_scope(scope, identity), key, entry)
 
 
 def _key_scope(scope: str, identity: Identity) -> str:
@@ -250,7 +250,7 @@ async def create_conversation(
     """``POST /api/conversations``: anyone may start a conversation."""
     async with hub.transaction():
         visitor_id = request.visitor_id or hub.new_id("visitor")
-        conversation = await hub.store.create_conversation(visitor_id, request.metadata)
+        conversation = hub.store.conversations.create(visitor_id, request.metadata)
         event = NewConversationEvent(
             conversation_id=conversation.id, conversation=conversation, timestamp=utcnow()
         )
@@ -274,7 +274,7 @@ async def post_message(
     profile = hub.profile
     scope = "messages"
     async with hub.transaction():
-        conversation = await hub.store.get_conversation(request.conversation_id)
+        conversation = hub.store.conversations.get(request.conversation_id)
         if conversation is None and identity.kind == "customer":
             raise ServiceError(ErrorCode.FORBIDDEN, "this token belongs to another conversation")
         if conversation is not None and identity.kind != "anonymous":
@@ -286,7 +286,7 @@ async def post_message(
             return cached
         if conversation is not None:
             identity.require_conversation(conversation.id)
-        mode = await hub.store.system_mode()
+        mode = hub.store.settings.system_mode()
         token = None
         if conversation is None:
             if request.conversation_id in RESERVED_CONVERSATION_IDS:
@@ -299,7 +299,7 @@ async def post_message(
             visitor_id = request.visitor_id or (
                 hub.new_id("visitor") if profile.agent_tokens else str(uuid.uuid4())
             )
-            conversation = await hub.store.create_conversation(
+            conversation = hub.store.conversations.create(
                 visitor_id, {}, conversation_id=request.conversation_id
             )
             if mode is SystemMode.HITL:
@@ -314,7 +314,7 @@ async def post_message(
         else:
             _require_active(conversation)
         text = request.message.strip() if profile.trim_messages else request.message
-        user_message = await hub.store.add_message(
+        user_message = hub.store.messages.add(
             conversation.id,
             text,
             Sender.VISITOR,
@@ -336,7 +336,7 @@ async def post_message(
                     hub, conversation, text, unassigned=conversation.assigned_agent is None
                 )
         elif mode is SystemMode.AUTOPILOT:
-            ai_message = await hub.store.add_message(
+            ai_message = hub.store.messages.add(
                 conversation.id,
                 AUTOPILOT_REPLY,
                 Sender.AGENT,
@@ -360,11 +360,13 @@ async def post_message(
                 _queue_message(hub, ai_message, to_room=True)
         elif mode is SystemMode.OFF and profile.offline_notice_replaces:
             ai_message = await _production_offline_notice(hub, user_message)
-        elif mode is SystemMode.OFF and not await hub.store.offline_notice_sent(conversation.id):
-            ai_message = await hub.store.add_message(
+        elif mode is SystemMode.OFF and not hub.store.conversations.offline_notice_sent(
+            conversation.id
+        ):
+            ai_message = hub.store.messages.add(
                 conversation.id, OFFLINE_NOTICE, Sender.SYSTEM, metadata={"offlineNotice": True}
             )
-            await hub.store.mark_offline_notice(conversation.id)
+            hub.store.conversations.mark_offline_notice(conversation.id)
             _queue_message(hub, ai_message, to_room=False)
         body = profile.encoder.post_message_answer(
             PostMessageResponse(
@@ -384,15 +386,15 @@ async def conversation_messages(
     """``GET /api/conversations/{id}/messages``."""
     identity.require_conversation(conversation_id)
     await hub.conversation(conversation_id)
-    messages = await hub.store.messages_after(after, limit, conversation_id)
+    messages = await hub.store.messages.after(after, limit, conversation_id)
     return ConversationMessagesResponse(conversation_id=conversation_id, messages=messages)
 
 
 async def all_messages(hub: Hub, identity: Identity, after: int, limit: int) -> AllMessagesResponse:
     """``GET /api/messages``: every conversation's messages after ``after``."""
     identity.require_agent()
-    messages = await hub.store.messages_after(after, limit)
-    return AllMessagesResponse(messages=messages, last_seq=await hub.store.last_seq())
+    messages = await hub.store.messages.after(after, limit)
+    return AllMessagesResponse(messages=messages, last_seq=hub.store.messages.last_seq())
 
 
 async def list_conversations(
@@ -400,7 +402,7 @@ async def list_conversations(
 ) -> ConversationListResponse:
     """``GET /api/admin/conversations``."""
     identity.require_agent()
-    conversations = await hub.store.list_conversations(status=status)
+    conversations = hub.store.conversations.all(status=status)
     return ConversationListResponse(conversations=conversations)
 
 
@@ -432,18 +434,18 @@ async def agent_respond(
                     body={"error": "Failed to send response"},
                 )
             if user is not None and conversation.assigned_agent != user.id:
-                await hub.store.assign(conversation.id, user.id)
+                hub.store.conversations.assign(conversation.id, user.id)
             await hub.touch_user(request.agent_id)
             metadata = _attribution(request, user.name if user else request.agent_id)
-            metadata["responseAttribution"]["systemMode"] = (await hub.store.system_mode()).value
+            metadata["responseAttribution"]["systemMode"] = hub.store.settings.system_mode().value
             await _drop_pending(hub, conversation.id)
         else:
             agent = await hub.agent_record(request.agent_id)
             agent.last_seen = utcnow()
-            await hub.store.save_agent(agent)
+            hub.store.agents.save(agent)
             if conversation.assigned_agent != request.agent_id:
-                await hub.store.assign(conversation.id, request.agent_id)
-        message = await hub.store.add_message(
+                hub.store.conversations.assign(conversation.id, request.agent_id)
+        message = hub.store.messages.add(
             conversation.id,
             request.message,
             Sender.AGENT,
@@ -491,17 +493,17 @@ async def set_personal_status(
         agent = await hub.agent_record(request.agent_id)
         agent.personal_status = PersonalStatus(request.personal_status)
         agent.last_seen = utcnow()
-        await hub.store.save_agent(agent)
+        hub.store.agents.save(agent)
         moves: list[Reassignment] = []
         if agent.personal_status is PersonalStatus.AFK:
-            candidates = rules.available(await hub.store.list_agents(), exclude=agent.id)
-            load = await hub.store.active_counts()
-            mine = await hub.store.list_conversations(
+            candidates = rules.available(hub.store.agents.all(), exclude=agent.id)
+            load = hub.store.conversations.active_counts()
+            mine = hub.store.conversations.all(
                 status=ConversationStatus.ACTIVE, assigned_to=agent.id
             )
             for conversation in mine:
                 target = rules.pick_agent(candidates, load)
-                await hub.store.assign(conversation.id, target)
+                hub.store.conversations.assign(conversation.id, target)
                 if target is not None:
                     load[target] = load.get(target, 0) + 1
                 moves.append(
@@ -520,18 +522,18 @@ async def set_personal_status(
 async def get_mode(hub: Hub, identity: Identity) -> dict[str, Any]:
     """``GET /api/system/mode``: ``{mode}``."""
     identity.require_authenticated()
-    return {"mode": (await hub.store.system_mode()).value}
+    return {"mode": hub.store.settings.system_mode().value}
 
 
 async def set_mode(hub: Hub, identity: Identity, request: SystemModeRequest) -> SystemModeResponse:
     """``POST /api/system/mode``: agents change the mode; agents hear of it."""
     identity.require_agent()
     async with hub.transaction():
-        changed = await hub.store.system_mode() is not request.mode
+        changed = hub.store.settings.system_mode() is not request.mode
         if changed:
-            await hub.store.set_system_mode(request.mode)
+            hub.store.settings.set_system_mode(request.mode)
             if request.mode is SystemMode.OFF:
-                await hub.store.reset_offline_notices()
+                hub.store.conversations.reset_offline_notices()
         if changed or not hub.profile.mode_update_on_change_only:
             event = SystemModeUpdateEvent(mode=request.mode)
             hub.queue(Event.SYSTEM_MODE_UPDATE, event, AGENTS_ROOM)
@@ -542,7 +544,7 @@ async def connected_agents(hub: Hub, identity: Identity) -> ConnectedAgentsRespo
     """``GET /api/agents/connected``."""
     identity.require_agent()
     return ConnectedAgentsResponse(
-        agents=await hub.agent_list(), system_mode=await hub.store.system_mode()
+        agents=await hub.agent_list(), system_mode=hub.store.settings.system_mode()
     )
 
 
@@ -554,7 +556,7 @@ async def assign(
     async with hub.transaction():
         conversation = await hub.conversation(conversation_id)
         _require_active(conversation)
-        await hub.store.assign(conversation.id, request.agent_id)
+        hub.store.conversations.assign(conversation.id, request.agent_id)
         move = Reassignment(
             conversation_id=conversation.id,
             from_agent_id=conversation.assigned_agent,
@@ -573,7 +575,7 @@ async def end(
     async with hub.transaction():
         conversation = await hub.conversation(conversation_id)
         if conversation.status is ConversationStatus.ACTIVE:
-            await hub.store.set_status(conversation.id, ConversationStatus.ENDED)
+            hub.store.conversations.set_status(conversation.id, ConversationStatus.ENDED)
     return EndConversationResponse(success=True)
 
 
@@ -584,7 +586,7 @@ async def bulk_assign(
     identity.require_agent()
     ids = list(dict.fromkeys(request.conversation_ids))
     async with hub.transaction():
-        conversations = [await hub.store.get_conversation(cid) for cid in ids]
+        conversations = [hub.store.conversations.get(cid) for cid in ids]
         missing = [cid for cid, found in zip(ids, conversations, strict=True) if found is None]
         if missing:
             raise ServiceError(
@@ -598,7 +600,7 @@ async def bulk_assign(
             )
         moves = []
         for conversation in found:
-            await hub.store.assign(conversation.id, request.agent_id)
+            hub.store.conversations.assign(conversation.id, request.agent_id)
             moves.append(
                 Reassignment(
                     conversation_id=conversation.id,
@@ -635,7 +637,7 @@ async def create_conversation_production(
     Production stores neither the visitor id nor the metadata (it answers them once).
     """
     async with hub.transaction():
-        conversation = await hub.store.create_conversation(
+        conversation = hub.store.conversations.create(
             "anonymous-session", {}, conversation_id=str(uuid.uuid4())
         )
     return {
@@ -651,8 +653,8 @@ async def create_conversation_production(
 
 async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
     """Production's ``GET /api/admin/conversations`` (newest first, ticket fields)."""
-    conversations = await hub.store.list_conversations()
-    counts = await hub.store.message_counts()
+    conversations = hub.store.conversations.all()
+    counts = await hub.store.messages.counts()
     numbered = {c.id: number for number, c in enumerate(conversations, start=1)}
     daily: dict[str, int] = {}
     tickets: dict[str, str] = {}
@@ -662,7 +664,7 @@ async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
         tickets[conversation.id] = f"LZD-{day}-{daily[day]:04d}"
     answer = []
     for conversation in reversed(conversations):
-        history = await hub.store.conversation_history(conversation.id)
+        history = await hub.store.messages.history(conversation.id)
         shown = [
             {
                 "id": m.id,
@@ -736,7 +738,7 @@ def _conversation_view(conversation: Conversation, number: int) -> dict[str, Any
 async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> dict[str, Any]:
     """Production's assign: to the user the id names (500 for other ids); no event."""
     async with hub.transaction():
-        conversation = await hub.store.get_conversation(conversation_id)
+        conversation = hub.store.conversations.get(conversation_id)
         if conversation is None:
             raise ServiceError(
                 ErrorCode.NOT_FOUND,
@@ -748,8 +750,8 @@ async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> di
             raise ServiceError(
                 ErrorCode.INTERNAL, "no such agent", body={"error": "Failed to assign conversation"}
             )
-        await hub.store.assign(conversation.id, user.id)
-        number = [c.id for c in await hub.store.list_conversations()].index(conversation.id) + 1
+        hub.store.conversations.assign(conversation.id, user.id)
+        number = [c.id for c in hub.store.conversations.all()].index(conversation.id) + 1
         updated = conversation.model_copy(update={"assigned_agent": user.id})
     return {"success": True, "conversation": _conversation_view(updated, number)}
 
@@ -760,7 +762,7 @@ async def bulk_assign_production(hub: Hub, conversation_ids: list[Any], agent_id
     The agent id is a user UUID or an e-mail; anything else fails (500) as there.
     """
     async with hub.transaction():
-        users = await hub.store.list_users()
+        users = hub.store.users.all()
         user = next((u for u in users if agent_id in (u.id, u.email)), None)
         if user is None:
             raise ServiceError(
@@ -770,7 +772,7 @@ async def bulk_assign_production(hub: Hub, conversation_ids: list[Any], agent_id
             )
         count = 0
         for conversation_id in dict.fromkeys(c for c in conversation_ids if isinstance(c, str)):
-            if await hub.store.get_conversation(conversation_id) is not None:
-                await hub.store.assign(conversation_id, user.id)
+            if hub.store.conversations.get(conversation_id) is not None:
+                hub.store.conversations.assign(conversation_id, user.id)
                 count += 1
     return count

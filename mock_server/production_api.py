@@ -140,7 +140,7 @@ async def _jwt_user(hub: Hub, request: web.Request) -> User:
         claims = hub.jwt.verify_access(parts[1])
     except TokenError as exc:
         raise _fail(401, {"success": False, "error": str(exc), "code": "TOKEN_INVALID"}) from exc
-    user = await hub.store.get_user(str(claims.get("sub")))
+    user = hub.store.users.get(str(claims.get("sub")))
     if user is None:
         raise _fail(401, {"success": False, "error": "User not found", "code": "USER_NOT_FOUND"})
     if user.role not in ("agent", "admin"):
@@ -184,7 +184,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
     profile = hub.profile
 
     async def health(request: web.Request) -> web.Response:
-        conversations = await hub.store.list_conversations()
+        conversations = hub.store.conversations.all()
         return _json(
             {
                 "status": "ok",
@@ -242,7 +242,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
 
     async def conversation_messages(request: web.Request) -> web.Response:
         conversation_id = request.match_info["id"]
-        history = await hub.store.conversation_history(conversation_id)
+        history = await hub.store.messages.history(conversation_id)
         encoder = profile.encoder
         assert hasattr(encoder, "history_message")
         return _json(
@@ -259,7 +259,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         body = await _body(request)
         conversation_id = body.get("conversationId")
         conversation = (
-            await hub.store.get_conversation(conversation_id)
+            hub.store.conversations.get(conversation_id)
             if isinstance(conversation_id, str)
             else None
         )
@@ -299,7 +299,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         return _json(await ops.personal_status_production(hub, agent_id, PersonalStatus(status)))
 
     async def get_mode(request: web.Request) -> web.Response:
-        return _json({"mode": (await hub.store.system_mode()).value})
+        return _json({"mode": hub.store.settings.system_mode().value})
 
     async def set_mode(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -314,7 +314,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
 
     async def connected_agents(request: web.Request) -> web.Response:
         agents = [profile.encoder.agent(agent) for agent in await hub.agent_list()]
-        return _json({"agents": agents, "systemMode": (await hub.store.system_mode()).value})
+        return _json({"agents": agents, "systemMode": hub.store.settings.system_mode().value})
 
     async def assign(request: web.Request) -> web.Response:
         await _jwt_user(hub, request)
@@ -330,7 +330,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
     async def end(request: web.Request) -> web.Response:
         await _jwt_user(hub, request)
         body = await _body(request)
-        conversation = await hub.store.get_conversation(request.match_info["id"])
+        conversation = hub.store.conversations.get(request.match_info["id"])
         if conversation is None or conversation.assigned_agent != body.get("agentId"):
             raise _fail(403, {"error": "Not authorized"})
         return _json({"success": True})  # production records nothing else
@@ -358,7 +358,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         body = await _body(request)
         conversation_id = request.match_info["id"]
         async with hub.transaction():
-            if await hub.store.get_conversation(conversation_id) is None:
+            if hub.store.conversations.get(conversation_id) is None:
                 raise _fail(500, {"error": "Failed to mark messages as seen"})
             agent_id = body.get("agentId")
             event = ConversationSeenUpdateEvent(
@@ -399,7 +399,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         if details:
             raise _fail(400, {"success": False, "error": "Validation failed", "details": details})
         email = str(body["email"]).strip().lower()
-        user = next((u for u in await hub.store.list_users() if u.email == email), None)
+        user = next((u for u in hub.store.users.all() if u.email == email), None)
         if user is None or not verify_password(str(body["password"]), user.password_hash):
             limits.login_failures.count(key)
             raise _fail(
@@ -468,17 +468,17 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
             raise refused("Invalid refresh token") from exc
         jti = str(claims.get("jti"))
         async with hub.transaction():
-            stored = await hub.store.refresh_token(jti)
+            stored = hub.store.refresh_tokens.get(jti)
             if stored is None:
                 raise refused("Refresh token not found or revoked")
-            user = await hub.store.get_user(stored[0])
+            user = hub.store.users.get(stored[0])
             if user is None:
                 raise refused("Refresh token not found or revoked")
             # Production rotates 30 % of refresh tokens at random; rotating every time
             # makes a client that keeps using the old one fail at once, not sometimes.
-            await hub.store.revoke_refresh_token(jti)
+            hub.store.refresh_tokens.revoke(jti)
             new_refresh, new_jti, expires = hub.jwt.refresh_token(user.id)
-            await hub.store.save_refresh_token(new_jti, user.id, expires)
+            hub.store.refresh_tokens.save(new_jti, user.id, expires)
         data = {
             "accessToken": hub.jwt.access_token(user),
             "refreshToken": new_refresh,
@@ -541,7 +541,7 @@ async def _issue(hub: Hub, user: User) -> dict[str, Any]:
     assert hub.jwt is not None
     refresh, jti, expires = hub.jwt.refresh_token(user.id)
     async with hub.transaction():
-        await hub.store.save_refresh_token(jti, user.id, expires)
+        hub.store.refresh_tokens.save(jti, user.id, expires)
     return {
         "accessToken": hub.jwt.access_token(user),
         "refreshToken": refresh,

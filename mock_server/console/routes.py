@@ -174,20 +174,20 @@ async def snapshot(hub: Hub) -> dict[str, Any]:
     users); ``conversations``: the newest first.
     """
     store = hub.store
-    load = await store.active_counts()
+    load = store.conversations.active_counts()
     agents = []
     for agent in await hub.agent_list():
         data = agent.to_wire()
         data["activeChats"] = load.get(agent.id, 0)
         agents.append(data)
     if hub.profile.user_login:
-        assignees = [{"id": user.id, "name": user.email} for user in await store.list_users()]
+        assignees = [{"id": user.id, "name": user.email} for user in store.users.all()]
     else:
-        assignees = [{"id": agent.id, "name": agent.name} for agent in await store.list_agents()]
-    conversations = await store.list_conversations()
+        assignees = [{"id": agent.id, "name": agent.name} for agent in store.agents.all()]
+    conversations = store.conversations.all()
     newest = conversations[::-1][:MAX_CONVERSATIONS]
     return {
-        "mode": (await store.system_mode()).value,
+        "mode": store.settings.system_mode().value,
         "agents": agents,
         "assignees": assignees,
         "conversations": [

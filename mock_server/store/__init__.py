@@ -21,7 +21,7 @@ it, so nothing it saw is lost.
 
 ``seq`` is given in memory, from the highest ever stored (read at open), and
 batches commit in order, so the committed messages are always a prefix of the
-``seq`` order; message pages and ``Store.last_seq`` show committed messages
+``seq`` order; message pages and ``Messages.last_seq`` show committed messages
 only. ``seq`` keeps growing across restarts (``messages.seq`` is also an
 ``AUTOINCREMENT`` key).
 
@@ -39,7 +39,8 @@ the state only through the store.
 The tables are in ``schema.py``.
 """
 
-from .core import AgentRecord, Store
+from .agents import AgentRecord
+from .core import Store
 from .writer import CommitError
 
 __all__ = ["AgentRecord", "CommitError", "Store"]

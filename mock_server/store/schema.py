@@ -8,9 +8,18 @@ since (``MIGRATIONS``).
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime
+from typing import Any
+
 import aiosqlite
 
-__all__ = ["MIGRATIONS", "SCHEMA", "connect"]
+from vilnius_client.events import parse_timestamp
+
+__all__ = ["MIGRATIONS", "SCHEMA", "Row", "connect", "read_timestamp"]
+
+Row = sqlite3.Row | tuple[Any, ...]
+"""A row as aiosqlite returns it."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -91,3 +100,10 @@ async def connect(path: str) -> aiosqlite.Connection:
         await db.close()
         raise
     return db
+
+
+def read_timestamp(text: str) -> datetime:
+    """A timestamp as stored (``format_timestamp``'s ISO 8601 text)."""
+    parsed = parse_timestamp(text)
+    assert isinstance(parsed, datetime)
+    return parsed

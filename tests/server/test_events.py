@@ -58,7 +58,7 @@ async def test_disconnect_of_last_socket_marks_agent_offline(server: RunningServ
                 pass  # the second tab closes: a1 still has tab1
 
             async def one_socket_left() -> bool:
-                record = await server.store.get_agent("a1")
+                record = server.store.agents.get("a1")
                 return record is not None and len(record.sockets) == 1
 
             await eventually(one_socket_left)
@@ -77,7 +77,7 @@ async def test_disconnect_of_last_socket_marks_agent_offline(server: RunningServ
         assert entry is not None
         assert entry["status"] == "offline"
         assert entry["personalStatus"] == "offline"
-        record = await server.store.get_agent("a1")
+        record = server.store.agents.get("a1")
         assert record is not None
         assert record.sockets == []
 
@@ -103,10 +103,10 @@ async def test_agent_typing_updates_activity(server: RunningServer) -> None:
     async with Api(server.url) as api:
         conversation_id, _ = await api.new_conversation()
         async with agent(server.url, "a1") as a1:
-            before = await server.store.get_agent("a1")
+            before = server.store.agents.get("a1")
             assert before is not None
             await a1.call("agent-typing", {"conversationId": conversation_id, "isTyping": False})
-            after = await server.store.get_agent("a1")
+            after = server.store.agents.get("a1")
             assert after is not None
             assert before.last_seen is not None
             assert after.last_seen is not None

@@ -156,7 +156,7 @@ async def test_connected_agents_list_drops_agents_long_gone(server: RunningServe
 
     async with server.store.transaction():
         for index in range(50):
-            await server.store.save_agent(
+            server.store.agents.save(
                 AgentRecord(id=f"gone-{index}", name="gone", last_seen=utcnow() - timedelta(days=1))
             )
     async with recorder(server.url) as rec:

@@ -55,7 +55,7 @@ async def test_restart_on_file_keeps_everything(tmp_path: Path) -> None:
 
 async def test_file_database_uses_wal(tmp_path: Path) -> None:
     async with serve(db=str(tmp_path / "w.db"), auth="none") as running:
-        assert await running.store.get_meta("token_secret")
+        assert running.store.settings.get("token_secret")
     assert (tmp_path / "w.db").exists()
     with sqlite3.connect(tmp_path / "w.db") as plain:
         assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -96,7 +96,7 @@ async def test_stop_and_start_on_the_same_port(server: RunningServer) -> None:
 async def test_stop_marks_agents_disconnected(server: RunningServer) -> None:
     async with agent(server.url, "a1"):
         await server.stop()
-        record = await server.store.get_agent("a1")
+        record = server.store.agents.get("a1")
         assert record is not None
         assert record.sockets == []
         assert record.personal_status.value == "offline"

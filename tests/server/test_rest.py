@@ -330,7 +330,7 @@ async def test_fault_fail_requests(server: RunningServer) -> None:
             reply = await api.post("/api/conversations", {})
             assert reply.status == 503
             assert reply.headers["Retry-After"] == "0"
-        assert await server.store.list_conversations() == []
+        assert server.store.conversations.all() == []
         assert (await api.post("/api/conversations", {})).status == 201
 
 
@@ -339,7 +339,7 @@ async def test_fault_drop_responses(server: RunningServer) -> None:
         server.faults.drop_responses = 1
         with pytest.raises(aiohttp.ClientError):
             await api.post("/api/messages", {"conversationId": "c1", "message": "lost answer"})
-        stored = await server.store.messages_after(0, 10)
+        stored = await server.store.messages.after(0, 10)
         assert [m.content for m in stored] == ["lost answer"]
         assert (
             await api.post("/api/messages", {"conversationId": "c1", "message": "ok"})

@@ -35,48 +35,48 @@ def stored_seqs(db: str) -> list[int]:
 
 async def send(store: Store, text: str, conversation_id: str = "c1") -> Message:
     async with store.transaction():
-        return await store.add_message(conversation_id, text, Sender.VISITOR)
+        return store.messages.add(conversation_id, text, Sender.VISITOR)
 
 
 async def test_reopen_keeps_everything(db: str) -> None:
     store = await Store.open(db)
     async with store.transaction():
-        await store.create_conversation("v1", {"page": "/"}, conversation_id="c1")
-        await store.create_conversation("v2", {}, conversation_id="c2")
-        await store.assign("c1", "a1")
-        await store.set_status("c2", ConversationStatus.ENDED)
-        await store.mark_offline_notice("c1")
-        await store.set_system_mode(SystemMode.AUTOPILOT)
-        await store.save_agent(
+        store.conversations.create("v1", {"page": "/"}, conversation_id="c1")
+        store.conversations.create("v2", {}, conversation_id="c2")
+        store.conversations.assign("c1", "a1")
+        store.conversations.set_status("c2", ConversationStatus.ENDED)
+        store.conversations.mark_offline_notice("c1")
+        store.settings.set_system_mode(SystemMode.AUTOPILOT)
+        store.agents.save(
             AgentRecord(id="a1", name="Ann", personal_status=PersonalStatus.AFK, sockets=["s1"])
         )
-        await store.put_idempotent("messages", "k1", {"ok": True})
-        sent = [await store.add_message("c1", f"m{i}", Sender.VISITOR) for i in range(3)]
+        store.idempotency.put("messages", "k1", {"ok": True})
+        sent = [store.messages.add("c1", f"m{i}", Sender.VISITOR) for i in range(3)]
     await store.close()
 
     store = await Store.open(db)
     try:
-        c1 = await store.get_conversation("c1")
+        c1 = store.conversations.get("c1")
         assert c1 is not None
         assert (c1.visitor_id, c1.assigned_agent, c1.metadata) == ("v1", "a1", {"page": "/"})
-        assert [c.id for c in await store.list_conversations()] == ["c1", "c2"]
-        ended = await store.list_conversations(status=ConversationStatus.ENDED)
+        assert [c.id for c in store.conversations.all()] == ["c1", "c2"]
+        ended = store.conversations.all(status=ConversationStatus.ENDED)
         assert [c.id for c in ended] == ["c2"]
-        assert await store.active_counts() == {"a1": 1}
-        assert await store.offline_notice_sent("c1")
-        assert not await store.offline_notice_sent("c2")
-        assert await store.system_mode() is SystemMode.AUTOPILOT
-        agent = await store.get_agent("a1")
+        assert store.conversations.active_counts() == {"a1": 1}
+        assert store.conversations.offline_notice_sent("c1")
+        assert not store.conversations.offline_notice_sent("c2")
+        assert store.settings.system_mode() is SystemMode.AUTOPILOT
+        agent = store.agents.get("a1")
         assert agent is not None
         assert (agent.name, agent.personal_status, agent.sockets) == (
             "Ann",
             PersonalStatus.AFK,
             ["s1"],
         )
-        assert await store.get_idempotent("messages", "k1") == {"ok": True}
-        assert await store.messages_after(0, 10) == sent
-        assert await store.messages_after(0, 10, "c2") == []
-        assert await store.last_seq() == 3
+        assert await store.idempotency.get("messages", "k1") == {"ok": True}
+        assert await store.messages.after(0, 10) == sent
+        assert await store.messages.after(0, 10, "c2") == []
+        assert store.messages.last_seq() == 3
     finally:
         await store.close()
 
@@ -86,7 +86,7 @@ async def test_seq_strictly_increasing_across_restarts(db: str) -> None:
     for _ in range(3):
         store = await Store.open(db)
         try:
-            assert await store.last_seq() == len(seqs)
+            assert store.messages.last_seq() == len(seqs)
             for i in range(4):
                 seqs.append((await send(store, f"m{i}")).seq)
         finally:
@@ -114,44 +114,44 @@ async def test_concurrent_writes_are_batched_and_committed_before_return(
     assert sorted(seqs) == list(range(1, 201))
     assert stored_seqs(db) == list(range(1, 201))
     assert store.batches < 200  # group commit: transactions shared commits
-    assert await store.last_seq() == 200
-    assert len(await store.messages_after(0, 1000)) == 200
+    assert store.messages.last_seq() == 200
+    assert len(await store.messages.after(0, 1000)) == 200
 
 
 async def test_failed_block_leaves_no_trace(store: Store, db: str) -> None:
     async with store.transaction():
-        await store.create_conversation("v1", {}, conversation_id="c1")
-        await store.save_agent(AgentRecord(id="a1", name="a1", sockets=["s1"]))
-        await store.add_message("c1", "kept", Sender.VISITOR)
+        store.conversations.create("v1", {}, conversation_id="c1")
+        store.agents.save(AgentRecord(id="a1", name="a1", sockets=["s1"]))
+        store.messages.add("c1", "kept", Sender.VISITOR)
 
     async def failing() -> None:
         async with store.transaction():
-            await store.create_conversation("v2", {}, conversation_id="c2")
-            await store.assign("c1", "a1")
-            await store.set_status("c1", ConversationStatus.ENDED)
-            await store.mark_offline_notice("c1")
-            await store.set_system_mode(SystemMode.OFF)
-            await store.save_agent(AgentRecord(id="a1", name="renamed"))
-            await store.disconnect_all()
-            await store.put_idempotent("messages", "k1", {"ok": True})
-            await store.add_message("c1", "lost", Sender.VISITOR)
+            store.conversations.create("v2", {}, conversation_id="c2")
+            store.conversations.assign("c1", "a1")
+            store.conversations.set_status("c1", ConversationStatus.ENDED)
+            store.conversations.mark_offline_notice("c1")
+            store.settings.set_system_mode(SystemMode.OFF)
+            store.agents.save(AgentRecord(id="a1", name="renamed"))
+            store.agents.disconnect_all()
+            store.idempotency.put("messages", "k1", {"ok": True})
+            store.messages.add("c1", "lost", Sender.VISITOR)
             raise ZeroDivisionError
 
     with pytest.raises(ZeroDivisionError):
         await failing()
 
-    c1 = await store.get_conversation("c1")
+    c1 = store.conversations.get("c1")
     assert c1 is not None
     assert (c1.assigned_agent, c1.status) == (None, ConversationStatus.ACTIVE)
-    assert await store.get_conversation("c2") is None
-    assert await store.active_counts() == {}
-    assert not await store.offline_notice_sent("c1")
-    assert await store.system_mode() is SystemMode.HITL
-    agent = await store.get_agent("a1")
+    assert store.conversations.get("c2") is None
+    assert store.conversations.active_counts() == {}
+    assert not store.conversations.offline_notice_sent("c1")
+    assert store.settings.system_mode() is SystemMode.HITL
+    agent = store.agents.get("a1")
     assert agent is not None
     assert (agent.name, agent.sockets) == ("a1", ["s1"])
-    assert await store.get_idempotent("messages", "k1") is None
-    assert await store.last_seq() == 1
+    assert await store.idempotency.get("messages", "k1") is None
+    assert store.messages.last_seq() == 1
     assert (await send(store, "next")).seq == 2  # the rolled-back seq is given again
 
     with sqlite3.connect(db) as other:
@@ -170,14 +170,14 @@ async def test_failed_commit_fails_its_transactions_and_leaves_no_trace(
     store: Store, db: str
 ) -> None:
     async with store.transaction():
-        await store.create_conversation("v1", {}, conversation_id="c1")
+        store.conversations.create("v1", {}, conversation_id="c1")
     first = await send(store, "first")
 
     async def conflicting() -> Message:
         async with store.transaction():
             # a second row with the same primary key: the batch's commit fails
-            await store.create_conversation("intruder", {}, conversation_id="c1")
-            return await store.add_message("c1", "conflicting", Sender.VISITOR)
+            store.conversations.create("intruder", {}, conversation_id="c1")
+            return store.messages.add("c1", "conflicting", Sender.VISITOR)
 
     outcomes = await asyncio.gather(
         *(send(store, f"m{i}") for i in range(5)),
@@ -191,12 +191,12 @@ async def test_failed_commit_fails_its_transactions_and_leaves_no_trace(
     assert stored_seqs(db) == [first.seq, *committed]  # exactly the ones that returned
 
     # the state was read again: the committed rows only, seq continues after them
-    c1 = await store.get_conversation("c1")
+    c1 = store.conversations.get("c1")
     assert c1 is not None
     assert c1.visitor_id == "v1"
-    assert await store.last_seq() == max([first.seq, *committed])
+    assert store.messages.last_seq() == max([first.seq, *committed])
     after = await send(store, "after")
-    assert after.seq == await store.last_seq() == max([first.seq, *committed]) + 1
+    assert after.seq == store.messages.last_seq() == max([first.seq, *committed]) + 1
     assert stored_seqs(db)[-1] == after.seq
 
 
@@ -208,7 +208,7 @@ async def test_close_commits_what_is_waiting(db: str) -> None:
     async def one(i: int) -> Message:
         nonlocal entered
         async with store.transaction():
-            message = await store.add_message("c1", f"m{i}", Sender.VISITOR)
+            message = store.messages.add("c1", f"m{i}", Sender.VISITOR)
             entered += 1
             if entered == 50:
                 all_entered.set()
@@ -227,14 +227,14 @@ async def test_close_commits_what_is_waiting(db: str) -> None:
 
 async def test_writes_outside_a_transaction_are_refused(store: Store) -> None:
     with pytest.raises(RuntimeError, match="transaction"):
-        await store.add_message("c1", "m", Sender.VISITOR)
-    assert await store.last_seq() == 0
+        store.messages.add("c1", "m", Sender.VISITOR)
+    assert store.messages.last_seq() == 0
 
 
 async def test_memory_database(tmp_path: Path) -> None:
     store = await Store.open(":memory:")
     try:
         assert (await send(store, "m")).seq == 1
-        assert [m.content for m in await store.messages_after(0, 10, "c1")] == ["m"]
+        assert [m.content for m in await store.messages.after(0, 10, "c1")] == ["m"]
     finally:
         await store.close()
