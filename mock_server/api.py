@@ -228,7 +228,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
                 "status must be one of active, ended, archived",
                 {"field": "status"},
             ) from exc
-        return _json(await ops.list_conversations(hub, identity, status))
+        return _json(ops.list_conversations(hub, identity, status))
 
     async def agent_respond(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
@@ -242,7 +242,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
         return _json(await ops.set_personal_status(hub, identity, body))
 
     async def get_mode(request: web.Request) -> web.Response:
-        return _json(await ops.get_mode(hub, _identity(hub, request)))
+        return _json(ops.get_mode(hub, _identity(hub, request)))
 
     async def set_mode(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
@@ -250,7 +250,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
         return _json(await ops.set_mode(hub, identity, body))
 
     async def connected_agents(request: web.Request) -> web.Response:
-        return _json(await ops.connected_agents(hub, _identity(hub, request)))
+        return _json(ops.connected_agents(hub, _identity(hub, request)))
 
     async def assign(request: web.Request) -> web.Response:
         identity = _identity(hub, request)

@@ -264,7 +264,7 @@ class RunningServer:
             if jwt_secret is None:
                 jwt_secret = secrets.token_hex(32)
                 store.settings.set("jwt_secret", jwt_secret)
-            await _seed(store, self.config.agent_users)
+            _seed(store, self.config.agent_users)
         self._store = store
         self._hub = Hub(
             store,
@@ -277,7 +277,7 @@ class RunningServer:
         )
         return self._hub
 
-    async def users(self) -> list[User]:
+    def users(self) -> list[User]:
         """The agent users (profile ``lizdeika``), in the order they were created."""
         return self.store.users.all()
 
@@ -407,7 +407,7 @@ async def serve(
         await server.close()
 
 
-async def _seed(store: Store, agent_users: Sequence[AgentUser]) -> None:
+def _seed(store: Store, agent_users: Sequence[AgentUser]) -> None:
     """Create or update the given agent users; a user keeps its UUID across restarts."""
     existing = {user.email: user for user in store.users.all()}
     for seed in agent_users:

@@ -212,7 +212,7 @@ class Hub:
             raise ServiceError(ErrorCode.UNAUTHORIZED, "a token is required")
         return self.signer.verify(token)
 
-    async def conversation(self, conversation_id: str) -> Conversation:
+    def conversation(self, conversation_id: str) -> Conversation:
         """Return a conversation or raise ``not_found``."""
         found = self.store.conversations.get(conversation_id)
         if found is None:
@@ -230,14 +230,14 @@ class Hub:
 
     # -- agents -----------------------------------------------------------
 
-    async def agent_list(self) -> list[AgentData]:
+    def agent_list(self) -> list[AgentData]:
         """Return the agents the dashboard lists (:func:`rules.listed`).
 
         With :attr:`Profile.activity_timeout` (production), the agent users whose status
         is ``online`` and who were active within it, in the order they were created.
         """
         if self.profile.activity_timeout is not None:
-            return await self._active_users()
+            return self._active_users()
         load = self.store.conversations.active_counts()
         now = utcnow()
         return [
@@ -246,7 +246,7 @@ class Hub:
             if rules.listed(agent, load, now)
         ]
 
-    async def _active_users(self) -> list[AgentData]:
+    def _active_users(self) -> list[AgentData]:
         timeout = self.profile.activity_timeout
         assert timeout is not None
         now = utcnow()
@@ -272,7 +272,7 @@ class Hub:
                 )
         return listed
 
-    async def find_user(self, agent_id: object) -> User | None:
+    def find_user(self, agent_id: object) -> User | None:
         """The agent user an agent id names, as production finds it.
 
         Its UUID, its exact e-mail, or else the first user whose e-mail *contains* it.
@@ -285,15 +285,15 @@ class Hub:
                 return user
         return next((user for user in users if agent_id in user.email), None)
 
-    async def touch_user(self, agent_id: str, status: PersonalStatus | None = None) -> bool:
+    def touch_user(self, agent_id: str, status: PersonalStatus | None = None) -> bool:
         """Record activity of the agent user ``agent_id`` names (and set its status).
 
         Returns whether a user was found (production records nothing for other ids).
         """
-        user = await self.find_user(agent_id)
+        user = self.find_user(agent_id)
         if user is None:
             return False
-        agent = await self.agent_record(user.id)
+        agent = self.agent_record(user.id)
         agent.name = user.name
         agent.last_seen = utcnow()
         if status is not None:
@@ -301,17 +301,17 @@ class Hub:
         self.store.agents.save(agent)
         return True
 
-    async def agent_view(self, agent: AgentRecord) -> AgentData:
+    def agent_view(self, agent: AgentRecord) -> AgentData:
         """Return one agent as the dashboard shows it."""
         return rules.agent_data(agent, self.store.conversations.active_counts())
 
-    async def agent_record(self, agent_id: str) -> AgentRecord:
+    def agent_record(self, agent_id: str) -> AgentRecord:
         """Return the stored agent, or a new (unsaved) offline one."""
         return self.store.agents.get(agent_id) or AgentRecord(id=agent_id, name=agent_id)
 
-    async def queue_agents_update(self) -> None:
+    def queue_agents_update(self) -> None:
         """Queue ``connected-agents-update`` to the agents room."""
-        agents = await self.agent_list()
+        agents = self.agent_list()
         self.queue(
             Event.CONNECTED_AGENTS_UPDATE, ConnectedAgentsUpdateEvent(agents=agents), AGENTS_ROOM
         )
@@ -319,9 +319,9 @@ class Hub:
     async def broadcast_agents(self) -> None:
         """Send ``connected-agents-update`` now (the periodic broadcast of production)."""
         async with self.transaction():
-            await self.queue_agents_update()
+            self.queue_agents_update()
 
-    async def assign_orphans(self, limit: int, reason: ReassignReason) -> list[Reassignment]:
+    def assign_orphans(self, limit: int, reason: ReassignReason) -> list[Reassignment]:
         """Give up to ``limit`` unassigned active conversations to available agents."""
         candidates = rules.available(self.store.agents.all())
         if not candidates or limit == 0:
@@ -340,7 +340,7 @@ class Hub:
         self.queue_reassigned(moves, reason)
         return moves
 
-    async def auto_assign(self, conversation: Conversation) -> str | None:
+    def auto_assign(self, conversation: Conversation) -> str | None:
         """Assign an unassigned conversation to an available agent; return its id.
 
         The least loaded one, or (production) the first agent user listed as online.
@@ -350,7 +350,7 @@ class Hub:
                 rules.available(self.store.agents.all()), self.store.conversations.active_counts()
             )
         else:
-            listed = await self.agent_list()
+            listed = self.agent_list()
             agent_id = listed[0].id if listed else None
         if agent_id is not None:
             self.store.conversations.assign(conversation.id, agent_id)
@@ -362,8 +362,8 @@ class Hub:
             event = TicketsReassignedEvent(reassignments=moves, reason=reason)
             self.queue(Event.TICKETS_REASSIGNED, event, AGENTS_ROOM)
 
-    async def _touch(self, agent_id: str) -> None:
-        agent = await self.agent_record(agent_id)
+    def _touch(self, agent_id: str) -> None:
+        agent = self.agent_record(agent_id)
         agent.last_seen = utcnow()
         self.store.agents.save(agent)
 
@@ -405,12 +405,12 @@ class Hub:
             return
         async with self.transaction():
             if self.profile.disconnect_marks_offline:
-                await self._detach(sid, agent_id)
+                self._detach(sid, agent_id)
             else:
-                await self.queue_agents_update()
+                self.queue_agents_update()
 
-    async def _detach(self, sid: str, agent_id: str) -> None:
-        agent = await self.agent_record(agent_id)
+    def _detach(self, sid: str, agent_id: str) -> None:
+        agent = self.agent_record(agent_id)
         if sid in agent.sockets:
             agent.sockets.remove(sid)
         agent.last_seen = utcnow()
@@ -418,7 +418,7 @@ class Hub:
             agent.personal_status = PersonalStatus.OFFLINE
         self.store.agents.save(agent)
         if not agent.sockets:
-            await self.queue_agents_update()
+            self.queue_agents_update()
 
     async def join_dashboard(self, sid: str, agent_id: str) -> None:
         """``join-agent-dashboard``: the socket becomes agent ``agent_id``'s dashboard."""
@@ -432,9 +432,9 @@ class Hub:
         async with self.transaction():
             previous = self._socket_agent.get(sid)
             if previous is not None and previous != agent_id:
-                await self._detach(sid, previous)
+                self._detach(sid, previous)
             self._socket_agent[sid] = agent_id
-            agent = await self.agent_record(agent_id)
+            agent = self.agent_record(agent_id)
             if sid not in agent.sockets:
                 agent.sockets.append(sid)
             if agent.personal_status is PersonalStatus.OFFLINE:
@@ -443,17 +443,17 @@ class Hub:
             self.store.agents.save(agent)
             mode = self.store.settings.system_mode()
             self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
-            await self.assign_orphans(self.profile.assign_on_join, ReassignReason.AGENT_JOINED)
-            await self.queue_agents_update()
+            self.assign_orphans(self.profile.assign_on_join, ReassignReason.AGENT_JOINED)
+            self.queue_agents_update()
 
     async def _join_as_user(self, sid: str, agent_id: str) -> None:
         """Production's join: the user the id names goes online; other ids change nothing."""
         async with self.transaction():
             self._socket_agent[sid] = agent_id
-            await self.touch_user(agent_id, PersonalStatus.ONLINE)
+            self.touch_user(agent_id, PersonalStatus.ONLINE)
             mode = self.store.settings.system_mode()
             self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
-            await self.queue_agents_update()
+            self.queue_agents_update()
 
     async def join_room(self, sid: str, room: str) -> None:
         """``join-room`` (profile ``lizdeika``): join any room by name, as production lets."""
@@ -471,20 +471,20 @@ class Hub:
         if identity.kind == "customer":
             raise ServiceError(ErrorCode.FORBIDDEN, "customers may not type as an agent")
         if self.profile.check_conversations:
-            await self.conversation(payload.conversation_id)
+            self.conversation(payload.conversation_id)
         async with self.transaction():
             agent_id = self._socket_agent.get(sid)
             if agent_id is not None:
-                await self._activity(agent_id)
+                self._activity(agent_id)
             event = AgentTypingStatusEvent(is_typing=payload.is_typing, timestamp=utcnow())
             room = conversation_room(payload.conversation_id)
             self.queue(Event.AGENT_TYPING_STATUS, event, room, sid)
 
-    async def _activity(self, agent_id: str) -> None:
+    def _activity(self, agent_id: str) -> None:
         if self.profile.user_login:
-            await self.touch_user(agent_id)
+            self.touch_user(agent_id)
         else:
-            await self._touch(agent_id)
+            self._touch(agent_id)
 
     async def heartbeat(self, sid: str, payload: HeartbeatPayload | None) -> None:
         """``heartbeat``: note the activity and answer ``heartbeat-ack``.
@@ -497,7 +497,7 @@ class Hub:
             raise ServiceError(ErrorCode.NOT_JOINED, "send join-agent-dashboard before heartbeat")
         async with self.transaction():
             if payload is None or payload.source != "settings":
-                await self._activity(agent_id)
+                self._activity(agent_id)
             if not self.faults.withhold_heartbeat_acks:
                 echo = self.profile.heartbeat_echo and payload is not None
                 stamp = payload.timestamp if echo and payload is not None else utcnow()
@@ -509,7 +509,7 @@ class Hub:
         if state is StateType.CONNECTED_AGENTS:
             if self.profile.socket_auth:
                 self.identity_of(sid).require_agent()
-            data: list[AgentData] | object = await self.agent_list()
+            data: list[AgentData] | object = self.agent_list()
         else:
             data = self.store.settings.system_mode()
         event = CurrentStateEvent.model_validate({"type": state, "data": data})
@@ -519,7 +519,7 @@ class Hub:
         """``join-conversation``: put the socket in the conversation's room."""
         self.identity_of(sid).require_conversation(conversation_id)
         if self.profile.check_conversations:
-            await self.conversation(conversation_id)
+            self.conversation(conversation_id)
         assert self.transport is not None
         await self.transport.enter_room(sid, conversation_room(conversation_id))
 
@@ -527,7 +527,7 @@ class Hub:
         """``customer-typing``: tell the agents room."""
         self.identity_of(sid).require_conversation(payload.conversation_id)
         if self.profile.check_conversations:
-            await self.conversation(payload.conversation_id)
+            self.conversation(payload.conversation_id)
         event = CustomerTypingStatusEvent(
             conversation_id=payload.conversation_id,
             is_typing=payload.is_typing,

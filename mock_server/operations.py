@@ -223,7 +223,7 @@ async def _replayed(
     return body
 
 
-async def _remember(
+def _remember(
     hub: Hub,
     scope: str,
     identity: Identity,
@@ -303,7 +303,7 @@ async def post_message(
                 visitor_id, {}, conversation_id=request.conversation_id
             )
             if mode is SystemMode.HITL:
-                agent_id = await hub.auto_assign(conversation)
+                agent_id = hub.auto_assign(conversation)
                 conversation = conversation.model_copy(update={"assigned_agent": agent_id})
             if profile.agent_tokens:
                 token = _customer_token(hub, conversation.id)
@@ -329,7 +329,7 @@ async def post_message(
                 await _drop_pending(hub, conversation.id)
                 _queue_visitor_message(hub, conversation, user_message)
             if conversation.assigned_agent is None:
-                agent_id = await hub.auto_assign(conversation)
+                agent_id = hub.auto_assign(conversation)
                 conversation = conversation.model_copy(update={"assigned_agent": agent_id})
             if profile.pending_suggestions:
                 ai_message = await _pending_suggestion(
@@ -376,7 +376,7 @@ async def post_message(
                 token=token,
             )
         )
-        await _remember(hub, scope, identity, idempotency_key, request, body)
+        _remember(hub, scope, identity, idempotency_key, request, body)
     return body
 
 
@@ -385,7 +385,7 @@ async def conversation_messages(
 ) -> ConversationMessagesResponse:
     """``GET /api/conversations/{id}/messages``."""
     identity.require_conversation(conversation_id)
-    await hub.conversation(conversation_id)
+    hub.conversation(conversation_id)
     messages = await hub.store.messages.after(after, limit, conversation_id)
     return ConversationMessagesResponse(conversation_id=conversation_id, messages=messages)
 
@@ -397,7 +397,7 @@ async def all_messages(hub: Hub, identity: Identity, after: int, limit: int) -> 
     return AllMessagesResponse(messages=messages, last_seq=hub.store.messages.last_seq())
 
 
-async def list_conversations(
+def list_conversations(
     hub: Hub, identity: Identity, status: ConversationStatus | None
 ) -> ConversationListResponse:
     """``GET /api/admin/conversations``."""
@@ -422,11 +422,11 @@ async def agent_respond(
         cached = await _replayed(hub, scope, identity, idempotency_key, request)
         if cached is not None:
             return cached
-        conversation = await hub.conversation(request.conversation_id)
+        conversation = hub.conversation(request.conversation_id)
         _require_active(conversation)
         metadata: dict[str, Any] = {}
         if profile.user_login:
-            user = await hub.find_user(request.agent_id)
+            user = hub.find_user(request.agent_id)
             if user is None and conversation.assigned_agent != request.agent_id:
                 raise ServiceError(
                     ErrorCode.INTERNAL,
@@ -435,12 +435,12 @@ async def agent_respond(
                 )
             if user is not None and conversation.assigned_agent != user.id:
                 hub.store.conversations.assign(conversation.id, user.id)
-            await hub.touch_user(request.agent_id)
+            hub.touch_user(request.agent_id)
             metadata = _attribution(request, user.name if user else request.agent_id)
             metadata["responseAttribution"]["systemMode"] = hub.store.settings.system_mode().value
             await _drop_pending(hub, conversation.id)
         else:
-            agent = await hub.agent_record(request.agent_id)
+            agent = hub.agent_record(request.agent_id)
             agent.last_seen = utcnow()
             hub.store.agents.save(agent)
             if conversation.assigned_agent != request.agent_id:
@@ -464,7 +464,7 @@ async def agent_respond(
             )
             hub.queue(Event.AGENT_SENT_MESSAGE, sent, AGENTS_ROOM)
         body = {"success": True, "message": profile.encoder.message(message)}
-        await _remember(hub, scope, identity, idempotency_key, request, body)
+        _remember(hub, scope, identity, idempotency_key, request, body)
     return body
 
 
@@ -490,7 +490,7 @@ async def set_personal_status(
     """``POST /api/agent/personal-status``: ``afk`` hands chats over, ``online`` takes orphans."""
     identity.require_agent(request.agent_id)
     async with hub.transaction():
-        agent = await hub.agent_record(request.agent_id)
+        agent = hub.agent_record(request.agent_id)
         agent.personal_status = PersonalStatus(request.personal_status)
         agent.last_seen = utcnow()
         hub.store.agents.save(agent)
@@ -513,13 +513,13 @@ async def set_personal_status(
                 )
             hub.queue_reassigned(moves, ReassignReason.AGENT_AFK)
         else:
-            moves = await hub.assign_orphans(-1, ReassignReason.AGENT_ONLINE)
-        await hub.queue_agents_update()
-        view = await hub.agent_view(agent)
+            moves = hub.assign_orphans(-1, ReassignReason.AGENT_ONLINE)
+        hub.queue_agents_update()
+        view = hub.agent_view(agent)
     return PersonalStatusResponse(success=True, agent=view, reassignments=moves)
 
 
-async def get_mode(hub: Hub, identity: Identity) -> dict[str, Any]:
+def get_mode(hub: Hub, identity: Identity) -> dict[str, Any]:
     """``GET /api/system/mode``: ``{mode}``."""
     identity.require_authenticated()
     return {"mode": hub.store.settings.system_mode().value}
@@ -540,11 +540,11 @@ async def set_mode(hub: Hub, identity: Identity, request: SystemModeRequest) -> 
     return SystemModeResponse(success=True, mode=request.mode)
 
 
-async def connected_agents(hub: Hub, identity: Identity) -> ConnectedAgentsResponse:
+def connected_agents(hub: Hub, identity: Identity) -> ConnectedAgentsResponse:
     """``GET /api/agents/connected``."""
     identity.require_agent()
     return ConnectedAgentsResponse(
-        agents=await hub.agent_list(), system_mode=hub.store.settings.system_mode()
+        agents=hub.agent_list(), system_mode=hub.store.settings.system_mode()
     )
 
 
@@ -554,7 +554,7 @@ async def assign(
     """``POST /api/conversations/{id}/assign``."""
     identity.require_agent()
     async with hub.transaction():
-        conversation = await hub.conversation(conversation_id)
+        conversation = hub.conversation(conversation_id)
         _require_active(conversation)
         hub.store.conversations.assign(conversation.id, request.agent_id)
         move = Reassignment(
@@ -573,7 +573,7 @@ async def end(
     """``POST /api/conversations/{id}/end``: agents, or the conversation's customer."""
     identity.require_conversation(conversation_id)
     async with hub.transaction():
-        conversation = await hub.conversation(conversation_id)
+        conversation = hub.conversation(conversation_id)
         if conversation.status is ConversationStatus.ACTIVE:
             hub.store.conversations.set_status(conversation.id, ConversationStatus.ENDED)
     return EndConversationResponse(success=True)
@@ -706,9 +706,9 @@ async def personal_status_production(
     (``reassignments`` is always 0 at production's commit); the agents hear of it.
     """
     async with hub.transaction():
-        user = await hub.find_user(agent_id)
-        await hub.touch_user(agent_id, status)
-        await hub.queue_agents_update()
+        user = hub.find_user(agent_id)
+        hub.touch_user(agent_id, status)
+        hub.queue_agents_update()
     now = format_timestamp(utcnow())
     agent: dict[str, Any] = {
         "id": agent_id,
@@ -745,7 +745,7 @@ async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> di
                 "unknown conversation",
                 body={"error": "Conversation not found"},
             )
-        user = await hub.find_user(agent_id)
+        user = hub.find_user(agent_id)
         if user is None:
             raise ServiceError(
                 ErrorCode.INTERNAL, "no such agent", body={"error": "Failed to assign conversation"}

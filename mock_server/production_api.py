@@ -127,7 +127,7 @@ class _Limits:
         self.refresh = FixedWindow(REFRESH_LIMIT)
 
 
-async def _jwt_user(hub: Hub, request: web.Request) -> User:
+def _jwt_user(hub: Hub, request: web.Request) -> User:
     """``authenticateToken`` + ``requireAgentOrAdmin``: the user of a valid access token."""
     header = request.headers.get("Authorization", "")
     parts = header.split(" ")
@@ -313,11 +313,11 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         return _json({"success": True, "mode": answer.mode.value})
 
     async def connected_agents(request: web.Request) -> web.Response:
-        agents = [profile.encoder.agent(agent) for agent in await hub.agent_list()]
+        agents = [profile.encoder.agent(agent) for agent in hub.agent_list()]
         return _json({"agents": agents, "systemMode": hub.store.settings.system_mode().value})
 
     async def assign(request: web.Request) -> web.Response:
-        await _jwt_user(hub, request)
+        _jwt_user(hub, request)
         conversation_id = _conversation_id(request.match_info["id"])
         body = await _body(request)
         agent_id = body.get("agentId")
@@ -328,7 +328,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         return _json(await ops.assign_production(hub, conversation_id, agent_id))
 
     async def end(request: web.Request) -> web.Response:
-        await _jwt_user(hub, request)
+        _jwt_user(hub, request)
         body = await _body(request)
         conversation = hub.store.conversations.get(request.match_info["id"])
         if conversation is None or conversation.assigned_agent != body.get("agentId"):
@@ -336,7 +336,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         return _json({"success": True})  # production records nothing else
 
     async def bulk_assign(request: web.Request) -> web.Response:
-        await _jwt_user(hub, request)
+        _jwt_user(hub, request)
         body = await _body(request)
         ids, agent_id = body.get("conversationIds"), body.get("agentId")
         if not isinstance(ids, list) or not ids:
@@ -353,7 +353,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         )
 
     async def mark_seen(request: web.Request) -> web.Response:
-        user = await _jwt_user(hub, request)
+        user = _jwt_user(hub, request)
         del user
         body = await _body(request)
         conversation_id = request.match_info["id"]

@@ -176,7 +176,7 @@ async def snapshot(hub: Hub) -> dict[str, Any]:
     store = hub.store
     load = store.conversations.active_counts()
     agents = []
-    for agent in await hub.agent_list():
+    for agent in hub.agent_list():
         data = agent.to_wire()
         data["activeChats"] = load.get(agent.id, 0)
         agents.append(data)

@@ -411,7 +411,7 @@ async def test_production_profile_feed(tmp_path: Path) -> None:
             "acks": False,
             "personalStatuses": ["online", "offline"],
         }
-        users = await server.users()
+        users = server.users()
         async with console(server.url) as feed:
             assert feed.messages[0]["profile"] == "lizdeika"
             state = await feed.wait(lambda m: m["type"] == "state", "state")
