@@ -9,7 +9,7 @@ Run it with ``vilnius-mock-server`` (or ``python -m mock_server``), or in-proces
 """
 
 from .app import AgentUser, RateLimit, RunningServer, ServerConfig, create_app, serve
-from .hub import Faults
+from .faults import Faults
 from .profile import PROFILES, Profile
 
 __all__ = [

@@ -33,7 +33,8 @@ from .auth import TokenSigner
 from .broadcast import MAX_BUFFER, Broadcaster, negotiation
 from .console import routes as console_routes
 from .console.feed import Feed
-from .hub import Faults, Hub
+from .faults import Faults
+from .hub import Hub
 from .logs import AccessLogger, access_logger
 from .profile import PROFILES, Encoder, ProfileName
 from .ratelimit import RateLimit

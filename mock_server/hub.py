@@ -17,7 +17,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Protocol
 
 from vilnius_client.events import (
@@ -48,71 +47,15 @@ from . import rules
 from .auth import OPEN, Identity, TokenSigner
 from .console.feed import Feed
 from .errors import ServiceError
+from .faults import Faults
 from .profile import VILNIUS, Profile
+from .rooms import AGENTS_ROOM, CONVERSATION_ROOM_PREFIX, conversation_room
 from .store import AgentRecord, Store
 from .users import JwtIssuer, User
 
-__all__ = [
-    "AGENTS_ROOM",
-    "RESERVED_CONVERSATION_IDS",
-    "Faults",
-    "Hub",
-    "Transport",
-    "conversation_room",
-]
+__all__ = ["Hub", "Transport"]
 
 logger = logging.getLogger("mock_server")
-
-AGENTS_ROOM = "agents"
-"""The room of every agent dashboard socket."""
-
-SETTINGS_ROOM = "settings"
-"""Profile ``lizdeika``: the room of production's settings page (dashboards join it too)."""
-
-CONVERSATION_ROOM_PREFIX = "conversation:"
-"""Prefix of every conversation's room name.
-
-Conversation ids are chosen by clients (a customer's first message may name any id), so
-they must never be used as room names as they are: a conversation called ``agents`` would
-be the agents room, one called like a socket id that socket's own room. Every
-conversation's room is this prefix plus its id. No server room (``agents``, each socket's
-id: base64url characters, no ``:``) starts with it, so a conversation room can be no
-other room, whatever the id.
-"""
-
-RESERVED_CONVERSATION_IDS = frozenset({AGENTS_ROOM, SETTINGS_ROOM})
-"""Ids no new conversation may take (the names of the server's own rooms).
-
-Rooms are already apart (:func:`conversation_room`); refusing these names as well keeps
-logs, the dashboard and other servers that use ids as room names unambiguous.
-"""
-
-
-def conversation_room(conversation_id: str) -> str:
-    """Return the name of the room of a conversation (never a server room; see above)."""
-    return CONVERSATION_ROOM_PREFIX + conversation_id
-
-
-@dataclass
-class Faults:
-    """Test hooks that make the server misbehave on purpose.
-
-    Attributes:
-        withhold_heartbeat_acks: While true, ``heartbeat`` is processed but no
-            ``heartbeat-ack`` is sent.
-        drop_responses: The next N POST requests are processed and stored, then
-            their connection is closed without an answer.
-        fail_requests: The next N HTTP requests (Socket.IO's excluded) answer
-            503 without being processed.
-        block_sockets: While true, new Socket.IO connections are refused with
-            503 at the HTTP level (REST keeps working): a socket that cannot be
-            re-established, for testing the SDK's polling fallback.
-    """
-
-    withhold_heartbeat_acks: bool = False
-    block_sockets: bool = False
-    drop_responses: int = 0
-    fail_requests: int = 0
 
 
 class Transport(Protocol):

@@ -60,7 +60,8 @@ from vilnius_client.events import (
 from . import rules
 from .auth import AGENT_TOKEN_TTL, CUSTOMER_TOKEN_TTL, Identity
 from .errors import ServiceError
-from .hub import AGENTS_ROOM, RESERVED_CONVERSATION_IDS, Hub, conversation_room
+from .hub import Hub
+from .rooms import AGENTS_ROOM, RESERVED_CONVERSATION_IDS, conversation_room
 from .users import display_name
 from .wirejson import dumps
 

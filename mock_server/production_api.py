@@ -35,8 +35,9 @@ from vilnius_client.events import (
 from . import operations as ops
 from .auth import OPEN
 from .errors import ServiceError
-from .hub import AGENTS_ROOM, Hub
+from .hub import Hub
 from .ratelimit import FixedWindow, RateLimit
+from .rooms import AGENTS_ROOM
 from .users import TokenError, User, verify_password
 from .wirejson import dumps
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from ..rooms import CONVERSATION_ROOM_PREFIX
+
 __all__ = ["MAX_PAYLOAD", "Entry", "Feed", "Subscriber", "redact"]
 
 logger = logging.getLogger("mock_server")
@@ -52,9 +54,6 @@ SECRET_KEYS = frozenset(
     }
 )
 """Field names whose values never reach a console."""
-
-CONVERSATION_ROOM_PREFIX = "conversation:"
-"""The hub's (:data:`mock_server.hub.CONVERSATION_ROOM_PREFIX`; the hub imports this module)."""
 
 Entry = dict[str, Any]
 

@@ -13,8 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mock_server import AgentUser, RunningServer, ServerConfig, serve
-from mock_server import hub as hub_module
+from mock_server import AgentUser, RunningServer, ServerConfig, rooms, serve
 from mock_server.console import feed as feed_module
 from mock_server.console.feed import Feed
 from tests.conftest import scaled
@@ -456,8 +455,8 @@ async def test_a_console_that_falls_behind_is_dropped() -> None:
 
 
 def test_the_feed_names_conversation_rooms_as_the_hub_does() -> None:
-    assert feed_module.CONVERSATION_ROOM_PREFIX == hub_module.CONVERSATION_ROOM_PREFIX
-    assert feed_module.conversation_of(hub_module.conversation_room("c:1")) == "c:1"
+    assert feed_module.CONVERSATION_ROOM_PREFIX == rooms.CONVERSATION_ROOM_PREFIX
+    assert feed_module.conversation_of(rooms.conversation_room("c:1")) == "c:1"
     assert feed_module.conversation_of({"message": {"conversationId": "m"}}) == "m"
     assert feed_module.conversation_of({"conversation": {"id": "n"}}) == "n"
     assert feed_module.conversation_of("agents", {"mode": "hitl"}) is None
