@@ -38,6 +38,7 @@ from .auth import OPEN, Identity
 from .errors import ServiceError
 from .hub import Hub
 from .logs import socket_logger
+from .operations import sockets
 
 __all__ = ["register", "validation_details"]
 
@@ -46,13 +47,13 @@ logger = logging.getLogger("mock_server")
 _Operation = Callable[[Hub, str, Any], Awaitable[None]]
 
 _OPERATIONS: dict[Event, _Operation] = {
-    Event.JOIN_AGENT_DASHBOARD: lambda hub, sid, payload: hub.join_dashboard(sid, payload),
-    Event.AGENT_TYPING: lambda hub, sid, payload: hub.agent_typing(sid, payload),
-    Event.HEARTBEAT: lambda hub, sid, payload: hub.heartbeat(sid, payload),
-    Event.REQUEST_CURRENT_STATE: lambda hub, sid, payload: hub.current_state(sid, payload),
-    Event.JOIN_CONVERSATION: lambda hub, sid, payload: hub.join_conversation(sid, payload),
-    Event.CUSTOMER_TYPING: lambda hub, sid, payload: hub.customer_typing(sid, payload),
-    Event.JOIN_ROOM: lambda hub, sid, payload: hub.join_room(sid, payload),
+    Event.JOIN_AGENT_DASHBOARD: sockets.join_dashboard,
+    Event.AGENT_TYPING: sockets.agent_typing,
+    Event.HEARTBEAT: sockets.heartbeat,
+    Event.REQUEST_CURRENT_STATE: sockets.current_state,
+    Event.JOIN_CONVERSATION: sockets.join_conversation,
+    Event.CUSTOMER_TYPING: sockets.customer_typing,
+    Event.JOIN_ROOM: sockets.join_room,
 }
 
 
@@ -130,7 +131,7 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
             feed.socket(sid, "disconnect", {"reason": str(reason) if reason else None})
         if is_live():
             socket_logger.info("disconnect %s (%s): %s", sid, _who(hub.identity_of(sid)), reason)
-            await hub.disconnect(sid)
+            await sockets.disconnect(hub, sid)
 
     async def unknown(event: Any, sid: str, *args: Any) -> Any:
         """An event the server does not know: ``error-event`` (production says nothing)."""

@@ -1,13 +1,13 @@
 """The server's core: state changes and the events they cause, free of any transport.
 
-:class:`Hub` owns the :class:`~mock_server.store.Store` and a
-:class:`Transport` (emit to a room, put a socket in a room). Every change runs in
-:meth:`Hub.transaction`: writes are committed first (the store batches the
-commits of concurrent changes), then the events queued during the change are
-emitted, in the order the changes ran, so that events follow ``seq`` order.
-Socket event handlers (:mod:`mock_server.handlers`) and REST handlers
-(:mod:`mock_server.api`) are thin layers over it; the REST operations live in
-:mod:`mock_server.operations`.
+``Hub`` owns the ``Store``, a ``Transport`` (emit to a room, put a socket in a room)
+and who each socket is. Every change runs in ``Hub.transaction``: writes are committed
+first (the store batches the commits of concurrent changes), then the events queued
+during the change are emitted, in the order the changes ran, so that events follow
+``seq`` order. What each socket event and REST request does is in
+``mock_server.operations``; the socket handlers (``mock_server.handlers``) and the REST
+layers (``mock_server.api``, ``mock_server.production_api``) are thin layers over it.
+The hub keeps what they share: the agents' view and the assignment of conversations.
 """
 
 from __future__ import annotations
@@ -22,23 +22,15 @@ from typing import Protocol
 from vilnius_client.events import (
     AgentData,
     AgentStatus,
-    AgentTypingStatusEvent,
     ConnectedAgentsUpdateEvent,
     Conversation,
     ConversationStatus,
-    CurrentStateEvent,
-    CustomerTypingStatusEvent,
     ErrorCode,
     Event,
-    HeartbeatAckEvent,
-    HeartbeatPayload,
     PersonalStatus,
     Reassignment,
     ReassignReason,
-    StateType,
-    SystemModeUpdateEvent,
     TicketsReassignedEvent,
-    TypingPayload,
     WireModel,
     utcnow,
 )
@@ -49,7 +41,7 @@ from .console.feed import Feed
 from .errors import ServiceError
 from .faults import Faults
 from .profile import VILNIUS, Profile
-from .rooms import AGENTS_ROOM, CONVERSATION_ROOM_PREFIX, conversation_room
+from .rooms import AGENTS_ROOM
 from .store import AgentRecord, Store
 from .users import JwtIssuer, User
 
@@ -66,7 +58,7 @@ class Transport(Protocol):
     ) -> None:
         """Send ``event`` to every socket of ``room`` (a room name or a socket id).
 
-        Conversation rooms are always named by :func:`conversation_room`.
+        Conversation rooms are always named by ``rooms.conversation_room``.
         """
 
     async def enter_room(self, sid: str, room: str) -> None:
@@ -85,7 +77,7 @@ class Hub:
         auth: ``"token"`` or ``"none"``.
         agent_key: The key agents trade for a token (``None``: any key, mode ``none`` only).
         faults: The test hooks.
-        profile: Which server to play (:mod:`mock_server.profile`).
+        profile: Which server to play (``mock_server.profile``).
         jwt: Issues the JWTs of agent users (profile ``lizdeika``).
     """
 
@@ -109,7 +101,7 @@ class Hub:
         self.jwt = jwt
         self.transport: Transport | None = None
         self.feed = Feed()
-        """What the browser console shows (:mod:`mock_server.console`); idle unless one is open."""
+        """What the browser console shows (``mock_server.console``); idle unless one is open."""
         self._identities: dict[str, Identity] = {}
         self._socket_agent: dict[str, str] = {}
         self._outbox: list[_Queued] = []
@@ -133,17 +125,20 @@ class Hub:
                 self._outbox = []
         async with self._emitting:
             for event, data, room, skip_sid in outbox:
-                await self._send(event, data, room, skip_sid)
+                await self.send(event, data, room, skip_sid)
 
     def queue(self, event: Event, data: WireModel, room: str, skip_sid: str | None = None) -> None:
         """Send an event once the running transaction has committed."""
         self._outbox.append((event, data, room, skip_sid))
 
-    async def _send(self, event: Event, data: WireModel, room: str, skip: str | None) -> None:
+    async def send(
+        self, event: Event, data: WireModel, room: str, skip_sid: str | None = None
+    ) -> None:
+        """Send an event now (a failure is logged, never raised)."""
         if self.transport is None:
             return
         try:
-            await self.transport.emit(event, data, room, skip)
+            await self.transport.emit(event, data, room, skip_sid)
         except Exception:  # a socket that went away must not fail the change
             logger.exception("emit of %s to %s failed", event, room)
 
@@ -305,11 +300,6 @@ class Hub:
             event = TicketsReassignedEvent(reassignments=moves, reason=reason)
             self.queue(Event.TICKETS_REASSIGNED, event, AGENTS_ROOM)
 
-    def _touch(self, agent_id: str) -> None:
-        agent = self.agent_record(agent_id)
-        agent.last_seen = utcnow()
-        self.store.agents.save(agent)
-
     # -- sockets ----------------------------------------------------------
 
     def reset_sockets(self) -> None:
@@ -335,145 +325,15 @@ class Hub:
         """Return who socket ``sid`` is."""
         return self._identities.get(sid, OPEN if self.auth == "none" else Identity("anonymous"))
 
-    async def disconnect(self, sid: str) -> None:
-        """Forget socket ``sid``; mark its agent offline if it was the last socket.
+    def agent_of(self, sid: str) -> str | None:
+        """The agent whose dashboard socket ``sid`` is, or ``None``."""
+        return self._socket_agent.get(sid)
 
-        Without :attr:`Profile.disconnect_marks_offline` (production) the agent stays
-        online until it is inactive for :attr:`Profile.activity_timeout`; the agents
-        room still gets ``connected-agents-update``.
-        """
+    def set_agent(self, sid: str, agent_id: str) -> None:
+        """Socket ``sid`` is now agent ``agent_id``'s dashboard."""
+        self._socket_agent[sid] = agent_id
+
+    def forget(self, sid: str) -> str | None:
+        """Forget socket ``sid``; return the agent whose dashboard it was, if any."""
         self._identities.pop(sid, None)
-        agent_id = self._socket_agent.pop(sid, None)
-        if agent_id is None:
-            return
-        async with self.transaction():
-            if self.profile.disconnect_marks_offline:
-                self._detach(sid, agent_id)
-            else:
-                self.queue_agents_update()
-
-    def _detach(self, sid: str, agent_id: str) -> None:
-        agent = self.agent_record(agent_id)
-        if sid in agent.sockets:
-            agent.sockets.remove(sid)
-        agent.last_seen = utcnow()
-        if not agent.sockets and agent.personal_status is PersonalStatus.ONLINE:
-            agent.personal_status = PersonalStatus.OFFLINE
-        self.store.agents.save(agent)
-        if not agent.sockets:
-            self.queue_agents_update()
-
-    async def join_dashboard(self, sid: str, agent_id: str) -> None:
-        """``join-agent-dashboard``: the socket becomes agent ``agent_id``'s dashboard."""
-        self.identity_of(sid).require_agent(agent_id)
-        assert self.transport is not None
-        for room in self.profile.dashboard_rooms:
-            await self.transport.enter_room(sid, room)
-        if self.profile.user_login:
-            await self._join_as_user(sid, agent_id)
-            return
-        async with self.transaction():
-            previous = self._socket_agent.get(sid)
-            if previous is not None and previous != agent_id:
-                self._detach(sid, previous)
-            self._socket_agent[sid] = agent_id
-            agent = self.agent_record(agent_id)
-            if sid not in agent.sockets:
-                agent.sockets.append(sid)
-            if agent.personal_status is PersonalStatus.OFFLINE:
-                agent.personal_status = PersonalStatus.ONLINE
-            agent.last_seen = utcnow()
-            self.store.agents.save(agent)
-            mode = self.store.settings.system_mode()
-            self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
-            self.assign_orphans(self.profile.assign_on_join, ReassignReason.AGENT_JOINED)
-            self.queue_agents_update()
-
-    async def _join_as_user(self, sid: str, agent_id: str) -> None:
-        """Production's join: the user the id names goes online; other ids change nothing."""
-        async with self.transaction():
-            self._socket_agent[sid] = agent_id
-            self.touch_user(agent_id, PersonalStatus.ONLINE)
-            mode = self.store.settings.system_mode()
-            self.queue(Event.SYSTEM_MODE_UPDATE, SystemModeUpdateEvent(mode=mode), sid)
-            self.queue_agents_update()
-
-    async def join_room(self, sid: str, room: str) -> None:
-        """``join-room`` (profile ``lizdeika``): join any room by name, as production lets."""
-        assert self.transport is not None
-        if room.startswith(CONVERSATION_ROOM_PREFIX):
-            return  # conversation rooms are joined with join-conversation
-        try:
-            await self.transport.enter_room(sid, room)
-        except ValueError:  # python-socketio refuses another socket's own room
-            logger.info("socket %s may not join room %r", sid, room)
-
-    async def agent_typing(self, sid: str, payload: TypingPayload) -> None:
-        """``agent-typing``: tell the conversation room, sender excluded."""
-        identity = self.identity_of(sid)
-        if identity.kind == "customer":
-            raise ServiceError(ErrorCode.FORBIDDEN, "customers may not type as an agent")
-        if self.profile.check_conversations:
-            self.conversation(payload.conversation_id)
-        async with self.transaction():
-            agent_id = self._socket_agent.get(sid)
-            if agent_id is not None:
-                self._activity(agent_id)
-            event = AgentTypingStatusEvent(is_typing=payload.is_typing, timestamp=utcnow())
-            room = conversation_room(payload.conversation_id)
-            self.queue(Event.AGENT_TYPING_STATUS, event, room, sid)
-
-    def _activity(self, agent_id: str) -> None:
-        if self.profile.user_login:
-            self.touch_user(agent_id)
-        else:
-            self._touch(agent_id)
-
-    async def heartbeat(self, sid: str, payload: HeartbeatPayload | None) -> None:
-        """``heartbeat``: note the activity and answer ``heartbeat-ack``.
-
-        Production counts only dashboard heartbeats (or ones without a ``source``) as
-        activity, and its ack carries its own clock rather than the client's.
-        """
-        agent_id = self._socket_agent.get(sid)
-        if agent_id is None:
-            raise ServiceError(ErrorCode.NOT_JOINED, "send join-agent-dashboard before heartbeat")
-        async with self.transaction():
-            if payload is None or payload.source != "settings":
-                self._activity(agent_id)
-            if not self.faults.withhold_heartbeat_acks:
-                echo = self.profile.heartbeat_echo and payload is not None
-                stamp = payload.timestamp if echo and payload is not None else utcnow()
-                ack = HeartbeatAckEvent(timestamp=stamp, agent_id=agent_id)
-                self.queue(Event.HEARTBEAT_ACK, ack, sid)
-
-    async def current_state(self, sid: str, state: StateType) -> None:
-        """``request-current-state``: answer ``current-state`` to the sender."""
-        if state is StateType.CONNECTED_AGENTS:
-            if self.profile.socket_auth:
-                self.identity_of(sid).require_agent()
-            data: list[AgentData] | object = self.agent_list()
-        else:
-            data = self.store.settings.system_mode()
-        event = CurrentStateEvent.model_validate({"type": state, "data": data})
-        await self._send(Event.CURRENT_STATE, event, sid, None)
-
-    async def join_conversation(self, sid: str, conversation_id: str) -> None:
-        """``join-conversation``: put the socket in the conversation's room."""
-        self.identity_of(sid).require_conversation(conversation_id)
-        if self.profile.check_conversations:
-            self.conversation(conversation_id)
-        assert self.transport is not None
-        await self.transport.enter_room(sid, conversation_room(conversation_id))
-
-    async def customer_typing(self, sid: str, payload: TypingPayload) -> None:
-        """``customer-typing``: tell the agents room."""
-        self.identity_of(sid).require_conversation(payload.conversation_id)
-        if self.profile.check_conversations:
-            self.conversation(payload.conversation_id)
-        event = CustomerTypingStatusEvent(
-            conversation_id=payload.conversation_id,
-            is_typing=payload.is_typing,
-            timestamp=utcnow(),
-        )
-        await self._send(Event.CUSTOMER_TYPING_STATUS, event, AGENTS_ROOM, None)
+        return self._socket_agent.pop(sid, None)
