@@ -33,10 +33,11 @@ from .auth import TokenSigner
 from .broadcast import MAX_BUFFER, Broadcaster, negotiation
 from .console import routes as console_routes
 from .console.feed import Feed
+from .encoders import Encoder
 from .faults import Faults
 from .hub import Hub
 from .logs import AccessLogger, access_logger
-from .profile import PROFILES, Encoder, ProfileName
+from .profile import PROFILES, ProfileName
 from .ratelimit import RateLimit
 from .store import Store
 from .users import (
