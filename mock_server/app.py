@@ -28,7 +28,7 @@ from aiohttp import web
 
 from vilnius_client.events import Event, WireModel
 
-from . import api, handlers
+from . import handlers, rest
 from .auth import TokenSigner
 from .broadcast import MAX_BUFFER, Broadcaster, negotiation
 from .console import routes as console_routes
@@ -181,10 +181,10 @@ def create_app(hub: Hub, config: ServerConfig) -> web.Application:
     handlers.register(sio, hub, lambda: hub.transport is transport)
     if guard:
         handlers.limit_event_size(sio, hub, config.max_socket_payload)
-    app = web.Application(client_max_size=config.max_body, middlewares=api.middlewares(hub))
+    app = web.Application(client_max_size=config.max_body, middlewares=rest.middlewares(hub))
     app.middlewares.append(negotiation(config.ws_compression))
     sio.attach(app)
-    api.add_routes(app, hub, config.message_limit())
+    rest.add_routes(app, hub, config.message_limit())
     if config.console:
         console_routes.install(app, hub)
     app[_SIO] = sio

@@ -28,7 +28,7 @@ from vilnius_client.events import (
 
 from .users import display_name
 
-__all__ = ["ContractEncoder", "Encoder", "ProductionEncoder"]
+__all__ = ["ContractEncoder", "Encoder", "ProductionEncoder", "production_error"]
 
 
 class Encoder(Protocol):
@@ -48,6 +48,9 @@ class Encoder(Protocol):
 
     def post_message_answer(self, answer: PostMessageResponse) -> dict[str, Any]:
         """The answer of ``POST /api/messages``."""
+
+    def error(self, code: str, message: str, details: Any) -> dict[str, Any]:
+        """A REST error answer (its status goes on the response)."""
 
 
 class ContractEncoder:
@@ -70,6 +73,9 @@ class ContractEncoder:
 
     def agent(self, agent: AgentData) -> dict[str, Any]:
         return agent.to_wire()
+
+    def error(self, code: str, message: str, details: Any) -> dict[str, Any]:
+        return {"error": message, "code": code, "details": details}
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -166,3 +172,11 @@ class ProductionEncoder:
             "connected": agent.connected,
             "userId": agent.id,
         }
+
+    def error(self, code: str, message: str, details: Any) -> dict[str, Any]:
+        return production_error(message)
+
+
+def production_error(message: str) -> dict[str, Any]:
+    """Production's generic error answer (its Express error handler): no code, no details."""
+    return {"success": False, "error": message}

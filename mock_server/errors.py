@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from vilnius_client.events import ErrorCode
 
-__all__ = ["HTTP_STATUS", "ServiceError"]
+__all__ = ["HTTP_STATUS", "ServiceError", "validation_details"]
 
 HTTP_STATUS: dict[str, int] = {
     ErrorCode.INVALID_PAYLOAD: 400,
@@ -52,3 +54,11 @@ class ServiceError(Exception):
         self.status = status or HTTP_STATUS.get(self.code, 400)
         self.body = body
         self.headers = headers or {}
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Return which fields were wrong, without echoing the input back."""
+    return [
+        {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+        for error in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]

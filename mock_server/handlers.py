@@ -35,12 +35,12 @@ from vilnius_client.events import (
 )
 
 from .auth import OPEN, Identity
-from .errors import ServiceError
+from .errors import ServiceError, validation_details
 from .hub import Hub
 from .logs import socket_logger
 from .operations import sockets
 
-__all__ = ["register", "validation_details"]
+__all__ = ["limit_event_size", "register"]
 
 logger = logging.getLogger("mock_server")
 
@@ -65,14 +65,6 @@ def _lenient_heartbeat(payload: Any) -> HeartbeatPayload | None:
             timestamp=utcnow(), source=source if isinstance(source, str) else None
         )
     return None
-
-
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    """Return which fields were wrong, without echoing the input back."""
-    return [
-        {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
-        for error in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
 
 
 def _token_of(environ: dict[str, Any], auth: Any) -> object:

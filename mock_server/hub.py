@@ -5,9 +5,9 @@ and who each socket is. Every change runs in ``Hub.transaction``: writes are com
 first (the store batches the commits of concurrent changes), then the events queued
 during the change are emitted, in the order the changes ran, so that events follow
 ``seq`` order. What each socket event and REST request does is in
-``mock_server.operations``; the socket handlers (``mock_server.handlers``) and the REST
-layers (``mock_server.api``, ``mock_server.production_api``) are thin layers over it.
-The hub keeps what they share: the agents' view and the assignment of conversations.
+``mock_server.operations``, over the hub; the socket handlers (``mock_server.handlers``)
+and the REST layer (``mock_server.rest``) are thin layers over those. The hub keeps what
+they share: the agents' view and the assignment of conversations.
 """
 
 from __future__ import annotations

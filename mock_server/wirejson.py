@@ -1,4 +1,5 @@
-"""Compact JSON encoding for what the server sends (event packets, REST answers).
+"""Compact JSON encoding for what the server sends: event packets (``dumps``), REST answers
+(``json_response``).
 
 orjson is several times faster than the stdlib encoder. Its output is the same JSON
 value; it differs only in spelling (non-ASCII characters as UTF-8 instead of ``\\u``
@@ -12,8 +13,9 @@ import json
 from typing import Any
 
 import orjson
+from aiohttp import web
 
-__all__ = ["dumps"]
+__all__ = ["dumps", "json_response"]
 
 
 def dumps(value: Any) -> bytes:
@@ -22,3 +24,12 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:
         return json.dumps(value, separators=(",", ":")).encode()
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A REST answer as ``web.json_response`` makes it (``application/json``), by ``dumps``."""
+    return web.Response(
+        text=dumps(body).decode(), status=status, content_type="application/json", headers=headers
+    )

@@ -1,14 +1,15 @@
-"""What each REST request does (CONTRACT.md §6, and production's dialect), over a ``Hub``.
+"""What each REST request and socket event does, over a ``Hub``.
 
-Each function checks the caller's ``Identity``, changes the state in one transaction and
-returns the answer; the HTTP layers (``mock_server.api``, ``mock_server.production_api``)
-only parse and serialise. By area:
+Each function checks the caller's ``Identity``, changes the state in one transaction
+and returns the answer (or queues the events); the HTTP layer (``mock_server.rest``) and
+the socket handlers (``mock_server.handlers``) only parse, validate and serialise. By area:
 
 - ``conversations``: start, list, assign, end, bulk-assign;
 - ``messages``: a customer's message and what the system mode makes of it; message pages;
 - ``replies``: an agent's reply;
 - ``agents``: personal status, the system mode, the connected agents;
 - ``tokens``: agent and customer tokens;
+- ``sockets``: every Socket.IO event (joins, typing, heartbeats, state requests);
 
 and what they share: ``common`` (the active-conversation check, message events),
 ``idempotency`` (``Idempotency-Key``), ``suggestions`` (production's pending AI

@@ -1,15 +1,13 @@
-"""The REST API (CONTRACT.md §6) on aiohttp: parsing, auth, errors and fault hooks.
+"""The REST API of CONTRACT.md §6 (profile ``vilnius``): parsing, auth, answers.
 
-Every error answer is JSON ``{"error", "code", "details"}``: bad JSON is 400,
+Every request body is validated with its model of ``vilnius_client.events``. Every error
+answer is JSON ``{"error", "code", "details"}`` (``middleware.py``): bad JSON is 400,
 a body that fails its model 422, an unknown route 404, a too large body 413.
-Unexpected failures are logged and answered 500 ``internal`` without a trace.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -29,91 +27,22 @@ from vilnius_client.events import (
     SystemModeRequest,
 )
 
-from . import operations as ops
-from . import production_api
-from .auth import ANONYMOUS, OPEN, Identity, TokenSigner
-from .errors import ServiceError
-from .handlers import validation_details
-from .hub import Hub
-from .ratelimit import FixedWindow, RateLimit
-from .wirejson import dumps
+from .. import operations as ops
+from ..auth import ANONYMOUS, OPEN, Identity, TokenSigner
+from ..errors import ServiceError, validation_details
+from ..hub import Hub
+from ..ratelimit import FixedWindow, RateLimit
+from ..wirejson import json_response
 
-__all__ = ["add_routes", "middlewares"]
-
-logger = logging.getLogger("mock_server")
+__all__ = ["AGENT_TOKEN_FAILURES", "MAX_IDEMPOTENCY_KEY", "MAX_SEQ", "add_routes"]
 
 M = TypeVar("M", bound=BaseModel)
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 AGENT_TOKEN_FAILURES = RateLimit(10, 60.0)
 """Wrong agent keys allowed per client IP and minute; then every attempt gets 429."""
 
 MAX_IDEMPOTENCY_KEY = 255
 MAX_SEQ = 2**63 - 1  # SQLite's INTEGER; a larger ``after`` simply matches nothing
-SOCKETIO_PATH = "/socket.io/"
-
-_STATUS_CODES = {
-    400: ErrorCode.INVALID_PAYLOAD,
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.INVALID_PAYLOAD,
-    409: ErrorCode.CONFLICT,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
-    429: ErrorCode.RATE_LIMITED,
-}
-
-
-def middlewares(hub: Hub) -> list[Any]:
-    """Return the error-mapping and fault-injection middlewares."""
-    production = hub.profile.user_login
-
-    def _error(status: int, code: str, message: str, details: Any = None) -> web.Response:
-        if production:  # production's Express error handler
-            return _json_response(production_api.error_body(status, message), status)
-        body = {"error": message, "code": code, "details": details}
-        return _json_response(body, status)
-
-    @web.middleware
-    async def errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ServiceError as exc:
-            if exc.body is not None:
-                response = _json_response(exc.body, exc.status)
-            else:
-                response = _error(exc.status, exc.code, exc.message, exc.details)
-            response.headers.update(exc.headers)
-            return response
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            code = _STATUS_CODES.get(exc.status, ErrorCode.INTERNAL)
-            return _error(exc.status, code, exc.reason)
-        except Exception:
-            logger.exception("%s %s failed", request.method, request.path)
-            return _error(500, ErrorCode.INTERNAL, "internal error")
-
-    @web.middleware
-    async def faults(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if request.path.startswith(SOCKETIO_PATH):
-            if hub.faults.block_sockets:
-                return _error(503, ErrorCode.INTERNAL, "socket endpoint blocked (injected fault)")
-            return await handler(request)
-        if hub.faults.fail_requests > 0:
-            hub.faults.fail_requests -= 1
-            response = _error(503, ErrorCode.INTERNAL, "service unavailable (injected fault)")
-            response.headers["Retry-After"] = "0"
-            return response
-        if request.method == "POST" and hub.faults.drop_responses > 0:
-            hub.faults.drop_responses -= 1
-            await handler(request)
-            if request.transport is not None:
-                request.transport.abort()
-            raise web.HTTPServiceUnavailable  # never written: the connection is gone
-        return await handler(request)
-
-    return [errors, faults]
 
 
 def _identity(hub: Hub, request: web.Request) -> Identity:
@@ -169,25 +98,19 @@ def _idempotency_key(request: web.Request) -> str | None:
 
 def _json(model: BaseModel | dict[str, Any], status: int = 200) -> web.Response:
     body = model if isinstance(model, dict) else model.model_dump(mode="json", by_alias=True)
-    return _json_response(body, status)
+    return json_response(body, status)
 
 
-def _json_response(body: Any, status: int) -> web.Response:
-    # what web.json_response makes (application/json; charset=utf-8), encoded by orjson
-    return web.Response(text=dumps(body).decode(), status=status, content_type="application/json")
-
-
-def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None = None) -> None:
-    """Add every endpoint of the profile to ``app`` (CONTRACT.md §6, or production's)."""
-    if hub.profile.user_login:
-        production_api.add_routes(app, hub, message_limit)
-        return
+def add_routes(app: web.Application, hub: Hub) -> None:
+    """Add the endpoints of CONTRACT.md §6 to ``app``."""
+    routes = web.RouteTableDef()
     contract = {
         "name": "vilnius",
         "version": 1,
         "features": list(hub.profile.contract_features),
     }
 
+    @routes.get("/health")
     async def health(request: web.Request) -> web.Response:
         return _json(
             {
@@ -198,17 +121,27 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
             }
         )
 
+    @routes.post("/api/conversations")
     async def create_conversation(request: web.Request) -> web.Response:
         body = await _body(request, CreateConversationRequest)
         answer = await ops.create_conversation(hub, _identity(hub, request), body)
         return _json(answer, status=201)
 
+    @routes.post("/api/messages")
     async def post_message(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         key = _idempotency_key(request)
         body = await _body(request, PostMessageRequest)
         return _json(await ops.post_message(hub, identity, body, key))
 
+    @routes.get("/api/messages")
+    async def all_messages(request: web.Request) -> web.Response:
+        identity = _identity(hub, request)
+        after = min(_int_query(request, "after", 0), MAX_SEQ)
+        limit = _int_query(request, "limit", 100, 1000)
+        return _json(await ops.all_messages(hub, identity, after, limit))
+
+    @routes.get("/api/conversations/{id}/messages")
     async def conversation_messages(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         after = min(_int_query(request, "after", 0), MAX_SEQ)
@@ -217,6 +150,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
         answer = await ops.conversation_messages(hub, identity, conversation_id, after, limit)
         return _json(answer)
 
+    @routes.get("/api/admin/conversations")
     async def list_conversations(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         text = request.query.get("status")
@@ -230,51 +164,54 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
             ) from exc
         return _json(ops.list_conversations(hub, identity, status))
 
+    @routes.post("/api/agent/respond")
     async def agent_respond(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         key = _idempotency_key(request)
         body = await _body(request, AgentRespondRequest)
         return _json(await ops.agent_respond(hub, identity, body, key))
 
+    @routes.post("/api/agent/personal-status")
     async def personal_status(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         body = await _body(request, PersonalStatusRequest)
         return _json(await ops.set_personal_status(hub, identity, body))
 
+    @routes.get("/api/system/mode")
     async def get_mode(request: web.Request) -> web.Response:
         return _json(ops.get_mode(hub, _identity(hub, request)))
 
+    @routes.post("/api/system/mode")
     async def set_mode(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         body = await _body(request, SystemModeRequest)
         return _json(await ops.set_mode(hub, identity, body))
 
+    @routes.get("/api/agents/connected")
     async def connected_agents(request: web.Request) -> web.Response:
         return _json(ops.connected_agents(hub, _identity(hub, request)))
 
+    @routes.post("/api/conversations/{id}/assign")
     async def assign(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         body = await _body(request, AssignRequest)
         return _json(await ops.assign(hub, identity, request.match_info["id"], body))
 
+    @routes.post("/api/conversations/{id}/end")
     async def end(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         body = await _body(request, EndConversationRequest)
         return _json(await ops.end(hub, identity, request.match_info["id"], body))
 
+    @routes.post("/api/admin/conversations/bulk-assign")
     async def bulk_assign(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
         body = await _body(request, BulkAssignRequest)
         return _json(await ops.bulk_assign(hub, identity, body))
 
-    async def all_messages(request: web.Request) -> web.Response:
-        identity = _identity(hub, request)
-        after = min(_int_query(request, "after", 0), MAX_SEQ)
-        limit = _int_query(request, "limit", 100, 1000)
-        return _json(await ops.all_messages(hub, identity, after, limit))
-
     failures = FixedWindow(AGENT_TOKEN_FAILURES)
 
+    @routes.post("/api/auth/agent-token")
     async def agent_token(request: web.Request) -> web.Response:
         client = request.remote or "unknown"
         blocked = failures.blocked(client)
@@ -293,18 +230,4 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None =
                 failures.count(client)
             raise
 
-    app.router.add_get("/health", health)
-    app.router.add_post("/api/conversations", create_conversation)
-    app.router.add_post("/api/messages", post_message)
-    app.router.add_get("/api/messages", all_messages)
-    app.router.add_get("/api/conversations/{id}/messages", conversation_messages)
-    app.router.add_get("/api/admin/conversations", list_conversations)
-    app.router.add_post("/api/agent/respond", agent_respond)
-    app.router.add_post("/api/agent/personal-status", personal_status)
-    app.router.add_get("/api/system/mode", get_mode)
-    app.router.add_post("/api/system/mode", set_mode)
-    app.router.add_get("/api/agents/connected", connected_agents)
-    app.router.add_post("/api/conversations/{id}/assign", assign)
-    app.router.add_post("/api/conversations/{id}/end", end)
-    app.router.add_post("/api/admin/conversations/bulk-assign", bulk_assign)
-    app.router.add_post("/api/auth/agent-token", agent_token)
+    app.add_routes(routes)

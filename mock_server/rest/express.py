@@ -1,0 +1,72 @@
+"""How production's Express app reads requests and refuses them (profile ``lizdeika``).
+
+Production has no common envelope: each endpoint validates and answers in its own way
+(``{error, field}`` 400s on messages, ``{success: false, error, code}`` on auth, bare
+``{error}`` elsewhere, 500 ``{error}`` where it fails inside). These helpers raise a
+``ServiceError`` carrying the exact body to answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from vilnius_client.events import ErrorCode
+
+from ..encoders import production_error
+from ..errors import ServiceError
+from ..ratelimit import FixedWindow
+
+__all__ = ["client_ip", "fail", "invalid", "limited", "read_body"]
+
+
+def fail(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> ServiceError:
+    """A refusal answered with ``status`` and exactly ``body``."""
+    code = {400: ErrorCode.INVALID_PAYLOAD, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN}
+    return ServiceError(
+        code.get(status, ErrorCode.INTERNAL if status >= 500 else ErrorCode.NOT_FOUND),
+        str(body.get("error", "")),
+        status=status,
+        body=body,
+        headers=headers,
+    )
+
+
+def invalid(message: str, field: str) -> ServiceError:
+    """``validation.js``: 400 ``{error, field}``."""
+    return fail(400, {"error": message, "field": field})
+
+
+async def read_body(request: web.Request) -> Any:
+    """The JSON body as Express's ``express.json()`` reads it (``{}`` when not JSON)."""
+    if request.content_type != "application/json":
+        return {}
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise fail(413, production_error("request entity too large")) from exc
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise fail(400, production_error(f"Unexpected token in JSON: {exc}")) from exc
+    if not isinstance(data, dict | list):  # express.json() is strict: objects and arrays
+        raise fail(400, production_error("Unexpected token in JSON: not an object"))
+    return data if isinstance(data, dict) else {}
+
+
+def client_ip(request: web.Request) -> str:
+    """The client's address, the key of per-IP rate limits."""
+    return request.remote or "unknown"
+
+
+def limited(limiter: FixedWindow, key: str, body: dict[str, Any]) -> dict[str, str]:
+    """Count a request; raise production's 429 when over the limit, else return the headers."""
+    hit = limiter.hit(key)
+    headers = hit.headers(limiter.policy)
+    if not hit.allowed:
+        raise fail(429, body, headers)
+    return headers
