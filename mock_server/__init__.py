@@ -1,16 +1,22 @@
 """The Vilnius reference server: every event and endpoint of the contract, persisted.
 
-Run it with ``vilnius-mock-server`` (or ``python -m mock_server``), or in-process::
+Run it with ``vilnius-mock-server`` (or ``python -m mock_server``), or in-process:
 
-    from mock_server import serve
+```python
+from mock_server import serve
 
-    async with serve(port=0, db=":memory:", auth="none") as server:
-        print(server.url)
+async with serve(port=0, db=":memory:", auth="none") as server:
+    print(server.url)
+```
 """
 
-from .app import AgentUser, RateLimit, RunningServer, ServerConfig, create_app, serve
+from .app import create_app
+from .config import ServerConfig
 from .faults import Faults
 from .profile import PROFILES, Profile
+from .ratelimit import RateLimit
+from .server import RunningServer, serve
+from .users import AgentUser
 
 __all__ = [
     "PROFILES",

@@ -22,10 +22,11 @@ from typing import Any
 from vilnius_client import __version__
 
 from . import logs
-from .app import RunningServer, ServerConfig
 from .broadcast import MAX_BUFFER
+from .config import ServerConfig
 from .profile import PROFILES
 from .ratelimit import RateLimit
+from .server import RunningServer
 from .users import AgentUser, load_agent_users, parse_agent_user
 
 __all__ = ["ENV_PREFIX", "environment_variables", "main", "parse_args"]
