@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mock_server import RunningServer, serve
-from mock_server.__main__ import environment_variables
+from mock_server.options import environment_variables
 from tests.deployments import PROFILES, TIMEOUT_SCALE, Deployment, scaled, server_config
 
 __all__ = ["TIMEOUT_SCALE", "scaled"]  # used by the test modules

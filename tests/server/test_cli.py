@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import vilnius_client
-from mock_server.__main__ import environment_variables, parse_args
+from mock_server.options import environment_variables, parse_args
 from tests.conftest import scaled
 from tests.server.helpers import Api
 from vilnius_client import AgentClient
