@@ -8,11 +8,12 @@ from aiohttp import web
 from vilnius_client.events import Event, WireModel
 
 from . import handlers, rest
-from .broadcast import Broadcaster, negotiation
+from .broadcast import Broadcaster
 from .config import ServerConfig
 from .console import routes as console_routes
 from .console.feed import Feed
 from .encoders import Encoder
+from .frames import negotiation
 from .hub import Hub
 
 __all__ = ["SOCKETIO", "SOCKET_CEILING", "create_app"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .broadcast import MAX_BUFFER
+from .outbox import MAX_BUFFER
 from .profile import PROFILES, ProfileName
 from .ratelimit import RateLimit
 from .users import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, AgentUser

@@ -15,8 +15,8 @@ from typing import Any
 
 from vilnius_client import __version__
 
-from .broadcast import MAX_BUFFER
 from .config import ServerConfig
+from .outbox import MAX_BUFFER
 from .profile import PROFILES
 from .ratelimit import RateLimit
 from .users import AgentUser, load_agent_users, parse_agent_user

@@ -1,4 +1,4 @@
-"""The connection layer (mock_server/broadcast.py, mock_server/_internals.py).
+"""The connection layer (mock_server/outbox.py, broadcast.py, frames.py, _internals.py).
 
 Compression is negotiated only when the server is started with it, and then without server
 context takeover (one compressed frame serves every recipient); the library internals the
@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mock_server import RunningServer, ServerConfig, _internals, serve
-from mock_server.broadcast import COMPRESSION_THRESHOLD, Broadcaster, Deflater
+from mock_server.broadcast import Broadcaster
+from mock_server.frames import COMPRESSION_THRESHOLD, Deflater
 from tests.faults.timing import wait_until
 from tests.server.helpers import TIMEOUT, Api, Recorder, agent
 
