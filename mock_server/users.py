@@ -237,18 +237,11 @@ class JwtIssuer:
             TokenError: ``Access token expired`` or ``Invalid access token``.
         """
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._access_key,
-                algorithms=["HS256"],
-                audience=ACCESS_AUDIENCE,
-                issuer=ISSUER,
-            )
+            return self._decode(token, self._access_key, ACCESS_AUDIENCE)
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("Access token expired") from exc
         except jwt.PyJWTError as exc:
             raise TokenError("Invalid access token") from exc
-        return claims
 
     def verify_refresh(self, token: str) -> dict[str, Any]:
         """The claims of a valid refresh token.
@@ -257,13 +250,13 @@ class JwtIssuer:
             TokenError: ``Invalid refresh token`` (production says so for expired ones too).
         """
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._refresh_key,
-                algorithms=["HS256"],
-                audience=REFRESH_AUDIENCE,
-                issuer=ISSUER,
-            )
+            return self._decode(token, self._refresh_key, REFRESH_AUDIENCE)
         except jwt.PyJWTError as exc:
             raise TokenError("Invalid refresh token") from exc
+
+    @staticmethod
+    def _decode(token: str, key: str, audience: str) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=["HS256"], audience=audience, issuer=ISSUER
+        )
         return claims
