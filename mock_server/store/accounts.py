@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from ..users import User
-from .journal import JournalSource
+from .journal import Table
 
 __all__ = ["RefreshTokens", "Users"]
 
 _COLUMNS = "id, email, password_hash, name, role, totp_secret, created_at"
 
 
-class Users:
-    """Every agent user, in memory, in the order they were created.
+class Users(Table):
+    """Every agent user, in memory, in the order they were created."""
 
-    Args:
-        journal: The running transaction's journal.
-    """
+    _by_id: dict[str, User]
 
-    def __init__(self, journal: JournalSource) -> None:
-        self._journal = journal
-        self._by_id: dict[str, User] = {}
-
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self) -> None:
         """(Re)read the table."""
         sql = f"SELECT {_COLUMNS} FROM users ORDER BY created_at, rowid"
-        self._by_id = {str(row[0]): User(*row) for row in await db.execute_fetchall(sql)}
+        self._by_id = {str(row[0]): User(*row) for row in await self._db.execute_fetchall(sql)}
 
     def all(self) -> list[User]:
         """Every user, in the order they were created."""
@@ -58,22 +50,16 @@ class Users:
         journal.put(self._by_id, user.id, user)
 
 
-class RefreshTokens:
-    """The refresh tokens issued and not yet rotated: ``jti`` -> ``(user id, expires at)``.
+class RefreshTokens(Table):
+    """The refresh tokens issued and not yet rotated: ``jti`` -> ``(user id, expires at)``."""
 
-    Args:
-        journal: The running transaction's journal.
-    """
+    _by_jti: dict[str, tuple[str, int]]
 
-    def __init__(self, journal: JournalSource) -> None:
-        self._journal = journal
-        self._by_jti: dict[str, tuple[str, int]] = {}
-
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self) -> None:
         """(Re)read the table."""
         sql = "SELECT jti, user_id, expires_at FROM refresh_tokens"
         self._by_jti = {
-            str(row[0]): (str(row[1]), int(row[2])) for row in await db.execute_fetchall(sql)
+            str(row[0]): (str(row[1]), int(row[2])) for row in await self._db.execute_fetchall(sql)
         }
 
     def get(self, jti: str) -> tuple[str, int] | None:

@@ -6,11 +6,9 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import aiosqlite
-
 from vilnius_client.events import PersonalStatus, format_timestamp
 
-from .journal import JournalSource
+from .journal import Table
 from .schema import Row, read_timestamp
 
 __all__ = ["AgentRecord", "Agents"]
@@ -48,21 +46,15 @@ def _copy(agent: AgentRecord) -> AgentRecord:
     return replace(agent, sockets=list(agent.sockets))
 
 
-class Agents:
-    """Every agent, in memory; records go in and out as copies.
+class Agents(Table):
+    """Every agent, in memory; records go in and out as copies."""
 
-    Args:
-        journal: The running transaction's journal.
-    """
+    _by_id: dict[str, AgentRecord]
 
-    def __init__(self, journal: JournalSource) -> None:
-        self._journal = journal
-        self._by_id: dict[str, AgentRecord] = {}
-
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self) -> None:
         """(Re)read the table."""
         sql = f"SELECT {_COLUMNS} FROM agents ORDER BY id"
-        self._by_id = {str(row[0]): _agent(row) for row in await db.execute_fetchall(sql)}
+        self._by_id = {str(row[0]): _agent(row) for row in await self._db.execute_fetchall(sql)}
 
     def get(self, agent_id: str) -> AgentRecord | None:
         """Return (a copy of) one agent, or ``None``."""

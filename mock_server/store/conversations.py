@@ -7,11 +7,9 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import aiosqlite
-
 from vilnius_client.events import Conversation, ConversationStatus, format_timestamp, utcnow
 
-from .journal import JournalSource
+from .journal import Table
 from .schema import Row, read_timestamp
 
 __all__ = ["Conversations"]
@@ -30,23 +28,17 @@ def _conversation(row: Row) -> Conversation:
     )
 
 
-class Conversations:
-    """Every conversation, in memory (``Conversation`` objects are shared: never change one).
+class Conversations(Table):
+    """Every conversation, in memory (``Conversation`` objects are shared: never change one)."""
 
-    Args:
-        journal: The running transaction's journal.
-    """
+    _by_id: dict[str, Conversation]
+    _active: Counter[str]  # active conversations of each agent
+    _noticed: set[str]  # conversations that got the offline notice
 
-    def __init__(self, journal: JournalSource) -> None:
-        self._journal = journal
-        self._by_id: dict[str, Conversation] = {}
-        self._active: Counter[str] = Counter()  # active conversations of each agent
-        self._noticed: set[str] = set()  # conversations that got the offline notice
-
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self) -> None:
         """(Re)read the table."""
         sql = f"SELECT {_COLUMNS}, offline_notice_sent FROM conversations ORDER BY rowid"
-        rows = list(await db.execute_fetchall(sql))
+        rows = list(await self._db.execute_fetchall(sql))
         self._by_id = {}
         self._active = Counter()
         for row in rows:
@@ -122,27 +114,23 @@ class Conversations:
 
     def assign(self, conversation_id: str, agent_id: str | None) -> None:
         """Set (or clear) the agent a conversation is assigned to."""
-        conversation = self._by_id.get(conversation_id)
-        if conversation is None:
-            return
-        self._journal().stage(
-            "conversations",
-            "UPDATE conversations SET assigned_agent = ? WHERE id = ?",
-            (agent_id, conversation_id),
-        )
-        self._put(conversation.model_copy(update={"assigned_agent": agent_id}))
+        self._update(conversation_id, "assigned_agent", agent_id, assigned_agent=agent_id)
 
     def set_status(self, conversation_id: str, status: ConversationStatus) -> None:
         """Change the lifecycle status of a conversation."""
+        self._update(conversation_id, "status", status.value, status=status)
+
+    def _update(self, conversation_id: str, column: str, value: Any, **changes: Any) -> None:
+        """Set ``column`` to ``value`` (and the model's fields to ``changes``), if it exists."""
         conversation = self._by_id.get(conversation_id)
         if conversation is None:
             return
         self._journal().stage(
             "conversations",
-            "UPDATE conversations SET status = ? WHERE id = ?",
-            (status.value, conversation_id),
+            f"UPDATE conversations SET {column} = ? WHERE id = ?",
+            (value, conversation_id),
         )
-        self._put(conversation.model_copy(update={"status": status}))
+        self._put(conversation.model_copy(update=changes))
 
     def active_counts(self) -> dict[str, int]:
         """Return the number of active conversations of each assigned agent."""

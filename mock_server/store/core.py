@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
 
 import aiosqlite
 
@@ -14,16 +13,12 @@ from .accounts import RefreshTokens, Users
 from .agents import Agents
 from .conversations import Conversations
 from .idempotency import Idempotency
-from .journal import Journal
+from .journal import Journal, Table
 from .messages import Messages
 from .settings import Settings
 from .writer import Writer
 
 __all__ = ["Store"]
-
-
-class _Table(Protocol):
-    async def load(self, db: aiosqlite.Connection) -> None: ...
 
 
 class Store:
@@ -49,14 +44,14 @@ class Store:
         self.path = path
         self.lock = asyncio.Lock()
         self._journal: Journal | None = None
-        self.conversations = Conversations(self._current)
+        self.conversations = Conversations(db, self._current)
         self.messages = Messages(db, self._current)
-        self.agents = Agents(self._current)
-        self.settings = Settings(self._current)
+        self.agents = Agents(db, self._current)
+        self.settings = Settings(db, self._current)
         self.idempotency = Idempotency(db, self._current)
-        self.users = Users(self._current)
-        self.refresh_tokens = RefreshTokens(self._current)
-        self._tables: tuple[_Table, ...] = (
+        self.users = Users(db, self._current)
+        self.refresh_tokens = RefreshTokens(db, self._current)
+        self._tables: tuple[Table, ...] = (
             self.conversations,
             self.messages,
             self.agents,
@@ -97,7 +92,7 @@ class Store:
     async def _load(self) -> None:
         """(Re)read the in-memory state from the database."""
         for table in self._tables:
-            await table.load(self._db)
+            await table.load()
 
     def _current(self) -> Journal:
         if self._journal is None:

@@ -9,27 +9,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiosqlite
-
-from .journal import JournalSource
+from .journal import Table
 
 __all__ = ["Idempotency"]
 
 
-class Idempotency:
-    """Answers by ``(scope, key)``.
+class Idempotency(Table):
+    """Answers by ``(scope, key)``."""
 
-    Args:
-        db: The connection answers are read through.
-        journal: The running transaction's journal.
-    """
+    _unsaved: dict[tuple[str, str], str]
 
-    def __init__(self, db: aiosqlite.Connection, journal: JournalSource) -> None:
-        self._db = db
-        self._journal = journal
-        self._unsaved: dict[tuple[str, str], str] = {}
-
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self) -> None:
         """Forget the answers not committed (the database is read again)."""
         self._unsaved = {}
 

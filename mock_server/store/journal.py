@@ -1,7 +1,7 @@
-"""The running transaction's journal: what it wrote, how to undo it, what follows its commit.
+"""The running transaction's journal, and the base of the tables that record into it.
 
-Every table of the store changes its in-memory state at once and records the change
-here: the statement to run (``stage``), how to undo it should the block raise
+Every table of the store (a ``Table``) changes its in-memory state at once and records
+the change in the journal: the statement to run (``stage``), how to undo it should the block raise
 (``on_undo``, or ``put`` / ``pop`` for a dictionary), and what to do once it is
 committed (``on_commit``).
 """
@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
+import aiosqlite
+
 from .writer import Statement
 
-__all__ = ["Journal", "JournalSource"]
+__all__ = ["Journal", "JournalSource", "Table"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -69,3 +71,20 @@ def _restore(mapping: MutableMapping[K, V], key: K, old: V) -> None:
 
 JournalSource = Callable[[], Journal]
 """Returns the running transaction's journal (raises outside a transaction)."""
+
+
+class Table:
+    """A table of the store: read at ``load``, changed through the running transaction.
+
+    Args:
+        db: The connection (tables read through it; only the writer writes).
+        journal: Returns the running transaction's journal (raises outside one).
+    """
+
+    def __init__(self, db: aiosqlite.Connection, journal: JournalSource) -> None:
+        self._db = db
+        self._journal = journal
+
+    async def load(self) -> None:
+        """(Re)read the table's state from the database (at open, after a failed commit)."""
+        raise NotImplementedError

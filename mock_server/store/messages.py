@@ -11,11 +11,9 @@ import json
 import uuid
 from typing import Any
 
-import aiosqlite
-
 from vilnius_client.events import Message, Sender, format_timestamp, utcnow
 
-from .journal import JournalSource
+from .journal import Table
 from .schema import Row, read_timestamp
 
 __all__ = ["Messages"]
@@ -41,27 +39,19 @@ def _message(row: Row) -> Message:
     )
 
 
-class Messages:
-    """Every conversation's messages.
+class Messages(Table):
+    """Every conversation's messages."""
 
-    Args:
-        db: The connection pages are read through.
-        journal: The running transaction's journal.
-    """
+    _head: int  # the highest seq given
+    _committed: int  # the highest seq committed
 
-    def __init__(self, db: aiosqlite.Connection, journal: JournalSource) -> None:
-        self._db = db
-        self._journal = journal
-        self._head = 0  # the highest seq given
-        self._committed = 0  # the highest seq committed
-
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self) -> None:
         """(Re)read the highest ``seq`` ever given (kept by SQLite even for deleted rows)."""
         sql = (
             "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), "
             "COALESCE((SELECT MAX(seq) FROM messages), 0))"
         )
-        rows = list(await db.execute_fetchall(sql))
+        rows = list(await self._db.execute_fetchall(sql))
         self._head = self._committed = int(rows[0][0])
 
     def add(

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from vilnius_client.events import SystemMode
 
-from .journal import JournalSource
+from .journal import Table
 
 __all__ = ["Settings"]
 
 
-class Settings:
-    """The settings, in memory.
+class Settings(Table):
+    """The settings, in memory."""
 
-    Args:
-        journal: The running transaction's journal.
-    """
+    _values: dict[str, str]
 
-    def __init__(self, journal: JournalSource) -> None:
-        self._journal = journal
-        self._values: dict[str, str] = {}
-
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self) -> None:
         """(Re)read the table."""
-        rows = list(await db.execute_fetchall("SELECT key, value FROM meta"))
+        rows = list(await self._db.execute_fetchall("SELECT key, value FROM meta"))
         self._values = {str(row[0]): str(row[1]) for row in rows}
 
     def get(self, key: str) -> str | None:
