@@ -85,6 +85,13 @@ def _int_query(request: web.Request, name: str, default: int, high: int | None =
     return value
 
 
+def _page(request: web.Request) -> tuple[int, int]:
+    """``after`` (default 0) and ``limit`` (default 100, at most 1,000) of a message page."""
+    after = min(_int_query(request, "after", 0), MAX_SEQ)
+    limit = _int_query(request, "limit", 100, 1000)
+    return after, limit
+
+
 def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
@@ -137,15 +144,13 @@ def add_routes(app: web.Application, hub: Hub) -> None:
     @routes.get("/api/messages")
     async def all_messages(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
-        after = min(_int_query(request, "after", 0), MAX_SEQ)
-        limit = _int_query(request, "limit", 100, 1000)
+        after, limit = _page(request)
         return _json(await ops.all_messages(hub, identity, after, limit))
 
     @routes.get("/api/conversations/{id}/messages")
     async def conversation_messages(request: web.Request) -> web.Response:
         identity = _identity(hub, request)
-        after = min(_int_query(request, "after", 0), MAX_SEQ)
-        limit = _int_query(request, "limit", 100, 1000)
+        after, limit = _page(request)
         conversation_id = request.match_info["id"]
         answer = await ops.conversation_messages(hub, identity, conversation_id, after, limit)
         return _json(answer)
