@@ -1,22 +1,21 @@
 """The one place that names private parts of python-engineio, python-socketio and asyncio.
 
-The server's fast paths (:mod:`mock_server.broadcast`) lean on a few things those libraries
-do not promise to keep. Every one of them is listed here and checked when a server starts,
-all of them, not a sample: :func:`check` returns, per feature, what is missing, and a
-feature whose list is not empty is switched off (with one warning per process and
-feature), leaving python-socketio's own code to do the job.
+The server's connection layer and fast paths (``mock_server.outbox``,
+``mock_server.broadcast``) lean on a few things those libraries do not promise to keep.
+Every one of them is listed here and checked when a server starts, all of them, not a
+sample: ``check`` returns, per feature, what is missing, and a feature whose list is not
+empty is switched off (with one warning per process and feature), leaving
+python-socketio's own code to do the job.
 
 Two features:
 
-``outbox``
-    The connection layer: the reference server's Engine.IO WebSocket driver (in place of
-    python-engineio's aiohttp driver) and a queue per socket that counts its bytes, so
-    that every connection has a bounded outgoing buffer. A safety limit, not a fast path:
-    ``VILNIUS_FAST_PATHS=0`` leaves it on.
-``direct``
-    The fast paths: a broadcast framed once and written to every recipient's transport,
-    the driver writing frames itself (one shared compressor when compression is on).
-    Needs ``outbox``. ``VILNIUS_FAST_PATHS=0`` switches it off.
+- ``outbox``: the connection layer: the reference server's Engine.IO WebSocket driver (in
+  place of python-engineio's aiohttp driver) and a queue per socket that counts its bytes,
+  so that every connection has a bounded outgoing buffer. A safety limit, not a fast
+  path: ``VILNIUS_FAST_PATHS=0`` leaves it on.
+- ``direct``: the fast paths: a broadcast framed once and written to every recipient's
+  transport, the driver writing frames itself (one shared compressor when compression is
+  on). Needs ``outbox``. ``VILNIUS_FAST_PATHS=0`` switches it off.
 
 aiohttp needs no private attribute: the transport comes from ``request.transport`` and
 the negotiated compression from ``WebSocketResponse.compress`` and the response headers.
@@ -61,8 +60,8 @@ ENV = "VILNIUS_FAST_PATHS"
 
 NAMESPACE = "/"
 
-#: Attributes every python-engineio ``AsyncSocket`` must have (set in ``BaseSocket``).
 SOCKET_ATTRIBUTES = ("sid", "queue", "connected", "upgraded", "upgrading", "closing", "closed")
+"""Attributes every python-engineio ``AsyncSocket`` must have (set in ``BaseSocket``)."""
 
 
 def fast_paths_enabled() -> bool:
@@ -112,7 +111,7 @@ def check(
 ) -> Support:
     """Check every internal the two features use, against one ``AsyncServer``.
 
-    ``queue_factory`` makes the queue :func:`install_queue` would install (probed with a
+    ``queue_factory`` makes the queue ``install_queue`` would install (probed with a
     throwaway Engine.IO socket that is never registered). ``driver_module`` and
     ``socket_class`` are there for tests (fakes of other library versions).
     """

@@ -1,16 +1,18 @@
 """Tokens and permissions (CONTRACT.md §8).
 
-Tokens are HMAC-SHA256 signed and self-contained::
+Tokens are HMAC-SHA256 signed and self-contained:
 
-    base64url(json claims) "." base64url(signature)
+```text
+base64url(json claims) "." base64url(signature)
+```
 
 Agent tokens carry ``{"kind": "agent", "sub": agentId, "exp": epoch seconds}``;
 customer tokens ``{"kind": "customer", "sub": conversationId, "exp": ...}``. The
 signing secret lives in the database, so tokens stay valid across a restart on
 the same file.
 
-Every check goes through an :class:`Identity`. In auth mode ``none`` every caller
-is :data:`OPEN` and every check passes.
+Every check goes through an ``Identity``. In auth mode ``none`` every caller
+is ``OPEN`` and every check passes.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class ServerConfig:
 
     Attributes:
         host: Interface to listen on.
-        port: TCP port; 0 picks a free one (kept across :meth:`RunningServer.start`).
+        port: TCP port; 0 picks a free one (kept across ``RunningServer.start``).
         db: SQLite file, or ``":memory:"``.
         auth: ``"token"`` (CONTRACT.md §8) or ``"none"``.
         agent_key: The key agents trade for tokens; generated when ``None`` in
@@ -40,7 +40,7 @@ class ServerConfig:
         agent_users: Agent users to seed (profile ``lizdeika``; kept in the database).
         message_rate_limit: Limit of ``POST /api/messages`` per client IP: ``"default"``
             (the profile's: 10 per minute for ``lizdeika``, none for ``vilnius``),
-            ``"off"``, or a :class:`RateLimit`.
+            ``"off"``, or a ``RateLimit``.
         access_token_ttl: Lifetime of ``lizdeika`` access tokens in seconds (900, as
             production); shorten it to test a client's refresh.
         refresh_token_ttl: Lifetime of ``lizdeika`` refresh tokens in seconds (7 days).

@@ -28,7 +28,7 @@ class ServiceError(Exception):
     """A request or event was refused.
 
     Attributes:
-        code: One of :class:`~vilnius_client.events.ErrorCode`.
+        code: One of [ErrorCode][vilnius_client.events.ErrorCode].
         message: A human-readable message (never a stack trace).
         details: Extra JSON-ready information (e.g. the invalid fields).
         status: The HTTP status to answer with on REST.

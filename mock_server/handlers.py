@@ -1,7 +1,7 @@
 """Socket.IO event handlers (CONTRACT.md §3): validate, call the hub, acknowledge.
 
 Every client -> server event is validated with
-:data:`vilnius_client.events.CLIENT_EVENT_PAYLOADS`. A rejected event gets an
+[CLIENT_EVENT_PAYLOADS][vilnius_client.events.CLIENT_EVENT_PAYLOADS]. A rejected event gets an
 ``error-event`` to the sender and, when the client asked for an acknowledgement,
 ``{ok: false, error: {code, message}}``; an accepted one is acknowledged with
 ``{ok: true}``. The connection always stays open.

@@ -114,7 +114,7 @@ class Hub:
         """Run a change alone; once it is committed, send the events it queued.
 
         The store commits transactions in the order their blocks ran, and their
-        events leave in that order too (:attr:`_emitting`), so events follow ``seq``.
+        events leave in that order too (``_emitting``), so events follow ``seq``.
         """
         outbox: list[_Queued] = []
         async with self.store.transaction():
@@ -143,7 +143,7 @@ class Hub:
             logger.exception("emit of %s to %s failed", event, room)
 
     def identify(self, token: object) -> Identity:
-        """Return the identity a token proves (:data:`OPEN` in auth mode ``none``)."""
+        """Return the identity a token proves (``OPEN`` in auth mode ``none``)."""
         if self.auth == "none":
             return OPEN
         if token is None:
@@ -169,9 +169,9 @@ class Hub:
     # -- agents -----------------------------------------------------------
 
     def agent_list(self) -> list[AgentData]:
-        """Return the agents the dashboard lists (:func:`rules.listed`).
+        """Return the agents the dashboard lists (``rules.listed``).
 
-        With :attr:`Profile.activity_timeout` (production), the agent users whose status
+        With ``Profile.activity_timeout`` (production), the agent users whose status
         is ``online`` and who were active within it, in the order they were created.
         """
         if self.profile.activity_timeout is not None:

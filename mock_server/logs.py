@@ -3,7 +3,7 @@
 Three loggers, all under ``mock_server`` (INFO unless said otherwise):
 
 - ``mock_server``: start, stop, and what went wrong (WARNING and ERROR).
-- ``mock_server.access``: one line per REST request, written by :class:`AccessLogger`:
+- ``mock_server.access``: one line per REST request, written by ``AccessLogger``:
   client address, method, path with query, status, time. Never a body or a header.
   Socket.IO's own HTTP requests (``/socket.io/``) are left out: the socket lines say more.
 - ``mock_server.socket``: a socket connected (with who it is), disconnected (with why), an
@@ -30,7 +30,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """The line format of ``vilnius-mock-server``'s log (on standard error)."""
 
 access_logger = logging.getLogger("mock_server.access")
-"""One line per REST request (see :class:`AccessLogger`)."""
+"""One line per REST request (see ``AccessLogger``)."""
 
 socket_logger = logging.getLogger("mock_server.socket")
 """Socket connects, disconnects and dashboard joins."""

@@ -1,10 +1,10 @@
 """Which server the reference server plays: our contract (``vilnius``) or production (``lizdeika``).
 
-Everything that differs between the two lives here, in one frozen :class:`Profile`: the
+Everything that differs between the two lives here, in one frozen ``Profile``: the
 hub, the socket handlers, the operations and the REST layer ask it *what* to do (capability
 flags: "are events acknowledged?", "does a disconnect mark the agent offline?") and *how*
-to write it on the wire (:class:`ContractEncoder` / :class:`ProductionEncoder`), never
-which profile it is. The state, the store, the models (:mod:`vilnius_client.events`) and
+to write it on the wire (its encoder, ``mock_server.encoders``), never which profile it
+is. The state, the store, the models ([vilnius_client.events][vilnius_client.events]) and
 the operations are the same for both.
 
 ``vilnius`` is ``shared/CONTRACT.md``. ``lizdeika`` is production as ``shared/PRODUCTION.md``

@@ -2,7 +2,7 @@
 
 Each key (a client IP, or IP and e-mail) gets a window that starts with its first hit and
 lasts ``window`` seconds; the first ``limit`` hits of a window pass, the rest are refused
-until it ends. :meth:`FixedWindow.hit` returns what the ``RateLimit-*`` and
+until it ends. ``FixedWindow.hit`` returns what the ``RateLimit-*`` and
 ``Retry-After`` headers say.
 """
 

@@ -5,10 +5,10 @@
 * Conversations go to the available agent with the fewest active chats; ties go
   to the smallest agent id, so the outcome is deterministic.
 * An agent's computed ``status`` is ``offline`` without a connected socket,
-  ``busy`` when it is ``afk`` or has :data:`BUSY_AT` active chats or more, and
+  ``busy`` when it is ``afk`` or has ``BUSY_AT`` active chats or more, and
   ``online`` otherwise.
 * The dashboard lists an agent while it has a connected socket, holds active
-  conversations, or was seen within :data:`LISTED_FOR` (so a dashboard sees it go
+  conversations, or was seen within ``LISTED_FOR`` (so a dashboard sees it go
   offline); agents gone for longer drop off, and the list does not grow with every
   agent ever seen.
 """

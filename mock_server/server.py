@@ -38,12 +38,12 @@ logger = logging.getLogger("mock_server")
 
 
 class RunningServer:
-    """A reference server started by :func:`serve`.
+    """A reference server started by ``serve``.
 
     Attributes:
         config: The configuration (``port`` is the bound port once started).
         agent_key: The agent key (generated in mode ``token`` when none was given).
-        faults: Test hooks (:class:`Faults`).
+        faults: Test hooks (``Faults``).
         store: The database, for tests to inspect.
         hub: The server's core.
     """

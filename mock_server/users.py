@@ -153,7 +153,7 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a :func:`hash_password` hash."""
+    """Whether ``password`` matches a ``hash_password`` hash."""
     try:
         _, salt, digest = stored.split("$")
         computed = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)

@@ -1,6 +1,6 @@
 """The console's feed: what happens on the server, as JSON messages for the browser console.
 
-A :class:`Feed` belongs to the :class:`~mock_server.hub.Hub`. Three places publish to it,
+A ``Feed`` belongs to the ``Hub``. Three places publish to it,
 each behind one ``if feed.active:`` test, so that a server nobody watches pays one
 attribute read per event and nothing else:
 
@@ -8,13 +8,13 @@ attribute read per event and nothing else:
   (``dir: "out"``), and every room a socket is put in;
 - the socket handlers (``mock_server.handlers``): every event a client sends
   (``dir: "in"``), connects and disconnects, and the ``error-event`` answers;
-- the console's REST middleware (:mod:`mock_server.console.routes`): every HTTP request
+- the console's REST middleware (``mock_server.console.routes``): every HTTP request
   but Socket.IO's and the console's own, with its status, time, request and answer.
 
-:attr:`Feed.active` is true while at least one console is subscribed. Each subscriber has a
+``Feed.active`` is true while at least one console is subscribed. Each subscriber has a
 bounded queue of encoded messages; a console that falls too far behind is dropped (it
 reconnects and starts afresh) instead of growing the server's memory. Secrets (agent keys,
-passwords, tokens) never enter the feed: :func:`redact` replaces them.
+passwords, tokens) never enter the feed: ``redact`` replaces them.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ _NESTED_IDS = (
 
 
 def redact(value: Any) -> Any:
-    """``value`` with the values of :data:`SECRET_KEYS` (at any depth) replaced by ``"***"``."""
+    """``value`` with the values of ``SECRET_KEYS`` (at any depth) replaced by ``"***"``."""
     if isinstance(value, dict):
         return {
             key: "***" if key in SECRET_KEYS and value[key] else redact(value[key]) for key in value
@@ -83,7 +83,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def _bounded(payload: Any) -> Any:
-    """``payload``, or a preview of it when its JSON is over :data:`MAX_PAYLOAD`."""
+    """``payload``, or a preview of it when its JSON is over ``MAX_PAYLOAD``."""
     if payload is None or isinstance(payload, bool | int | float):
         return payload
     if isinstance(payload, str) and len(payload) <= MAX_PAYLOAD // 4:
@@ -281,7 +281,7 @@ class Feed:
     ) -> None:
         """A REST request was answered.
 
-        ``after`` is :attr:`last_seq` when the request came in: the console shows the
+        ``after`` is ``last_seq`` when the request came in: the console shows the
         request before the events it caused, which were published while it ran.
         """
         request, answer = redact(request), redact(answer)

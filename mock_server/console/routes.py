@@ -2,7 +2,7 @@
 
 ``GET /console`` serves a static page (``static/``, written by hand, no build step) that
 needs nothing but this server: it speaks Socket.IO to ``/socket.io/`` with a small client of
-its own, calls the REST API like any client, and reads :class:`~mock_server.console.feed.Feed`
+its own, calls the REST API like any client, and reads ``Feed``
 on the WebSocket ``/console/feed`` (plain JSON messages, not Socket.IO, so that watching
 the server adds nothing to what is watched).
 

@@ -91,7 +91,7 @@ async def post_message(
     """``POST /api/messages``: a customer's message, and what the mode makes of it.
 
     The profile says which events go out and what each mode adds (see
-    :class:`~mock_server.profile.Profile`).
+    ``Profile``).
     """
     profile = hub.profile
     scope = "messages"
