@@ -1,9 +1,9 @@
 """The running transaction's journal, and the base of the tables that record into it.
 
 Every table of the store (a ``Table``) changes its in-memory state at once and records
-the change in the journal: the statement to run (``stage``), how to undo it should the block raise
-(``on_undo``, or ``put`` / ``pop`` for a dictionary), and what to do once it is
-committed (``on_commit``).
+the change in the journal: the statement to run (``stage``), how to undo it should the
+block raise (``on_undo``, or ``put`` / ``pop`` for a dictionary), and what to do once it
+is committed (``on_commit``).
 """
 
 from __future__ import annotations
