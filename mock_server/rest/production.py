@@ -72,7 +72,7 @@ def _conversation_id(value: Any, field: str = "conversationId") -> str:
 def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) -> None:
     """Add production's endpoints to ``app`` (``message_limit``: of ``POST /api/messages``)."""
     routes = web.RouteTableDef()
-    messages = FixedWindow(message_limit) if message_limit is not None else None
+    message_limiter = FixedWindow(message_limit) if message_limit is not None else None
     started = time.monotonic()
     profile = hub.profile
 
@@ -109,9 +109,9 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
     @routes.post("/api/messages")
     async def post_message(request: web.Request) -> web.Response:
         headers: dict[str, str] = {}
-        if messages is not None:
+        if message_limiter is not None:
             headers = limited(
-                messages,
+                message_limiter,
                 client_ip(request),
                 {
                     "success": False,
