@@ -25,9 +25,9 @@ __all__ = ["add_routes", "middlewares"]
 def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None = None) -> None:
     """Add every endpoint of the profile to ``app`` (CONTRACT.md §6, or production's).
 
-    ``message_limit`` limits ``POST /api/messages`` per client IP (production's dialect).
+    ``message_limit`` limits ``POST /api/messages`` per client IP.
     """
     if hub.profile.user_login:
         production.add_routes(app, hub, message_limit)
     else:
-        contract.add_routes(app, hub)
+        contract.add_routes(app, hub, message_limit)

@@ -108,9 +108,13 @@ def _json(model: BaseModel | dict[str, Any], status: int = 200) -> web.Response:
     return json_response(body, status)
 
 
-def add_routes(app: web.Application, hub: Hub) -> None:
-    """Add the endpoints of CONTRACT.md §6 to ``app``."""
+def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None = None) -> None:
+    """Add the endpoints of CONTRACT.md §6 to ``app``.
+
+    ``message_limit`` limits ``POST /api/messages`` per client IP (none by default).
+    """
     routes = web.RouteTableDef()
+    message_limiter = FixedWindow(message_limit) if message_limit is not None else None
     contract = {
         "name": "vilnius",
         "version": 1,
@@ -136,6 +140,15 @@ def add_routes(app: web.Application, hub: Hub) -> None:
 
     @routes.post("/api/messages")
     async def post_message(request: web.Request) -> web.Response:
+        if message_limiter is not None:
+            hit = message_limiter.hit(request.remote or "unknown")
+            if not hit.allowed:
+                raise ServiceError(
+                    ErrorCode.RATE_LIMITED,
+                    "too many messages; try again later",
+                    {"retryAfter": hit.reset},
+                    headers=hit.headers(message_limiter.policy),
+                )
         identity = _identity(hub, request)
         key = _idempotency_key(request)
         body = await _body(request, PostMessageRequest)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import socketio
 
-from mock_server import RunningServer, ServerConfig
+from mock_server import RateLimit, RunningServer, ServerConfig, serve
 from tests.server.helpers import Api, Recorder, recorder
 
 
@@ -166,3 +166,23 @@ async def test_connected_agents_list_drops_agents_long_gone(server: RunningServe
     async with Api(server.url) as api:
         agents = (await api.get("/api/agents/connected")).body["agents"]
         assert [agent["id"] for agent in agents] == ["present"]  # just left: still listed
+
+
+async def test_message_rate_limit_applies_to_the_vilnius_profile_too() -> None:
+    config = ServerConfig(port=0, db=":memory:", auth="none", message_rate_limit=RateLimit(2, 60.0))
+    async with serve(config=config) as server, Api(server.url) as api:
+        body = {"conversationId": "conv-limited", "message": "m"}
+        for _ in range(2):
+            assert (await api.post("/api/messages", body)).status == 200
+        limited = await api.post("/api/messages", body)
+        assert limited.status == 429
+        assert limited.body["code"] == "rate_limited"
+        assert 0 < int(limited.headers["Retry-After"]) <= 60
+        assert len(await server.store.messages.history("conv-limited")) == 2  # nothing stored
+
+
+async def test_vilnius_profile_has_no_message_rate_limit_by_default(server: RunningServer) -> None:
+    async with Api(server.url) as api:
+        body = {"conversationId": "conv-unlimited", "message": "m"}
+        statuses = [(await api.post("/api/messages", body)).status for _ in range(15)]
+    assert statuses == [200] * 15
