@@ -1,9 +1,15 @@
 """The wire contract: event names and one pydantic model per payload.
 
 This module is the single source of truth for what travels between a Vilnius
-server and its clients (``shared/CONTRACT.md`` §3-§6). The SDK parses every
-server event into these models, and the bundled reference server
-(``mock_server``) validates every inbound payload with the very same models.
+server and its clients (the contract, `docs/contract.md` §3-§6). The SDK
+parses every server event into these models, and the bundled reference server
+(`mock_server`) validates every inbound payload with the very same models.
+
+Why one module of this size: it *is* the contract, read top to bottom in the
+contract's order (names, data, client -> server payloads, server -> client
+events, REST bodies, production's login), and both sides import it whole. It
+holds declarations only; the one piece of logic it needed (timestamp parsing)
+lives in `vilnius_client._timestamps`.
 
 Conventions:
 
@@ -16,8 +22,8 @@ Conventions:
   timezone-aware :class:`~datetime.datetime` values (UTC when no zone is given).
   They serialise back as JavaScript does: ``2026-11-26T10:00:00.000Z``.
 * The server -> client models accept the payloads of both kinds of server: the
-  contract's and production's (``shared/PRODUCTION.md``). Fields only the contract
-  has are optional (``Message.seq``, ``Conversation.status``, ...), production's
+  contract's and production's (`docs/production-server.md`). Fields only the
+  contract has are optional (``Message.seq``, ``Conversation.status``, ...), production's
   extra fields are typed (``NewMessageEvent.conversation``, ``Message.message_type``,
   ...), and so are production's extra events (``agent-sent-message``, ...).
 """
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -42,6 +48,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from ._timestamps import format_timestamp, parse_timestamp, utcnow
 
 __all__ = [
     "CLIENT_EVENT_PAYLOADS",
@@ -224,73 +232,7 @@ class ErrorCode(enum.StrEnum):
 
 
 # --------------------------------------------------------------------------
-# Timestamps
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
-
-
-# The last string parse_timestamp() parsed and its result, as one tuple so that
-# threads never see a mismatched pair. An event's own timestamp and its
-# message's are usually the same string, as are those of events sent within
-# the same millisecond.
-_last_parsed: tuple[str | None, datetime] = (None, datetime(1970, 1, 1, tzinfo=UTC))
-
-
-def parse_timestamp(value: Any) -> Any:
-    """Turn epoch milliseconds or an ISO-8601 string into an aware datetime.
-
-    Values of other types are returned unchanged so that pydantic reports them.
-    Naive datetimes are taken as UTC.
-    """
-    global _last_parsed
-    if type(value) is str:
-        # Fast path for what servers send (``2026-11-26T10:00:00.000Z``):
-        # Python 3.11's fromisoformat reads a trailing "Z" itself. Whatever it
-        # refuses takes the general path below, so results are the same.
-        last = _last_parsed
-        if value == last[0]:
-            return last[1]
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            _last_parsed = (value, parsed)
-            return parsed
-    return _parse_timestamp_slowly(value)
-
-
-def _parse_timestamp_slowly(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value  # bool is an int subclass; let pydantic reject it
-    if isinstance(value, int | float):
-        try:
-            return datetime.fromtimestamp(value / 1000, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return value  # out of range: pydantic reports it as invalid
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            return value
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def format_timestamp(value: datetime) -> str:
-    """Format a datetime the way JavaScript's ``Date.toISOString()`` does."""
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
+# Field types
 
 Timestamp = Annotated[
     datetime,
