@@ -8,6 +8,7 @@ import logging as _logging
 from ._auth import Credentials
 from ._capabilities import ServerCapabilities, ServerKind
 from ._dispatch import EventStream
+from ._tokens import TokenSource
 from .agent import AgentClient
 from .customer import CustomerClient
 from .errors import (
@@ -104,7 +105,7 @@ from .events import (
     TypingPayload,
 )
 from .manager import ConnectionChange, ConnectionState, ConnectionStatus, ModernWebSocketManager
-from .rest import RestClient, TokenSource
+from .rest import RestClient
 
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it from here (hatch)
 

@@ -20,7 +20,6 @@ once every 14 minutes.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from ._tokens import resolve_token
 from .errors import AuthError, InvalidPayloadError, RateLimitedError, ServerError
 from .events import utcnow
 from .rest import RestClient
@@ -114,15 +114,6 @@ def _margin(lifetime: float) -> float:
     return min(_MAX_MARGIN, lifetime / 10)
 
 
-async def _code(source: TotpSource | None) -> str | None:
-    if source is None or isinstance(source, str):
-        return source
-    value = source()
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
 class UserSession:
     """The access token of one agent user on a server with e-mail/password login.
 
@@ -202,9 +193,8 @@ class UserSession:
     async def _login(self) -> None:
         credentials = self._credentials
         try:
-            answer = await self._rest.login(
-                credentials.email, credentials.password, totp_code=await _code(credentials.totp)
-            )
+            code = await resolve_token(credentials.totp)
+            answer = await self._rest.login(credentials.email, credentials.password, totp_code=code)
         except InvalidPayloadError as exc:
             raise AuthError(
                 f"login refused: {exc.message}",

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal, overload
 
 from ._auth import AgentTokenCache, Credentials, TotpSource, UserSession
@@ -81,6 +81,7 @@ from ._recovery import (
     seq_jump_error,
 )
 from ._recovery_by_id import ListingRecovery
+from ._tokens import TokenSource
 from .errors import (
     AuthError,
     QueueOverflowError,
@@ -106,7 +107,7 @@ from .events import (
     TypingPayload,
 )
 from .manager import ConnectionChange, ConnectionState, ModernWebSocketManager
-from .rest import RestClient, TokenSource, resolve_token
+from .rest import RestClient
 
 __all__ = ["AgentClient"]
 
@@ -214,14 +215,8 @@ class AgentClient(ClientBase):
             credential = session.token
             self._rest.on_auth_error = session.invalidate
         self._rest.token = credential
-        self._credential = credential
-        socket_token: str | Callable[[], Awaitable[str]] | None
-        if credential is None or isinstance(credential, str):
-            socket_token = credential  # fixed: the manager stops on a refusal
-        else:
-            socket_token = self._socket_token
         self._manager = ModernWebSocketManager(
-            url, agent_id=agent_id, token=socket_token, server=server, **manager_options
+            url, agent_id=agent_id, token=credential, server=server, **manager_options
         )
         self._manager.before_connect(self._prepare)
         self._prepared = False
@@ -468,9 +463,6 @@ class AgentClient(ClientBase):
         if not capabilities.seq_recovery:
             self._by_id = ListingRecovery(self._list_conversations, self._conversation_messages)
         self._prepared = True
-
-    async def _socket_token(self) -> str:
-        return await resolve_token(self._credential) or ""
 
     def _on_change(self, change: ConnectionChange) -> None:
         if change.new in _LOST and self._token_cache is not None:

@@ -67,6 +67,7 @@ from ._recovery import (
     seq_of,
 )
 from ._recovery_by_id import ConversationRecovery, epoch_ms, from_epoch_ms
+from ._tokens import TokenSource, resolve_token
 from .errors import (
     NotFoundError,
     QueueOverflowError,
@@ -84,7 +85,7 @@ from .events import (
     TypingPayload,
 )
 from .manager import ModernWebSocketManager
-from .rest import RestClient, TokenSource, resolve_token
+from .rest import RestClient
 
 __all__ = ["CustomerClient"]
 
@@ -147,8 +148,9 @@ class CustomerClient(ClientBase):
             retry_attempts=retry_attempts,
             server=server,
         )
+        # A function, so that the token a created conversation brings is used.
         self._manager = ModernWebSocketManager(
-            url, token=self._socket_token, server=server, **manager_options
+            url, token=self._current_token, server=server, **manager_options
         )
         self._manager.before_connect(self._prepare)
         # Without seq (production): replies handed over, by id (made once the server is known).
@@ -400,9 +402,6 @@ class CustomerClient(ClientBase):
 
     async def _current_token(self) -> str | None:
         return await resolve_token(self._token)
-
-    async def _socket_token(self) -> str:
-        return await resolve_token(self._token) or ""
 
     async def _fetch_page(self, after: int, limit: int) -> list[Message]:
         assert self._conversation_id is not None

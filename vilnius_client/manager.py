@@ -51,6 +51,7 @@ from ._capabilities import ServerCapabilities, ServerKind, resolve_server
 from ._dispatch import DEFAULT_QUEUE_MAXSIZE, Dispatcher, EventStream, Handler, Overflow
 from ._joins import JoinConfirmations
 from ._state import Backoff, CircuitBreaker, ConnectionChange, ConnectionState, StateMachine
+from ._tokens import TokenSource, resolve_token
 from .errors import (
     AuthError,
     ForbiddenError,
@@ -86,7 +87,6 @@ __all__ = [
 ]
 
 H = TypeVar("H", bound=Handler)
-TokenSource = str | Callable[[], str | Awaitable[str]] | None
 SessionStep = Callable[[], Awaitable[Any]]
 EventFilter = Callable[[Event | str, Any], bool]
 
@@ -699,21 +699,12 @@ class ModernWebSocketManager:
         self.logger.info("next connection attempt in %.2f s", delay)
         await asyncio.sleep(delay)
 
-    async def _token_value(self) -> str | None:
-        source = self._token
-        if source is None or isinstance(source, str):
-            return source
-        value = source()
-        if inspect.isawaitable(value):
-            value = await value
-        return value
-
     async def _establish(self) -> None:
         for prepare in list(self._connect_steps):
             await prepare()
         capabilities = self._capabilities or await self._probe()
         acks = capabilities.acks
-        token = await self._token_value()
+        token = await resolve_token(self._token)
         link = _transport.SocketLink(
             self.url,
             on_event=lambda name, args: self._on_server_event(link, name, args),

@@ -29,7 +29,6 @@ from ``GET /health`` once, the first time it matters, unless ``server=`` says it
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -44,6 +43,7 @@ from pydantic.alias_generators import to_camel
 
 from ._capabilities import ServerCapabilities, ServerKind, resolve_server
 from ._retry import RetryListener, may_have_acted, rest_retrying
+from ._tokens import TokenSource, resolve_token
 from .errors import (
     AuthError,
     ConnectionLostError,
@@ -79,27 +79,14 @@ from .events import (
     WireModel,
 )
 
-__all__ = ["IDEMPOTENCY_HEADER", "RestClient", "TokenSource", "resolve_token"]
+__all__ = ["IDEMPOTENCY_HEADER", "RestClient"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-TokenSource = str | Callable[[], str | Awaitable[str | None] | None] | None
-"""A bearer token, or a function (plain or async) returning the current one."""
 
 _M = TypeVar("_M", bound=WireModel)
 
 #: How much of a non-JSON error body goes into the exception message.
 _BODY_EXCERPT = 200
-
-
-async def resolve_token(source: TokenSource) -> str | None:
-    """Return the token a :data:`TokenSource` currently stands for."""
-    if source is None or isinstance(source, str):
-        return source
-    value = source()
-    if inspect.isawaitable(value):
-        value = await value
-    return value
 
 
 def _body(**fields: Any) -> dict[str, Any]:
