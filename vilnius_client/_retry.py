@@ -1,17 +1,16 @@
 """Every retry and backoff decision of the SDK, in one place (built on tenacity).
 
-* :func:`reconnect_wait` is the socket's reconnection schedule: exponential
-  backoff with *full jitter* (a uniform draw in ``[0, min(cap, base * 2**n)]``),
+* `full_jitter` is the one backoff schedule, of the socket's reconnections
+  and of REST retries alike: exponential backoff with *full jitter*, a
+  uniform draw in ``[0, min(cap, base * 2**(n-1))]`` before the n-th retry,
   which spreads a crowd of clients that lost the same server.
-* :func:`may_have_acted` says whether the server may have carried out a
-  request that failed: not when the connection could not be opened or an
-  error status came back (4xx, 429), maybe after a timeout, a dropped
-  connection or a 5xx.
-* :func:`is_retryable` says whether a failed REST call may be repeated: only
-  temporary failures (connection errors, timeouts, 429, 502/503/504) are, and
-  of a call that is not *idempotent* (a send on a server without
-  ``Idempotency-Key``, a state change) only those that surely did not act.
-* :func:`rest_retrying` repeats such calls; callers keep the same
+* `is_retryable` says whether a failed REST call may be repeated: the failure
+  must be temporary (`VilniusError.temporary`, decided by HTTP status and
+  error code only; see `vilnius_client.errors`), and a call that is not
+  *idempotent* (a send on a server without ``Idempotency-Key``, a state
+  change) is repeated only when the server surely did not act
+  (`VilniusError.may_have_acted` is ``False``).
+* `rest_retrying` repeats such calls; callers keep the same
   ``Idempotency-Key`` across attempts so that a retry never stores twice. A
   429's ``Retry-After`` is waited out (up to ``max_retry_after``; a longer one
   ends the retries at once) rather than hammered.
@@ -19,85 +18,42 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, cast
+import random
+from collections.abc import Callable
+from typing import Any
 
-import aiohttp
 import tenacity
 
-from .errors import InternalServerError, RateLimitedError, ServerError, TransportError
+from .errors import RateLimitedError, VilniusError
+
+__all__ = ["RetryListener", "full_jitter", "is_retryable", "rest_retrying"]
 
 RetryListener = Callable[[BaseException, float], Any]
 """``listener(error, wait)``: called before each retry with what failed and the wait in seconds."""
 
-__all__ = [
-    "RetryListener",
-    "backoff_delays",
-    "is_retryable",
-    "may_have_acted",
-    "reconnect_wait",
-    "rest_retrying",
-]
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+def full_jitter(attempt: int, base: float, cap: float) -> float:
+    """The wait after ``attempt`` failed attempts: ``U(0, min(cap, base * 2**(attempt-1)))``.
 
-
-def reconnect_wait(base: float, cap: float) -> tenacity.wait.wait_base:
-    """Return tenacity's full-jitter exponential wait: ``U(0, min(cap, base * 2**n))``."""
-    return tenacity.wait_random_exponential(multiplier=base, max=cap)
-
-
-def backoff_delays(base: float, cap: float, attempts: int) -> Iterator[float]:
-    """Yield the delays :func:`reconnect_wait` would draw for ``attempts`` failures.
-
-    Pure function over tenacity's strategy; used by tests and benchmarks.
+    No wait before the first attempt (``attempt`` 0 or less).
     """
-    wait = reconnect_wait(base, cap)
-    for number in range(1, attempts + 1):
-        state = tenacity.RetryCallState(cast(Any, None), None, (), {})
-        state.attempt_number = number
-        yield wait(state)
-
-
-def may_have_acted(exc: BaseException) -> bool:
-    """Whether the server may have carried out the request that failed with ``exc``.
-
-    ``exc.may_have_acted`` when the SDK set it; else ``False`` for an error
-    answer below 500 (the server refused it) and for a connection that could
-    not be opened, ``True`` for everything else.
-    """
-    known = getattr(exc, "may_have_acted", None)
-    if isinstance(known, bool):
-        return known
-    if isinstance(exc, ServerError) and exc.status is not None:
-        return exc.status >= 500
-    return not isinstance(exc, aiohttp.ClientConnectorError)
+    if attempt <= 0:
+        return 0.0
+    # min() first: 2**attempt overflows a float long before a retry loop gives up.
+    return random.uniform(0.0, min(cap, base * 2.0 ** min(attempt - 1, 64)))
 
 
 def is_retryable(exc: BaseException, *, idempotent: bool = True) -> bool:
     """Whether repeating the request that raised ``exc`` may succeed, and is safe.
 
-    Temporary failures are: transport failures (the SDK's :class:`TransportError`,
-    aiohttp's connection errors, timeouts), 429 and 502/503/504 answers. Everything
-    else, notably 4xx answers, is final. A request that is not ``idempotent`` is
-    repeated only when the server surely did not act (:func:`may_have_acted`):
-    its connection could not be opened, or it was refused with 429.
+    Only the SDK's own errors are judged (the REST client turns every failure
+    into one): a temporary one may be repeated when the call is ``idempotent``,
+    or else when the server surely did not act.
     """
-    if isinstance(exc, RateLimitedError):
-        temporary = True
-    elif isinstance(exc, InternalServerError):
-        temporary = exc.status in RETRYABLE_STATUSES
-    else:
-        temporary = isinstance(
-            exc,
-            TransportError
-            | aiohttp.ClientConnectionError
-            | aiohttp.ClientPayloadError
-            | asyncio.TimeoutError,
-        )
-    return temporary and (idempotent or not may_have_acted(exc))
+    if not isinstance(exc, VilniusError) or not exc.temporary:
+        return False
+    return idempotent or exc.may_have_acted is False
 
 
 def _failure(retry_state: tenacity.RetryCallState) -> BaseException | None:
@@ -105,17 +61,18 @@ def _failure(retry_state: tenacity.RetryCallState) -> BaseException | None:
     return outcome.exception() if outcome is not None else None
 
 
-class _wait_retry_after(tenacity.wait.wait_base):
-    """Wait out a 429's ``Retry-After``; otherwise fall back to ``fallback``."""
+class _wait(tenacity.wait.wait_base):
+    """Wait out a 429's ``Retry-After``; otherwise `full_jitter`."""
 
-    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
-        self.fallback = fallback
+    def __init__(self, base: float, cap: float) -> None:
+        self.base = base
+        self.cap = cap
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = _failure(retry_state)
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return max(exc.retry_after, 0.0)
-        return self.fallback(retry_state)
+        return full_jitter(retry_state.attempt_number, self.base, self.cap)
 
 
 class _stop_on_long_retry_after(tenacity.stop.stop_base):
@@ -151,7 +108,7 @@ def rest_retrying(
         idempotent: Whether repeating the call is safe whatever happened
             (reads, keyed sends); else only calls that surely did not act are.
         max_retry_after: Longest ``Retry-After`` waited out; a 429 asking for
-            more ends the retries (the :class:`RateLimitedError` is raised).
+            more ends the retries (the `RateLimitedError` is raised).
         listener: Called before each retry with the error and the wait.
     """
 
@@ -166,7 +123,7 @@ def rest_retrying(
 
     return tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, idempotent=idempotent)),
-        wait=_wait_retry_after(reconnect_wait(base, cap)),
+        wait=_wait(base, cap),
         stop=tenacity.stop_after_attempt(attempts) | _stop_on_long_retry_after(max_retry_after),
         before_sleep=before_sleep,
         reraise=True,

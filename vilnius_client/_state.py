@@ -20,11 +20,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
 
-import tenacity
-
-from ._retry import reconnect_wait
+from ._retry import full_jitter
 from .errors import StateError
 
 __all__ = [
@@ -116,11 +113,10 @@ class StateMachine:
 class Backoff:
     """Counts consecutive failed attempts and draws the next delay.
 
-    Delays come from :func:`vilnius_client._retry.reconnect_wait` (tenacity's
-    exponential backoff with full jitter): the n-th consecutive failure waits
-    ``U(0, min(cap, base * 2**(n-1)))``. The counter is reset by the caller
-    only once a connection has stayed up long enough (``stable_after``), so a
-    flapping link keeps backing off.
+    Delays come from `vilnius_client._retry.full_jitter`, as REST retries'
+    do: the n-th consecutive failure waits ``U(0, min(cap, base * 2**(n-1)))``.
+    The counter is reset by the caller only once a connection has stayed up
+    long enough (``stable_after``), so a flapping link keeps backing off.
     """
 
     def __init__(self, base: float, cap: float, limit: int | None = None) -> None:
@@ -128,7 +124,6 @@ class Backoff:
         self.cap = cap
         self.limit = limit
         self.failures = 0
-        self._wait = reconnect_wait(base, cap)
 
     def fail(self) -> None:
         """Record one failed attempt (or one lost connection)."""
@@ -145,11 +140,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The wait before the next attempt, given the failures so far."""
-        if self.failures <= 0:
-            return 0.0
-        state = tenacity.RetryCallState(cast(Any, None), None, (), {})
-        state.attempt_number = self.failures
-        return float(self._wait(state))
+        return full_jitter(self.failures, self.base, self.cap)
 
     def schedule(self, attempts: int) -> Iterator[float]:
         """Yield the delays of ``attempts`` consecutive failures (for tests and docs)."""

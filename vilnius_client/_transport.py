@@ -37,15 +37,14 @@ import socketio
 from . import _fastpaths
 from ._fastpaths import EventCallback
 from .errors import (
-    AuthError,
     ConnectionLostError,
-    ForbiddenError,
     FrameTooLargeError,
     NotConnectedError,
     ReplyTimeoutError,
     ServerError,
     TransportError,
     VilniusError,
+    error_from_code,
 )
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "EventCallback", "SocketLink"]
@@ -53,7 +52,6 @@ __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "EventCallback", "SocketLink"]
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 """Largest WebSocket frame a link accepts by default, in bytes (aiohttp's default: 4 MiB)."""
 
-_AUTH_CODES = {"unauthorized": AuthError, "forbidden": ForbiddenError}
 _CLOSE_TIMEOUT = 1.0
 
 
@@ -84,11 +82,12 @@ class _LibraryLogger:
 
 
 def refusal_error(data: Any) -> TransportError | ServerError:
-    """Map a ``connect_error`` payload to an exception.
+    """Map a ``connect_error`` payload to an exception, by its error code only.
 
-    Servers refuse with ``{"message": ..., "data": {"code": ...}}`` (socket.io
-    4's ``next(err)`` with ``err.data``) or only a message; a code or message of
-    ``unauthorized`` / ``forbidden`` means the credentials were refused.
+    Contract servers refuse with ``{"message": ..., "data": {"code": ...}}``
+    (socket.io 4's ``next(err)`` with ``err.data``) or ``{"message", "code"}``:
+    the code picks the `ServerError` (``unauthorized``: `AuthError`). A refusal
+    without a code is a `TransportError`, whatever its words.
     """
     message = str(data)
     code: str | None = None
@@ -99,17 +98,9 @@ def refusal_error(data: Any) -> TransportError | ServerError:
             code = inner["code"]
         elif isinstance(data.get("code"), str):
             code = data["code"]
-    elif isinstance(data, str):
-        message = data
     if code is None:
-        lowered = message.lower()
-        code = next((c for c in _AUTH_CODES if c in lowered), None)
-        if code is None and ("auth" in lowered or "token" in lowered):
-            code = "unauthorized"
-    cls = _AUTH_CODES.get(code or "")
-    if cls is not None:
-        return cls(f"connection refused: {message}", code=code)
-    return TransportError(f"connection refused: {message}")
+        return TransportError(f"connection refused: {message}")
+    return error_from_code(code, f"connection refused: {message}")
 
 
 class SocketLink:

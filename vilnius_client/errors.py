@@ -1,38 +1,60 @@
 """Exceptions raised by vilnius_client.
 
-Every exception the SDK raises derives from :class:`VilniusError`::
+Every exception the SDK raises derives from [`VilniusError`][vilnius_client.VilniusError]:
 
-    VilniusError
-    ├── StateError                 the client is not in a state that allows the call
-    ├── TransportError             the link to the server failed (temporary)
-    │   ├── NotConnectedError      a send while the socket is down
-    │   ├── ConnectionLostError    the socket dropped while a reply was awaited
-    │   ├── ReplyTimeoutError      no acknowledgement / answer in time
-    │   └── FrameTooLargeError     a WebSocket frame exceeded a size limit (link closed)
-    ├── ProtocolError              the server sent something the contract does not allow
-    │   ├── SeqJumpError *         a message whose seq the server's history does not confirm
-    │   └── InvalidEventError *    an event whose payload does not fit its model
-    ├── DroppedEventError          an event was received but not handed to the handlers
-    │   ├── QueueOverflowError     its conversation's handler queue was full
-    │   ├── SeqJumpError *         (both a ProtocolError and a DroppedEventError)
-    │   └── InvalidEventError *    (both, too)
-    └── ServerError                the server answered with an error code
-        ├── InvalidPayloadError    invalid_payload / payload_too_large (400, 413, 422)
-        ├── AuthError              unauthorized (401)
-        ├── ForbiddenError         forbidden (403)
-        ├── NotFoundError          not_found (404)
-        ├── NotJoinedError         not_joined
-        ├── ConflictError          conflict (409)
-        ├── RateLimitedError       rate_limited (429; temporary, has retry_after)
-        └── InternalServerError    internal, or any 5xx (temporary)
+```text
+VilniusError
+├── StateError                 the client is not in a state that allows the call
+├── TransportError             the link to the server failed (temporary)
+│   ├── NotConnectedError      a send while the socket is down
+│   ├── ConnectionLostError    the socket dropped while a reply was awaited
+│   ├── ReplyTimeoutError      no acknowledgement / answer in time
+│   └── FrameTooLargeError     a WebSocket frame exceeded a size limit (link closed)
+├── ProtocolError              the server sent something the contract does not allow
+│   ├── SeqJumpError *         a message whose seq the server's history does not confirm
+│   └── InvalidEventError *    an event whose payload does not fit its model
+├── DroppedEventError          an event was received but not handed to the handlers
+│   ├── QueueOverflowError     its conversation's handler queue was full
+│   ├── SeqJumpError *         (both a ProtocolError and a DroppedEventError)
+│   └── InvalidEventError *    (both, too)
+└── ServerError                the server answered with an error code
+    ├── InvalidPayloadError    invalid_payload / payload_too_large (400, 413, 422)
+    ├── AuthError              unauthorized (401)
+    ├── ForbiddenError         forbidden (403)
+    ├── NotFoundError          not_found (404)
+    ├── NotJoinedError         not_joined
+    ├── ConflictError          conflict (409)
+    ├── RateLimitedError       rate_limited (429; has retry_after)
+    └── InternalServerError    internal, or any other 5xx
+```
 
-``exc.temporary`` says whether repeating the same call later may succeed, and
-``exc.may_have_acted`` (REST calls) whether the server may have carried the
-request out although it failed: ``False`` when it surely did not (the connection
-could not be opened, an error answer such as 4xx or 429), ``True`` when it may
-have (no answer in time, a dropped connection, a 5xx), ``None`` when unknown.
-A send the server cannot de-duplicate is never retried after a failure that
-``may_have_acted``; check the conversation before sending it again.
+Which class an answer becomes is decided by its error code, then by its HTTP
+status ([`error_from_code`][vilnius_client.error_from_code]); never by the words
+of its message.
+
+## Temporary, and may have acted
+
+Two attributes of every error say what a retry can do. Both follow from the
+HTTP status and the error code only, by one rule:
+
+* `exc.temporary`: repeating the same call later may succeed. True for every
+  `TransportError` (the link failed: refused, dropped, timed out); for a
+  server's answer with HTTP status 408, 429, 500, 502, 503 or 504; and for an
+  answer without a status (a socket acknowledgement or `error-event`) with the
+  code `rate_limited` or `internal`. False for everything else: a 4xx other
+  than 408 and 429 is the request's fault, a 501 or 505 will not change.
+* `exc.may_have_acted` (REST calls): whether the server may have carried the
+  request out although it failed. False when it surely did not: the connection
+  could not be opened, or an error status below 500 came back (the server
+  refused; 408 and 429 included). True when it may have: a 5xx, no answer in
+  time, a dropped connection, an answer that broke the contract. `None` for
+  what is not a REST call.
+
+The REST client retries what is temporary when the call is safe to repeat
+(reads, logins, sends under one `Idempotency-Key`), and otherwise only what is
+temporary *and* surely did not act. A send the server cannot de-duplicate is
+therefore never retried after a failure that may have acted: check the
+conversation before sending it again.
 """
 
 from __future__ import annotations
@@ -40,6 +62,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "TEMPORARY_CODES",
+    "TEMPORARY_STATUSES",
     "AuthError",
     "ConflictError",
     "ConnectionLostError",
@@ -65,18 +89,28 @@ __all__ = [
 ]
 
 
+TEMPORARY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""HTTP statuses after which the same request may succeed later."""
+
+TEMPORARY_CODES = frozenset({"rate_limited", "internal"})
+"""Error codes of answers without an HTTP status (socket acks, ``error-event``) that may pass."""
+
+
 class VilniusError(Exception):
     """Base of every exception raised by the SDK.
 
     Attributes:
-        temporary: Whether repeating the call later may succeed.
         may_have_acted: For a failed REST call: whether the server may have
-            carried it out (``True``), surely did not (``False``), or unknown
-            (``None``, also for everything that is not a REST call).
+            carried it out (`True`), surely did not (`False`), or unknown
+            (`None`, also for everything that is not a REST call).
     """
 
-    temporary: bool = False
     may_have_acted: bool | None = None
+
+    @property
+    def temporary(self) -> bool:
+        """Whether repeating the call later may succeed (see the module's rule)."""
+        return False
 
 
 class StateError(VilniusError):
@@ -86,7 +120,10 @@ class StateError(VilniusError):
 class TransportError(VilniusError):
     """The connection to the server failed; retrying later may help."""
 
-    temporary = True
+    @property
+    def temporary(self) -> bool:
+        """Always: the link may work again."""
+        return True
 
 
 class NotConnectedError(TransportError):
@@ -208,6 +245,15 @@ class ServerError(VilniusError):
         self.message = message
         self.details = details
         self.status = status
+        if status is not None:
+            self.may_have_acted = status >= 500
+
+    @property
+    def temporary(self) -> bool:
+        """Whether it may pass: by the HTTP status, or without one by the code."""
+        if self.status is not None:
+            return self.status in TEMPORARY_STATUSES
+        return self.code in TEMPORARY_CODES
 
     def __str__(self) -> str:
         where = f"HTTP {self.status} " if self.status is not None else ""
@@ -254,7 +300,6 @@ class RateLimitedError(ServerError):
     """Too many requests; ``retry_after`` is the server's hint in seconds."""
 
     default_code = "rate_limited"
-    temporary = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -262,10 +307,9 @@ class RateLimitedError(ServerError):
 
 
 class InternalServerError(ServerError):
-    """The server failed; retrying later may help."""
+    """The server failed (``internal``, or a 5xx); `temporary` says whether a retry may help."""
 
     default_code = "internal"
-    temporary = True
 
 
 _BY_CODE: dict[str, type[ServerError]] = {
@@ -300,10 +344,10 @@ def error_from_code(
     status: int | None = None,
     retry_after: float | None = None,
 ) -> ServerError:
-    """Build the :class:`ServerError` subclass that matches a code or HTTP status.
+    """Build the `ServerError` subclass that matches a code or HTTP status.
 
     The code wins over the status; an unknown code falls back to the status,
-    then to :class:`ServerError` itself (5xx to :class:`InternalServerError`).
+    then to `ServerError` itself (5xx to `InternalServerError`).
     """
     cls = _BY_CODE.get(code or "")
     if cls is None and status is not None:

@@ -1,6 +1,6 @@
 """A reconnect storm: hundreds of clients lose the server at once and all come back.
 
-Full jitter (CONTRACT-independent SDK behaviour, ``reconnect_wait``) is what
+Full jitter (CONTRACT-independent SDK behaviour, ``_retry.full_jitter``) is what
 keeps such a crowd from hammering a restarting server in lock-step. The test
 records when every client noticed the loss (``on_connection_change``) and when
 it started each attempt (the token callable, which the manager asks on every
