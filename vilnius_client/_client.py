@@ -42,7 +42,7 @@ class ClientBase:
             await self._jumps.aclose()
             await self._manager.disconnect()
         finally:
-            await self._rest.close()
+            await self._rest.disconnect()
 
     async def __aenter__(self) -> Self:
         try:

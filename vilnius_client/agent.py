@@ -198,7 +198,7 @@ class AgentClient(ClientBase):
         self.agent_id: str | None = agent_id
         self._page_size = page_size
         self._rest = RestClient(
-            url, timeout=request_timeout, retry_attempts=retry_attempts, server=server
+            url, request_timeout=request_timeout, retry_attempts=retry_attempts, server=server
         )
         self._token_cache: AgentTokenCache | None = None
         self._session: UserSession | None = None
@@ -244,7 +244,7 @@ class AgentClient(ClientBase):
         try:
             await self._manager.connect()
         except BaseException:
-            await self._rest.close()
+            await self._rest.disconnect()
             raise
 
     # ------------------------------------------------------------------

@@ -144,7 +144,7 @@ class CustomerClient(ClientBase):
         self._rest = RestClient(
             url,
             token=self._current_token,
-            timeout=request_timeout,
+            request_timeout=request_timeout,
             retry_attempts=retry_attempts,
             server=server,
         )

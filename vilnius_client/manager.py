@@ -634,7 +634,7 @@ class ModernWebSocketManager:
 
     async def _probe(self) -> ServerCapabilities:
         """Ask ``GET /health`` what the server offers (once; kept for every reconnect)."""
-        async with RestClient(self.url, timeout=self.ack_timeout, retry_attempts=1) as rest:
+        async with RestClient(self.url, request_timeout=self.ack_timeout, retry_attempts=1) as rest:
             capabilities = await rest.capabilities()
         self._capabilities = capabilities
         self.logger.info(

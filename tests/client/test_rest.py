@@ -134,17 +134,28 @@ async def test_not_found(rest: RestClient) -> None:
 
 
 async def test_invalid_payload(rest: RestClient) -> None:
-    with pytest.raises(InvalidPayloadError) as caught:
-        await rest.post_message("c1", "")
-    assert caught.value.status == 422
-    assert caught.value.details
+    with pytest.raises(InvalidPayloadError) as refused:
+        await rest.post_message("c1", "")  # checked against PostMessageRequest: not sent
+    assert refused.value.status is None
+    assert refused.value.may_have_acted is False
     with pytest.raises(InvalidPayloadError):
         await rest.set_system_mode("sideways")
+    # What the server answers to the same body (sent through the escape hatch):
+    with pytest.raises(InvalidPayloadError) as caught:
+        await rest.request(
+            "POST",
+            "/api/messages",
+            PostMessageResponse,
+            json_body={"conversationId": "c1", "message": ""},
+        )
+    assert caught.value.status == 422
+    assert caught.value.details
 
 
 async def test_payload_too_large(rest: RestClient) -> None:
+    body = {"conversationId": "c1", "message": "x" * 200_000}
     with pytest.raises(InvalidPayloadError) as caught:
-        await rest.post_message("c1", "x" * 200_000)
+        await rest.request("POST", "/api/messages", PostMessageResponse, json_body=body)
     assert caught.value.status == 413
     assert caught.value.code == "payload_too_large"
 

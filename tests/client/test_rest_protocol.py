@@ -269,7 +269,7 @@ async def test_hanging_answer_times_out(script: tuple[Script, str]) -> None:
         return web.json_response({"mode": "hitl"})
 
     scripted.answers = [hang]
-    async with RestClient(url, timeout=0.2, retry_attempts=1) as rest:
+    async with RestClient(url, request_timeout=0.2, retry_attempts=1) as rest:
         with pytest.raises(ReplyTimeoutError):
             await rest.get_system_mode()
 
@@ -302,8 +302,8 @@ async def test_refused_connection_is_a_transport_error() -> None:
 async def test_closed_client_refuses_calls(script: tuple[Script, str]) -> None:
     _, url = script
     rest = RestClient(url)
-    await rest.close()
-    await rest.close()  # idempotent
+    await rest.disconnect()
+    await rest.disconnect()  # idempotent
     with pytest.raises(StateError):
         await rest.health()
     with pytest.raises(StateError):
@@ -330,3 +330,36 @@ async def test_refused_token_is_dropped_and_the_call_sent_again(
     assert dropped == [True]
     auth = [request.headers.get("Authorization") for request in scripted.requests]
     assert auth == ["Bearer old", "Bearer new"]
+
+
+async def test_bodies_are_built_from_the_request_models(script: tuple[Script, str]) -> None:
+    scripted, url = script
+    bodies: list[object] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        bodies.append(await request.json())
+        return web.json_response(STORED)
+
+    scripted.answers = [record]
+    async with RestClient(url, server="lizdeika") as rest:
+        await rest.post_message("c1", "hi", visitor_id="v1")
+        await rest.post_message("c1", "hi")
+    assert bodies == [
+        {"conversationId": "c1", "message": "hi", "visitorId": "v1"},
+        {"conversationId": "c1", "message": "hi"},  # what was not given is not sent
+    ]
+
+
+async def test_a_body_that_breaks_its_model_is_refused_before_sending(
+    script: tuple[Script, str],
+) -> None:
+    scripted, url = script
+    scripted.answers = [json_answer(200, STORED)]
+    async with RestClient(url, server="vilnius") as rest:
+        with pytest.raises(InvalidPayloadError) as caught:
+            await rest.post_message("c1", "")  # PostMessageRequest: min_length 1
+        with pytest.raises(InvalidPayloadError):
+            await rest.bulk_assign([], "a1")  # at least one conversation
+    assert caught.value.may_have_acted is False
+    assert caught.value.details[0]["loc"] == ("message",)
+    assert scripted.requests == []
