@@ -650,7 +650,7 @@ class Demo:
             async with self.flow("agent-bob disconnects"):
                 mark = ada_in.mark()
                 self.t.sent("agent-bob", "disconnect")
-                await bob.close()
+                await bob.disconnect()
                 if self.production:
                     # Production keeps bob listed for 5 minutes (his dashboard may come back)
                     # but tells the agents at once.
@@ -700,9 +700,9 @@ class Demo:
 
                 return seen
 
-            unsubscribe = [
-                ada.on_connection_change(watch("agent-ada")),
-                cust.on_connection_change(watch("customer")),
+            watchers = [
+                (ada, ada.on_connection_change(watch("agent-ada"))),
+                (cust, cust.on_connection_change(watch("customer"))),
             ]
             try:
                 self.t.sent("server", "stop", "every socket dropped; the SQLite file is kept")
@@ -729,8 +729,8 @@ class Demo:
                     except TimeoutError:
                         raise TimeoutError(f"{who} did not reconnect") from None
             finally:
-                for undo in unsubscribe:
-                    undo()
+                for client, watcher in watchers:
+                    client.off_connection_change(watcher)
             copies = [
                 e
                 for e in ada_in.items[ada_mark:]

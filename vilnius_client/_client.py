@@ -15,7 +15,12 @@ from ._dispatch import EventStream
 from ._fallback import PollingFallback
 from ._recovery import JumpGuard
 from .events import Event
-from .manager import ConnectionChange, ConnectionStatus, ModernWebSocketManager
+from .manager import (
+    ConnectionListener,
+    ConnectionStatus,
+    ErrorListener,
+    ModernWebSocketManager,
+)
 from .rest import RestClient
 
 __all__ = ["ClientBase"]
@@ -35,8 +40,11 @@ class ClientBase:
         """Connect (what entering the context manager does)."""
         raise NotImplementedError
 
-    async def close(self) -> None:
-        """Disconnect and release everything; idempotent."""
+    async def disconnect(self) -> None:
+        """Disconnect and release everything (socket, REST session, tasks); idempotent.
+
+        What leaving ``async with`` does; the client cannot connect again.
+        """
         try:
             await self._fallback.stop()
             await self._jumps.aclose()
@@ -48,7 +56,7 @@ class ClientBase:
         try:
             await self.connect()
         except BaseException:
-            await self.close()
+            await self.disconnect()
             raise
         return self
 
@@ -58,7 +66,7 @@ class ClientBase:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.disconnect()
 
     # ------------------------------------------------------------------
     # Parts and status
@@ -82,15 +90,21 @@ class ClientBase:
         """The connection's current status."""
         return self._manager.get_connection_status()
 
-    def on_connection_change(
-        self, callback: Callable[[ConnectionChange], Any]
-    ) -> Callable[[], None]:
-        """Call ``callback`` on every connection state transition; returns an unsubscriber."""
+    def on_connection_change(self, callback: ConnectionListener) -> ConnectionListener:
+        """Call ``callback(change)`` on every connection state transition; returns it."""
         return self._manager.on_connection_change(callback)
 
-    def on_error(self, callback: Callable[[BaseException], Any]) -> Callable[[], None]:
-        """Call ``callback`` with every error (handler failures, ``error-event``...)."""
+    def off_connection_change(self, callback: ConnectionListener) -> None:
+        """Stop calling ``callback`` on state transitions."""
+        self._manager.off_connection_change(callback)
+
+    def on_error(self, callback: ErrorListener) -> ErrorListener:
+        """Call ``callback(exc)`` with every error (a failed handler, ``error-event``...)."""
         return self._manager.on_error(callback)
+
+    def off_error(self, callback: ErrorListener) -> None:
+        """Stop calling ``callback`` with errors."""
+        self._manager.off_error(callback)
 
     # ------------------------------------------------------------------
     # Events

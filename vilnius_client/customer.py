@@ -388,13 +388,13 @@ class CustomerClient(ClientBase):
         conversation_id = self._conversation_id
         assert conversation_id is not None
         errors: list[BaseException] = []
-        unsubscribe = self._manager.on_error(errors.append)
+        listener = self._manager.on_error(errors.append)
         try:
             # Remembered before connecting: joined during the connect, before the catch-up.
             await self._manager.join_conversation(conversation_id)
             await self._manager.connect()
         finally:
-            unsubscribe()
+            self._manager.off_error(listener)
         if conversation_id not in self._manager.conversations:
             # The manager reports a refused join and forgets the room; raise it here.
             refused = next((exc for exc in errors if isinstance(exc, ServerError)), None)

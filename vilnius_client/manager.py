@@ -88,6 +88,8 @@ __all__ = [
 
 H = TypeVar("H", bound=Handler)
 SessionStep = Callable[[], Awaitable[Any]]
+ConnectionListener = TypeVar("ConnectionListener", bound=Callable[[ConnectionChange], Any])
+ErrorListener = TypeVar("ErrorListener", bound=Callable[[BaseException], Any])
 EventFilter = Callable[[Event | str, Any], bool]
 
 _S = ConnectionState
@@ -170,7 +172,13 @@ class ModernWebSocketManager:
         max_errors: Consecutive failures that open the circuit breaker.
         logger: Logger for everything the manager has to say
             (default ``logging.getLogger("vilnius_client")``; no handler added).
-        ack_timeout: Seconds to wait for an acknowledgement (and to connect).
+        ack_timeout: Seconds to wait for an acknowledgement (of a send with
+            ``ack=True``, of a join, or the answer that confirms joins on a
+            server without acknowledgements).
+        connect_timeout: Seconds one connection attempt may take: the
+            Socket.IO handshake, and asking ``GET /health`` what the server offers.
+        close_timeout: Seconds [`disconnect`][] gives the handlers to finish
+            the events already received.
         stable_after: A connection must stay up this long before the attempt
             counter (and so the backoff) resets.
         circuit_cooldown: Seconds the circuit stays open before a trial
@@ -214,6 +222,8 @@ class ModernWebSocketManager:
         max_errors: int = 10,
         logger: logging.Logger | None = None,
         ack_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+        close_timeout: float = 10.0,
         stable_after: float = 10.0,
         circuit_cooldown: float | None = None,
         transports: tuple[str, ...] = ("websocket",),
@@ -231,6 +241,8 @@ class ModernWebSocketManager:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.ack_timeout = ack_timeout
+        self.connect_timeout = connect_timeout
+        self.close_timeout = close_timeout
         #: How events arrive: ``"socket"``, or ``"polling"`` while a client's
         #: REST fallback fetches them (set by AgentClient / CustomerClient).
         self.mode = "socket"
@@ -324,7 +336,7 @@ class ModernWebSocketManager:
         """Close the connection and stop every task and timer; idempotent.
 
         Events already received are still handed to the handlers first (for at
-        most ``ack_timeout`` seconds). The manager is ``closed`` afterwards and
+        most ``close_timeout`` seconds). The manager is ``closed`` afterwards and
         cannot connect again.
         """
         if self.state is _S.CLOSED and self._supervisor is None:
@@ -334,9 +346,9 @@ class ModernWebSocketManager:
         await self._stop_supervisor()
         # Events already received are handled before the handlers go away, so
         # that a position saved at close (``last_seq``) never covers an event no
-        # handler saw. Bounded: a stuck handler is cancelled after ``ack_timeout``.
+        # handler saw. Bounded: a stuck handler is cancelled after ``close_timeout``.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._dispatcher.drain(), self.ack_timeout)
+            await asyncio.wait_for(self._dispatcher.drain(), self.close_timeout)
         await self._dispatcher.aclose()
         background = list(self._background)
         for task in background:
@@ -415,19 +427,33 @@ class ModernWebSocketManager:
         """Unregister a handler registered with :meth:`on`."""
         self._dispatcher.remove(self._server_event(event), handler)
 
-    def on_connection_change(
-        self, callback: Callable[[ConnectionChange], Any]
-    ) -> Callable[[], None]:
-        """Call ``callback(change)`` on every state transition; returns an unsubscribe function."""
-        self._connection_listeners.append(callback)
-        return lambda: self._discard(self._connection_listeners, callback)
+    def on_connection_change(self, callback: ConnectionListener) -> ConnectionListener:
+        """Call ``callback(change)`` on every state transition (sync or async).
 
-    def on_error(self, callback: Callable[[BaseException], Any]) -> Callable[[], None]:
-        """Call ``callback(exc)`` for every error: connection failures, handler
-        exceptions, invalid server payloads, ``error-event``. Returns an
-        unsubscribe function."""
+        Returns ``callback``, so that it also works as a decorator; unregister
+        it with [`off_connection_change`][].
+        """
+        self._connection_listeners.append(callback)
+        return callback
+
+    def off_connection_change(self, callback: ConnectionListener) -> None:
+        """Stop calling ``callback`` on state transitions (unknown callbacks are ignored)."""
+        self._discard(self._connection_listeners, callback)
+
+    def on_error(self, callback: ErrorListener) -> ErrorListener:
+        """Call ``callback(exc)`` for every error (sync or async).
+
+        Every error: connection failures, handler exceptions, invalid server
+        payloads, ``error-event``, dropped events. Returns ``callback``, so
+        that it also works as a decorator; unregister it with
+        [`off_error`][].
+        """
         self._error_listeners.append(callback)
-        return lambda: self._discard(self._error_listeners, callback)
+        return callback
+
+    def off_error(self, callback: ErrorListener) -> None:
+        """Stop calling ``callback`` with errors (unknown callbacks are ignored)."""
+        self._discard(self._error_listeners, callback)
 
     async def wait_for(
         self,
@@ -634,7 +660,9 @@ class ModernWebSocketManager:
 
     async def _probe(self) -> ServerCapabilities:
         """Ask ``GET /health`` what the server offers (once; kept for every reconnect)."""
-        async with RestClient(self.url, request_timeout=self.ack_timeout, retry_attempts=1) as rest:
+        async with RestClient(
+            self.url, request_timeout=self.connect_timeout, retry_attempts=1
+        ) as rest:
             capabilities = await rest.capabilities()
         self._capabilities = capabilities
         self.logger.info(
@@ -717,7 +745,7 @@ class ModernWebSocketManager:
         self._ready = False
         self._held.clear()
         self._link = link
-        await link.open({"token": token} if token is not None else None, wait=self.ack_timeout)
+        await link.open({"token": token} if token is not None else None, wait=self.connect_timeout)
         self.logger.info("socket connected to %s (sid %s)", self.url, link.sid)
         if self.agent_id is not None:
             await self._join(link, Event.JOIN_AGENT_DASHBOARD, self.agent_id, acks=acks)

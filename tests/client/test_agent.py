@@ -208,7 +208,7 @@ async def test_wrong_agent_key_is_refused(token_server: RunningServer) -> None:
     client = AgentClient(token_server.url, agent_id="a1", agent_key="wrong", **FAST)
     with pytest.raises(AuthError):
         await asyncio.wait_for(client.connect(), scaled(10))
-    await client.close()
+    await client.disconnect()
 
 
 async def test_token_of_another_agent_is_forbidden(token_server: RunningServer) -> None:
@@ -218,7 +218,7 @@ async def test_token_of_another_agent_is_forbidden(token_server: RunningServer) 
     with pytest.raises(ServerError) as caught:
         await asyncio.wait_for(client.connect(), scaled(10))
     assert isinstance(caught.value, ForbiddenError | AuthError)
-    await client.close()
+    await client.disconnect()
 
 
 async def test_customer_token_cannot_join_the_dashboard(token_server: RunningServer) -> None:
@@ -227,7 +227,7 @@ async def test_customer_token_cannot_join_the_dashboard(token_server: RunningSer
     client = AgentClient(token_server.url, agent_id="a1", token=token, **FAST)
     with pytest.raises(ForbiddenError):
         await asyncio.wait_for(client.connect(), scaled(10))
-    await client.close()
+    await client.disconnect()
 
 
 async def test_both_credentials_are_refused(server: RunningServer) -> None:
@@ -239,7 +239,7 @@ async def test_closed_client_cannot_reconnect(server: RunningServer) -> None:
     client = AgentClient(server.url, agent_id="a1", **FAST)
     async with client:
         pass
-    await client.close()  # idempotent
+    await client.disconnect()  # idempotent
     with pytest.raises(StateError):
         await client.connect()
 

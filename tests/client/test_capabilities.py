@@ -206,7 +206,7 @@ async def test_without_agent_tokens_an_agent_key_is_refused_at_once(server: Runn
     )
     with pytest.raises(AuthError, match="no agent tokens"):
         await asyncio.wait_for(bot.connect(), scaled(5))
-    await bot.close()
+    await bot.disconnect()
 
 
 async def test_an_agent_key_against_production_is_refused_at_once() -> None:
@@ -214,7 +214,7 @@ async def test_an_agent_key_against_production_is_refused_at_once() -> None:
         bot = AgentClient(production.url, agent_id="a1", agent_key="key", **FAST)
         with pytest.raises(AuthError, match="email and password"):
             await asyncio.wait_for(bot.connect(), scaled(5))
-        await bot.close()
+        await bot.disconnect()
 
 
 async def test_without_customer_tokens_none_is_kept(server: RunningServer) -> None:
@@ -232,4 +232,4 @@ async def test_without_user_login_an_email_is_refused_at_once(server: RunningSer
     bot = AgentClient(server.url, email="bot@example.com", password="secret", **FAST)
     with pytest.raises(AuthError, match="no e-mail/password login"):
         await asyncio.wait_for(bot.connect(), scaled(5))
-    await bot.close()
+    await bot.disconnect()

@@ -112,7 +112,7 @@ async def test_client_must_be_started(server: RunningServer) -> None:
     customer = CustomerClient(server.url, **FAST)
     with pytest.raises(StateError, match="async with"):
         await customer.start_conversation()
-    await customer.close()
+    await customer.disconnect()
 
 
 async def test_continue_an_existing_conversation(server: RunningServer) -> None:

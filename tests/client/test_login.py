@@ -44,7 +44,7 @@ async def test_wrong_password_is_refused_at_once() -> None:
         bot = AgentClient(production.url, email="ada@example.com", password="wrong", **FAST)
         with pytest.raises(AuthError, match="login refused"):
             await asyncio.wait_for(bot.connect(), scaled(5))
-        await bot.close()
+        await bot.disconnect()
 
 
 async def test_two_factor_accounts_need_totp() -> None:
@@ -53,7 +53,7 @@ async def test_two_factor_accounts_need_totp() -> None:
         without = AgentClient(production.url, email=GUARDED.email, password=GUARDED.password)
         with pytest.raises(AuthError, match="two-factor"):
             await asyncio.wait_for(without.connect(), scaled(5))
-        await without.close()
+        await without.disconnect()
         wrong = AgentClient(
             production.url,
             credentials=Credentials(GUARDED.email, GUARDED.password, totp="000000"),
@@ -62,7 +62,7 @@ async def test_two_factor_accounts_need_totp() -> None:
             pytest.skip("000000 happens to be valid right now")
         with pytest.raises(AuthError, match="2FA"):
             await asyncio.wait_for(wrong.connect(), scaled(5))
-        await wrong.close()
+        await wrong.disconnect()
         async with AgentClient(
             production.url,
             email=GUARDED.email,

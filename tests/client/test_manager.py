@@ -160,6 +160,29 @@ async def test_raising_handler_is_reported_and_does_not_stop_others(server: Runn
     assert [str(e) for e in errors if isinstance(e, RuntimeError)] == ["handler bug"] * 2
 
 
+async def test_listeners_are_registered_with_on_and_removed_with_off(server: RunningServer) -> None:
+    bot = agent(server.url)
+    changes: list[ConnectionState] = []
+    errors: list[BaseException] = []
+
+    @bot.on_connection_change
+    def record(change: Any) -> None:
+        changes.append(change.new)
+
+    @bot.on_error
+    def failed(exc: BaseException) -> None:
+        errors.append(exc)
+
+    async with bot:
+        assert changes == [ConnectionState.CONNECTING, ConnectionState.CONNECTED]
+        bot.off_connection_change(record)
+        bot.off_error(failed)
+        bot.off_error(failed)  # unknown now: ignored
+        bot.report_error(RuntimeError("nobody listens"))
+    assert changes == [ConnectionState.CONNECTING, ConnectionState.CONNECTED]
+    assert errors == []
+
+
 async def test_slow_handler_holds_up_only_its_conversation(server: RunningServer) -> None:
     bot = agent(server.url)
     release = asyncio.Event()

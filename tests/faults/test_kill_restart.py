@@ -159,7 +159,7 @@ async def test_sigkill_restart_while_customers_send(
             late_seq = None
             if resumable:
                 assert late.client is not None
-                await late.client.close()
+                await late.client.disconnect()
                 late_seq = late.client.last_seq
                 assert late_seq is not None
                 handled = max((event.message.seq or 0 for event in late.received), default=0)

@@ -56,6 +56,7 @@ async def test_black_hole_is_detected_by_heartbeat_and_nothing_is_lost(
         reconnection_delay=0.05,
         max_reconnection_delay=0.3,
         ack_timeout=scaled(1),
+        connect_timeout=scaled(1),
         max_errors=1000,
     )
     errors: list[BaseException] = []
@@ -120,12 +121,12 @@ async def test_black_hole_is_detected_by_heartbeat_and_nothing_is_lost(
 async def test_connect_attempts_into_a_black_hole_time_out_and_repeat(
     server: RunningServer, proxy: TcpProxy
 ) -> None:
-    """An attempt whose handshake never answers must give up (``ack_timeout``) and retry.
+    """An attempt whose handshake never answers must give up (``connect_timeout``) and retry.
 
     Otherwise a client that lost its link during a cut sits in one attempt for
     minutes (aiohttp's default timeout) instead of retrying with backoff.
     """
-    ack_timeout = 0.5
+    connect_timeout = 0.5
     agent = AgentClient(
         proxy.url,
         agent_id="bot-hole",
@@ -133,7 +134,7 @@ async def test_connect_attempts_into_a_black_hole_time_out_and_repeat(
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         reconnection_delay=0.05,
         max_reconnection_delay=0.2,
-        ack_timeout=ack_timeout,
+        connect_timeout=connect_timeout,
         max_errors=1000,
     )
     errors: list[BaseException] = []
@@ -147,10 +148,10 @@ async def test_connect_attempts_into_a_black_hole_time_out_and_repeat(
             what="the cut noticed",
         )
         attempts = 3
-        # Each attempt: at most ack_timeout, then at most max_reconnection_delay.
+        # Each attempt: at most connect_timeout, then at most max_reconnection_delay.
         await wait_until(
             lambda: proxy.accepted >= accepted_before + attempts,
-            attempts * (ack_timeout + 0.2) + 2,
+            attempts * (connect_timeout + 0.2) + 2,
             what=f"{attempts} connection attempts during the cut",
         )
         proxy.resume()

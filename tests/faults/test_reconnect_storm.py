@@ -108,6 +108,7 @@ async def test_reconnect_storm_is_spread_by_jitter_and_everyone_recovers(
             max_reconnection_delay=CAP,
             max_errors=1000,
             ack_timeout=scaled(10),
+            connect_timeout=scaled(10),
             logger=quiet,
         )
         for probe in probes

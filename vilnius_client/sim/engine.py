@@ -308,7 +308,7 @@ class SimCustomer:
         assert self.conversation_id is not None
         last_seq, last_message_at = old.last_seq, old.last_message_at
         self.client = None
-        await old.close()
+        await old.disconnect()
         self.connected = False
         self._ctx.reloads += 1
         await asyncio.sleep(downtime)
@@ -329,7 +329,7 @@ class SimCustomer:
     async def close(self) -> None:
         """Disconnect for good."""
         if self.client is not None:
-            await self.client.close()
+            await self.client.disconnect()
         self.connected = False
 
     def _client(self, client: CustomerClient) -> CustomerClient:
@@ -521,13 +521,13 @@ class SimContext:
             async with asyncio.timeout(self.config.connect_timeout):
                 await client.connect()
         except TimeoutError:
-            await client.close()
+            await client.disconnect()
             cause = self.last_connect_error or "no answer"
             raise TimeoutError(
                 f"{name} could not connect within {self.config.connect_timeout:g} s: {cause}"
             ) from None
         except BaseException:
-            await client.close()
+            await client.disconnect()
             raise
 
     def watch(self, client: AgentClient | CustomerClient, flag: Callable[[bool], None]) -> None:
@@ -613,7 +613,7 @@ class SimContext:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(
             *(c.close() for c in self.customers),
-            *(a.client.close() for a in self.agents),
+            *(a.client.disconnect() for a in self.agents),
             return_exceptions=True,
         )
 
