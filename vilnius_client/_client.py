@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import Any, Self, TypeVar
 
-from ._dispatch import EventStream
 from ._fallback import PollingFallback
+from ._inbound import Inbound
 from ._recovery import JumpGuard
-from .events import Event
+from ._subscriptions import EventSubscriptions
 from .manager import (
     ConnectionListener,
     ConnectionStatus,
@@ -28,7 +28,7 @@ __all__ = ["ClientBase"]
 H = TypeVar("H", bound=Callable[..., Any])
 
 
-class ClientBase:
+class ClientBase(EventSubscriptions):
     """Base of the role clients; subclasses set the three parts and ``connect()``."""
 
     _manager: ModernWebSocketManager
@@ -71,6 +71,9 @@ class ClientBase:
     # ------------------------------------------------------------------
     # Parts and status
 
+    def _events(self) -> Inbound:
+        return self._manager._events()
+
     @property
     def manager(self) -> ModernWebSocketManager:
         """The underlying socket manager."""
@@ -105,42 +108,3 @@ class ClientBase:
     def off_error(self, callback: ErrorListener) -> None:
         """Stop calling ``callback`` with errors."""
         self._manager.off_error(callback)
-
-    # ------------------------------------------------------------------
-    # Events
-
-    @overload
-    def on(self, event: Event | str, handler: H) -> H: ...
-
-    @overload
-    def on(self, event: Event | str, handler: None = None) -> Callable[[H], H]: ...
-
-    def on(self, event: Event | str, handler: H | None = None) -> H | Callable[[H], H]:
-        """Register ``handler`` for ``event`` (also usable as ``@client.on(event)``)."""
-        if handler is None:
-
-            def decorator(fn: H) -> H:
-                self._manager.on(event, fn)
-                return fn
-
-            return decorator
-        self._manager.on(event, handler)
-        return handler
-
-    def off(self, event: Event | str, handler: Callable[..., Any]) -> None:
-        """Unregister ``handler`` from ``event``."""
-        self._manager.off(event, handler)
-
-    async def wait_for(
-        self,
-        event: Event | str,
-        predicate: Callable[[Any], bool] | None = None,
-        *,
-        timeout: float | None,  # noqa: ASYNC109 - the agreed public signature
-    ) -> Any:
-        """Wait for the next ``event`` matching ``predicate``; see the manager."""
-        return await self._manager.wait_for(event, predicate, timeout=timeout)
-
-    def stream(self, event: Event | str, *, maxsize: int = 1000) -> EventStream[Any]:
-        """An async iterator (and context manager) over ``event`` with a bounded buffer."""
-        return self._manager.stream(event, maxsize=maxsize)

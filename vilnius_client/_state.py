@@ -20,15 +20,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from ._retry import full_jitter
 from .errors import StateError
 
 __all__ = [
+    "LOST",
     "Backoff",
     "CircuitBreaker",
     "ConnectionChange",
     "ConnectionState",
+    "ConnectionStatus",
     "StateMachine",
 ]
 
@@ -66,6 +69,9 @@ TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
 }
 """The allowed transitions: ``TRANSITIONS[old]`` holds every legal ``new``."""
 
+LOST = frozenset({_S.RECONNECTING, _S.CIRCUIT_OPEN})
+"""The states of a connection that was lost and is not back yet."""
+
 
 @dataclass(frozen=True)
 class ConnectionChange:
@@ -80,6 +86,38 @@ class ConnectionChange:
     old: ConnectionState
     new: ConnectionState
     reason: str
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    """A snapshot of a manager's connection.
+
+    Attributes:
+        state: The state machine's current state.
+        connected: Whether events flow (``state is CONNECTED``).
+        attempts: Consecutive failed attempts since the last stable connection.
+        latency: Last heartbeat round trip in seconds (``None`` before the first).
+        sid: The Socket.IO session id, when connected.
+        namespace: The Socket.IO namespace (always ``"/"``).
+        transport: The Engine.IO transport in use, when connected.
+        url: The server URL.
+        last_error: The last connection error, if any.
+        since: When the current state was entered.
+        mode: How events arrive: ``"socket"``, or ``"polling"`` while a client
+            falls back to REST.
+    """
+
+    state: ConnectionState
+    connected: bool
+    attempts: int
+    latency: float | None
+    sid: str | None
+    namespace: str
+    transport: str | None
+    url: str
+    last_error: BaseException | None
+    since: datetime
+    mode: str = "socket"
 
 
 class StateMachine:

@@ -76,7 +76,7 @@ async def test_rooms_joined_before_handlers_see_live_events(server: RunningServe
         # a live event received now must be held back until the step is over
         await post(server.url, "/api/messages", {"conversationId": "c1", "message": "during"})
         # white-box: the event has arrived and is held back
-        await wait_until(lambda: bool(bot._held), 5, what="held live event")
+        await wait_until(lambda: bot._inbound.held > 0, 5, what="held live event")
         log.append("step done")
         step_done.set()
 
