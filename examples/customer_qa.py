@@ -22,7 +22,6 @@ import sys
 
 from vilnius_client import (
     AgentClient,
-    AgentMessageEvent,
     AuthError,
     CustomerClient,
     Event,
@@ -55,7 +54,7 @@ async def run(args: argparse.Namespace) -> int:
                 await customer.typing(False)
                 print(f"[qa] customer: {text}")
                 try:
-                    reply: AgentMessageEvent = await asyncio.wait_for(anext(replies), args.timeout)
+                    reply = await asyncio.wait_for(anext(replies), args.timeout)
                 except TimeoutError:
                     print(f"[qa] FAIL: no reply to message {number} within {args.timeout} s")
                     return 1

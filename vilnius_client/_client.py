@@ -13,14 +13,11 @@ from typing import Any, Self, TypeVar
 
 from ._fallback import PollingFallback
 from ._inbound import Inbound
+from ._listeners import Listeners
 from ._recovery import JumpGuard
+from ._state import ConnectionChange
 from ._subscriptions import EventSubscriptions
-from .manager import (
-    ConnectionListener,
-    ConnectionStatus,
-    ErrorListener,
-    ModernWebSocketManager,
-)
+from .manager import ConnectionStatus, ModernWebSocketManager
 from .rest import RestClient
 
 __all__ = ["ClientBase"]
@@ -74,6 +71,9 @@ class ClientBase(EventSubscriptions):
     def _events(self) -> Inbound:
         return self._manager._events()
 
+    def _listeners(self) -> tuple[Listeners[ConnectionChange], Listeners[BaseException]]:
+        return self._manager._listeners()
+
     @property
     def manager(self) -> ModernWebSocketManager:
         """The underlying socket manager."""
@@ -92,19 +92,3 @@ class ClientBase(EventSubscriptions):
     def get_connection_status(self) -> ConnectionStatus:
         """The connection's current status."""
         return self._manager.get_connection_status()
-
-    def on_connection_change(self, callback: ConnectionListener) -> ConnectionListener:
-        """Call ``callback(change)`` on every connection state transition; returns it."""
-        return self._manager.on_connection_change(callback)
-
-    def off_connection_change(self, callback: ConnectionListener) -> None:
-        """Stop calling ``callback`` on state transitions."""
-        self._manager.off_connection_change(callback)
-
-    def on_error(self, callback: ErrorListener) -> ErrorListener:
-        """Call ``callback(exc)`` with every error (a failed handler, ``error-event``...)."""
-        return self._manager.on_error(callback)
-
-    def off_error(self, callback: ErrorListener) -> None:
-        """Stop calling ``callback`` with errors."""
-        self._manager.off_error(callback)

@@ -42,9 +42,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from . import _rpc, _transport
 from ._capabilities import ServerCapabilities, ServerKind, resolve_server
@@ -55,7 +54,7 @@ from ._inbound import EventFilter, Inbound
 from ._joins import JoinConfirmations
 from ._listeners import Listeners
 from ._state import Backoff, CircuitBreaker, ConnectionChange, ConnectionState, ConnectionStatus
-from ._subscriptions import EventSubscriptions
+from ._subscriptions import ConnectionListener, ErrorListener, EventSubscriptions
 from ._supervisor import Supervisor
 from ._tokens import TokenSource
 from .errors import NotConnectedError, StateError
@@ -69,9 +68,6 @@ __all__ = [
     "ErrorListener",
     "ModernWebSocketManager",
 ]
-
-ConnectionListener = TypeVar("ConnectionListener", bound=Callable[[ConnectionChange], Any])
-ErrorListener = TypeVar("ErrorListener", bound=Callable[[BaseException], Any])
 
 _S = ConnectionState
 
@@ -319,32 +315,8 @@ class ModernWebSocketManager(EventSubscriptions):
     def _events(self) -> Inbound:
         return self._inbound
 
-    def on_connection_change(self, callback: ConnectionListener) -> ConnectionListener:
-        """Call ``callback(change)`` on every state transition (sync or async).
-
-        Returns ``callback``, so that it also works as a decorator; unregister
-        it with [`off_connection_change`][].
-        """
-        self._connection_listeners.add(callback)
-        return callback
-
-    def off_connection_change(self, callback: ConnectionListener) -> None:
-        """Stop calling ``callback`` on state transitions (unknown callbacks are ignored)."""
-        self._connection_listeners.remove(callback)
-
-    def on_error(self, callback: ErrorListener) -> ErrorListener:
-        """Call ``callback(exc)`` for every error (sync or async).
-
-        Every error: connection failures, handler exceptions, invalid server
-        payloads, ``error-event``, dropped events. Returns ``callback``, so
-        that it also works as a decorator; unregister it with [`off_error`][].
-        """
-        self._error_listeners.add(callback)
-        return callback
-
-    def off_error(self, callback: ErrorListener) -> None:
-        """Stop calling ``callback`` with errors (unknown callbacks are ignored)."""
-        self._error_listeners.remove(callback)
+    def _listeners(self) -> tuple[Listeners[ConnectionChange], Listeners[BaseException]]:
+        return self._connection_listeners, self._error_listeners
 
     def before_connect(self, step: SessionStep) -> None:
         """Run ``await step()`` at the start of every attempt, before the socket opens.

@@ -15,7 +15,7 @@ import pytest
 from support_bot import answer, attach
 
 from mock_server import RunningServer
-from vilnius_client import AgentClient, AgentMessageEvent, CustomerClient, Event
+from vilnius_client import AgentClient, CustomerClient, Event
 from vilnius_client.testing import TEST_AGENT_KEY, AgentFactory, CustomerFactory
 
 TIMEOUT = 5.0
@@ -25,7 +25,7 @@ async def ask(customer: CustomerClient, text: str) -> str:
     """Send ``text`` as the customer and return the first agent reply."""
     async with customer.stream(Event.AGENT_MESSAGE) as replies:  # subscribe, then send
         await customer.send_message(text)
-        reply: AgentMessageEvent = await asyncio.wait_for(anext(replies), TIMEOUT)
+        reply = await asyncio.wait_for(anext(replies), TIMEOUT)
     return reply.message.content
 
 

@@ -42,7 +42,7 @@ async def run(started: list[Example], script: str, *args: str, **env: str) -> Ex
 async def ask(customer: CustomerClient, text: str) -> AgentMessageEvent:
     async with customer.stream(Event.AGENT_MESSAGE) as replies:
         await customer.send_message(text)
-        reply: AgentMessageEvent = await asyncio.wait_for(anext(replies), scaled(10))
+        reply = await asyncio.wait_for(anext(replies), scaled(10))
     return reply
 
 
