@@ -1,20 +1,17 @@
-"""What AgentClient and CustomerClient share: lifecycle, status and event registration.
+"""What AgentClient and CustomerClient share: lifecycle, status and event subscriptions.
 
-Both wrap one :class:`~vilnius_client.ModernWebSocketManager`, one
-:class:`~vilnius_client.RestClient` and one polling fallback; everything here
-delegates to them.
+Both wrap one `ModernWebSocketManager`, one `RestClient` and one `Recovery`;
+everything here delegates to them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
-from ._fallback import PollingFallback
 from ._inbound import Inbound
 from ._listeners import Listeners
-from ._recovery import JumpGuard
+from ._recovery import Recovery
 from ._state import ConnectionChange
 from ._subscriptions import EventSubscriptions
 from .manager import ConnectionStatus, ModernWebSocketManager
@@ -22,16 +19,13 @@ from .rest import RestClient
 
 __all__ = ["ClientBase"]
 
-H = TypeVar("H", bound=Callable[..., Any])
-
 
 class ClientBase(EventSubscriptions):
     """Base of the role clients; subclasses set the three parts and ``connect()``."""
 
     _manager: ModernWebSocketManager
     _rest: RestClient
-    _fallback: PollingFallback
-    _jumps: JumpGuard
+    _recovery: Recovery[Any]
 
     async def connect(self) -> None:
         """Connect (what entering the context manager does)."""
@@ -43,8 +37,7 @@ class ClientBase(EventSubscriptions):
         What leaving ``async with`` does; the client cannot connect again.
         """
         try:
-            await self._fallback.stop()
-            await self._jumps.aclose()
+            await self._recovery.aclose()
             await self._manager.disconnect()
         finally:
             await self._rest.disconnect()

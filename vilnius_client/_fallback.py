@@ -13,12 +13,11 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from ._state import LOST
 from .errors import VilniusError
 from .manager import ConnectionChange, ConnectionState, ModernWebSocketManager
 
 __all__ = ["PollingFallback"]
-
-_LOST = frozenset({ConnectionState.RECONNECTING, ConnectionState.CIRCUIT_OPEN})
 
 
 class PollingFallback:
@@ -42,7 +41,7 @@ class PollingFallback:
 
     def on_change(self, change: ConnectionChange) -> None:
         """Connection listener: start the countdown when lost, stop when back or closed."""
-        if change.new in _LOST:
+        if change.new in LOST:
             if change.new is ConnectionState.CIRCUIT_OPEN:
                 self._now.set()
             if self._fallback_after is not None and self._task is None:

@@ -1,225 +1,84 @@
-"""Nothing lost, nothing doubled: seq tracking, de-duplication and catch-up (CONTRACT.md §7).
+"""Nothing lost, nothing doubled: the one recovery component of both clients.
 
-Socket.IO delivers at most once, so after every reconnect the clients fetch what
-they missed over REST and hand it to the same handlers, marked ``replayed``.
-This module holds the logic, without sockets:
+Socket.IO delivers at most once. A `Recovery` makes a client's stream of
+messages (an agent's ``new-message``, a customer's ``agent-message``) arrive
+exactly once anyway:
 
-* :class:`SeqTracker` remembers which messages were delivered: a *floor* (every
-  ``seq`` at or below it counts as delivered) plus the exact seqs and ids
-  delivered above it. Memory is bounded: the floor follows the highest seq at a
-  distance of ``window`` seqs, so a tracker never holds more than ``window``
-  seqs and ``window`` ids.
-* :func:`replay_all` (agents, ``GET /api/messages``) and
-  :func:`replay_conversation` (customers, ``GET /api/conversations/{id}/messages``)
-  page through the missed messages and yield each new one once, in seq order.
+* live events go through its filter: a message already handed over is
+  dropped; one whose seq jumps far ahead is held until a catch-up checked it;
+* after every reconnect, before live events resume, the messages missed are
+  fetched over REST and handed to the same handlers as replayed events
+  (``replayed=True``), in order; so are they while the socket stays down and
+  the client polls (`vilnius_client._fallback`);
+* the position to resume from after a restart never covers a message still
+  queued behind a slow handler (`InFlight`).
 
-Decisions the contract leaves open:
-
-* A tracker without a position (a fresh agent, ``last_seq=None``) starts at the
-  server's head: history is not replayed; :meth:`SeqTracker.start_at` sets it.
-* Catch-up starts ``overlap`` seqs below the highest delivered seq rather than
-  at it, so that a message the server emitted out of seq order just before the
-  link died is still found; the overlap is de-duplicated like live events.
-* A live event whose seq is more than ``window`` below the highest delivered
-  seq is taken as already delivered (dropped): it cannot be told apart from a
-  duplicate once its seq has left the memory.
-* A live event whose seq is more than ``max_jump`` (default ``window``) *above*
-  the highest delivered seq is not taken on trust: accepted, it would move the
-  floor past every seq in between, and every later message would look
-  delivered. It is a gap to recover: :class:`JumpGuard` holds it and runs a
-  catch-up; if the server's history has the message it is delivered (as the
-  live event it was), otherwise it is dropped and reported
-  (:class:`~vilnius_client.SeqJumpError`).
+How messages are tracked and found depends on what the server offers, so it
+is a *path* the client picks once it knows (`RecoveryPath`): by seq
+(`vilnius_client._recovery_by_seq.SeqRecovery`) or by message id
+(`vilnius_client._recovery_by_id`). The rest is here, once for both clients.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from .errors import ProtocolError, SeqJumpError
-from .events import AllMessagesResponse, Message, Sender
+from ._fallback import PollingFallback
+from ._recovery_by_seq import seq_jump_error
+from .errors import QueueOverflowError, TransportError, VilniusError
+from .events import Event, Message
+from .manager import ModernWebSocketManager
 
-__all__ = [
-    "DEFAULT_HELD",
-    "DEFAULT_OVERLAP",
-    "DEFAULT_PAGE_SIZE",
-    "DEFAULT_WINDOW",
-    "InFlight",
-    "JumpGuard",
-    "SeqTracker",
-    "replay_all",
-    "replay_conversation",
-    "seq_jump_error",
-    "seq_of",
-]
-
-
-def seq_of(message: Message) -> int:
-    """The ``seq`` of a message from a catch-up page (those endpoints exist only with seq)."""
-    if message.seq is None:
-        raise ProtocolError(f"message {message.id!r} has no seq")
-    return message.seq
-
-
-DEFAULT_WINDOW = 10_000
-"""Seqs (and message ids) remembered below the highest delivered seq."""
-
-DEFAULT_OVERLAP = 50
-"""Seqs re-fetched below the highest delivered seq on catch-up."""
-
-DEFAULT_PAGE_SIZE = 500
-"""Messages asked for per catch-up request."""
+__all__ = ["DEFAULT_HELD", "InFlight", "JumpGuard", "Recovery", "RecoveryPath", "Verdict"]
 
 DEFAULT_HELD = 1_000
 """Live messages with a jumping seq held at most while a catch-up checks them."""
 
+Verdict = Literal["new", "seen", "jump"]
+"""What a path says of a live message: hand it over, drop it, or check it first."""
 
-class SeqTracker:
-    """Which messages of one stream (an agent's, or one conversation's) were delivered.
 
-    Args:
-        last_seq: The position to resume from: every message with a seq at or
-            below it counts as delivered. ``None``: no position yet (see
-            :meth:`start_at`).
-        window: How far below the highest delivered seq exact seqs and ids are
-            remembered. Older seqs count as delivered.
-        overlap: How far below the highest delivered seq :meth:`catch_up_after`
-            starts.
-        max_jump: How far above the highest delivered seq a live message may
-            be before it counts as a jump (:meth:`is_jump`); default ``window``,
-            the distance past which accepting it would move the floor over
-            seqs never seen.
-    """
+class RecoveryPath(Protocol):
+    """How a client tracks what it handed over, and finds what it missed."""
 
-    def __init__(
-        self,
-        last_seq: int | None = None,
-        *,
-        window: int = DEFAULT_WINDOW,
-        overlap: int = DEFAULT_OVERLAP,
-        max_jump: int | None = None,
-    ) -> None:
-        if window < 1 or overlap < 0 or (max_jump is not None and max_jump < 1):
-            raise ValueError("window and max_jump must be positive and overlap not negative")
-        self.window = window
-        self.overlap = min(overlap, window)
-        self.max_jump = window if max_jump is None else max_jump
-        self._floor: int | None = last_seq
-        self._last_seq: int | None = last_seq
-        self._seqs: set[int] = set()
-        self._seq_heap: list[int] = []  # the members of _seqs, smallest first
-        self._ids: set[str] = set()
-        self._id_order: deque[str] = deque()
+    def admit(self, message: Message) -> Verdict:
+        """A live message: ``new`` (recorded: hand it over), ``seen``, or a ``jump`` to check."""
+        ...
+
+    def missed(self) -> AsyncGenerator[Message, None]:
+        """The messages missed since the last call, in order (recorded as yielded)."""
+        ...
+
+    def key(self, message: Message) -> int | None:
+        """A message's position (its seq, or its server timestamp in ms)."""
+        ...
 
     @property
-    def started(self) -> bool:
-        """Whether the tracker has a position (constructor, :meth:`start_at` or a message)."""
-        return self._last_seq is not None
+    def position(self) -> int | None:
+        """The position of the newest message handed over."""
+        ...
 
+
+class _CarriesMessage(Protocol):
     @property
-    def last_seq(self) -> int | None:
-        """The highest seq delivered (or the starting position); persist it to resume."""
-        return self._last_seq
+    def message(self) -> Message: ...
 
-    @property
-    def floor(self) -> int | None:
-        """Every seq at or below this counts as delivered."""
-        return self._floor
 
-    def start_at(self, head: int) -> None:
-        """Set the position of a tracker that has none: messages up to ``head`` are skipped."""
-        if self._last_seq is None:
-            self._floor = self._last_seq = head
-
-    def restart(self, at: int) -> None:
-        """Forget everything and resume from ``at`` (the server's history was reset)."""
-        self._floor = self._last_seq = at
-        self._seqs.clear()
-        self._seq_heap.clear()
-        self._ids.clear()
-        self._id_order.clear()
-
-    def is_new(self, message: Message) -> bool:
-        """Whether ``message`` has not been delivered yet (a seq-less one always is)."""
-        if message.seq is None:
-            return True
-        if message.id in self._ids or message.seq in self._seqs:
-            return False
-        return self._floor is None or message.seq > self._floor
-
-    def is_jump(self, message: Message) -> bool:
-        """Whether ``message``'s seq is more than ``max_jump`` above the highest delivered.
-
-        Such a message must not be accepted on trust (see the module
-        docstring). A tracker without a position, or a message without a seq,
-        never jumps.
-        """
-        seq = message.seq
-        last = self._last_seq
-        return seq is not None and last is not None and seq - last > self.max_jump
-
-    def accept(self, message: Message) -> bool:
-        """Record ``message`` as delivered; return whether it was new (deliver it then)."""
-        if not self.is_new(message):
-            return False
-        self.mark(message)
-        return True
-
-    def mark(self, message: Message) -> None:
-        """Record ``message`` as delivered without asking (a seq-less one is not tracked)."""
-        seq = message.seq
-        if seq is None:
-            return
-        if seq not in self._seqs:
-            self._seqs.add(seq)
-            heapq.heappush(self._seq_heap, seq)
-        self._ids.add(message.id)
-        self._id_order.append(message.id)
-        if self._last_seq is None or seq > self._last_seq:
-            self._last_seq = seq
-        if self._floor is None:
-            # First message of a tracker without a position: nothing below it is expected.
-            self._floor = seq - 1
-        self._compact(self._last_seq, self._floor)
-
-    def catch_up_after(self) -> int:
-        """The ``after=`` of the next catch-up request."""
-        if self._last_seq is None or self._floor is None:
-            return 0
-        return max(self._floor, self._last_seq - self.overlap, 0)
-
-    def _compact(self, last_seq: int, floor: int) -> None:
-        new_floor = last_seq - self.window
-        if new_floor > floor:
-            self._floor = new_floor
-            # Amortised O(log n) per message: only the seqs that fell below the
-            # floor are removed (rebuilding the set cost O(window) per message).
-            heap, seqs = self._seq_heap, self._seqs
-            while heap and heap[0] <= new_floor:
-                seqs.discard(heapq.heappop(heap))
-        while len(self._id_order) > self.window:
-            self._ids.discard(self._id_order.popleft())
-
-    def __repr__(self) -> str:
-        return (
-            f"SeqTracker(last_seq={self._last_seq}, floor={self._floor}, "
-            f"remembered={len(self._seqs)})"
-        )
+E = TypeVar("E", bound=_CarriesMessage)
 
 
 class InFlight:
-    """Seqs accepted for delivery whose handlers have not been called yet.
+    """Positions accepted for delivery whose handlers have not been called yet.
 
-    A client accepts a message (:meth:`SeqTracker.accept`) when it queues it
+    A client accepts a message (`SeqTracker.accept`) when it queues it
     for its handlers; handlers of different conversations run independently,
     so a message may wait behind a slow handler while later seqs are handled.
     The position a restarted client may safely resume from is therefore the
     highest accepted seq *below the lowest one still waiting*
-    (:meth:`resume_position`). Messages whose handlers were called count as
+    (`resume_position`). Messages whose handlers were called count as
     delivered, even if the client closed while a handler was still running.
     """
 
@@ -255,8 +114,8 @@ class InFlight:
 class JumpGuard:
     """Holds live messages whose seq jumped ahead until a catch-up has checked them.
 
-    :meth:`hold` keeps the live event and starts one catch-up (in a task) if
-    none is running. The catch-up asks :meth:`take` for every message the
+    `hold` keeps the live event and starts one catch-up (in a task) if
+    none is running. The catch-up asks `take` for every message the
     server's history returned: a held event is then handed back, to be
     delivered as the live event it is. After the catch-up, every event held
     before it started and not taken is passed to ``settle(event, failure)``
@@ -344,114 +203,135 @@ class JumpGuard:
             self._task = None
 
 
-def seq_jump_error(
-    event: str, model: Any, tracker: SeqTracker, failure: BaseException | None
-) -> SeqJumpError:
-    """The error that reports a dropped live message (``model.message``) whose seq jumped."""
-    message: Message = model.message
-    last = tracker.last_seq
-    if failure is None:
-        why = "the server's history does not have it"
-    else:
-        why = (
-            f"it could not be checked (catch-up failed: {failure}); "
-            "a later catch-up delivers it if the server has it"
+class Recovery(Generic[E]):
+    """Exactly-once delivery of one client's messages (see the module docstring).
+
+    Created with the client, before the user's handlers are registered, so
+    that its own handler runs just before theirs for every message.
+
+    Args:
+        manager: The client's manager: events are filtered and delivered, and
+            errors reported, through it.
+        event: The event of the stream (``new-message``, ``agent-message``).
+        replayed: The event a recovered message is handed over as.
+        applies: Which live events of ``event`` belong to the stream (others
+            pass untouched).
+        fallback_after: Seconds the socket may stay down before polling.
+        poll_interval: Seconds between two polls.
+    """
+
+    def __init__(
+        self,
+        manager: ModernWebSocketManager,
+        event: Event,
+        *,
+        replayed: Callable[[Message], E],
+        applies: Callable[[E], bool],
+        fallback_after: float | None,
+        poll_interval: float,
+    ) -> None:
+        self._manager = manager
+        self._event = event
+        self._replayed = replayed
+        self._applies = applies
+        self.path: RecoveryPath | None = None
+        self._in_flight = InFlight()
+        self._lock = asyncio.Lock()
+        self._jumps = JumpGuard(self.replay, self._settle)
+        self._fallback = PollingFallback(
+            manager, self.replay, fallback_after=fallback_after, poll_interval=poll_interval
         )
-    error = SeqJumpError(
-        f"dropped {event} {message.id!r}: its seq {message.seq} jumps past the highest "
-        f"delivered seq {last} and {why}",
-        event=event,
-        payload=model,
-        seq=seq_of(message),
-        last_seq=last,
-    )
-    error.__cause__ = failure
-    return error
+        manager.on(event, self._handing_over)
+        manager.on_error(self._dropped)
+        manager.add_session_step(self._catch_up)
+        manager.add_filter(self._is_new)
+        manager.on_connection_change(self._fallback.on_change)
 
+    def resume(self, position: int | None) -> int | None:
+        """``position`` capped below the messages still waiting for their handlers."""
+        return self._in_flight.resume_position(position)
 
-FetchAll = Callable[[int, int], Awaitable[AllMessagesResponse]]
-"""``fetch(after, limit)`` -> one page of ``GET /api/messages``."""
+    async def replay(self) -> None:
+        """Hand over every message missed, as replayed events (one catch-up at a time).
 
-FetchConversation = Callable[[int, int], Awaitable[list[Message]]]
-"""``fetch(after, limit)`` -> one page of ``GET /api/conversations/{id}/messages``."""
-
-
-def _in_order(messages: Iterable[Message]) -> list[Message]:
-    return sorted(messages, key=seq_of)
-
-
-async def replay_all(
-    tracker: SeqTracker,
-    fetch: FetchAll,
-    *,
-    page_size: int = DEFAULT_PAGE_SIZE,
-    on_reset: Callable[[int, int], None] | None = None,
-) -> AsyncGenerator[Message, None]:
-    """Yield every message of ``GET /api/messages`` not yet delivered, in seq order.
-
-    A tracker without a position is set to the server's head (one request with
-    ``limit=1``) and nothing is yielded. Otherwise pages are fetched from
-    :meth:`SeqTracker.catch_up_after` until a page reaches the head the server
-    reported (``lastSeq``) or comes back empty. Yielded messages are already
-    recorded in ``tracker``.
-
-    A head *below* the position means the server's history was reset (a new
-    database: seqs start again at 1). ``on_reset(position, head)`` is called,
-    the tracker restarts at 0 and every message of the new history is yielded,
-    rather than being dropped as "already delivered".
-    """
-    if not tracker.started:
-        tracker.start_at((await fetch(0, 1)).last_seq)
-        return
-    cursor = tracker.catch_up_after()
-    page = await fetch(cursor, page_size)
-    position = tracker.last_seq
-    if position is not None and page.last_seq < position:
-        if on_reset is not None:
-            on_reset(position, page.last_seq)
-        tracker.restart(0)
-        cursor = 0
-        page = await fetch(cursor, page_size)
-    while True:
-        messages = _in_order(page.messages)
-        for message in messages:
-            if tracker.accept(message):
-                yield message
-        if not messages:
+        A message held as a jump is handed over as the live event it was.
+        """
+        path = self.path
+        if path is None:
             return
-        cursor = seq_of(messages[-1])
-        if cursor >= page.last_seq:
+        async with self._lock, contextlib.aclosing(path.missed()) as missed:
+            async for message in missed:
+                self._in_flight.add(path.key(message))
+                event = self._jumps.take(message.id) or self._replayed(message)
+                await self._manager.deliver(self._event, event)
+
+    async def hand_over(self, message: Message) -> None:
+        """Hand over a message that came another way (a REST answer) as a replayed event."""
+        if self.path is not None:
+            self._in_flight.add(self.path.key(message))
+        await self._manager.deliver(self._event, self._replayed(message))
+
+    async def aclose(self) -> None:
+        """Stop polling and any catch-up under way; idempotent."""
+        await self._fallback.stop()
+        await self._jumps.aclose()
+
+    async def _catch_up(self) -> None:
+        """Session step: the socket is back, so stop polling and catch up."""
+        await self._fallback.stop()
+        try:
+            await self.replay()
+        except VilniusError as exc:
+            if exc.temporary and not isinstance(exc, TransportError):
+                # Only a TransportError makes the manager retry the connection
+                # (and so the catch-up): a 503 must not skip the missed messages.
+                raise TransportError(f"catch-up failed: {exc}") from exc
+            raise
+
+    def _ours(self, event: Event | str, model: Any) -> E | None:
+        if event != self._event or self.path is None or not hasattr(model, "message"):
+            return None
+        return model if self._applies(model) else None
+
+    def _is_new(self, event: Event | str, model: Any) -> bool:
+        ours = self._ours(event, model)
+        if ours is None:
+            return True
+        assert self.path is not None
+        message = ours.message
+        verdict = self.path.admit(message)
+        if verdict == "jump":
+            self._jumps.hold(message.id, ours)  # a gap: catch up first
+            return False
+        if verdict == "new":
+            self._in_flight.add(self.path.key(message))
+            return True
+        return False
+
+    async def _settle(self, event: E, failure: BaseException | None) -> None:
+        """A held live message the catch-up did not return: deliver it, or drop and report."""
+        path = self.path
+        if path is None:
             return
-        page = await fetch(cursor, page_size)
+        verdict = path.admit(event.message)
+        if verdict == "new":
+            self._in_flight.add(path.key(event.message))
+            await self._manager.deliver(self._event, event)
+        elif verdict == "jump":
+            error = seq_jump_error(self._event.value, event, path.position, failure)
+            self._manager.report_error(error)
 
+    def _handing_over(self, model: Any) -> None:
+        ours = self._ours(self._event, model)
+        if ours is not None:
+            assert self.path is not None
+            self._in_flight.done(self.path.key(ours.message))
 
-async def replay_conversation(
-    tracker: SeqTracker,
-    fetch: FetchConversation,
-    *,
-    page_size: int = DEFAULT_PAGE_SIZE,
-    senders: frozenset[Sender] = frozenset({Sender.AGENT, Sender.SYSTEM}),
-) -> AsyncGenerator[Message, None]:
-    """Yield the missed messages of one conversation written by ``senders``, in seq order.
-
-    Every fetched message is recorded in ``tracker`` (the customer's own messages
-    too, so the position moves past them), but only those by ``senders`` are
-    yielded: a customer receives agents' and system messages live, not its own.
-    Pages are fetched until one comes back empty, since this endpoint reports no
-    head. A tracker without a position is moved to the end of the conversation
-    and nothing is yielded.
-    """
-    starting = not tracker.started
-    cursor = tracker.catch_up_after()
-    while True:
-        messages = _in_order(await fetch(cursor, page_size))
-        if not messages:
-            if starting:
-                tracker.start_at(cursor)
-            return
-        for message in messages:
-            if starting:
-                continue
-            if tracker.accept(message) and message.sender in senders:
-                yield message
-        cursor = seq_of(messages[-1])
+    def _dropped(self, exc: BaseException) -> None:
+        # A queued message that was dropped will not be handed over: it must
+        # not hold the resume position back.
+        if isinstance(exc, QueueOverflowError):
+            ours = self._ours(exc.event, exc.payload)
+            if ours is not None:
+                assert self.path is not None
+                self._in_flight.done(self.path.key(ours.message))

@@ -42,6 +42,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import Literal
 
 from .events import Conversation, Message, Sender
 
@@ -301,9 +302,22 @@ class ListingRecovery:
         self._fetch = fetch
         self._started = False
 
-    def is_new(self, message: Message) -> bool:
-        """For a live ``new-message``: whether to hand it over (recorded if so)."""
-        return message.sender not in self.senders or self.ledger.accept(message)
+    def admit(self, message: Message) -> Literal["new", "seen"]:
+        """A live ``new-message``: ``new`` (recorded: hand it over) or ``seen``.
+
+        Messages by others than ``senders`` are not tracked: always ``new``.
+        """
+        new = message.sender not in self.senders or self.ledger.accept(message)
+        return "new" if new else "seen"
+
+    def key(self, message: Message) -> int | None:
+        """A message's position: its server timestamp, in epoch ms."""
+        return epoch_ms(message.timestamp)
+
+    @property
+    def position(self) -> int | None:
+        """None: across every conversation, there is no one position to resume from."""
+        return None
 
     async def missed(self) -> AsyncGenerator[Message, None]:
         """The messages missed since the last call (none on the first: it sets the position)."""
@@ -320,6 +334,7 @@ class ConversationRecovery:
     """A customer's recovery without seq, in its one conversation.
 
     Args:
+        conversation_id: The conversation.
         fetch: ``GET /api/conversations/{id}/messages``.
         position: Where to resume (epoch ms of the newest reply handed over, or
             just before the conversation began for one the client created), or
@@ -329,29 +344,41 @@ class ConversationRecovery:
 
     def __init__(
         self,
+        conversation_id: str,
         fetch: FetchMessages,
         *,
         position: int | None,
         senders: frozenset[Sender] = frozenset({Sender.AGENT}),
     ) -> None:
+        self.conversation_id = conversation_id
         self.ledger = MessageLedger(floor=position)
         self.senders = senders
         self._fetch = fetch
         self._started = position is not None
 
-    def is_new(self, message: Message) -> bool:
-        """For a live ``agent-message``: whether to hand it over (recorded if so)."""
-        return message.sender not in self.senders or self.ledger.accept(message)
+    def admit(self, message: Message) -> Literal["new", "seen"]:
+        """A live ``agent-message``: ``new`` (recorded: hand it over) or ``seen``."""
+        new = message.sender not in self.senders or self.ledger.accept(message)
+        return "new" if new else "seen"
 
     def took(self, reply: Message) -> bool:
         """A reply that came in a REST answer: whether to hand it over (recorded if so)."""
         return reply.sender in self.senders and self.ledger.accept(reply)
 
-    async def missed(self, conversation_id: str) -> AsyncGenerator[Message, None]:
+    def key(self, message: Message) -> int | None:
+        """A message's position: its server timestamp, in epoch ms."""
+        return epoch_ms(message.timestamp)
+
+    @property
+    def position(self) -> int | None:
+        """The server timestamp (epoch ms) of the newest reply handed over."""
+        return self.ledger.newest(self.conversation_id)
+
+    async def missed(self) -> AsyncGenerator[Message, None]:
         """The replies missed since the last call (none the first time without a position)."""
         replay = replay_conversation_by_id(
             self.ledger,
-            conversation_id,
+            self.conversation_id,
             self._fetch,
             starting=not self._started,
             senders=self.senders,

@@ -64,31 +64,21 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any, Literal, overload
 
 from ._auth import AgentTokenCache, Credentials, TotpSource, UserSession
 from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase
-from ._fallback import PollingFallback
-from ._recovery import (
-    DEFAULT_PAGE_SIZE,
-    InFlight,
-    JumpGuard,
-    SeqTracker,
-    replay_all,
-    seq_jump_error,
-)
+from ._recovery import Recovery
 from ._recovery_by_id import ListingRecovery
+from ._recovery_by_seq import DEFAULT_PAGE_SIZE, SeqRecovery, SeqTracker, replay_all
+from ._state import LOST
 from ._tokens import TokenSource
 from .errors import (
     AuthError,
-    QueueOverflowError,
     ReplyTimeoutError,
     StateError,
-    TransportError,
-    VilniusError,
 )
 from .events import (
     AgentData,
@@ -106,14 +96,10 @@ from .events import (
     SystemMode,
     TypingPayload,
 )
-from .manager import ConnectionChange, ConnectionState, ModernWebSocketManager
+from .manager import ConnectionChange, ModernWebSocketManager
 from .rest import RestClient
 
 __all__ = ["AgentClient"]
-
-
-#: Connection states after which a cached agent token is not trusted any more.
-_LOST = frozenset({ConnectionState.RECONNECTING, ConnectionState.CIRCUIT_OPEN})
 
 
 class AgentClient(ClientBase):
@@ -220,20 +206,15 @@ class AgentClient(ClientBase):
         )
         self._manager.before_connect(self._prepare)
         self._prepared = False
-        self._by_id: ListingRecovery | None = None  # without seq (production)
         self._tracker = SeqTracker(last_seq)
-        self._in_flight = InFlight()
-        self._replay_lock = asyncio.Lock()
-        self._jumps = JumpGuard(self._replay, self._settle_jump)
-        # Registered first, so it runs just before the user's handlers of each message.
-        self._manager.on(Event.NEW_MESSAGE, self._handing_over)
-        self._manager.on_error(self._on_dropped)
-        self._manager.add_session_step(self._catch_up)
-        self._manager.add_filter(self._is_new)
-        self._fallback = PollingFallback(
-            self._manager, self._replay, fallback_after=fallback_after, poll_interval=poll_interval
+        self._recovery = Recovery(
+            self._manager,
+            Event.NEW_MESSAGE,
+            replayed=_replayed,
+            applies=lambda event: True,
+            fallback_after=fallback_after,
+            poll_interval=poll_interval,
         )
-        self._manager.on_connection_change(self._fallback.on_change)
         self._manager.on_connection_change(self._on_change)
 
     # ------------------------------------------------------------------
@@ -270,7 +251,7 @@ class AgentClient(ClientBase):
         Messages queued behind a slow handler are not covered, so a restarted
         client receives them again.
         """
-        return self._in_flight.resume_position(self._tracker.last_seq)
+        return self._recovery.resume(self._tracker.last_seq)
 
     @property
     def received_seq(self) -> int | None:
@@ -460,13 +441,21 @@ class AgentClient(ClientBase):
                     code="unsupported_credentials",
                 )
             self.agent_id = self._manager.agent_id = await self._session.login()
-        if not capabilities.seq_recovery:
-            self._by_id = ListingRecovery(self._list_conversations, self._conversation_messages)
+        self._recovery.path = (
+            SeqRecovery(self._tracker, self._replay_all)
+            if capabilities.seq_recovery
+            else ListingRecovery(self._list_conversations, self._conversation_messages)
+        )
         self._prepared = True
 
     def _on_change(self, change: ConnectionChange) -> None:
-        if change.new in _LOST and self._token_cache is not None:
+        if change.new in LOST and self._token_cache is not None:
             self._token_cache.invalidate()
+
+    def _replay_all(self) -> AsyncGenerator[Message, None]:
+        return replay_all(
+            self._tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
+        )
 
     async def _fetch_page(self, after: int, limit: int) -> AllMessagesResponse:
         return await self._rest.all_messages(after=after, limit=limit)
@@ -477,43 +466,6 @@ class AgentClient(ClientBase):
     async def _conversation_messages(self, conversation_id: str) -> list[Message]:
         return (await self._rest.conversation_messages(conversation_id)).messages
 
-    async def _replay(self) -> None:
-        """Deliver every stored message after the position, as replayed events.
-
-        A message held by the jump guard is delivered as the live event it is.
-        """
-        if self._by_id is not None:
-            await self._replay_by_id(self._by_id)
-            return
-        async with self._replay_lock:
-            replay = replay_all(
-                self._tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
-            )
-            async with contextlib.aclosing(replay):
-                async for message in replay:
-                    self._in_flight.add(message.seq)
-                    event = self._jumps.take(message.id) or NewMessageEvent(
-                        conversation_id=message.conversation_id,
-                        message=message,
-                        ai_suggestion=None,
-                        timestamp=message.timestamp,
-                        replayed=True,
-                    )
-                    await self._manager.deliver(Event.NEW_MESSAGE, event)
-
-    async def _replay_by_id(self, recovery: ListingRecovery) -> None:
-        """Without seq: the visitor messages missed, found from the conversation listing."""
-        async with self._replay_lock, contextlib.aclosing(recovery.missed()) as missed:
-            async for message in missed:
-                event = NewMessageEvent(
-                    conversation_id=message.conversation_id,
-                    message=message,
-                    ai_suggestion=None,
-                    timestamp=message.timestamp,
-                    replayed=True,
-                )
-                await self._manager.deliver(Event.NEW_MESSAGE, event)
-
     def _on_reset(self, position: int, head: int) -> None:
         self._manager.logger.warning(
             "the server's message history was reset (head %d is behind our position %d): "
@@ -522,52 +474,16 @@ class AgentClient(ClientBase):
             position,
         )
 
-    async def _catch_up(self) -> None:
-        await self._fallback.stop()
-        try:
-            await self._replay()
-        except VilniusError as exc:
-            if exc.temporary and not isinstance(exc, TransportError):
-                # The manager reconnects (and so retries the catch-up) on
-                # TransportError only; a 503 must not skip the missed messages.
-                raise TransportError(f"catch-up failed: {exc}") from exc
-            raise
 
-    def _is_new(self, event: Event | str, model: Any) -> bool:
-        if event == Event.NEW_MESSAGE and isinstance(model, NewMessageEvent):
-            message = model.message
-            if self._by_id is not None:
-                return self._by_id.is_new(message)
-            if self._tracker.is_jump(message):
-                if self._tracker.is_new(message):
-                    self._jumps.hold(message.id, model)  # a gap: catch up first
-                return False
-            if not self._tracker.accept(message):
-                return False
-            self._in_flight.add(message.seq)
-        return True
-
-    async def _settle_jump(self, event: NewMessageEvent, failure: BaseException | None) -> None:
-        """A held live message the catch-up did not return: deliver it, or drop and report."""
-        message = event.message
-        tracker = self._tracker
-        if not tracker.is_new(message):
-            return
-        if not tracker.is_jump(message):
-            tracker.mark(message)
-            self._in_flight.add(message.seq)
-            await self._manager.deliver(Event.NEW_MESSAGE, event)
-            return
-        self._manager.report_error(seq_jump_error(Event.NEW_MESSAGE.value, event, tracker, failure))
-
-    def _on_dropped(self, exc: BaseException) -> None:
-        # A queued message that was dropped will not be handed over: it must
-        # not hold the resume position back.
-        if isinstance(exc, QueueOverflowError) and isinstance(exc.payload, NewMessageEvent):
-            self._in_flight.done(exc.payload.message.seq)
-
-    def _handing_over(self, event: NewMessageEvent) -> None:
-        self._in_flight.done(event.message.seq)
+def _replayed(message: Message) -> NewMessageEvent:
+    """A recovered message, as the ``new-message`` it would have been."""
+    return NewMessageEvent(
+        conversation_id=message.conversation_id,
+        message=message,
+        ai_suggestion=None,
+        timestamp=message.timestamp,
+        replayed=True,
+    )
 
 
 def _status_of(conversation: Conversation) -> ConversationStatus:

@@ -47,8 +47,6 @@ Decisions:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -56,25 +54,20 @@ from typing import Any
 
 from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase
-from ._fallback import PollingFallback
-from ._recovery import (
+from ._recovery import Recovery
+from ._recovery_by_id import ConversationRecovery, epoch_ms, from_epoch_ms
+from ._recovery_by_seq import (
     DEFAULT_PAGE_SIZE,
-    InFlight,
-    JumpGuard,
+    SeqRecovery,
     SeqTracker,
     replay_conversation,
-    seq_jump_error,
     seq_of,
 )
-from ._recovery_by_id import ConversationRecovery, epoch_ms, from_epoch_ms
 from ._tokens import TokenSource, resolve_token
 from .errors import (
     NotFoundError,
-    QueueOverflowError,
     ServerError,
     StateError,
-    TransportError,
-    VilniusError,
 )
 from .events import (
     AgentMessageEvent,
@@ -153,25 +146,15 @@ class CustomerClient(ClientBase):
             url, token=self._current_token, server=server, **manager_options
         )
         self._manager.before_connect(self._prepare)
-        # Without seq (production): replies handed over, by id (made once the server is known).
-        self._by_id: ConversationRecovery | None = None
         self._resume_at = epoch_ms(last_message_at) if last_message_at is not None else None
-
-        self._in_flight = InFlight()
-        # Registered first, so it runs just before the user's handlers of each reply.
-        self._manager.on(Event.AGENT_MESSAGE, self._handing_over)
-        self._manager.on_error(self._on_dropped)
-        self._manager.add_session_step(self._on_session)
-        self._manager.add_filter(self._is_new)
-        self._catch_up_lock = asyncio.Lock()
-        self._jumps = JumpGuard(self._catch_up, self._settle_jump)
-        self._fallback = PollingFallback(
+        self._recovery = Recovery(
             self._manager,
-            self._catch_up,
+            Event.AGENT_MESSAGE,
+            replayed=_replayed,
+            applies=lambda event: event.message.conversation_id == self._conversation_id,
             fallback_after=fallback_after,
             poll_interval=poll_interval,
         )
-        self._manager.on_connection_change(self._fallback.on_change)
         self._entered = False
 
     # ------------------------------------------------------------------
@@ -214,19 +197,19 @@ class CustomerClient(ClientBase):
         Replies still queued behind a slow handler are not covered. ``None`` on a
         server without ``seq`` (use :attr:`last_message_at` there).
         """
-        if self._tracker is None or self._by_id is not None:
+        if self._tracker is None or isinstance(self._recovery.path, ConversationRecovery):
             return None
-        return self._in_flight.resume_position(self._tracker.last_seq)
+        return self._recovery.resume(self._tracker.last_seq)
 
     @property
     def last_message_at(self) -> datetime | None:
         """The resume position on a server without ``seq``: the server's timestamp of
         the newest message handed over (replies still queued behind a slow handler
         are not covered). Pass it back as ``last_message_at=``. ``None`` elsewhere."""
-        recovery, conversation_id = self._by_id, self._conversation_id
-        if recovery is None or conversation_id is None:
+        path = self._recovery.path
+        if not isinstance(path, ConversationRecovery):
             return None
-        newest = self._in_flight.resume_position(recovery.ledger.newest(conversation_id))
+        newest = self._recovery.resume(path.position)
         return from_epoch_ms(newest) if newest is not None else None
 
     async def start_conversation(self, metadata: Mapping[str, Any] | None = None) -> Conversation:
@@ -284,8 +267,12 @@ class CustomerClient(ClientBase):
             answer = await self._rest.post_message(
                 conversation_id, text, visitor_id=self.visitor_id, idempotency_key=key
             )
-        if self._by_id is not None:
-            await self._took(self._by_id, answer)
+        path = self._recovery.path
+        if isinstance(path, ConversationRecovery):
+            # Production sends no event for an autopilot reply: it comes in the answer.
+            reply = answer.ai_message
+            if reply is not None and path.took(reply):
+                await self._recovery.hand_over(reply)
             return answer
         issues_tokens = (await self._rest.capabilities()).customer_token
         recreated = conversation_id is not None and issues_tokens and answer.token is not None
@@ -366,20 +353,21 @@ class CustomerClient(ClientBase):
         await self._open_socket()
 
     async def _prepare(self) -> None:
-        """Before every attempt: what the server offers (and so how to recover)."""
+        """Before every attempt: what the server offers, and so how to recover."""
         capabilities = await self._rest.capabilities()
         self._manager.capabilities = capabilities
-        if not capabilities.seq and self._by_id is None:
-            self._by_id = ConversationRecovery(self._all_messages, position=self._resume_at)
-
-    async def _took(self, recovery: ConversationRecovery, answer: PostMessageResponse) -> None:
-        """Without seq: a reply in the answer (production's autopilot, which sends
-        no event) goes to the handlers."""
-        reply = answer.ai_message
-        if reply is not None and recovery.took(reply):
-            self._in_flight.add(epoch_ms(reply.timestamp))
-            event = AgentMessageEvent(message=reply, timestamp=reply.timestamp, replayed=True)
-            await self._manager.deliver(Event.AGENT_MESSAGE, event)
+        conversation_id, tracker = self._conversation_id, self._tracker
+        if self._recovery.path is not None or conversation_id is None or tracker is None:
+            return
+        if capabilities.seq:
+            self._recovery.path = SeqRecovery(
+                tracker,
+                lambda: replay_conversation(tracker, self._fetch_page, page_size=self._page_size),
+            )
+        else:
+            self._recovery.path = ConversationRecovery(
+                conversation_id, self._all_messages, position=self._resume_at
+            )
 
     async def _all_messages(self, conversation_id: str) -> list[Message]:
         return (await self._rest.conversation_messages(conversation_id)).messages
@@ -410,101 +398,10 @@ class CustomerClient(ClientBase):
         )
         return sorted(answer.messages, key=seq_of)
 
-    async def _on_session(self) -> None:
-        await self._fallback.stop()  # the socket is back: stop polling, then catch up
-        await self._catch_up()
 
-    async def _catch_up(self) -> None:
-        tracker = self._tracker
-        if tracker is None or self._conversation_id is None:
-            return
-        if self._by_id is not None:
-            await self._catch_up_by_id(self._by_id, self._conversation_id)
-            return
-        async with self._catch_up_lock:
-            replay = replay_conversation(tracker, self._fetch_page, page_size=self._page_size)
-            async with contextlib.aclosing(replay):
-                try:
-                    async for message in replay:
-                        self._in_flight.add(message.seq)
-                        # A message held by the jump guard goes out as the live event it is.
-                        event = self._jumps.take(message.id) or AgentMessageEvent(
-                            message=message, timestamp=message.timestamp, replayed=True
-                        )
-                        await self._manager.deliver(Event.AGENT_MESSAGE, event)
-                except VilniusError as exc:
-                    if exc.temporary and not isinstance(exc, TransportError):
-                        # Only a TransportError makes the manager retry the connection
-                        # (and so the catch-up); a 503 must not skip missed messages.
-                        raise TransportError(f"catch-up failed: {exc}") from exc
-                    raise
-
-    async def _catch_up_by_id(self, recovery: ConversationRecovery, conversation_id: str) -> None:
-        """Without seq: the replies missed, from the conversation's messages."""
-        async with (
-            self._catch_up_lock,
-            contextlib.aclosing(recovery.missed(conversation_id)) as missed,
-        ):
-            try:
-                async for message in missed:
-                    self._in_flight.add(epoch_ms(message.timestamp))
-                    event = AgentMessageEvent(
-                        message=message, timestamp=message.timestamp, replayed=True
-                    )
-                    await self._manager.deliver(Event.AGENT_MESSAGE, event)
-            except VilniusError as exc:
-                if exc.temporary and not isinstance(exc, TransportError):
-                    raise TransportError(f"catch-up failed: {exc}") from exc
-                raise
-
-    def _is_new(self, event: Event | str, model: Any) -> bool:
-        if (
-            event == Event.AGENT_MESSAGE
-            and isinstance(model, AgentMessageEvent)
-            and self._tracker is not None
-            and model.message.conversation_id == self._conversation_id
-        ):
-            message = model.message
-            if self._by_id is not None:
-                if not self._by_id.is_new(message):
-                    return False
-                self._in_flight.add(epoch_ms(message.timestamp))
-                return True
-            if self._tracker.is_jump(message):
-                if self._tracker.is_new(message):
-                    self._jumps.hold(message.id, model)  # a gap: catch up first
-                return False
-            if not self._tracker.accept(message):
-                return False
-            self._in_flight.add(message.seq)
-        return True
-
-    async def _settle_jump(self, event: AgentMessageEvent, failure: BaseException | None) -> None:
-        """A held live reply the catch-up did not return: deliver it, or drop and report."""
-        tracker = self._tracker
-        message = event.message
-        if tracker is None or not tracker.is_new(message):
-            return
-        if not tracker.is_jump(message):
-            tracker.mark(message)
-            self._in_flight.add(message.seq)
-            await self._manager.deliver(Event.AGENT_MESSAGE, event)
-            return
-        error = seq_jump_error(Event.AGENT_MESSAGE.value, event, tracker, failure)
-        self._manager.report_error(error)
-
-    def _on_dropped(self, exc: BaseException) -> None:
-        # A queued reply that was dropped will not be handed over: it must not
-        # hold the resume position back.
-        if isinstance(exc, QueueOverflowError) and isinstance(exc.payload, AgentMessageEvent):
-            self._in_flight.done(self._position_of(exc.payload.message))
-
-    def _handing_over(self, event: AgentMessageEvent) -> None:
-        self._in_flight.done(self._position_of(event.message))
-
-    def _position_of(self, message: Message) -> int | None:
-        """The in-flight key of a message: its seq, or (without seq) its timestamp in ms."""
-        return epoch_ms(message.timestamp) if self._by_id is not None else message.seq
+def _replayed(message: Message) -> AgentMessageEvent:
+    """A recovered reply, as the ``agent-message`` it would have been."""
+    return AgentMessageEvent(message=message, timestamp=message.timestamp, replayed=True)
 
 
 def new_session_id() -> str:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vilnius_client._recovery import (
-    InFlight,
-    JumpGuard,
+from vilnius_client._recovery import InFlight, JumpGuard
+from vilnius_client._recovery_by_seq import (
+    SeqRecovery,
     SeqTracker,
     replay_all,
     replay_conversation,
@@ -154,7 +154,7 @@ def test_a_seq_jump_error_carries_the_payload() -> None:
         message = msg(10**15)
 
     model = Model()
-    error = seq_jump_error("new-message", model, tracker, None)
+    error = seq_jump_error("new-message", model, tracker.last_seq, None)
     assert isinstance(error, DroppedEventError)
     assert isinstance(error, ProtocolError)
     assert (error.event, error.payload, error.seq, error.last_seq) == (
@@ -165,9 +165,24 @@ def test_a_seq_jump_error_carries_the_payload() -> None:
     )
     assert "does not have it" in str(error)
     cause = RuntimeError("503")
-    failed = seq_jump_error("new-message", model, tracker, cause)
+    failed = seq_jump_error("new-message", model, tracker.last_seq, cause)
     assert failed.__cause__ is cause
     assert "could not be checked" in str(failed)
+
+
+def test_the_seq_path_admits_new_drops_seen_and_flags_jumps() -> None:
+    tracker = SeqTracker(10, max_jump=100)
+
+    async def nothing() -> AsyncGenerator[Message, None]:
+        return
+        yield
+
+    path = SeqRecovery(tracker, nothing)
+    assert path.admit(msg(11)) == "new"
+    assert path.admit(msg(11)) == "seen"
+    assert path.admit(msg(500)) == "jump"
+    assert path.admit(msg(5)) == "seen"
+    assert (path.key(msg(12)), path.position) == (12, 11)
 
 
 @given(st.lists(st.integers(min_value=1, max_value=300), max_size=200))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vilnius_client._recovery import SeqTracker
+from vilnius_client._recovery_by_seq import SeqTracker
 from vilnius_client.events import Message, Sender
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
