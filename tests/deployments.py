@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_server import AgentUser, RunningServer, ServerConfig
-from vilnius_client import AgentClient, CustomerClient, PostMessageResponse, Sender, VilniusError
+from vilnius_client import AgentClient, CustomerClient, Message, Sender, VilniusError
 
 #: Multiply every timeout in the tests by this (slow CI machines).
 TIMEOUT_SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
@@ -138,7 +138,7 @@ async def first_of(*waits: Awaitable[Any], seconds: float = 5.0) -> Any:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def send_once(customer: CustomerClient, text: str) -> PostMessageResponse | None:
+async def send_once(customer: CustomerClient, text: str) -> Message | None:
     """What a careful script does: send; on a failure that may have acted without the
     SDK retrying it, look before sending again. ``None``: it was stored after all."""
     while True:

@@ -12,8 +12,10 @@ from typing import Any, Self
 from ._inbound import Inbound
 from ._listeners import Listeners
 from ._recovery import Recovery
+from ._recovery_by_seq import seq_of
 from ._state import ConnectionChange
 from ._subscriptions import EventSubscriptions
+from .events import Message
 from .manager import ConnectionStatus, ModernWebSocketManager
 from .rest import RestClient
 
@@ -26,6 +28,7 @@ class ClientBase(EventSubscriptions):
     _manager: ModernWebSocketManager
     _rest: RestClient
     _recovery: Recovery[Any]
+    _page_size: int
 
     async def connect(self) -> None:
         """Connect (what entering the context manager does)."""
@@ -81,6 +84,26 @@ class ClientBase(EventSubscriptions):
     def latency(self) -> float | None:
         """The last heartbeat round trip in seconds (``None`` without heartbeats)."""
         return self._manager.latency
+
+    async def _history(self, conversation_id: str, after: int | None) -> list[Message]:
+        """Every message after ``after``: all pages; without seq, all of them in time order."""
+        rest = self._rest
+        if not (await rest.capabilities()).seq:
+            if after is not None:
+                raise ValueError(f"{rest.known_capabilities}: no seq, so no history(after=...)")
+            every = (await rest.conversation_messages(conversation_id)).messages
+            return sorted(every, key=lambda message: message.timestamp)
+        messages: list[Message] = []
+        cursor = after or 0
+        while True:
+            answer = await rest.conversation_messages(
+                conversation_id, after=cursor, limit=self._page_size
+            )
+            page = sorted(answer.messages, key=seq_of)
+            if not page:
+                return messages
+            messages.extend(page)
+            cursor = seq_of(page[-1])
 
     def get_connection_status(self) -> ConnectionStatus:
         """The connection's current status."""

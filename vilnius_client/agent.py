@@ -385,16 +385,18 @@ class AgentClient(ClientBase):
         wanted = ConversationStatus(status)
         return [c for c in listed if _status_of(c) is wanted]
 
-    async def messages(
-        self, conversation_id: str, *, after: int | None = None, limit: int | None = None
-    ) -> list[Message]:
-        """A conversation's messages with ``seq > after``, in seq order (one page).
+    async def history(self, conversation_id: str, *, after: int | None = None) -> list[Message]:
+        """Every message of a conversation (``seq > after``), in order (all pages).
 
-        On a server without ``seq`` (production) every message is returned, in
-        the server's order, whatever ``after`` and ``limit`` say.
+        On a server without ``seq`` (production): every message, in time order;
+        ``after`` cannot be used there. One page is one call away:
+        ``bot.rest.conversation_messages(conversation_id, after=, limit=)``.
+
+        Raises:
+            NotFoundError: No such conversation.
+            ValueError: ``after`` on a server without ``seq``.
         """
-        answer = await self._rest.conversation_messages(conversation_id, after=after, limit=limit)
-        return answer.messages
+        return await self._history(conversation_id, after)
 
     async def assign(self, conversation_id: str, agent_id: str | None = None) -> Conversation:
         """Assign a conversation to ``agent_id`` (default: this agent)."""

@@ -74,7 +74,6 @@ from .events import (
     Conversation,
     Event,
     Message,
-    PostMessageResponse,
     TypingPayload,
 )
 from .manager import ModernWebSocketManager
@@ -231,22 +230,22 @@ class CustomerClient(ClientBase):
         )
         return created.conversation
 
-    async def send_message(
-        self, text: str, *, idempotency_key: str | None = None
-    ) -> PostMessageResponse:
-        """Send a message (``POST /api/messages``).
+    async def send_message(self, text: str, *, idempotency_key: str | None = None) -> Message:
+        """Send a message (``POST /api/messages``); returns the stored message.
 
         Retried safely with one idempotency key where the server de-duplicates
         sends; elsewhere (production) a failure after which the message may
         have been stored is raised with ``may_have_acted=True`` and not repeated
-        (read :meth:`history` before sending it again). A 429 is waited out.
+        (read [`history`][] before sending it again). A 429 is waited out.
 
         Without a conversation yet, this creates one, the widget's way: a new
         ``session-…`` id that the first message creates (keeping its token,
         where the server gives one).
 
-        Returns:
-            The stored message, and the automatic reply when the server made one.
+        An autopilot reply reaches the ``agent-message`` handlers, on
+        production too (where it comes only in the answer). For the whole
+        answer, call
+        [`rest.post_message`][vilnius_client.RestClient.post_message] instead.
         """
         key = idempotency_key or str(uuid.uuid4())
         conversation_id = self._conversation_id
@@ -273,7 +272,7 @@ class CustomerClient(ClientBase):
             reply = answer.ai_message
             if reply is not None and path.took(reply):
                 await self._recovery.hand_over(reply)
-            return answer
+            return answer.user_message
         issues_tokens = (await self._rest.capabilities()).customer_token
         recreated = conversation_id is not None and issues_tokens and answer.token is not None
         if self._tracker is not None:
@@ -289,7 +288,7 @@ class CustomerClient(ClientBase):
                 self._tracker.restart(seq_of(answer.user_message) - 1)
                 self._token = answer.token
             self._tracker.accept(answer.user_message)
-        return answer
+        return answer.user_message
 
     async def typing(self, is_typing: bool) -> None:
         """Send ``customer-typing``; dropped (not queued) while disconnected.
@@ -302,11 +301,11 @@ class CustomerClient(ClientBase):
         payload = TypingPayload(conversation_id=self._conversation_id, is_typing=is_typing)
         await self._manager.send(Event.CUSTOMER_TYPING, payload, volatile=True)
 
-    async def history(self, after: int | None = None) -> list[Message]:
-        """Every message of the conversation with ``seq > after``, in seq order (all pages).
+    async def history(self, *, after: int | None = None) -> list[Message]:
+        """Every message of the conversation (``seq > after``), in order.
 
-        On a server without ``seq``: every message, in time order (``after``
-        cannot be used there).
+        On a server without ``seq`` (production): every message, in time order;
+        ``after`` cannot be used there.
 
         Raises:
             StateError: No conversation yet.
@@ -315,19 +314,7 @@ class CustomerClient(ClientBase):
         conversation_id = self._conversation_id
         if conversation_id is None:
             raise StateError("no conversation yet: start_conversation() or send_message() first")
-        if not (await self._rest.capabilities()).seq:
-            if after is not None:
-                raise ValueError(f"{self.capabilities}: no seq, so no history(after=...)")
-            every = await self._all_messages(conversation_id)
-            return sorted(every, key=lambda message: epoch_ms(message.timestamp))
-        messages: list[Message] = []
-        cursor = after or 0
-        while True:
-            page = await self._fetch_page(cursor, self._page_size)
-            if not page:
-                return messages
-            messages.extend(page)
-            cursor = seq_of(page[-1])
+        return await self._history(conversation_id, after)
 
     # ------------------------------------------------------------------
     # Internals

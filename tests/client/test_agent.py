@@ -180,8 +180,8 @@ async def test_rest_helpers(agent: AgentClient, rest: RestClient) -> None:
 
     reply = await agent.respond(first, "hi there", idempotency_key="reply-1")
     assert reply.sender is Sender.AGENT
-    assert [m.content for m in await agent.messages(first)] == ["hello", "hi there"]
-    assert [m.content for m in await agent.messages(first, after=reply.seq - 1)] == ["hi there"]
+    assert [m.content for m in await agent.history(first)] == ["hello", "hi there"]
+    assert [m.content for m in await agent.history(first, after=reply.seq - 1)] == ["hi there"]
 
     moves = await agent.bulk_assign([first, second], "a2")
     assert {m.to_agent_id for m in moves} == {"a2"}

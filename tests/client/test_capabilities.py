@@ -166,11 +166,11 @@ async def test_without_seq_or_catch_up_agents_recover_by_message_id(
         await server.stop()
         await server.start()
         await asyncio.wait_for(lost.wait(), scaled(10))
-        missed = [(await customer.send_message(f"missed {n}")).user_message for n in range(2)]
+        missed = [await customer.send_message(f"missed {n}") for n in range(2)]
         server.faults.block_sockets = False
         await asyncio.wait_for(back.wait(), scaled(10))
         await inbox.until(3)
-        after = (await customer.send_message("after")).user_message
+        after = await customer.send_message("after")
         await inbox.until(4)
         assert bot.last_seq == (None if off == "seq" else bot.last_seq)
     assert [e.message.content for e in inbox.items] == ["live", "missed 0", "missed 1", "after"]

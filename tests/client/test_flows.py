@@ -85,7 +85,7 @@ async def test_a_conversation_from_the_widget_to_the_agent_and_back(
         message = await next_event(messages)
         assert isinstance(message, NewMessageEvent)
         assert message.conversation_id == cid
-        assert message.message.id == sent.user_message.id
+        assert message.message.id == sent.id
         assert message.message.sender is Sender.VISITOR
         assert message.message.content == "Where is my order?"
         assert not message.replayed
@@ -146,7 +146,7 @@ async def test_every_rest_call_of_an_agent(deployment: Deployment) -> None:
         assert reply.sender is Sender.AGENT
         said = [
             m.content
-            for m in await ada.messages(started.id)
+            for m in await ada.history(started.id)
             if m.sender in (Sender.VISITOR, Sender.AGENT)
         ]
         assert said == ["hello", "hi there"]
@@ -202,9 +202,11 @@ async def test_system_mode_toggle_and_autopilot(deployment: Deployment) -> None:
             reply = await next_event(replies)
         # Production answers autopilot replies only in the POST answer; the SDK hands
         # them to the agent-message handlers as the contract's server sends them.
-        assert answer.ai_message is not None
-        assert reply.message.id == answer.ai_message.id
         assert reply.message.sender is Sender.AGENT
+        assert reply.message.conversation_id == answer.conversation_id
+        stored = {m.id: m.sender for m in await customer.history()}
+        assert stored[answer.id] is Sender.VISITOR
+        assert stored[reply.message.id] is Sender.AGENT
         await ada.set_system_mode(SystemMode.HITL)
         assert (await next_event(modes)).mode is SystemMode.HITL
 

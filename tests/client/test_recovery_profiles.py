@@ -64,7 +64,7 @@ async def test_agent_recovers_what_it_missed_during_a_restart(deployment: Deploy
         await inbox.until(1)
         away = Lost(bot)
         await restart_blocked(deployment, away)
-        missed = [(await customer.send_message(f"missed {n}")).user_message for n in range(3)]
+        missed = [await customer.send_message(f"missed {n}") for n in range(3)]
         # A conversation begun while the bot is away (a widget's first message).
         elsewhere = (
             await rest.post_message("session-meanwhile1", "a new conversation meanwhile")
@@ -73,20 +73,20 @@ async def test_agent_recovers_what_it_missed_during_a_restart(deployment: Deploy
         deployment.server.faults.block_sockets = False
         await away.wait_back()
         await inbox.until(5)
-        after = (await customer.send_message("after")).user_message
+        after = await customer.send_message("after")
         events: list[NewMessageEvent] = list(await inbox.until(6))
         # A second reconnect with nothing new: nothing is delivered again.
         again = Lost(bot)
         await restart_blocked(deployment, again)
         deployment.server.faults.block_sockets = False
         await again.wait_back()
-        last = (await customer.send_message("last")).user_message
+        last = await customer.send_message("last")
         await inbox.until(7)
 
     by_id = {event.message.id: event for event in events}
     assert len(by_id) == len(events) == 6, "nothing doubled"
     assert [e.message.id for e in events if e.conversation_id == customer.conversation_id] == [
-        before.user_message.id,
+        before.id,
         *(m.id for m in missed),
         after.id,
     ]
@@ -182,12 +182,12 @@ async def test_agent_falls_back_to_polling_while_sockets_are_refused(
         await inbox.until(1)
         away = Lost(bot)
         await restart_blocked(deployment, away)
-        polled = [(await customer.send_message(f"polled {n}")).user_message for n in range(3)]
+        polled = [await customer.send_message(f"polled {n}") for n in range(3)]
         await inbox.until(4)
         assert bot.get_connection_status().mode == "polling"
         deployment.server.faults.block_sockets = False
         await away.wait_back()
-        after = (await customer.send_message("after")).user_message
+        after = await customer.send_message("after")
         await inbox.until(5)
         assert bot.get_connection_status().mode == "socket"
     events: list[NewMessageEvent] = inbox.items
@@ -210,12 +210,12 @@ async def test_a_fresh_agent_does_not_replay_history(deployment: Deployment) -> 
         bot = deployment.agent("bot")
         bot.on("new-message", inbox)
         async with bot:
-            new = (await customer.send_message("new")).user_message
+            new = await customer.send_message("new")
             await inbox.until(1)
             away = Lost(bot)
             await restart_blocked(deployment, away)
             deployment.server.faults.block_sockets = False
             await away.wait_back()
-            later = (await customer.send_message("later")).user_message
+            later = await customer.send_message("later")
             await inbox.until(2)
     assert [e.message.id for e in inbox.items] == [new.id, later.id]
