@@ -8,6 +8,7 @@ import logging as _logging
 from ._auth import Credentials
 from ._capabilities import ServerCapabilities, ServerKind
 from ._dispatch import EventStream
+from ._options import ConnectionOptions
 from ._tokens import TokenSource
 from .agent import AgentClient
 from .customer import CustomerClient
@@ -137,6 +138,7 @@ __all__ = [
     "ConnectedAgentsUpdateEvent",
     "ConnectionChange",
     "ConnectionLostError",
+    "ConnectionOptions",
     "ConnectionState",
     "ConnectionStatus",
     "ContractInfo",

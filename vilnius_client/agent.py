@@ -65,11 +65,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Iterable
-from typing import Any, Literal, overload
+from typing import Any, Literal, Unpack, overload
 
 from ._auth import AgentTokenCache, Credentials, TotpSource, UserSession
 from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase
+from ._options import ConnectionOptions
 from ._recovery import Recovery
 from ._recovery_by_id import ListingRecovery
 from ._recovery_by_seq import DEFAULT_PAGE_SIZE, SeqRecovery, SeqTracker, replay_all
@@ -138,8 +139,10 @@ class AgentClient(ClientBase):
         request_timeout: Seconds for one REST request attempt.
         retry_attempts: Attempts for retryable REST calls (the first included).
         page_size: Messages per catch-up request.
-        **manager_options: Passed to :class:`~vilnius_client.ModernWebSocketManager`
-            (``reconnection_delay``, ``heartbeat_interval``, ``logger``, ...).
+        **options: The connection's options
+            ([`ConnectionOptions`][vilnius_client.ConnectionOptions]:
+            ``reconnection_delay``, ``heartbeat_interval``, ``logger``, ...),
+            passed to the [`ModernWebSocketManager`][vilnius_client.ModernWebSocketManager].
 
     Raises:
         ValueError: More than one kind of credential, or neither ``agent_id``
@@ -168,7 +171,7 @@ class AgentClient(ClientBase):
         request_timeout: float = 10.0,
         retry_attempts: int = 5,
         page_size: int = DEFAULT_PAGE_SIZE,
-        **manager_options: Any,
+        **options: Unpack[ConnectionOptions],
     ) -> None:
         if email is not None or password is not None:
             if credentials is not None or email is None or password is None:
@@ -202,7 +205,7 @@ class AgentClient(ClientBase):
             self._rest.on_auth_error = session.invalidate
         self._rest.token = credential
         self._manager = ModernWebSocketManager(
-            url, agent_id=agent_id, token=credential, server=server, **manager_options
+            url, agent_id=agent_id, token=credential, server=server, **options
         )
         self._manager.before_connect(self._prepare)
         self._prepared = False

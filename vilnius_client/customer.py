@@ -50,10 +50,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase
+from ._options import ConnectionOptions
 from ._recovery import Recovery
 from ._recovery_by_id import ConversationRecovery, epoch_ms, from_epoch_ms
 from ._recovery_by_seq import (
@@ -106,7 +107,9 @@ class CustomerClient(ClientBase):
             open circuit breaker starts polling at once. Polled replies reach
             the ``agent-message`` handlers with ``replayed=True``.
         poll_interval: Seconds between two polls while falling back.
-        **manager_options: Passed to :class:`~vilnius_client.ModernWebSocketManager`.
+        **options: The connection's options
+            ([`ConnectionOptions`][vilnius_client.ConnectionOptions]), passed to
+            the [`ModernWebSocketManager`][vilnius_client.ModernWebSocketManager].
     """
 
     def __init__(
@@ -124,7 +127,7 @@ class CustomerClient(ClientBase):
         page_size: int = DEFAULT_PAGE_SIZE,
         fallback_after: float | None = 10.0,
         poll_interval: float = 2.0,
-        **manager_options: Any,
+        **options: Unpack[ConnectionOptions],
     ) -> None:
         self.visitor_id = visitor_id
         self._conversation_id = conversation_id
@@ -142,7 +145,7 @@ class CustomerClient(ClientBase):
         )
         # A function, so that the token a created conversation brings is used.
         self._manager = ModernWebSocketManager(
-            url, token=self._current_token, server=server, **manager_options
+            url, token=self._current_token, server=server, **options
         )
         self._manager.before_connect(self._prepare)
         self._resume_at = epoch_ms(last_message_at) if last_message_at is not None else None

@@ -161,3 +161,10 @@ def listeners_are_typed_and_come_back(bot: AgentClient) -> None:
     bot.off_connection_change(changed)
     bot.off_error(failed)
     bot.on_error(changed)  # type: ignore[type-var]
+
+
+def connection_options_are_typed(url: str) -> None:
+    AgentClient(url, agent_id="a1", heartbeat_interval=5.0, queue_overflow="drop-newest")
+    CustomerClient(url, reconnection_delay=0.1, max_message_size=None)
+    AgentClient(url, agent_id="a1", heartbeat_interval="5")  # type: ignore[arg-type]
+    CustomerClient(url, reconection_delay=0.1)  # type: ignore[call-arg]
