@@ -7,9 +7,9 @@ import logging as _logging
 
 from ._auth import Credentials
 from ._capabilities import ServerCapabilities, ServerKind
-from ._dispatch import EventStream
 from ._options import ConnectionOptions
 from ._tokens import TokenSource
+from ._watchers import EventStream
 from .agent import AgentClient
 from .customer import CustomerClient
 from .errors import (

@@ -14,7 +14,7 @@ Ordering and isolation:
   whole event loop, heartbeats included; run such work in
   ``asyncio.to_thread``. An ``async`` handler that awaits for long delays only
   its own conversation's later events.
-* Waiters (:meth:`Dispatcher.wait_for`) and streams see events when they are
+* Waiters and streams (`vilnius_client._watchers`) see events when they are
   submitted, in order, without waiting behind handlers.
 
 Bounded queues: at most ``maxsize`` events (default
@@ -40,10 +40,11 @@ import asyncio
 import collections
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
-from .errors import QueueOverflowError, ReplyTimeoutError, StateError
+from ._watchers import EventStream, Watchers
+from .errors import QueueOverflowError
 from .events import AgentMessageEvent, AgentTypingStatusEvent
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
     "GLOBAL_KEY",
     "ROOM_KEY",
     "Dispatcher",
-    "EventStream",
     "Handler",
     "Overflow",
     "conversation_key",
@@ -94,74 +94,6 @@ def conversation_key(model: Any) -> str:
     else:
         key = getattr(model, "conversation_id", None)
     return key if isinstance(key, str) and key else GLOBAL_KEY
-
-
-class EventStream(Generic[T]):
-    """An async iterator over one event's models, with a bounded buffer.
-
-    Use as ``async with manager.stream("new-message") as events: async for e
-    in events: ...`` or iterate directly and call :meth:`aclose`. When the
-    buffer is full the *oldest* event is dropped (and counted in
-    :attr:`dropped`) so that a stalled consumer cannot exhaust memory. The
-    iteration ends when the stream or its manager is closed.
-    """
-
-    def __init__(self, name: str, maxsize: int, on_close: Callable[[EventStream[T]], None]) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be at least 1")
-        self.name = name
-        self.maxsize = maxsize
-        self.dropped = 0
-        self._items: collections.deque[T] = collections.deque()
-        self._ready = asyncio.Event()
-        self._closed = False
-        self._on_close = on_close
-
-    def put(self, item: T) -> None:
-        """Add an event (dropping the oldest one when full)."""
-        if self._closed:
-            return
-        if len(self._items) >= self.maxsize:
-            self._items.popleft()
-            self.dropped += 1
-        self._items.append(item)
-        self._ready.set()
-
-    def close(self) -> None:
-        """End the iteration once the buffered events are consumed."""
-        if not self._closed:
-            self._closed = True
-            self._ready.set()
-            self._on_close(self)
-
-    async def aclose(self) -> None:
-        """Close the stream (async form, for ``contextlib.aclosing``)."""
-        self.close()
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        while not self._items:
-            if self._closed:
-                raise StopAsyncIteration
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()
-
-    async def __aenter__(self) -> EventStream[T]:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class _Waiter:
-    __slots__ = ("future", "predicate")
-
-    def __init__(self, predicate: Callable[[Any], bool] | None) -> None:
-        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.predicate = predicate
 
 
 class Dispatcher:
@@ -207,8 +139,7 @@ class Dispatcher:
         # keys waiting for the pump (an ordered set)
         self._pending: dict[str, None] = {}
         self._pump_handle: asyncio.Handle | None = None
-        self._waiters: dict[str, list[_Waiter]] = {}
-        self._streams: dict[str, list[EventStream[Any]]] = {}
+        self._watchers = Watchers()
         self._closed = False
 
     # -- registry -----------------------------------------------------------
@@ -228,9 +159,7 @@ class Dispatcher:
 
     def wants(self, event: str) -> bool:
         """Whether ``event`` has a handler, a waiter or a stream."""
-        return bool(
-            self._handlers.get(event) or self._waiters.get(event) or self._streams.get(event)
-        )
+        return bool(self._handlers.get(event)) or self._watchers.wants(event)
 
     def handlers(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in registration order."""
@@ -245,12 +174,7 @@ class Dispatcher:
         """
         if self._closed:
             return
-        if self._waiters:
-            self._feed_waiters(event, model)
-        streams = self._streams.get(event)
-        if streams:
-            for stream in list(streams):
-                stream.put(model)
+        self._watchers.feed(event, model)
         if not self._handlers.get(event):
             return
         key = conversation_key(model) if key is None else key
@@ -404,69 +328,22 @@ class Dispatcher:
 
     # -- waiters and streams --------------------------------------------------
 
-    def _feed_waiters(self, event: str, model: Any) -> None:
-        waiters = self._waiters.get(event)
-        if not waiters:
-            return
-        for waiter in list(waiters):
-            if waiter.future.done():
-                continue
-            try:
-                matched = waiter.predicate is None or waiter.predicate(model)
-            except Exception as exc:
-                waiter.future.set_exception(exc)
-                continue
-            if matched:
-                waiter.future.set_result(model)
-
     async def wait_for(
         self, event: str, predicate: Callable[[Any], bool] | None, within: float | None
     ) -> Any:
-        """Wait for the next ``event`` whose model satisfies ``predicate``.
-
-        Raises:
-            ReplyTimeoutError: Nothing matched within ``within`` seconds.
-            StateError: The dispatcher was closed meanwhile.
-        """
-        if self._closed:
-            raise StateError("the client is closed")
-        waiter = _Waiter(predicate)
-        waiters = self._waiters.setdefault(event, [])
-        waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(waiter.future, within)
-        except TimeoutError:
-            raise ReplyTimeoutError(f"no {event!r} within {within:g} s") from None
-        finally:
-            waiters.remove(waiter)
-            if not waiters:
-                self._waiters.pop(event, None)
+        """Wait for the next ``event`` whose model satisfies ``predicate`` (see `Watchers`)."""
+        return await self._watchers.wait_for(event, predicate, within)
 
     def stream(self, event: str, maxsize: int) -> EventStream[Any]:
-        """Open a stream of ``event`` models (see :class:`EventStream`)."""
-        if self._closed:
-            raise StateError("the client is closed")
-        stream: EventStream[Any] = EventStream(event, maxsize, self._forget_stream)
-        self._streams.setdefault(event, []).append(stream)
-        return stream
-
-    def _forget_stream(self, stream: EventStream[Any]) -> None:
-        streams = self._streams.get(stream.name, [])
-        if stream in streams:
-            streams.remove(stream)
+        """Open a stream of ``event`` models (see `EventStream`)."""
+        return self._watchers.stream(event, maxsize)
 
     # -- shutdown -----------------------------------------------------------
 
     async def aclose(self) -> None:
         """Stop every worker, fail every waiter, end every stream; idempotent."""
         self._closed = True
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.future.done():
-                    waiter.future.set_exception(StateError("the client was closed"))
-        for streams in list(self._streams.values()):
-            for stream in list(streams):
-                stream.close()
+        self._watchers.close()
         if self._pump_handle is not None:
             self._pump_handle.cancel()
             self._pump_handle = None

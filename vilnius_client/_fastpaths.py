@@ -2,10 +2,11 @@
 python-engineio, python-socketio and aiohttp, checked once at start-up.
 
 Every private (or undocumented) name of those libraries that the SDK uses is
-listed in :data:`REQUIREMENTS` and used only in this module. The first
-connection checks them all (:func:`fast_paths`): a fast path any of whose
-names is missing is switched off, once, with a warning naming what is
-missing, and the SDK takes the libraries' stock, public path instead.
+listed in `REQUIREMENTS` and used only in this module and in
+`vilnius_client._fastclient` (the fast paths' code). The first connection
+checks them all (`fast_paths`): a fast path any of whose names is missing is
+switched off, once, with a warning naming what is missing, and the SDK takes
+the libraries' stock, public path instead.
 
 The fast paths:
 
@@ -25,32 +26,31 @@ variable. Behaviour is the same either way (the client tests run both ways);
 only the CPU cost differs.
 
 Not a fast path, but read here too: the engine's tasks, state and WebSocket
-when a link is closed (:func:`engine_tasks`, :func:`engine_websocket`), with
+when a link is closed (`engine_tasks`, `engine_websocket`), with
 safe defaults when a name is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import engineio
-import orjson
 import socketio
 from engineio import base_client as eio_base_client
 from engineio import packet as eio_packet
 
+from ._fastclient import EventCallback, FastSocketIOClient
+
 __all__ = [
     "ENVIRONMENT_VARIABLE",
     "REQUIREMENTS",
-    "EventCallback",
     "FastPaths",
     "Requirement",
     "engine_connected",
@@ -67,9 +67,6 @@ ENVIRONMENT_VARIABLE = "VILNIUS_FAST_PATHS"
 _OFF_VALUES = frozenset({"0", "false", "off", "no"})
 
 LOGGER = logging.getLogger("vilnius_client")
-
-EventCallback = Callable[[str, tuple[Any, ...]], None]
-"""``(event_name, args)``: called for every server event, in arrival order."""
 
 
 @dataclass(frozen=True)
@@ -216,160 +213,10 @@ def reset() -> None:
     fast_paths.cache_clear()
 
 
-# -- the fast paths -------------------------------------------------------------
-
-
-class _EngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
-    """Engine.IO client that hands Socket.IO events and acks over inline.
-
-    Stock Engine.IO starts one task per received message (and, on Python
-    3.11, one more per ``wait_for`` around each websocket read), and
-    python-socketio then decodes it with the stdlib ``json``; at thousands of
-    events per second that is most of the client's work. Here text messages
-    carrying a Socket.IO ``EVENT`` or ``ACK`` are handled in the read loop
-    itself, in arrival order (:class:`_SocketIOClient`); every other message
-    (ping, connect, disconnect, errors, binary) takes the stock path.
-    """
-
-    #: ``fast_event(data) -> handled``: a Socket.IO packet, decoded and delivered at once.
-    fast_event: Callable[[str], bool] | None = None
-    #: ``take_message(data)``: any Socket.IO EVENT or ACK packet, handled in order.
-    take_message: Callable[[str], Awaitable[None]] | None = None
-    #: Whether :meth:`_read_loop_websocket` is ours (the ``read_loop`` fast path).
-    own_read_loop = False
-
-    async def _receive_packet(self, pkt: Any) -> None:
-        data = pkt.data
-        take = self.take_message
-        if (
-            take is not None
-            and pkt.packet_type == eio_packet.MESSAGE
-            and type(data) is str
-            and data[:1] in ("2", "3")
-        ):
-            fast = self.fast_event
-            if fast is None or not fast(data):
-                await take(data)
-            return
-        await super()._receive_packet(pkt)
-
-    async def _read_loop_websocket(self) -> None:
-        if not self.own_read_loop:
-            await super()._read_loop_websocket()
-            return
-        # The stock loop, with one idle deadline that is moved forward lazily
-        # instead of a ``wait_for`` (a task and a timer) per message, and with
-        # Socket.IO events and acks taken without building Engine.IO packets.
-        loop = asyncio.get_running_loop()
-        limit = self.ping_interval + self.ping_timeout
-        ws = self.ws
-        try:
-            async with asyncio.timeout(None) as idle:
-                while self.state == "connected" and self.write_loop_task:
-                    now = loop.time()
-                    when = idle.when()
-                    if when is None or when < now + limit:
-                        idle.reschedule(now + limit * 1.05)
-                    try:
-                        data = (await ws.receive()).data
-                    except aiohttp.client_exceptions.ServerDisconnectedError:
-                        self.logger.info("Read loop: WebSocket connection was closed, aborting")
-                        await self.queue.put(None)
-                        break
-                    except Exception as exc:
-                        self.logger.info('Unexpected error receiving packet: "%s", aborting', exc)
-                        await self.queue.put(None)
-                        break
-                    if type(data) is str and data[:2] in ("42", "43"):
-                        take = self.take_message
-                        if take is not None:
-                            fast = self.fast_event
-                            body = data[1:]
-                            if fast is None or not fast(body):
-                                await take(body)
-                            continue
-                    if not isinstance(data, str | bytes):
-                        self.logger.warning("Server sent packet data %s, aborting", data)
-                        await self.queue.put(None)
-                        break
-                    try:
-                        pkt = eio_packet.Packet(encoded_packet=data)
-                    except Exception as exc:
-                        self.logger.info('Unexpected error decoding packet: "%s", aborting', exc)
-                        await self.queue.put(None)
-                        break
-                    await self._receive_packet(pkt)
-        except TimeoutError:
-            self.logger.warning("Server has stopped communicating, aborting")
-            await self.queue.put(None)
-        if self.write_loop_task:
-            self.logger.info("Waiting for write loop task to end")
-            await self.write_loop_task
-        if self.state == "connected":
-            await self._trigger_event("disconnect", self.reason.TRANSPORT_ERROR, run_async=False)
-            with contextlib.suppress(ValueError):
-                eio_base_client.connected_clients.remove(self)
-            await self._reset()
-        self.logger.info("Exiting read loop task")
-
-
-class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
-    """``socketio.AsyncClient`` with a fast path for events on the default namespace.
-
-    ``2["name",...]`` (an event without acknowledgement id on ``/``) is decoded
-    with orjson and passed to ``fast_event(name, args)`` directly. Anything
-    else of type EVENT or ACK, and anything orjson refuses (e.g. integers
-    beyond 64 bits), goes through python-socketio's own decoding, still
-    inline so that the order of arrival is kept.
-    """
-
-    def __init__(self, *, fast_event: EventCallback, own_read_loop: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._fast_event = fast_event
-        self._fast_names_excluded = frozenset(self.reserved_events)
-        if isinstance(self.eio, _EngineIOClient):
-            self.eio.fast_event = self.fast_event
-            self.eio.take_message = self.take_message
-            self.eio.own_read_loop = own_read_loop
-
-    def _engineio_client_class(self) -> type[engineio.AsyncClient]:
-        return _EngineIOClient
-
-    async def take_message(self, data: str) -> None:
-        """Handle one Socket.IO EVENT or ACK packet (``data``) the stock way, inline."""
-        try:
-            await self._handle_eio_message(data)
-        except Exception:
-            # Inline, an exception would end Engine.IO's read loop (the
-            # connection); the stock path only loses the one message.
-            self.logger.exception("error handling a Socket.IO message")
-
-    def fast_event(self, data: str) -> bool:
-        """Decode and deliver ``2["name",...]``; ``False`` when it is not that simple."""
-        if data[1:2] != "[" or data[:1] != "2":
-            return False
-        try:
-            decoded = orjson.loads(data[1:])
-        except orjson.JSONDecodeError:
-            return False
-        if type(decoded) is not list or not decoded:
-            return False
-        name = decoded[0]
-        if type(name) is not str or name in self._fast_names_excluded:
-            return False
-        if name in self.handlers.get("/", ()):
-            return False
-        try:
-            self._fast_event(name, tuple(decoded[1:]))
-        except Exception:
-            self.logger.exception("error handling a Socket.IO event")
-        return True
-
-
 def make_client(paths: FastPaths, *, fast_event: EventCallback, **options: Any) -> Any:
     """A ``socketio.AsyncClient`` with the fast paths in ``paths`` (stock when none)."""
     if paths.inline_events:
-        return _SocketIOClient(fast_event=fast_event, own_read_loop=paths.read_loop, **options)
+        return FastSocketIOClient(fast_event=fast_event, own_read_loop=paths.read_loop, **options)
     return socketio.AsyncClient(**options)
 
 

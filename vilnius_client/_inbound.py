@@ -29,7 +29,8 @@ from typing import Any
 
 import pydantic
 
-from ._dispatch import Dispatcher, EventStream, Handler
+from ._dispatch import Dispatcher, Handler
+from ._watchers import EventStream
 from .errors import InvalidEventError, ServerError, error_from_code
 from .events import SERVER_EVENT_MODELS, ErrorEvent, Event, ServerEvent
 

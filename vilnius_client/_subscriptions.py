@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
-from ._dispatch import EventStream, Handler
+from ._dispatch import Handler
 from ._inbound import Inbound
 from ._listeners import Listeners
 from ._state import ConnectionChange
+from ._watchers import EventStream
 from .events import (
     AgentMessageEvent,
     AgentSentMessageEvent,

@@ -1,13 +1,13 @@
-"""The seam around python-socketio: with :mod:`._fastpaths`, the only module of the SDK that
-imports it.
+"""The seam around python-socketio: with the fast paths (`_fastpaths`, `_fastclient`), the
+only modules of the SDK that import it.
 
-A :class:`SocketLink` is one Socket.IO connection, from connect to close. The
+A `SocketLink` is one Socket.IO connection, from connect to close. The
 manager makes a new link for every attempt, so no state of python-socketio or
 Engine.IO leaks from one connection to the next. python-socketio is used
 with its own reconnection and SIGINT handling disabled and with an adapter
 logger, so that it neither installs process-wide handlers nor adds log
 handlers to shared loggers. This module uses the libraries' public API only;
-the internals the fast paths need live in :mod:`._fastpaths`.
+the internals the fast paths need live in `_fastpaths` and `_fastclient`.
 
 WebSocket options (passed to aiohttp's ``ws_connect`` through Engine.IO's
 ``websocket_extra_options``):
@@ -35,7 +35,7 @@ import aiohttp
 import socketio
 
 from . import _fastpaths
-from ._fastpaths import EventCallback
+from ._fastclient import EventCallback
 from .errors import (
     ConnectionLostError,
     FrameTooLargeError,
