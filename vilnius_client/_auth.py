@@ -1,8 +1,11 @@
 """Agent credentials: the contract's agent key, and production's e-mail/password login.
 
-* :class:`AgentTokenCache` (contract, ``agent-token``): trades the agent key
+* `AgentLogin` turns the keywords an `AgentClient` was given into the token
+  its socket and REST calls send, and checks them against what the server
+  offers when it connects.
+* `AgentTokenCache` (contract, ``agent-token``): trades the agent key
   for a bearer token and caches it until shortly before it expires.
-* :class:`UserSession` (production, ``user_login``): logs an agent user in
+* `UserSession` (production, ``user_login``): logs an agent user in
   (``POST /api/auth/login``, with a TOTP code when the account has two-factor
   authentication), keeps the access token, refreshes it shortly before it
   expires (and when a request is refused with 401) through
@@ -11,7 +14,7 @@
   budget is spent.
 
 Production allows 10 refreshes per 15 minutes per client address
-(:data:`REFRESH_LIMIT`); :class:`RefreshBudget` keeps a session under it by
+(`REFRESH_LIMIT`); `RefreshBudget` keeps a session under it by
 logging in again (100 per 5 minutes there) instead of refreshing once the
 budget is used up. With 15-minute access tokens a session refreshes about
 once every 14 minutes.
@@ -27,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ._tokens import resolve_token
+from ._capabilities import ServerCapabilities
+from ._tokens import TokenSource, resolve_token
 from .errors import AuthError, InvalidPayloadError, RateLimitedError, ServerError
 from .events import utcnow
 from .rest import RestClient
@@ -35,6 +39,7 @@ from .rest import RestClient
 __all__ = [
     "REFRESH_LIMIT",
     "REFRESH_WINDOW",
+    "AgentLogin",
     "AgentTokenCache",
     "Credentials",
     "RefreshBudget",
@@ -46,7 +51,7 @@ TotpSource = str | Callable[[], str | Awaitable[str]]
 """A TOTP code, or a function (plain or async) returning the current one."""
 
 REFRESH_LIMIT = 10
-"""Refreshes production allows per :data:`REFRESH_WINDOW` and client address."""
+"""Refreshes production allows per `REFRESH_WINDOW` and client address."""
 
 REFRESH_WINDOW = 15 * 60.0
 """Seconds of production's refresh rate limit window."""
@@ -254,9 +259,92 @@ class AgentTokenCache:
             return self._token
 
     def invalidate(self) -> None:
-        """Drop the cached token (the next :meth:`get` fetches a new one)."""
+        """Drop the cached token (the next `get` fetches a new one)."""
         self._token = None
 
     async def ainvalidate(self) -> None:
-        """:meth:`invalidate`, as an async callback."""
+        """`invalidate`, as an async callback."""
         self.invalidate()
+
+
+class AgentLogin:
+    """How one agent authenticates, from the keywords given to `AgentClient`.
+
+    One of: a ready ``token`` (or a function returning one), the contract's
+    ``agent_key`` (traded for tokens by an `AgentTokenCache`), or a user login
+    with ``email``/``password``/``totp`` or ``credentials`` (a `UserSession`);
+    or none, for a server without auth. The REST client is set up to send the
+    token and to renew it after a 401.
+
+    Raises:
+        ValueError: More than one kind of credential, or neither ``agent_id``
+            nor a login.
+    """
+
+    def __init__(
+        self,
+        rest: RestClient,
+        *,
+        agent_id: str | None,
+        agent_key: str | None,
+        token: TokenSource,
+        email: str | None,
+        password: str | None,
+        totp: TotpSource | None,
+        credentials: Credentials | None,
+    ) -> None:
+        if email is not None or password is not None:
+            if credentials is not None or email is None or password is None:
+                raise ValueError("pass email and password (and totp), or credentials")
+            credentials = Credentials(email, password, totp)
+        kinds = [agent_key is not None, token is not None, credentials is not None]
+        if sum(kinds) > 1:
+            raise ValueError("pass one of agent_key, token, or a login (email/password), not both")
+        if credentials is not None and agent_id is not None:
+            raise ValueError("with a login the agent id is the user's: do not pass agent_id")
+        if credentials is None and agent_id is None:
+            raise ValueError("pass agent_id (or log in with email and password)")
+        self._cache: AgentTokenCache | None = None
+        self.session: UserSession | None = None
+        self.token: TokenSource = token
+        if agent_key is not None:
+            assert agent_id is not None
+            self._cache = AgentTokenCache(rest, agent_id, agent_key)
+            self.token = self._cache.get
+            rest.on_auth_error = self._cache.ainvalidate
+        elif credentials is not None:
+            self.session = UserSession(rest, credentials)
+            self.token = self.session.token
+            rest.on_auth_error = self.session.invalidate
+        rest.token = self.token
+
+    async def log_in(self, capabilities: ServerCapabilities) -> str | None:
+        """Check the server has a use for these credentials; log a user in.
+
+        Returns:
+            The agent id a login gave (the user's UUID), else ``None``.
+
+        Raises:
+            AuthError: The server has no use for them (an agent key without
+                agent tokens, an e-mail without logins), or refused them.
+        """
+        if self._cache is not None and not capabilities.agent_token:
+            raise AuthError(
+                f"{capabilities.name} has no agent tokens (agent_key): "
+                "log in as an agent user with email and password",
+                code="unsupported_credentials",
+            )
+        if self.session is None:
+            return None
+        if not capabilities.user_login:
+            raise AuthError(
+                f"{capabilities.name} has no e-mail/password login: use agent_key",
+                code="unsupported_credentials",
+            )
+        return await self.session.login()
+
+    def connection_lost(self) -> None:
+        """The socket lost its connection: a cached agent token is not trusted any more
+        (the server may have restarted with a new signing key)."""
+        if self._cache is not None:
+            self._cache.invalidate()

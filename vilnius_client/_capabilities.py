@@ -1,4 +1,4 @@
-"""What a server offers: one :class:`ServerCapabilities` value, consulted wherever an extra is used.
+"""What a server offers: one `ServerCapabilities` value, consulted wherever an extra is used.
 
 A server that follows the contract lists its features on ``GET /health``
 (CONTRACT.md §0); the production server (Lizdeika, PRODUCTION.md) lists none and
@@ -47,7 +47,7 @@ CONTRACT_FEATURES = frozenset(
 class ServerCapabilities:
     """What one server offers (CONTRACT.md §0), as the SDK consults it.
 
-    Build one with :meth:`contract`, :meth:`production` or :meth:`from_health`;
+    Build one with [`contract`][], [`production`][] or [`from_health`][];
     ``dataclasses.replace(caps, acks=False)`` switches one feature off.
 
     Attributes:

@@ -18,13 +18,13 @@ Ordering and isolation:
   submitted, in order, without waiting behind handlers.
 
 Bounded queues: at most ``maxsize`` events (default
-:data:`DEFAULT_QUEUE_MAXSIZE`) wait for the handlers of one key, so a handler
+`DEFAULT_QUEUE_MAXSIZE`) wait for the handlers of one key, so a handler
 that hangs cannot make its conversation's events pile up without bound. When
 an event arrives at a full queue, one event is dropped, by the ``overflow``
 policy: ``"drop-oldest"`` (the default, as streams do: the handlers see the
 newest events once they move again) drops the oldest waiting event,
 ``"drop-newest"`` the arriving one. Every dropped event is reported to
-``on_error`` as a :class:`~vilnius_client.QueueOverflowError` carrying it.
+``on_error`` as a `QueueOverflowError` carrying it.
 Events received in one burst count too: the bound is on what waits, whatever
 the reason. Waiters and streams are not affected (streams have their own bound).
 
@@ -83,9 +83,9 @@ _ROOM_EVENTS = (AgentMessageEvent, AgentTypingStatusEvent)
 
 
 def conversation_key(model: Any) -> str:
-    """The ordering key of an event: its conversation id, or :data:`GLOBAL_KEY`.
+    """The ordering key of an event: its conversation id, or `GLOBAL_KEY`.
 
-    Room events all share :data:`ROOM_KEY`.
+    Room events all share `ROOM_KEY`.
     """
     if isinstance(model, _ROOM_EVENTS):
         return ROOM_KEY

@@ -44,7 +44,7 @@ class FastEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
     fast_event: Callable[[str], bool] | None = None
     #: ``take_message(data)``: any Socket.IO EVENT or ACK packet, handled in order.
     take_message: Callable[[str], Awaitable[None]] | None = None
-    #: Whether :meth:`_read_loop_websocket` is ours (the ``read_loop`` fast path).
+    #: Whether `_read_loop_websocket` is ours (the ``read_loop`` fast path).
     own_read_loop = False
 
     async def _receive_packet(self, pkt: Any) -> None:

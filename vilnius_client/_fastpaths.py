@@ -204,12 +204,12 @@ def _resolve(
 
 @functools.cache
 def fast_paths() -> FastPaths:
-    """The fast paths in force: checked on first use, then remembered (see :func:`reset`)."""
+    """The fast paths in force: checked on first use, then remembered (see `reset`)."""
     return _resolve(REQUIREMENTS, _owners, os.environ)
 
 
 def reset() -> None:
-    """Forget the remembered check, so that the next :func:`fast_paths` checks again."""
+    """Forget the remembered check, so that the next `fast_paths` checks again."""
     fast_paths.cache_clear()
 
 

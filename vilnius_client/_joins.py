@@ -24,7 +24,7 @@ __all__ = ["JoinConfirmations"]
 class JoinConfirmations:
     """Waits for the answer that confirms the joins sent before it.
 
-    The manager offers every ``current-state`` event to :meth:`offer` first;
+    The manager offers every ``current-state`` event to `offer` first;
     the answer a confirmation waits for is taken there and not handed on.
     """
 

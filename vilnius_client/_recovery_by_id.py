@@ -5,11 +5,11 @@ missed while disconnected is read back from what it does have:
 
 * agents: ``GET /api/admin/conversations`` lists every conversation with its
   ``lastMessage``; each conversation whose last message is new to the client
-  is read with ``GET /api/conversations/{id}/messages`` (:func:`replay_listing`);
+  is read with ``GET /api/conversations/{id}/messages`` (`replay_listing`);
 * customers: their conversation's ``GET /api/conversations/{id}/messages``
-  (:func:`replay_conversation_by_id`).
+  (`replay_conversation_by_id`).
 
-:class:`MessageLedger` remembers, per conversation, the messages handed over:
+`MessageLedger` remembers, per conversation, the messages handed over:
 a *floor* (the server timestamp at or before which a message counts as handed
 over, or as history) plus the ids of those at the newest timestamp. Only the
 messages a client is handed are recorded (an agent's: visitor messages; a
@@ -124,7 +124,7 @@ class MessageLedger:
         return self.is_new_id(message.conversation_id, message.id, epoch_ms(message.timestamp))
 
     def is_new_id(self, conversation_id: str, message_id: str, stamp: int) -> bool:
-        """:meth:`is_new` for a message known by its id and timestamp (epoch ms)."""
+        """`is_new` for a message known by its id and timestamp (epoch ms)."""
         known = self._conversations.get(conversation_id)
         floor = known.floor if known is not None else self.default_floor
         if floor is not None and stamp <= floor:

@@ -3,16 +3,18 @@
 Everything here is plain synchronous code driven by the manager, so that it can
 be tested without sockets or clocks.
 
-States and the transitions allowed between them::
+States and the transitions allowed between them:
 
-    DISCONNECTED ──connect()──> CONNECTING ──ok──> CONNECTED
-         ^                          │                 │ link lost
-         │ gave up                  │ failures        v
-         ├──────────────────────────┼─────────── RECONNECTING <─┐
-         │                          v                 │         │ half-open trial
-         │                     CIRCUIT_OPEN <─────────┘─────────┘
-         │
-    any state ──disconnect()──> CLOSED  (terminal)
+```text
+DISCONNECTED ──connect()──> CONNECTING ──ok──> CONNECTED
+     ^                          │                 │ link lost
+     │ gave up                  │ failures        v
+     ├──────────────────────────┼─────────── RECONNECTING <─┐
+     │                          v                 │         │ half-open trial
+     │                     CIRCUIT_OPEN <─────────┘─────────┘
+     │
+any state ──disconnect()──> CLOSED  (terminal)
+```
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ class ConnectionStatus:
 
 
 class StateMachine:
-    """Holds the current state and refuses transitions :data:`TRANSITIONS` forbids."""
+    """Holds the current state and refuses transitions `TRANSITIONS` forbids."""
 
     def __init__(self, initial: ConnectionState = ConnectionState.DISCONNECTED) -> None:
         self.state = initial

@@ -17,10 +17,10 @@ WebSocket options (passed to aiohttp's ``ws_connect`` through Engine.IO's
   them costs CPU on both sides and memory on the server per connection; off
   is socket.io's server default (``perMessageDeflate: false``) too.
 * Frames up to ``max_message_size`` bytes are accepted (default
-  :data:`DEFAULT_MAX_MESSAGE_SIZE`, 16 MiB, four times aiohttp's default);
+  `DEFAULT_MAX_MESSAGE_SIZE`, 16 MiB, four times aiohttp's default);
   ``None`` lifts the limit. A bigger frame closes the link (a WebSocket
-  cannot skip one frame): the link's :attr:`SocketLink.close_error` is then a
-  :class:`~vilnius_client.FrameTooLargeError`, which the manager reports.
+  cannot skip one frame): the link's `SocketLink.close_error` is then a
+  `FrameTooLargeError`, which the manager reports.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class SocketLink:
         path: The Socket.IO path.
         compression: Offer ``permessage-deflate`` on the WebSocket.
         max_message_size: Largest frame accepted, in bytes (``None``: no limit).
-        paths: The fast paths to use (default: :func:`._fastpaths.fast_paths`).
+        paths: The fast paths to use (default: `fast_paths`).
 
     Attributes:
         received: How many Socket.IO events and acknowledgements arrived so
@@ -281,7 +281,7 @@ class SocketLink:
     def abort(self, reason: str) -> None:
         """Declare the link dead now (pending acknowledgements fail at once).
 
-        The socket itself is torn down by :meth:`close`.
+        The socket itself is torn down by `close`.
         """
         self._mark_closed(reason)
 

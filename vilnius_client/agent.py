@@ -1,53 +1,46 @@
 """AgentClient: an agent bot's connection to a Vilnius server, socket and REST together.
 
-Example::
+(Longer than most modules because every public method carries its reference
+docstring; the work is done by `_client`, `_auth`, `_recovery` and the manager.)
 
-    async with AgentClient(url, agent_id="bot-1", agent_key=key) as bot:  # our server
-    # or, on production (Lizdeika), as an agent user:
-    # AgentClient(url, email="bot@example.com", password=os.environ["BOT_PASSWORD"])
+```python
+async with AgentClient(url, agent_id="bot-1", agent_key=key) as bot:  # our server
+# or, on production (Lizdeika), as an agent user:
+# AgentClient(url, email="bot@example.com", password=os.environ["BOT_PASSWORD"])
 
-        @bot.on("new-message")
-        async def reply(event: NewMessageEvent) -> None:
-            if event.message.sender == "visitor":
-                await bot.respond(event.conversation_id, "Hello!")
+    @bot.on(Event.NEW_MESSAGE)
+    async def reply(event: NewMessageEvent) -> None:
+        if event.message.sender is Sender.VISITOR:
+            await bot.respond(event.conversation_id, "Hello!")
 
-        await asyncio.Event().wait()
+    await asyncio.Event().wait()
+```
 
 What the server offers is asked once, when the client starts
-(:class:`~vilnius_client.ServerCapabilities`, or ``server=``), and decides how
-the client logs in and recovers; the code of a bot is the same for both kinds.
+([`ServerCapabilities`][vilnius_client.ServerCapabilities], or ``server=``),
+and decides how the client logs in (`_auth.AgentLogin`) and recovers
+(`_recovery.Recovery`); the code of a bot is the same for both kinds.
 
-Recovery on a server without ``seq`` (production): after every reconnect the
-client reads ``GET /api/admin/conversations`` and the messages of each
-conversation whose last message it has not seen, and delivers the visitor
-messages it missed as replayed ``new-message`` events, de-duplicated by message
-id (see :mod:`._recovery_by_id`). There is no resume position across restarts
-there: a restarted bot starts at the end of every conversation.
-
-Recovery (CONTRACT.md §7): the client tracks the ``seq`` of the
-``new-message`` events it delivered. After every reconnect, before live events
-resume, it fetches what it missed with ``GET /api/messages?after=`` and delivers
-those messages to the same handlers as :class:`~vilnius_client.NewMessageEvent`
-with ``replayed=True``, in seq order; live events that overlap are dropped, so
-each message reaches the handlers once. Persist :attr:`AgentClient.last_seq` and
-pass it back as ``last_seq=`` to resume after a restart; a client started with
-``last_seq=None`` starts at the server's head (it does not replay history).
-:attr:`AgentClient.last_seq` never covers a message still queued behind a slow
-handler, so a restart delivers such messages again rather than losing them
-(at-least-once across restarts, exactly once within one client).
+Recovery (the guide: `docs/guides/recovery.md`): after every reconnect, before
+live events resume, the messages missed are delivered to the same handlers as
+[`NewMessageEvent`][vilnius_client.NewMessageEvent]s with ``replayed=True``,
+each once: by ``seq`` with ``GET /api/messages?after=`` on our server (persist
+[`last_seq`][vilnius_client.AgentClient.last_seq] and pass it back to resume
+after a restart; a client started without one starts at the server's head), by
+message id from ``GET /api/admin/conversations`` on production (no resume
+position across restarts there). [`last_seq`][vilnius_client.AgentClient.last_seq]
+never covers a message still queued behind a slow handler, so a restart
+delivers it again rather than losing it (at-least-once across restarts,
+exactly once within one client).
 
 Decisions:
 
-* A live ``new-message`` whose seq jumps more than the tracker's window ahead
-  is a gap, not a new position: it is held while a catch-up runs, delivered if
-  the server's history has it, else dropped and reported as
-  :class:`~vilnius_client.SeqJumpError` (see :class:`._recovery.JumpGuard`).
 * Only ``new-message`` is de-duplicated and replayed. An agent that joins a
   conversation room also receives ``agent-message`` there; those are passed
   through as they come (the same messages also arrive as ``new-message``).
 * With ``email`` and ``password`` (production) the agent id is the user's
   UUID from the login; the access token is refreshed before it expires and
-  after a 401, within production's refresh limit (see :mod:`._auth`).
+  after a 401, within production's refresh limit.
 * ``set_personal_status("afk")`` and ``("offline")`` both mean "away" and are
   sent as the server spells it (``afk`` on the contract, ``offline`` on
   production).
@@ -56,9 +49,10 @@ Decisions:
   lifetime) before it expires. The cache is dropped whenever the socket loses
   its connection and whenever a REST call is refused with 401, so a server that
   restarted with a new signing key is handled.
-* Read helpers (:meth:`AgentClient.conversations`, :meth:`AgentClient.messages`,
-  ...) return plain values; the full response models are one attribute away on
-  :attr:`AgentClient.rest`.
+* The read helpers ([`conversations`][vilnius_client.AgentClient.conversations],
+  [`history`][vilnius_client.AgentClient.history], ...) return plain values;
+  the full response models are one attribute away, on
+  [`rest`][vilnius_client.AgentClient.rest].
 """
 
 from __future__ import annotations
@@ -67,7 +61,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any, Literal, Unpack, overload
 
-from ._auth import AgentTokenCache, Credentials, TotpSource, UserSession
+from ._auth import AgentLogin, Credentials, TotpSource
 from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase
 from ._options import ConnectionOptions
@@ -77,7 +71,6 @@ from ._recovery_by_seq import DEFAULT_PAGE_SIZE, SeqRecovery, SeqTracker, replay
 from ._state import LOST
 from ._tokens import TokenSource
 from .errors import (
-    AuthError,
     ReplyTimeoutError,
     StateError,
 )
@@ -124,11 +117,11 @@ class AgentClient(ClientBase):
         password: The agent user's password.
         totp: A function returning the current TOTP code (or one code).
         credentials: ``email``, ``password`` and ``totp`` as one
-            :class:`~vilnius_client.Credentials`.
+            [`Credentials`][vilnius_client.Credentials].
         server: What the server offers: ``"auto"`` (ask ``GET /health`` when
             connecting), ``"vilnius"``, ``"lizdeika"`` or a
-            :class:`~vilnius_client.ServerCapabilities`.
-        last_seq: Resume position from a previous run (see :attr:`last_seq`).
+            [`ServerCapabilities`][vilnius_client.ServerCapabilities].
+        last_seq: Resume position from a previous run (see [`last_seq`][]).
         fallback_after: Seconds the socket may stay down before the client
             falls back to polling ``GET /api/messages`` (``None``: never). An
             open circuit breaker starts polling at once. Polled messages reach
@@ -148,7 +141,7 @@ class AgentClient(ClientBase):
         ValueError: More than one kind of credential, or neither ``agent_id``
             nor a login.
 
-    Connecting raises :class:`~vilnius_client.AuthError` when the server
+    Connecting raises [`AuthError`][vilnius_client.AuthError] when the server
     refuses the credentials, or has no use for them (an ``agent_key`` on a
     server without agent tokens, an ``email`` on one without logins).
     """
@@ -173,39 +166,23 @@ class AgentClient(ClientBase):
         page_size: int = DEFAULT_PAGE_SIZE,
         **options: Unpack[ConnectionOptions],
     ) -> None:
-        if email is not None or password is not None:
-            if credentials is not None or email is None or password is None:
-                raise ValueError("pass email and password (and totp), or credentials")
-            credentials = Credentials(email, password, totp)
-        kinds = [agent_key is not None, token is not None, credentials is not None]
-        if sum(kinds) > 1:
-            raise ValueError("pass one of agent_key, token, or a login (email/password), not both")
-        if credentials is not None and agent_id is not None:
-            raise ValueError("with a login the agent id is the user's: do not pass agent_id")
-        if credentials is None and agent_id is None:
-            raise ValueError("pass agent_id (or log in with email and password)")
-        self.agent_id: str | None = agent_id
-        self._page_size = page_size
         self._rest = RestClient(
             url, request_timeout=request_timeout, retry_attempts=retry_attempts, server=server
         )
-        self._token_cache: AgentTokenCache | None = None
-        self._session: UserSession | None = None
-        credential: TokenSource = token
-        if agent_key is not None:
-            assert agent_id is not None
-            cache = AgentTokenCache(self._rest, agent_id, agent_key)
-            self._token_cache = cache
-            credential = cache.get
-            self._rest.on_auth_error = cache.ainvalidate
-        elif credentials is not None:
-            session = UserSession(self._rest, credentials)
-            self._session = session
-            credential = session.token
-            self._rest.on_auth_error = session.invalidate
-        self._rest.token = credential
+        self._login = AgentLogin(
+            self._rest,
+            agent_id=agent_id,
+            agent_key=agent_key,
+            token=token,
+            email=email,
+            password=password,
+            totp=totp,
+            credentials=credentials,
+        )
+        self.agent_id: str | None = agent_id
+        self._page_size = page_size
         self._manager = ModernWebSocketManager(
-            url, agent_id=agent_id, token=credential, server=server, **options
+            url, agent_id=agent_id, token=self._login.token, server=server, **options
         )
         self._manager.before_connect(self._prepare)
         self._prepared = False
@@ -242,14 +219,15 @@ class AgentClient(ClientBase):
     @property
     def user(self) -> dict[str, Any] | None:
         """The agent user of a login (production's ``data.user``), else ``None``."""
-        return dict(self._session.user) if self._session is not None else None
+        session = self._login.session
+        return dict(session.user) if session is not None else None
 
     @property
     def last_seq(self) -> int | None:
         """The position to resume from (``None`` before the first connect).
 
         Every ``new-message`` with a seq at or below it has been handed to the
-        handlers. Store it (any time, also after :meth:`close`) and pass it as
+        handlers. Store it (any time, also after [`disconnect`][]) and pass it as
         ``last_seq=`` to a new client to resume without losing messages.
         Messages queued behind a slow handler are not covered, so a restarted
         client receives them again.
@@ -315,8 +293,9 @@ class AgentClient(ClientBase):
             if event.type == wanted and not answer.done():
                 answer.set_result(event)
 
-        # Subscribed before sending, so that a fast answer cannot be missed.
-        self._manager.on(Event.CURRENT_STATE, match)
+        # A handler (the user's of the same event run first), subscribed before
+        # sending, so that a fast answer cannot be missed.
+        self.on(Event.CURRENT_STATE, match)
         try:
             await self._manager.send(Event.REQUEST_CURRENT_STATE, wanted.value)
             try:
@@ -324,7 +303,7 @@ class AgentClient(ClientBase):
             except TimeoutError:
                 raise ReplyTimeoutError(f"no current-state {wanted} within {timeout:g} s") from None
         finally:
-            self._manager.off(Event.CURRENT_STATE, match)
+            self.off(Event.CURRENT_STATE, match)
         return event.data
 
     # ------------------------------------------------------------------
@@ -354,7 +333,7 @@ class AgentClient(ClientBase):
         """Set this agent ``online`` or away; the answer lists the reassignments.
 
         ``"afk"`` and ``"offline"`` both mean away and are sent as the server
-        spells it (:attr:`ServerCapabilities.away_status`).
+        spells it ([`away_status`][vilnius_client.ServerCapabilities.away_status]).
         """
         wanted = PersonalStatus(status)
         if wanted is not PersonalStatus.ONLINE:
@@ -433,19 +412,9 @@ class AgentClient(ClientBase):
         self._manager.capabilities = capabilities
         if self._prepared:
             return
-        if self._token_cache is not None and not capabilities.agent_token:
-            raise AuthError(
-                f"{capabilities.name} has no agent tokens (agent_key): "
-                "log in as an agent user with email and password",
-                code="unsupported_credentials",
-            )
-        if self._session is not None:
-            if not capabilities.user_login:
-                raise AuthError(
-                    f"{capabilities.name} has no e-mail/password login: use agent_key",
-                    code="unsupported_credentials",
-                )
-            self.agent_id = self._manager.agent_id = await self._session.login()
+        user_id = await self._login.log_in(capabilities)
+        if user_id is not None:
+            self.agent_id = self._manager.agent_id = user_id
         self._recovery.path = (
             SeqRecovery(self._tracker, self._replay_all)
             if capabilities.seq_recovery
@@ -454,8 +423,8 @@ class AgentClient(ClientBase):
         self._prepared = True
 
     def _on_change(self, change: ConnectionChange) -> None:
-        if change.new in LOST and self._token_cache is not None:
-            self._token_cache.invalidate()
+        if change.new in LOST:
+            self._login.connection_lost()
 
     def _replay_all(self) -> AsyncGenerator[Message, None]:
         return replay_all(

@@ -1,46 +1,46 @@
 """CustomerClient: a customer's chat widget, for QA scripts and load tests.
 
-Example::
-
-    async with CustomerClient(url, visitor_id="v-1") as customer:
+```python
+async with CustomerClient(url, visitor_id="v-1") as customer:
+    async with customer.stream(Event.AGENT_MESSAGE) as replies:  # subscribe, then send
         await customer.send_message("Hello, I need help")
-        reply = await customer.wait_for("agent-message", timeout=30)
-        print(reply.message.content)
+        reply = await anext(replies)
+    print(reply.message.content)
+```
 
-One client holds one conversation: it is created by :meth:`CustomerClient.start_conversation`
+One client holds one conversation: it is created by
+[`start_conversation`][vilnius_client.CustomerClient.start_conversation]
 (``POST /api/conversations``) or, the widget's way, by the first
-:meth:`CustomerClient.send_message` (to a new ``session-…`` id), or given as
-``conversation_id=`` (with its ``token=`` on ``auth="token"`` servers). The
-socket connects once the conversation is known, because on ``auth="token"``
-servers the customer's token comes with the conversation; its room is joined on
-every (re)connect. On production, ``POST /api/conversations`` announces nothing
-to the agents; a conversation begun by its first message is announced
-(``new-conversation``) as the widget's are.
+[`send_message`][vilnius_client.CustomerClient.send_message] (to a new
+``session-…`` id), or given as ``conversation_id=`` (with its ``token=`` on
+``auth="token"`` servers). The socket connects once the conversation is known,
+because on ``auth="token"`` servers the customer's token comes with the
+conversation; its room is joined on every (re)connect. On production,
+``POST /api/conversations`` announces nothing to the agents; a conversation
+begun by its first message is announced (``new-conversation``) as the widget's
+are.
 
-Recovery on a server without ``seq`` (production): the conversation's messages
-(``GET /api/conversations/{id}/messages``) are read after every reconnect and
-the agents' replies among them that were not handed over yet are delivered as
-replayed ``agent-message`` events, de-duplicated by message id. The position
-to resume from is :attr:`CustomerClient.last_message_at` (the server's
-timestamp of the newest message handed over), passed back as
-``last_message_at=``. Production sends autopilot replies only in the answer to
-the customer's message: the client hands them to the ``agent-message``
-handlers too (``replayed=True``), so a script sees every reply the same way on
-both kinds of server.
-
-Recovery (CONTRACT.md §7): the client tracks the highest ``seq`` of its
-conversation. After every reconnect, before live events resume, it fetches
-the messages it missed with ``GET /api/conversations/{id}/messages?after=`` and
-delivers the agents' and system messages among them as
-:class:`~vilnius_client.AgentMessageEvent` with ``replayed=True``, in seq order;
-live ``agent-message`` events that overlap are dropped.
+Recovery (the guide: `docs/guides/recovery.md`): after every reconnect, before
+live events resume, the replies missed are delivered to the same handlers as
+[`AgentMessageEvent`][vilnius_client.AgentMessageEvent]s with
+``replayed=True``, each once: by ``seq`` from
+``GET /api/conversations/{id}/messages?after=`` on our server (the agents' and
+system messages; resume with
+[`last_seq`][vilnius_client.CustomerClient.last_seq]), by message id from the
+conversation's messages on production (the agents' replies; resume with
+[`last_message_at`][vilnius_client.CustomerClient.last_message_at], the
+server's timestamp of the newest reply handed over). Production sends
+autopilot replies only in the answer to the customer's message: the client
+hands them to the ``agent-message`` handlers too (``replayed=True``), so a
+script sees every reply the same way on both kinds of server.
 
 Decisions:
 
-* A conversation created by this client starts at seq 0, so a reply stored
-  before the socket joined the room is delivered (replayed) rather than lost.
-* A conversation given as ``conversation_id`` without ``last_seq`` starts at
-  its current end: its history is not replayed (read it with :meth:`history`).
+* A conversation created by this client starts at its beginning, so a reply
+  stored before the socket joined the room is delivered (replayed) rather than lost.
+* A conversation given as ``conversation_id`` without a position starts at
+  its current end: its history is not replayed (read it with
+  [`history`][vilnius_client.CustomerClient.history]).
 * The customer's own messages are never delivered as events (the contract has
   no event for them in the room); they only move the position forward.
 """
@@ -93,12 +93,12 @@ class CustomerClient(ClientBase):
         token: The customer's token for ``conversation_id`` (a string or a
             function returning one); ignored when the client creates the
             conversation, which brings its own token.
-        last_seq: Resume position within ``conversation_id`` (see :attr:`last_seq`).
+        last_seq: Resume position within ``conversation_id`` (see [`last_seq`][]).
         last_message_at: Resume position on a server without ``seq`` (see
-            :attr:`last_message_at`).
+            [`last_message_at`][]).
         server: What the server offers: ``"auto"`` (ask ``GET /health`` the first
             time it matters), ``"vilnius"``, ``"lizdeika"`` or a
-            :class:`~vilnius_client.ServerCapabilities`.
+            [`ServerCapabilities`][vilnius_client.ServerCapabilities].
         request_timeout: Seconds for one REST request attempt.
         retry_attempts: Attempts for retryable REST calls (the first included).
         page_size: Messages per catch-up request.
@@ -197,7 +197,7 @@ class CustomerClient(ClientBase):
         """The position to resume from within the conversation; persist it to resume.
 
         Replies still queued behind a slow handler are not covered. ``None`` on a
-        server without ``seq`` (use :attr:`last_message_at` there).
+        server without ``seq`` (use [`last_message_at`][] there).
         """
         if self._tracker is None or isinstance(self._recovery.path, ConversationRecovery):
             return None

@@ -15,11 +15,11 @@ Conventions:
 
 * Attributes are snake_case in Python and camelCase on the wire
   (``conversation_id`` <-> ``conversationId``). Models accept either on input
-  and :meth:`WireModel.to_wire` always produces camelCase.
+  and `WireModel.to_wire` always produces camelCase.
 * Unknown fields sent by a server are kept (``model.model_extra``), so a newer
   production server never breaks an older SDK.
 * Timestamps accept ISO-8601 strings and epoch milliseconds and are exposed as
-  timezone-aware :class:`~datetime.datetime` values (UTC when no zone is given).
+  timezone-aware `datetime` values (UTC when no zone is given).
   They serialise back as JavaScript does: ``2026-11-26T10:00:00.000Z``.
 * The server -> client models accept the payloads of both kinds of server: the
   contract's and production's (`docs/production-server.md`). Fields only the
@@ -329,7 +329,7 @@ class Message(WireModel):
 class Suggestion(Message):
     """An AI-suggested reply attached to ``new-message``.
 
-    Like a :class:`Message`; a suggestion that was never stored has no ``seq``.
+    Like a [`Message`][vilnius_client.Message]; a suggestion that was never stored has no ``seq``.
     """
 
 
@@ -555,8 +555,9 @@ class HeartbeatAckEvent(ServerEvent):
 class CurrentStateEvent(ServerEvent):
     """``current-state``: answer to ``request-current-state``.
 
-    ``data`` is a list of :class:`AgentData` for ``connected-agents`` and a
-    :class:`SystemMode` for ``system-mode``.
+    ``data`` is a list of [`AgentData`][vilnius_client.AgentData] for
+    ``connected-agents`` and a [`SystemMode`][vilnius_client.SystemMode] for
+    ``system-mode``.
     """
 
     type: StateType

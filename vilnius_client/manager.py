@@ -29,7 +29,8 @@ Events the SDK has no model for (a newer server's) can be subscribed to by
 name like any other; their handlers receive the payload as the server sent it
 (a dict, usually).
 
-This module is the public face; the work is done by its parts: when to
+This module is the public face (longer than most because every public method
+carries its reference docstring); the work is done by its parts: when to
 (re)connect (`_supervisor`, with `_state`'s state machine, backoff and circuit
 breaker), what one connection does (`_connection`: link, rooms, session
 steps), heartbeats (`_heartbeat`), the way in (`_inbound`: validation, holding

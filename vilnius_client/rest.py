@@ -27,6 +27,9 @@ A 429's ``Retry-After`` is waited out before the next attempt (up to
 What the server offers ([`ServerCapabilities`][vilnius_client.ServerCapabilities])
 is asked from ``GET /health`` once, the first time it matters, unless
 ``server=`` says it.
+
+One typed method per endpoint, in the contract's order (hence the length); the
+request plumbing is `vilnius_client._http`'s.
 """
 
 from __future__ import annotations
