@@ -1,10 +1,13 @@
 """Testing a bot with the fixtures of the ``vilnius`` pytest plugin.
 
-The plugin comes with the package (``pip install vilnius-client``) and gives every
-test a fresh reference server on a free loopback port: ``vilnius_server``
-(no auth), ``vilnius_token_server`` (token auth, agent key ``"test-key"``),
-and the factories ``agent_client`` / ``customer_client`` of connected clients,
-closed after the test. Run with ``pytest examples/pytest_example``.
+The plugin comes with the package (``pip install "vilnius-client[testing]"``) and
+gives every test fresh reference servers on free loopback ports:
+``vilnius_server`` (no auth), ``vilnius_token_server`` (token auth, agent key
+``"test-key"``), and the factories ``vilnius_agent`` / ``vilnius_customer`` of
+connected clients, disconnected after the test. Run with
+``pytest examples/pytest_example``; copied anywhere, it runs the same (its
+``pytest.ini`` keeps pytest-asyncio in its default, strict mode, so each async
+test carries ``@pytest.mark.asyncio``).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import pytest
 from support_bot import answer, attach
 
 from mock_server import RunningServer
-from vilnius_client import AgentClient, CustomerClient, Event
-from vilnius_client.testing import TEST_AGENT_KEY, AgentFactory, CustomerFactory
+from vilnius_client import CustomerClient, Event
+from vilnius_client.testing import AgentFactory, CustomerFactory
 
 TIMEOUT = 5.0
 
@@ -29,22 +32,24 @@ async def ask(customer: CustomerClient, text: str) -> str:
     return reply.message.content
 
 
+@pytest.mark.asyncio
 async def test_bot_looks_up_an_order(
-    agent_client: AgentFactory, customer_client: CustomerFactory
+    vilnius_agent: AgentFactory, vilnius_customer: CustomerFactory
 ) -> None:
-    attach(await agent_client("support-bot"))
-    customer = await customer_client(visitor_id="alice")
+    attach(await vilnius_agent("support-bot"))
+    customer = await vilnius_customer(visitor_id="alice")
     await customer.start_conversation()
 
     assert await ask(customer, "Where is my order #1042?") == "Order #1042 is shipped on Monday."
     assert "can't find order #9" in await ask(customer, "And #9?")
 
 
+@pytest.mark.asyncio
 async def test_bot_shows_a_typing_indicator(
-    agent_client: AgentFactory, customer_client: CustomerFactory
+    vilnius_agent: AgentFactory, vilnius_customer: CustomerFactory
 ) -> None:
-    attach(await agent_client("support-bot"))
-    customer = await customer_client()
+    attach(await vilnius_agent("support-bot"))
+    customer = await vilnius_customer()
     await customer.start_conversation()
 
     async with customer.stream(Event.AGENT_TYPING_STATUS) as typing:
@@ -53,12 +58,13 @@ async def test_bot_shows_a_typing_indicator(
     assert first.is_typing
 
 
+@pytest.mark.asyncio
 async def test_bot_answers_after_a_server_restart(
-    vilnius_server: RunningServer, agent_client: AgentFactory, customer_client: CustomerFactory
+    vilnius_server: RunningServer, vilnius_agent: AgentFactory, vilnius_customer: CustomerFactory
 ) -> None:
-    bot = await agent_client("support-bot")
+    bot = await vilnius_agent("support-bot")
     attach(bot)
-    customer = await customer_client()
+    customer = await vilnius_customer()
     await customer.start_conversation()
 
     await vilnius_server.stop()  # every socket drops, as in a crash; the database is kept
@@ -68,15 +74,14 @@ async def test_bot_answers_after_a_server_restart(
     assert await ask(customer, "#2077?") == "Order #2077 is waiting for stock."
 
 
-async def test_bot_in_token_mode(vilnius_token_server: RunningServer) -> None:
-    url = vilnius_token_server.url
-    async with (
-        AgentClient(url, agent_id="support-bot", agent_key=TEST_AGENT_KEY) as bot,
-        CustomerClient(url) as customer,
-    ):
-        attach(bot)
-        await customer.start_conversation()
-        assert await ask(customer, "#1042") == "Order #1042 is shipped on Monday."
+@pytest.mark.asyncio
+async def test_bot_in_token_mode(
+    vilnius_agent: AgentFactory, vilnius_customer: CustomerFactory
+) -> None:
+    attach(await vilnius_agent("support-bot", auth="token"))  # the test agent key
+    customer = await vilnius_customer(auth="token")
+    await customer.start_conversation()
+    assert await ask(customer, "#1042") == "Order #1042 is shipped on Monday."
 
 
 @pytest.mark.parametrize("text", ["hi", "what about my parcel"])

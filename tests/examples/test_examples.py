@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import re
+import shutil
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from mock_server import RunningServer
 from tests.conftest import scaled
-from tests.examples.helpers import ROOT, Example, example_env, load_example
+from tests.examples.helpers import EXAMPLES, Example, example_env, load_example
 from vilnius_client import (
     AgentClient,
     AgentMessageEvent,
@@ -358,19 +360,35 @@ def _plugin_autoloaded() -> bool:
     return any(ep.name == "vilnius" for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
-async def test_pytest_example_passes() -> None:
-    args = ["-m", "pytest", "examples/pytest_example", "-q", "-p", "no:cacheprovider"]
+async def run_pytest(directory: Path, env: dict[str, str]) -> str:
+    """Run the venv's pytest in ``directory``; return its output (it must pass)."""
+    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
     if not _plugin_autoloaded():  # a checkout that was not pip-installed
-        args += ["-p", "vilnius_client.testing"]
+        args += ["-p", "_vilnius_pytestplugin"]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *args,
-        cwd=str(ROOT),
-        env=example_env(),
+        cwd=str(directory),
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), scaled(60))
     text = out.decode()
     assert proc.returncode == 0, text
+    return text
+
+
+async def test_pytest_example_passes() -> None:
+    text = await run_pytest(EXAMPLES / "pytest_example", example_env())
     assert re.search(r"\b6 passed\b", text), text
+
+
+async def test_pytest_example_passes_when_copied_out_of_the_repository(tmp_path: Path) -> None:
+    """What a user does: copy the example into a project and run pytest there."""
+    copied = tmp_path / "my_bot_tests"
+    shutil.copytree(EXAMPLES / "pytest_example", copied)
+    env = {k: v for k, v in example_env().items() if k != "PYTHONPATH"}
+    text = await run_pytest(copied, env)
+    assert re.search(r"\b6 passed\b", text), text
+    assert "warning" not in text.lower(), text
