@@ -1,6 +1,7 @@
 """An auto-responder bot: shows a typing indicator, then answers every customer message.
 
     python examples/agent_bot.py --url http://127.0.0.1:3002 --agent-key KEY
+    VILNIUS_PASSWORD=... python examples/agent_bot.py --url URL --email bot@example.com
 
 It stays up through server restarts and network drops: the SDK reconnects with backoff,
 re-joins the dashboard, and replays the messages stored while it was away (marked
@@ -87,13 +88,21 @@ class AutoResponder:
 # --8<-- [end:bot]
 
 
+def agent(args: argparse.Namespace) -> AgentClient:
+    """The agent user's login with ``--email`` (production), else the agent key."""
+    if args.email:
+        password = os.environ.get("VILNIUS_PASSWORD", "")
+        return AgentClient(args.url, email=args.email, password=password)
+    return AgentClient(args.url, agent_id=args.agent_id, agent_key=args.agent_key)
+
+
 async def run(args: argparse.Namespace) -> int:
     """Run the bot until Ctrl-C, ``--max-messages`` or ``--duration``."""
     started = time.monotonic()
-    client = AgentClient(args.url, agent_id=args.agent_id, agent_key=args.agent_key)
+    client = agent(args)
     bot = AutoResponder(client, typing_delay=args.typing_delay, max_messages=args.max_messages)
     async with client:
-        print(f"[bot] {args.agent_id} online at {args.url}", flush=True)
+        print(f"[bot] {client.agent_id} online at {args.url}", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(bot.done.wait(), args.duration)
     print(f"[bot] done: {bot.replies} replies in {time.monotonic() - started:.1f} s", flush=True)
@@ -110,6 +119,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VILNIUS_AGENT_KEY"),
         help="the server's agent key in token mode (default: $VILNIUS_AGENT_KEY)",
     )
+    parser.add_argument(
+        "--email",
+        default=os.environ.get("VILNIUS_EMAIL") or None,
+        help="production: log in as this agent user instead (default: $VILNIUS_EMAIL; "
+        "the password only from $VILNIUS_PASSWORD)",
+    )
     parser.add_argument("--typing-delay", type=float, default=0.5, metavar="SECONDS")
     parser.add_argument("--max-messages", type=int, help="stop after this many replies")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -121,4 +136,4 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt):
             sys.exit(asyncio.run(run(parse_args())))
     except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
-        sys.exit(f"agent_bot: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")
+        sys.exit(f"agent_bot: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}")

@@ -34,12 +34,20 @@ DEFAULT_SCRIPT = [
 ]
 
 
+def admin_agent(args: argparse.Namespace) -> AgentClient:
+    """The agent that switches the mode: a login with ``--email``, else the agent key."""
+    if args.email:
+        password = os.environ.get("VILNIUS_PASSWORD", "")
+        return AgentClient(args.url, email=args.email, password=password)
+    return AgentClient(args.url, agent_id="qa-admin", agent_key=args.agent_key)
+
+
 async def run(args: argparse.Namespace) -> int:
     """Play the conversation; return 0 when every reply matched."""
     expect = re.compile(args.expect, re.IGNORECASE)
     messages: list[str] = args.message or DEFAULT_SCRIPT
     if args.autopilot:
-        async with AgentClient(args.url, agent_id="qa-admin", agent_key=args.agent_key) as admin:
+        async with admin_agent(args) as admin:
             await admin.set_system_mode(SystemMode.AUTOPILOT)
             print("[qa] system mode set to autopilot")
 
@@ -87,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VILNIUS_AGENT_KEY"),
         help="agent key for --autopilot in token mode (default: $VILNIUS_AGENT_KEY)",
     )
+    parser.add_argument(
+        "--email",
+        default=os.environ.get("VILNIUS_EMAIL") or None,
+        help="production: --autopilot logs in as this agent user (default: $VILNIUS_EMAIL; "
+        "the password only from $VILNIUS_PASSWORD)",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,4 +109,4 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt):
             sys.exit(asyncio.run(run(parse_args())))
     except AuthError as exc:  # --autopilot with a wrong or missing agent key
-        sys.exit(f"customer_qa: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")
+        sys.exit(f"customer_qa: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}")

@@ -22,8 +22,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 
 from vilnius_client import (
+    SERVER_EVENT_MODELS,
     AgentClient,
     AgentData,
     AgentMessageEvent,
@@ -46,7 +48,6 @@ from vilnius_client import (
     SystemModeUpdateEvent,
     TicketsReassignedEvent,
 )
-from vilnius_client.events import SERVER_EVENT_MODELS, utcnow
 
 LISTED = 5
 """Agents or reassignments named on one line; the rest are counted."""
@@ -137,7 +138,7 @@ class Monitor:
             if self.done.is_set():
                 return
             self.count += 1
-            clock = utcnow().strftime("%H:%M:%S.%f")[:-3]
+            clock = datetime.now().strftime("%H:%M:%S.%f")[:-3]  # local time
             replayed = " (replayed)" if model.replayed else ""
             if self.as_json:
                 payload = json.dumps(model.to_wire(), ensure_ascii=False)
@@ -154,17 +155,25 @@ class Monitor:
         print(f"-- connection {change.old.value} -> {change.new.value} ({change.reason})")
 
 
+def agent(args: argparse.Namespace) -> AgentClient:
+    """The agent user's login with ``--email`` (production), else the agent key."""
+    if args.email:
+        password = os.environ.get("VILNIUS_PASSWORD", "")
+        return AgentClient(args.url, email=args.email, password=password)
+    return AgentClient(args.url, agent_id=args.agent_id, agent_key=args.agent_key)
+
+
 async def run(args: argparse.Namespace) -> int:
     """Monitor until Ctrl-C, ``--max-events`` or ``--duration``."""
     monitor = Monitor(as_json=args.json, max_events=args.max_events)
-    client = AgentClient(args.url, agent_id=args.agent_id, agent_key=args.agent_key)
+    client = agent(args)
     for event in SERVER_EVENT_MODELS:
         client.on(event, monitor.handler(event))
     client.on_connection_change(monitor.connection)
     async with client:
         if not args.available:
             await client.set_personal_status(PersonalStatus.AFK)
-        print(f"-- monitoring {args.url} as {args.agent_id}", flush=True)
+        print(f"-- monitoring {args.url} as {client.agent_id}", flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(monitor.done.wait(), args.duration)
     print(f"-- {monitor.count} events", flush=True)
@@ -182,6 +191,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the server's agent key in token mode (default: $VILNIUS_AGENT_KEY)",
     )
     parser.add_argument(
+        "--email",
+        default=os.environ.get("VILNIUS_EMAIL") or None,
+        help="production: log in as this agent user instead (default: $VILNIUS_EMAIL; "
+        "the password only from $VILNIUS_PASSWORD)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the whole camelCase wire payload"
     )
     parser.add_argument("--available", action="store_true", help="do not go AFK")
@@ -195,4 +210,6 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt):
             sys.exit(asyncio.run(run(parse_args())))
     except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
-        sys.exit(f"dashboard_monitor: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")
+        sys.exit(
+            f"dashboard_monitor: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}"
+        )

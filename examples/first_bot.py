@@ -1,4 +1,8 @@
-"""Your first bot: answers every customer message. Stop it with Ctrl-C."""
+"""Your first bot: answers every customer message. Stop it with Ctrl-C.
+
+On our server it connects with the agent key ($VILNIUS_AGENT_KEY); on production, where
+agents are users, it logs in with $VILNIUS_EMAIL and $VILNIUS_PASSWORD instead.
+"""
 
 import asyncio
 import contextlib
@@ -10,10 +14,16 @@ from vilnius_client import AgentClient, AuthError, Event, NewMessageEvent, Sende
 URL = os.environ.get("VILNIUS_URL", "http://127.0.0.1:3002")
 
 
+def agent() -> AgentClient:
+    """An agent user's login when $VILNIUS_EMAIL is set, else the agent key."""
+    email = os.environ.get("VILNIUS_EMAIL")
+    if email:
+        return AgentClient(URL, email=email, password=os.environ.get("VILNIUS_PASSWORD", ""))
+    return AgentClient(URL, agent_id="first-bot", agent_key=os.environ.get("VILNIUS_AGENT_KEY"))
+
+
 async def main() -> None:
-    async with AgentClient(
-        URL, agent_id="first-bot", agent_key=os.environ.get("VILNIUS_AGENT_KEY")
-    ) as bot:
+    async with agent() as bot:
 
         @bot.on(Event.NEW_MESSAGE)
         async def reply(event: NewMessageEvent) -> None:
@@ -32,5 +42,5 @@ if __name__ == "__main__":
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main())
-    except AuthError as exc:  # a wrong or missing VILNIUS_AGENT_KEY
-        sys.exit(f"first-bot: refused ($VILNIUS_AGENT_KEY): {exc}")
+    except AuthError as exc:  # a wrong or missing key (or login)
+        sys.exit(f"first-bot: refused ($VILNIUS_AGENT_KEY, or $VILNIUS_EMAIL): {exc}")

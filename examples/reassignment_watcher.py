@@ -86,13 +86,22 @@ class Watcher:
         print("   load: " + (", ".join(f"{k}={v}" for k, v in sorted(load.items())) or "-"))
 
 
+def agent(args: argparse.Namespace) -> AgentClient:
+    """The agent user's login with ``--email`` (production), else the agent key."""
+    if args.email:
+        password = os.environ.get("VILNIUS_PASSWORD", "")
+        return AgentClient(args.url, email=args.email, password=password)
+    return AgentClient(args.url, agent_id=args.agent_id, agent_key=args.agent_key)
+
+
 async def run(args: argparse.Namespace) -> int:
     """Watch until Ctrl-C, ``--max-events`` or ``--duration``."""
+    client = agent(args)
     watcher = Watcher(me=args.agent_id, max_events=args.max_events)
-    client = AgentClient(args.url, agent_id=args.agent_id, agent_key=args.agent_key)
     client.on(Event.TICKETS_REASSIGNED, watcher.on_reassigned)
     client.on(Event.CONNECTED_AGENTS_UPDATE, watcher.on_agents)
     async with client:
+        watcher.me = client.agent_id or args.agent_id  # a login's agent id is the user's
         await client.set_personal_status(PersonalStatus.AFK)
         listing = await client.conversations(status=ConversationStatus.ACTIVE)
         for conversation in listing:
@@ -115,6 +124,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VILNIUS_AGENT_KEY"),
         help="the server's agent key in token mode (default: $VILNIUS_AGENT_KEY)",
     )
+    parser.add_argument(
+        "--email",
+        default=os.environ.get("VILNIUS_EMAIL") or None,
+        help="production: log in as this agent user instead (default: $VILNIUS_EMAIL; "
+        "the password only from $VILNIUS_PASSWORD)",
+    )
     parser.add_argument("--max-events", type=int, help="stop after this many events")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     return parser.parse_args(argv)
@@ -125,4 +140,6 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt):
             sys.exit(asyncio.run(run(parse_args())))
     except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
-        sys.exit(f"reassignment_watcher: refused (--agent-key or $VILNIUS_AGENT_KEY): {exc}")
+        sys.exit(
+            f"reassignment_watcher: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}"
+        )

@@ -37,6 +37,7 @@ from .errors import (
     error_from_code,
 )
 from .events import (
+    SERVER_EVENT_MODELS,
     Ack,
     AckError,
     AgentData,
@@ -114,6 +115,7 @@ __version__ = "0.1.0"  # the one place: pyproject.toml reads it from here (hatch
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
+    "SERVER_EVENT_MODELS",
     "Ack",
     "AckError",
     "AgentClient",

@@ -14,6 +14,7 @@ import pytest
 
 from mock_server import RunningServer
 from tests.conftest import scaled
+from tests.deployments import USERS
 from tests.examples.helpers import EXAMPLES, Example, example_env, load_example
 from vilnius_client import (
     AgentClient,
@@ -142,6 +143,61 @@ async def test_first_bot_answers(token_server: RunningServer, started: list[Exam
     assert reply.message.agent_id == "first-bot"
     assert shown == [True, False]  # the customer does not see "typing" after the reply
     assert await bot.interrupt() == 0, bot.output
+
+
+@pytest.fixture
+async def production() -> AsyncIterator[RunningServer]:
+    """The reference server playing production, with the agent users of tests.deployments."""
+    from mock_server import serve
+    from tests.deployments import server_config
+
+    async with serve(config=server_config("lizdeika")) as running:
+        yield running
+
+
+async def test_first_bot_logs_in_on_production(
+    production: RunningServer, started: list[Example]
+) -> None:
+    user = USERS["bot"]
+    login = {"VILNIUS_EMAIL": user.email, "VILNIUS_PASSWORD": user.password}
+    bot = await run(started, "first_bot.py", VILNIUS_URL=production.url, **login)
+    await bot.wait_for_line("first-bot is online")
+    async with CustomerClient(production.url) as customer:
+        reply = await ask(customer, "ping")  # the widget's way: the first message starts it
+    assert reply.message.content == "You said: ping"
+    assert await bot.interrupt() == 0, bot.output
+
+
+async def test_agent_bot_and_monitor_log_in_on_production(
+    production: RunningServer, started: list[Example]
+) -> None:
+    ada, bot = USERS["ada"], USERS["bot"]
+    url = ["--url", production.url]
+    monitor = await run(
+        started,
+        "dashboard_monitor.py",
+        *url,
+        VILNIUS_EMAIL=ada.email,
+        VILNIUS_PASSWORD=ada.password,
+    )
+    await monitor.wait_for_line("-- monitoring")
+    responder = await run(
+        started,
+        "agent_bot.py",
+        *url,
+        "--email",
+        bot.email,
+        "--typing-delay",
+        "0",
+        VILNIUS_PASSWORD=bot.password,
+    )
+    await responder.wait_for_line("online at")
+    async with CustomerClient(production.url) as customer:
+        reply = await ask(customer, "Is it raining?")
+    assert "Good question" in reply.message.content
+    await monitor.wait_for_line("📨 new-message: ")
+    assert await responder.interrupt() == 0, responder.output
+    assert await monitor.interrupt() == 0, monitor.output
 
 
 @pytest.mark.parametrize(
