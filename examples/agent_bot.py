@@ -42,7 +42,7 @@ def make_reply(text: str) -> str:
 
 
 class AutoResponder:
-    """Answers customer messages on one :class:`AgentClient`."""
+    """Answers customer messages on one `AgentClient`."""
 
     def __init__(self, client: AgentClient, *, typing_delay: float, max_messages: int | None):
         self.client = client

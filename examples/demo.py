@@ -287,7 +287,7 @@ class Inbox:
         return record
 
     def mark(self) -> int:
-        """A position in the inbox: :meth:`expect` only looks at what came after it."""
+        """A position in the inbox: `expect` only looks at what came after it."""
         return len(self.items)
 
     async def expect(

@@ -227,7 +227,8 @@ class AgentClient(ClientBase):
         """The position to resume from (``None`` before the first connect).
 
         Every ``new-message`` with a seq at or below it has been handed to the
-        handlers. Store it (any time, also after [`disconnect`][]) and pass it as
+        handlers. Store it (any time, also after
+        [`disconnect`][vilnius_client.AgentClient.disconnect]) and pass it as
         ``last_seq=`` to a new client to resume without losing messages.
         Messages queued behind a slow handler are not covered, so a restarted
         client receives them again.
@@ -333,7 +334,7 @@ class AgentClient(ClientBase):
         """Set this agent ``online`` or away; the answer lists the reassignments.
 
         ``"afk"`` and ``"offline"`` both mean away and are sent as the server
-        spells it ([`away_status`][vilnius_client.ServerCapabilities.away_status]).
+        spells it (`ServerCapabilities.away_status`).
         """
         wanted = PersonalStatus(status)
         if wanted is not PersonalStatus.ONLINE:

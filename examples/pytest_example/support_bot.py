@@ -1,6 +1,6 @@
 """The bot under test: a tiny order-status assistant (your own bot goes here).
 
-``attach(client)`` registers the bot's handlers on an :class:`AgentClient`; the
+``attach(client)`` registers the bot's handlers on an `AgentClient`; the
 tests in ``test_support_bot.py`` drive it against the reference server.
 """
 

@@ -70,6 +70,20 @@ def test_docs_build_strict(tmp_path: Path) -> None:
     assert "What a server offers" in contract
     assert "join-agent-dashboard" in contract
     assert "Lizdeika" in (site / "production-server" / "index.html").read_text()
+    # Docstrings link with Markdown references; none is left raw on any page.
+    for page in site.rglob("*.html"):
+        text = page.read_text()
+        assert not SPHINX_ROLE.search(text), (page, SPHINX_ROLE.search(text))
+        assert not UNRESOLVED_REFERENCE.search(text), (page, UNRESOLVED_REFERENCE.search(text))
+    clients = (site / "reference" / "clients" / "index.html").read_text()
+    assert 'href="#vilnius_client.AgentClient.disconnect"' in clients  # a resolved reference
+
+
+SPHINX_ROLE = re.compile(r":(?:class|meth|attr|func|data|mod|exc|obj):`")
+"""A reStructuredText role, which mkdocstrings shows as it is."""
+
+UNRESOLVED_REFERENCE = re.compile(r"\]\[[\w.]*\]")
+"""A Markdown cross-reference autorefs could not resolve: it stays as text."""
 
 
 def test_readme_links_stay_inside_the_repository() -> None:

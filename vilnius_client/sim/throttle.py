@@ -2,7 +2,7 @@
 
 Production allows 10 ``POST /api/messages`` per minute per client address
 (PRODUCTION.md), and every simulated customer of one ``vilnius-sim`` shares the
-machine's address. :class:`Throttling` counts, for the report:
+machine's address. `Throttling` counts, for the report:
 
 * ``would_refuse``: the customer messages production's limit would refuse at
   this run's pace (a fixed window, as production's limiter counts), whatever
