@@ -1,8 +1,8 @@
 """The SDK's modules import one way: the wire contract at the bottom, the clients at the top.
 
-Read from the source (every ``import`` of a ``vilnius_client`` module, wherever it
-stands, also inside functions and ``TYPE_CHECKING``), so that a cycle hidden by a
-late import is found too.
+Read from the source: every ``import`` of a ``vilnius_client`` module, wherever it
+stands (also inside a function, so that a cycle hidden by a late import is found
+too), but for those under ``if TYPE_CHECKING:``, which exist for annotations only.
 """
 
 from __future__ import annotations
@@ -32,11 +32,30 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _outside_type_checking(tree: ast.Module) -> list[ast.AST]:
+    """Every node but those under ``if TYPE_CHECKING:``."""
+    nodes: list[ast.AST] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        for child in ast.iter_child_nodes(node):
+            if (
+                isinstance(child, ast.If)
+                and isinstance(child.test, ast.Name)
+                and child.test.id == "TYPE_CHECKING"
+            ):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+    return nodes
+
+
 def imports_of(path: Path) -> set[str]:
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _outside_type_checking(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package

@@ -34,15 +34,10 @@ assert report.ok, report.failures
 ```
 """
 
-from .engine import (
-    Scenario,
-    ServerUnreachableError,
-    SimAgent,
-    SimConfig,
-    SimContext,
-    SimCustomer,
-    Simulation,
-)
+from .actors import SimAgent, SimCustomer
+from .config import ServerUnreachableError, SimConfig
+from .context import Scenario, SimContext
+from .engine import Simulation
 from .histogram import LatencyHistogram
 from .report import EventReport, ExitCode, IntervalStats, Report, TimePoint
 

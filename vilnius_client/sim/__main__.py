@@ -17,7 +17,9 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from ..errors import AuthError
-from .engine import Scenario, ServerUnreachableError, SimConfig, Simulation
+from .config import ServerUnreachableError, SimConfig
+from .context import Scenario
+from .engine import Simulation
 from .report import ExitCode, Report
 
 _EPILOG = """\
