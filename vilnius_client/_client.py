@@ -6,10 +6,10 @@ everything here delegates to them.
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from ._inbound import Inbound
+from ._lifecycle import Lifecycle
 from ._listeners import Listeners
 from ._recovery import Recovery
 from ._recovery_by_seq import seq_of
@@ -22,17 +22,13 @@ from .rest import RestClient
 __all__ = ["ClientBase"]
 
 
-class ClientBase(EventSubscriptions):
+class ClientBase(Lifecycle, EventSubscriptions):
     """Base of the role clients; subclasses set the three parts and ``connect()``."""
 
     _manager: ModernWebSocketManager
     _rest: RestClient
     _recovery: Recovery[Any]
     _page_size: int
-
-    async def connect(self) -> None:
-        """Connect (what entering the context manager does)."""
-        raise NotImplementedError
 
     async def disconnect(self) -> None:
         """Disconnect and release everything (socket, REST session, tasks); idempotent.
@@ -44,22 +40,6 @@ class ClientBase(EventSubscriptions):
             await self._manager.disconnect()
         finally:
             await self._rest.disconnect()
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.connect()
-        except BaseException:
-            await self.disconnect()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.disconnect()
 
     # ------------------------------------------------------------------
     # Parts and status

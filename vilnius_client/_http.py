@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import ValidationError
 
+from ._lifecycle import Lifecycle
 from ._retry import RetryListener, rest_retrying
 from ._tokens import TokenSource, resolve_token
 from .errors import (
@@ -69,7 +69,7 @@ def request_body(model: type[WireModel], **fields: Any) -> dict[str, Any]:
     return request.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
-class HttpBase:
+class HttpBase(Lifecycle):
     """Session, request, retries and answer parsing; `RestClient` sets the attributes."""
 
     base_url: str
@@ -87,18 +87,14 @@ class HttpBase:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def connect(self) -> None:
+        """Check that the client can be used; its session opens with the first request.
+
+        Raises:
+            StateError: The client is closed.
+        """
         if self._closed:
             raise StateError(f"this {type(self).__name__} is closed")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.disconnect()
 
     async def disconnect(self) -> None:
         """Close the client and its own session (idempotent); it cannot be used again."""

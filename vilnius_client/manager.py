@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
 from typing import Any
 
 from . import _rpc, _transport
@@ -53,6 +52,7 @@ from ._dispatch import DEFAULT_QUEUE_MAXSIZE, Dispatcher, Overflow
 from ._heartbeat import Heartbeat
 from ._inbound import EventFilter, Inbound
 from ._joins import JoinConfirmations
+from ._lifecycle import Lifecycle
 from ._listeners import Listeners
 from ._state import Backoff, CircuitBreaker, ConnectionChange, ConnectionState, ConnectionStatus
 from ._subscriptions import ConnectionListener, ErrorListener, EventSubscriptions
@@ -73,7 +73,7 @@ __all__ = [
 _S = ConnectionState
 
 
-class ModernWebSocketManager(EventSubscriptions):
+class ModernWebSocketManager(Lifecycle, EventSubscriptions):
     """A resilient, typed Socket.IO connection to a Vilnius server.
 
     Args:
@@ -298,18 +298,6 @@ class ModernWebSocketManager(EventSubscriptions):
         # Let python-socketio's per-packet tasks of the closed link finish.
         for _ in range(3):
             await asyncio.sleep(0)
-
-    async def __aenter__(self) -> ModernWebSocketManager:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.disconnect()
 
     # -- listeners and hooks --------------------------------------------------
 
