@@ -63,7 +63,7 @@ async def _receive(url: str, kind: str, count: int, conn: Connection) -> None:
         client = AgentClient(url, agent_id="bench-agent", heartbeat_interval=3600)
         client.on("new-message", on_event)
         await client.connect()
-        closer = client.close
+        closer = client.disconnect
     conn.send("ready")
     # Block the event loop (on purpose) until the server has emitted the whole burst: the
     # events wait in the socket buffers, and each receiver then takes them at its own pace.
