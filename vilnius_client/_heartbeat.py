@@ -52,18 +52,20 @@ class Heartbeat:
         self._logger = logger
         self._report_error = report_error
         self._ack: asyncio.Future[None] | None = None
+        self._sent = 0.0
 
     def acknowledged(self) -> None:
-        """A ``heartbeat-ack`` arrived."""
+        """A ``heartbeat-ack`` arrived: the round trip is measured now, before any handler runs."""
         ack = self._ack
         if ack is not None and not ack.done():
+            self.latency = ack.get_loop().time() - self._sent
             ack.set_result(None)
 
     async def run(self, link: SocketLink) -> None:
         """Heartbeat on ``link`` until it closes (or is declared dead and aborted)."""
         loop = asyncio.get_running_loop()
         while link.connected:
-            started = loop.time()
+            started = self._sent = loop.time()
             ack = self._ack = loop.create_future()
             try:
                 await link.emit(Event.HEARTBEAT.value, {"timestamp": int(time.time() * 1000)})
@@ -77,7 +79,6 @@ class Heartbeat:
                 return
             if not ack.done():
                 return  # the link closed meanwhile
-            self.latency = loop.time() - started
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
 
     async def _answered(self, link: SocketLink, ack: asyncio.Future[None], sent: float) -> bool:

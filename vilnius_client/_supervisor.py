@@ -139,9 +139,14 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not await self._after_failure(exc, first):
+                if self.state is _S.CLOSED or not await self._after_failure(exc, first):
                     return
                 continue
+            if self.state is _S.CLOSED:
+                # stop() ran while this attempt did and its cancellation was lost (a
+                # session step swallowed it, or Python 3.11's wait_for when the awaited
+                # answer landed at the same moment): supervision ends here all the same.
+                return
             self.breaker.record_success()
             self.transition(_S.CONNECTED, "connected")
             if not first.done():

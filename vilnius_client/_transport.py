@@ -266,7 +266,8 @@ class SocketLink:
             except socketio.exceptions.BadNamespaceError as exc:
                 raise NotConnectedError(f"cannot send {event!r}: not connected") from exc
             try:
-                return await asyncio.wait_for(future, ack_within)
+                async with asyncio.timeout(ack_within):
+                    return await future
             except TimeoutError:
                 raise ReplyTimeoutError(
                     f"no acknowledgement for {event!r} within {ack_within:g} s"
@@ -298,7 +299,8 @@ class SocketLink:
         self._mark_closed("closed by client")
         if _fastpaths.engine_connected(self._sio):
             with contextlib.suppress(TimeoutError, OSError, aiohttp.ClientError, ValueError):
-                await asyncio.wait_for(self._sio.disconnect(), _CLOSE_TIMEOUT)
+                async with asyncio.timeout(_CLOSE_TIMEOUT):
+                    await self._sio.disconnect()
         if self._http is not None:
             await self._http.close()  # also breaks a socket that would not close
         loops = _fastpaths.engine_tasks(self._sio)

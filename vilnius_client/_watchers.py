@@ -147,7 +147,8 @@ class Watchers:
         waiters = self._waiters.setdefault(event, [])
         waiters.append(waiter)
         try:
-            return await asyncio.wait_for(waiter.future, within)
+            async with asyncio.timeout(within):
+                return await waiter.future
         except TimeoutError:
             raise ReplyTimeoutError(f"no {event!r} within {within:g} s") from None
         finally:

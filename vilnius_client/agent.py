@@ -300,7 +300,8 @@ class AgentClient(ClientBase):
         try:
             await self._manager.send(Event.REQUEST_CURRENT_STATE, wanted.value)
             try:
-                event = await asyncio.wait_for(answer, timeout)
+                async with asyncio.timeout(timeout):
+                    event = await answer
             except TimeoutError:
                 raise ReplyTimeoutError(f"no current-state {wanted} within {timeout:g} s") from None
         finally:

@@ -289,7 +289,8 @@ class ModernWebSocketManager(Lifecycle, EventSubscriptions):
         # that a position saved at close (``last_seq``) never covers an event no
         # handler saw. Bounded: a stuck handler is cancelled after ``close_timeout``.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(dispatcher.drain(), self.close_timeout)
+            async with asyncio.timeout(self.close_timeout):
+                await dispatcher.drain()
         await dispatcher.aclose()
         await self._connection_listeners.aclose()
         await self._error_listeners.aclose()

@@ -5,6 +5,7 @@ isolation, lifecycle."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -378,3 +379,26 @@ def test_on_rejects_client_events_and_warns_of_typos(caplog: pytest.LogCaptureFi
     # handler that prints, and nothing added by constructing a manager.
     handlers = logging.getLogger("vilnius_client").handlers
     assert all(type(handler) is logging.NullHandler for handler in handlers)
+
+
+async def test_disconnect_ends_supervision_when_a_cancellation_is_lost(
+    server: RunningServer,
+) -> None:
+    """A cancellation lost inside a connection attempt (a session step that swallows it, or
+    Python 3.11's ``wait_for`` when the awaited answer lands at the same moment) must not
+    leave the supervisor trying to connect a closed manager, nor ``disconnect()`` waiting."""
+    bot = agent(server.url)
+    entered = asyncio.Event()
+
+    async def stubborn() -> None:
+        entered.set()
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed
+            await asyncio.sleep(scaled(30))
+
+    bot.add_session_step(stubborn)
+    connecting = asyncio.create_task(bot.connect())
+    await asyncio.wait_for(entered.wait(), scaled(5))
+    await asyncio.wait_for(bot.disconnect(), scaled(5))
+    assert bot.state is ConnectionState.CLOSED
+    with pytest.raises(StateError):
+        await asyncio.wait_for(connecting, scaled(5))
