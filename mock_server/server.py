@@ -162,7 +162,14 @@ class RunningServer:
         every = hub.profile.agents_broadcast_every
         if every is not None:
             self._ticker = asyncio.create_task(self._tick(every), name="vilnius-agents-broadcast")
-        logger.info("listening on %s (auth %s, db %s)", self.url, self.config.auth, hub.store.path)
+        access = f"auth {self.config.auth}" if hub.profile.socket_auth else "user logins"
+        logger.info(
+            "listening on %s (profile %s, %s, db %s)",
+            self.url,
+            self.config.profile,
+            access,
+            hub.store.path,
+        )
 
     async def stop(self) -> None:
         """Stop listening and drop every connection; the database stays open."""
