@@ -77,7 +77,10 @@ def create_app(hub: Hub, config: ServerConfig) -> web.Application:
     if guard:
         handlers.limit_event_size(sio, hub, config.max_socket_payload)
     app = web.Application(client_max_size=config.max_body, middlewares=rest.middlewares(hub))
-    app.middlewares.append(negotiation(config.ws_compression))
+    if config.ws_compression or not transport.broadcaster.bounded:
+        # the reference server's driver declines compression by itself; the stock one
+        # (fast paths off) needs the offer removed
+        app.middlewares.append(negotiation(config.ws_compression))
     sio.attach(app)
     rest.add_routes(app, hub, config.message_limit())
     if config.console:

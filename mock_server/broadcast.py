@@ -56,6 +56,7 @@ class Broadcaster:
         self.sio = sio
         self.compression = compression
         self.outbox = Outbox(max_buffer, direct=False)
+        self.outbox.compress = compression
         support = _internals.check(sio, self.outbox.queue)
         _internals.warn_once(support)
         self.support = support

@@ -39,7 +39,9 @@ def negotiation(compression: bool) -> Any:
 
     ``compression=False``: the client's ``Sec-WebSocket-Extensions`` offer is removed, so
     no extension is negotiated. ``True``: ``server_no_context_takeover`` is added to each
-    ``permessage-deflate`` offer, so aiohttp accepts it with that parameter.
+    ``permessage-deflate`` offer, so aiohttp accepts it with that parameter. The reference
+    server's own WebSocket driver declines compression itself when it is off, and then
+    does without this middleware (a copy of the request would live as long as the socket).
     """
 
     def shaped(offer: str) -> str:
@@ -52,16 +54,17 @@ def negotiation(compression: bool) -> Any:
         return _EXTENSION.sub(add, offer)
 
     @web.middleware
-    async def negotiate(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    def negotiate(request: web.Request, handler: _Handler) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine function: no frame of its own for a WebSocket's lifetime.
         offer = request.headers.get(hdrs.SEC_WEBSOCKET_EXTENSIONS)
         if offer is None:
-            return await handler(request)
+            return handler(request)
         headers = request.headers.copy()
         if compression:
             headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = shaped(offer)
         else:
             del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
-        return await handler(request.clone(headers=headers))
+        return handler(request.clone(headers=headers))
 
     return negotiate
 

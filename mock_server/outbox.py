@@ -121,6 +121,8 @@ class Outbox:
         self.sockets: Callable[[], Any] = dict
         self.upgraded: Callable[[str, dict[str, Any]], None] | None = None
         self.deflater = Deflater()
+        self.compress = False
+        """Whether the driver's sockets accept ``permessage-deflate`` (``--ws-compression``)."""
         self.dropped = 0
 
     def queue(self) -> _Queue:
@@ -203,7 +205,9 @@ class _Driver:
 
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         request = _internals.aiohttp_request(environ)
-        ws = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size)
+        ws = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=self.outbox.compress
+        )
         await ws.prepare(request)
         self.ws = ws
         socket = _internals.socket_of_handler(self.handler)

@@ -207,10 +207,7 @@ async def snapshot(hub: Hub) -> dict[str, Any]:
 def _tap(feed: Feed) -> Any:
     """The REST tap: every answered request (Socket.IO's and the console's excepted)."""
 
-    @web.middleware
-    async def console_tap(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if not feed.active or request.path.startswith(_SKIPPED_PATHS):
-            return await handler(request)
+    async def tapped(request: web.Request, handler: _Handler) -> web.StreamResponse:
         started = time.perf_counter()
         after = feed.last_seq
         try:
@@ -220,6 +217,13 @@ def _tap(feed: Feed) -> Any:
             raise
         await _publish(feed, request, response.status, (started, after), response)
         return response
+
+    @web.middleware
+    def console_tap(request: web.Request, handler: _Handler) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine function: no frame of its own for a WebSocket's lifetime.
+        if not feed.active or request.path.startswith(_SKIPPED_PATHS):
+            return handler(request)
+        return tapped(request, handler)
 
     return console_tap
 

@@ -8,6 +8,7 @@ without a trace.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,13 +42,15 @@ _STATUS_CODES = {
 
 
 def middlewares(hub: Hub) -> list[Any]:
-    """Return the error-mapping and fault-injection middlewares."""
+    """Return the middleware that maps errors and injects faults (REST requests only).
+
+    Socket.IO requests pass through it untouched, but for the ``block_sockets`` fault.
+    """
     encoder = hub.profile.encoder
 
     def _error(status: int, code: str, message: str, details: Any = None) -> web.Response:
         return json_response(encoder.error(code, message, details), status)
 
-    @web.middleware
     async def errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -67,12 +70,7 @@ def middlewares(hub: Hub) -> list[Any]:
             logger.exception("%s %s failed", request.method, request.path)
             return _error(500, ErrorCode.INTERNAL, "internal error")
 
-    @web.middleware
     async def faults(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if request.path.startswith(SOCKETIO_PATH):
-            if hub.faults.block_sockets:
-                return _error(503, ErrorCode.INTERNAL, "socket endpoint blocked (injected fault)")
-            return await handler(request)
         if hub.faults.fail_requests > 0:
             hub.faults.fail_requests -= 1
             response = _error(503, ErrorCode.INTERNAL, "service unavailable (injected fault)")
@@ -86,4 +84,15 @@ def middlewares(hub: Hub) -> list[Any]:
             raise web.HTTPServiceUnavailable  # never written: the connection is gone
         return await handler(request)
 
-    return [errors, faults]
+    async def blocked() -> web.StreamResponse:
+        return _error(503, ErrorCode.INTERNAL, "socket endpoint blocked (injected fault)")
+
+    @web.middleware
+    def front(request: web.Request, handler: _Handler) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine function: a Socket.IO request is handed on without a frame of
+        # its own, which a WebSocket would keep for as long as it is open.
+        if request.path.startswith(SOCKETIO_PATH):
+            return blocked() if hub.faults.block_sockets else handler(request)
+        return errors(request, functools.partial(faults, handler=handler))
+
+    return [front]
