@@ -19,7 +19,7 @@ import json
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +61,15 @@ class AgentUser:
         name: Display name (default: the e-mail's local part).
         totp_secret: A base32 TOTP secret: login then needs ``totpCode``.
         role: ``agent`` or ``admin``.
+
+    The password and the TOTP secret are left out of ``repr``, so a logged user shows
+    neither.
     """
 
     email: str
-    password: str
+    password: str = field(repr=False)
     name: str | None = None
-    totp_secret: str | None = None
+    totp_secret: str | None = field(default=None, repr=False)
     role: str = "agent"
 
 

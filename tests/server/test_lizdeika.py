@@ -161,6 +161,13 @@ async def test_totp_login(prod: RunningServer) -> None:
         assert good.body["data"]["user"]["totp_enabled"] is True
 
 
+def test_a_seeded_user_shows_no_secret() -> None:
+    shown = repr(GUARDED)
+    assert GUARDED.email in shown
+    assert GUARDED.password not in shown
+    assert TOTP_SECRET not in shown
+
+
 async def test_short_access_tokens_expire() -> None:
     config = ServerConfig(port=0, db=":memory:", profile="lizdeika", agent_users=(BOT,))
     config = ServerConfig(**{**config.__dict__, "access_token_ttl": 1})
