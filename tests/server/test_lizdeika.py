@@ -7,6 +7,7 @@ raw python-socketio sockets and aiohttp, as a production dashboard or widget wou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +16,7 @@ import pyotp
 import pytest
 import socketio
 
-from mock_server import AgentUser, RateLimit, RunningServer, ServerConfig, serve
+from mock_server import PROFILES, AgentUser, RateLimit, RunningServer, ServerConfig, serve
 from tests.server.helpers import Api, Recorder, recorder
 from vilnius_client.events import (
     AgentMessageEvent,
@@ -216,6 +217,21 @@ async def test_dashboard_join_heartbeat_and_no_acks(prod: RunningServer) -> None
             assert not stranger.received("error-event")
     finally:
         await dashboard.close()
+
+
+async def test_agents_hear_who_is_online_every_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    # production sends connected-agents-update every 30 s; here every 0.1 s
+    quick = dataclasses.replace(PROFILES["lizdeika"], agents_broadcast_every=0.1)
+    monkeypatch.setitem(PROFILES, "lizdeika", quick)
+    async with serve(profile="lizdeika", agent_users=[BOT]) as running, Api(running.url) as api:
+        me = await _login(api)
+        dashboard = await _dashboard(running.url, me["id"])  # the join's own update
+        try:
+            async with asyncio.timeout(10):
+                update = await dashboard.wait_for("connected-agents-update", count=3)
+            assert [agent["id"] for agent in update["agents"]] == [me["id"]]
+        finally:
+            await dashboard.close()
 
 
 async def test_unknown_agent_ids_are_never_online(prod: RunningServer) -> None:
