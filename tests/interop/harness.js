@@ -143,7 +143,7 @@ async function http(method, path, { body, token, raw } = {}) {
   } catch {
     json = undefined;
   }
-  return { status: response.status, json, text };
+  return { status: response.status, headers: response.headers, json, text };
 }
 
 function assertOk(response, status, what) {

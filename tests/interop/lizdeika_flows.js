@@ -160,16 +160,11 @@ async function main() {
   await check('POST /api/messages over 10 per minute -> 429 with Retry-After', async () => {
     let limited;
     for (let i = 0; i < 12 && !limited; i += 1) {
-      const response = await fetch(`${BASE}/api/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ conversationId: session(), message: `m${i}` }),
-      });
-      if (response.status === 429) limited = { headers: response.headers, body: await response.json() };
-      else await response.text();
+      const response = await http('POST', '/api/messages', { body: { conversationId: session(), message: `m${i}` } });
+      if (response.status === 429) limited = response;
     }
     assert(limited, 'no 429 within 12 messages');
-    assert(limited.body.code === 'RATE_LIMIT_EXCEEDED', '429 body', limited.body);
+    assert(limited.json.code === 'RATE_LIMIT_EXCEEDED', '429 body', limited.json);
     assert(Number(limited.headers.get('retry-after')) > 0, 'Retry-After', limited.headers.get('retry-after'));
   });
 }
