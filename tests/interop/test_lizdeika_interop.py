@@ -9,59 +9,22 @@ JWT-only endpoints refused without a token.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Final
 
-import pytest
+from tests.interop.harness import MARKS, passed_checks, run_flows, server
 
-from tests.conftest import TIMEOUT_SCALE
-from tests.interop.test_interop import HERE, _server
+pytestmark = MARKS
 
-pytestmark = [
-    pytest.mark.interop,
-    pytest.mark.timeout(int(120 * TIMEOUT_SCALE)),
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-    pytest.mark.skipif(
-        not (HERE / "node_modules" / "socket.io-client").is_dir(),
-        reason="socket.io-client is not installed: ./dev test installs it",
-    ),
-]
-
-SCRIPT: Final = HERE / "lizdeika_flows.js"
 EMAIL: Final = "bot@example.com"
 PASSWORD: Final = "secret"
 
 
 async def test_js_client_plays_production(tmp_path: Path) -> None:
     args = ("--profile", "lizdeika", "--agent-user", f"{EMAIL}:{PASSWORD}:Bot")
-    async with _server(tmp_path / "server.log", *args) as url:
-        node = shutil.which("node")
-        assert node is not None
-        process = await asyncio.create_subprocess_exec(
-            node,
-            str(SCRIPT),
-            url,
-            "--email",
-            EMAIL,
-            "--password",
-            PASSWORD,
-            cwd=HERE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "VILNIUS_TEST_TIMEOUT_SCALE": str(TIMEOUT_SCALE)},
+    async with server(tmp_path / "server.log", *args) as url:
+        records = await run_flows(
+            "lizdeika_flows.js", url, "--email", EMAIL, "--password", PASSWORD
         )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 100 * TIMEOUT_SCALE)
-    records = [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
-    failed = [record for record in records if record.get("ok") is False]
-    assert process.returncode == 0, (
-        f"lizdeika_flows.js exited {process.returncode}:\n"
-        + "\n".join(json.dumps(record) for record in failed)
-        + f"\n{stderr.decode()[-2000:]}"
-    )
-    passed = {record["check"] for record in records if "check" in record and record["ok"]}
+    passed = passed_checks(records)
     assert len(passed) == 13, sorted(passed)
-    assert records[-1]["summary"] is True
