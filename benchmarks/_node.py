@@ -76,3 +76,23 @@ class NodeClients:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class NodeWorker:
+    """A ``node clients.js`` process in the place of a worker process and its pipe: the
+    subclasses translate ``send`` and ``recv``; ``join``, ``is_alive`` and ``kill`` stop it."""
+
+    def __init__(self, mode: str, url: str, *args: object) -> None:
+        self.node = NodeClients(mode, url, *args)
+
+    def poll(self, timeout: float) -> bool:
+        return self.node.poll(timeout)
+
+    def join(self, timeout: float) -> None:
+        self.node.close()
+
+    def is_alive(self) -> bool:
+        return self.node.proc.poll() is None
+
+    def kill(self) -> None:
+        self.node.proc.kill()

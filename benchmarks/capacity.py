@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from ._lite import LiteClient
-from ._node import NodeClients
+from ._node import NodeWorker
 from ._servers import cpu_seconds, rss_bytes, run_server
 from ._stats import percentile
 
@@ -170,15 +170,12 @@ class Result:
         )
 
 
-class _NodeWorker:
+class _NodeWorker(NodeWorker):
     """A ``node clients.js hold`` process, with the interface of a worker's pipe."""
 
     def __init__(self, url: str, count: int, agents: int) -> None:
-        self.node = NodeClients("hold", url, count, agents)
+        super().__init__("hold", url, count, agents)
         self.ready: dict[str, Any] | None = None
-
-    def poll(self, timeout: float) -> bool:
-        return self.node.poll(timeout)
 
     def recv(self) -> WorkerReport:
         value = self.node.recv()
@@ -203,15 +200,6 @@ class _NodeWorker:
             self.node.send("report")
         elif value == "close":
             self.node.close()
-
-    def join(self, timeout: float) -> None:
-        self.node.close()
-
-    def is_alive(self) -> bool:
-        return self.node.proc.poll() is None
-
-    def kill(self) -> None:
-        self.node.proc.kill()
 
 
 def run(

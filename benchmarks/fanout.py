@@ -42,7 +42,7 @@ import aiohttp
 import socketio
 
 from ._lite import LiteClient, decode
-from ._node import NodeClients
+from ._node import NodeWorker
 from ._servers import cpu_seconds, run_server
 from ._stats import fmt_ms, fmt_rate, percentile, ratio
 
@@ -388,17 +388,14 @@ class ServerResult:
     error: str | None = None
 
 
-class _NodeAgents:
+class _NodeAgents(NodeWorker):
     """Agent sockets of the stock Node.js client in one node process (a worker's interface)."""
 
     def __init__(self, url: str, agents: list[int]) -> None:
-        self.node = NodeClients("agents", url, agents[0], len(agents))
+        super().__init__("agents", url, agents[0], len(agents))
 
     def send(self, phase: Phase | None) -> None:
         self.node.send(None if phase is None else dataclasses.asdict(phase))
-
-    def poll(self, timeout: float) -> bool:
-        return self.node.poll(timeout)
 
     def recv(self) -> Any:
         value = self.node.recv()
@@ -406,15 +403,6 @@ class _NodeAgents:
             return "ready"
         records = [(int(c), int(i), float(t)) for c, i, t in value["records"]]
         return WorkerResult(value["in_window"], value["total"], records=records)
-
-    def join(self, timeout: float) -> None:
-        self.node.close()
-
-    def is_alive(self) -> bool:
-        return self.node.proc.poll() is None
-
-    def kill(self) -> None:
-        self.node.proc.kill()
 
 
 class Fleet:
