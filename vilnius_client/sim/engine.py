@@ -233,9 +233,7 @@ class Simulation:
 
     async def _monitor(self) -> None:
         ctx = self.context
-        ticks = 0
         while True:
-            ticks += 1
             await asyncio.sleep(SAMPLE_INTERVAL)
             if self.phase != "starting":
                 self._sample(ctx.clock() - ctx.start)
