@@ -11,7 +11,7 @@ from vilnius_client.sim.tracker import Tracker
 
 
 def test_counts_delivered_lost_and_duplicated() -> None:
-    tracker = Tracker(start=0.0)
+    tracker = Tracker()
     tracker.expect("new-message", "a", ["agent-1", "agent-2"], at=1.0)
     tracker.received("new-message", "a", "agent-1", at=1.25)
     tracker.received("new-message", "a", "agent-1", at=1.5)

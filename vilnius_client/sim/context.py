@@ -53,7 +53,7 @@ class SimContext:
         self.config = config
         self.clock: Callable[[], float] = time.monotonic
         self.start = self.clock()
-        self.tracker = Tracker(self.start)
+        self.tracker = Tracker()
         self.random = random.Random(config.seed)
         self.agents: list[SimAgent] = []
         self.customers: list[SimCustomer] = []

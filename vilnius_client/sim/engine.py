@@ -118,7 +118,7 @@ class Simulation:
         drained = True
         try:
             started = await self._start()
-            ctx.start = ctx.tracker.start = ctx.clock()
+            ctx.start = ctx.clock()
             if started:
                 self.phase = "sending"
                 await self._send()

@@ -68,17 +68,13 @@ class KindStats:
 class Tracker:
     """Matches receipts to sends.
 
-    Args:
-        start: The clock value the run started at.
-
     Attributes:
         warmup_until: Sends made before this clock value are warm-up: their deliveries are
             counted but their latencies kept out of the figures (``math.inf`` while the
             ramp-up lasts; ``-math.inf``, the default, when there is none).
     """
 
-    def __init__(self, start: float = 0.0) -> None:
-        self.start = start
+    def __init__(self) -> None:
         self.warmup_until = -math.inf
         self.stats: dict[str, KindStats] = {kind: KindStats() for kind in KINDS}
         self._sent: dict[tuple[str, str], _Sent] = {}
