@@ -160,8 +160,6 @@ class SimCustomer:
             ctx.throttling.refused += 1
         except Exception as exc:
             ctx.send_failed(exc, "new-message", tag)
-        else:
-            ctx.messages_sent += 1
         if ctx.config.typing:
             await self.typing(False)
 

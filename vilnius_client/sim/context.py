@@ -57,7 +57,6 @@ class SimContext:
         self.random = random.Random(config.seed)
         self.agents: list[SimAgent] = []
         self.customers: list[SimCustomer] = []
-        self.messages_sent = 0
         self.reconnects = 0
         self.reloads = 0
         self.client_errors = 0
