@@ -281,25 +281,20 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
-async def run(
-    args: argparse.Namespace, config: SimConfig | None = None, scenario: Scenario | None = None
-) -> Report:
-    """Run the simulation the parsed command line describes.
+async def run(args: argparse.Namespace, config: SimConfig, scenario: Scenario | None) -> Report:
+    """Run the simulation the parsed command line describes (``config``, ``scenario``: what
+    `config_from` and `load_scenario` made of it).
 
     Ctrl-C (SIGINT) stops it: the first stops sending and waits for the deliveries in
     flight, the second reports at once.
     """
-    config = config or config_from(args)
-    if scenario is None and args.scenario:
-        scenario = load_scenario(args.scenario)
     progress = _progress_printer(args.quiet)
-    profile = getattr(args, "profile", "vilnius")
     password = ""
-    if not args.url and profile == "lizdeika":
+    if not args.url and args.profile == "lizdeika":
         # The bundled production server gets an agent user for the run, made up here.
         password = secrets.token_urlsafe(16)
         config = dataclasses.replace(config, email=SIM_AGENT_EMAIL, password=password)
-    async with _server(args.url, args.server_process, profile, password) as url:
+    async with _server(args.url, args.server_process, args.profile, password) as url:
         sim = Simulation(url, config, scenario=scenario, progress=progress)
         if not args.quiet:
             _say(
