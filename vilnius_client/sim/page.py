@@ -130,6 +130,7 @@ def _nice(value: float) -> float:
 
 
 def _ms(seconds: float) -> str:
+    """Seconds as milliseconds with one decimal; ``-`` when NaN (the table and the page)."""
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
 

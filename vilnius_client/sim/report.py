@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .histogram import LatencyHistogram
-from .page import html_page
+from .page import _ms, html_page
 from .throttle import Throttling
 from .tracker import GATING, KINDS, KindStats, Tracker
 
@@ -586,10 +586,6 @@ def _event_dict(e: EventReport) -> dict[str, Any]:
             "mean": _ms_or_none(e.mean),
         },
     }
-
-
-def _ms(seconds: float) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
 
 def _csv_ms(seconds: float) -> str:
