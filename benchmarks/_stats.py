@@ -15,6 +15,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def lower_latency(a: float, b: float) -> bool:
+    """Whether latency ``a`` is kept over ``b`` of another round: the lower one, or the one
+    measured (not NaN); ``a`` on a tie."""
+    return math.isnan(b) or (not math.isnan(a) and a <= b)
+
+
 def fmt_rate(value: float) -> str:
     """Format a rate like ``12,345``."""
     return "-" if math.isnan(value) else f"{value:,.0f}"

@@ -44,7 +44,7 @@ import socketio
 from ._lite import LiteClient, decode
 from ._node import NodeWorker
 from ._servers import cpu_seconds, run_server
-from ._stats import fmt_ms, fmt_rate, percentile, ratio
+from ._stats import fmt_ms, fmt_rate, lower_latency, percentile, ratio
 
 TYPING = "customer-typing-status"
 MESSAGE = "new-message"
@@ -527,9 +527,7 @@ def run_one(kind: str, cfg: Config) -> ServerResult:
 def _better(a: PhaseResult, b: PhaseResult, mode: str) -> PhaseResult:
     if mode == "saturate":
         return a if a.deliveries_per_s >= b.deliveries_per_s else b
-    if math.isnan(b.p99):
-        return a
-    return a if not math.isnan(a.p99) and a.p99 <= b.p99 else b
+    return a if lower_latency(a.p99, b.p99) else b
 
 
 def run_all(kinds: list[str], cfg: Config, rounds: int = 1) -> list[ServerResult]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import fanout
 from ._node import NodeClients
 from ._servers import node_available, rss_bytes, run_server
-from ._stats import fmt_ms, ratio
+from ._stats import fmt_ms, lower_latency, ratio
 
 
 @dataclass
@@ -124,12 +124,6 @@ def _one(cfg: fanout.Config, slow: bool, limit: int) -> Run:
     return run
 
 
-def _better(a: Run, b: Run) -> Run:
-    if math.isnan(b.p99):
-        return a
-    return a if not math.isnan(a.p99) and a.p99 <= b.p99 else b
-
-
 def run(cfg: fanout.Config, limit: int = 1024 * 1024, rounds: int = 2) -> Result:
     """Measure without, then with, a paused agent, ``rounds`` times interleaved; per kind
     keep the run with the lowest readers' p99 (and the highest RSS growth seen)."""
@@ -147,7 +141,7 @@ def run(cfg: fanout.Config, limit: int = 1024 * 1024, rounds: int = 2) -> Result
             else:
                 growth = max(kept.rss_growth, run.rss_growth)
                 dropped = kept.dropped and run.dropped
-                best[slow] = _better(kept, run)
+                best[slow] = kept if lower_latency(kept.p99, run.p99) else run
                 best[slow].rss_growth, best[slow].dropped = growth, dropped
     result.runs = [best[slow] for slow in kinds]
     return result
