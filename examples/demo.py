@@ -610,6 +610,12 @@ class Demo:
                 await bob.set_personal_status(PersonalStatus.AFK)
                 if self.production:
                     self.t.note("agent-ada", "production hands nothing over (reassignments: 0)")
+                    # Production lists only the agents online (or busy): bob drops off.
+                    await ada_in.expect(
+                        ConnectedAgentsUpdateEvent,
+                        lambda e: bob.agent_id not in {a.id for a in e.agents},
+                        since=mark,
+                    )
                 else:
                     await ada_in.expect(
                         TicketsReassignedEvent,
@@ -619,14 +625,6 @@ class Demo:
                         ),
                         since=mark,
                     )
-                if self.production:
-                    # Production lists only the agents online (or busy): bob drops off.
-                    await ada_in.expect(
-                        ConnectedAgentsUpdateEvent,
-                        lambda e: bob.agent_id not in {a.id for a in e.agents},
-                        since=mark,
-                    )
-                else:
                     await ada_in.expect(
                         ConnectedAgentsUpdateEvent,
                         lambda e: any(
