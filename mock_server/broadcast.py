@@ -38,7 +38,7 @@ from typing import Any
 import socketio
 
 from . import _internals
-from .frames import COMPRESSION_THRESHOLD, frame, text_frame
+from .frames import COMPRESSION_THRESHOLD
 from .outbox import MAX_BUFFER, Connection, Outbox
 from .wirejson import dumps
 
@@ -85,8 +85,9 @@ class Broadcaster:
         """The direct path: never awaits, never creates a task."""
         # Socket.IO EVENT packet "2[...]" inside an Engine.IO MESSAGE packet "4...".
         body = dumps([event, data])
-        plain: bytes | None = None
-        compressed: dict[int, bytes] | None = None
+        payload = b"42" + body
+        compressible = len(payload) >= COMPRESSION_THRESHOLD
+        framed: dict[int, bytes] = {}  # by window size; 0: uncompressed
         queued: Any = None
         connections = self.outbox.connections
         sockets = _internals.engineio_sockets(self.sio)
@@ -110,18 +111,10 @@ class Broadcaster:
                 and queue.empty()
                 and not conn.transport.is_closing()
             ):
-                wbits = conn.wbits
-                if wbits and len(body) + 2 >= COMPRESSION_THRESHOLD:
-                    if compressed is None:
-                        compressed = {}
-                    data_frame = compressed.get(wbits)
-                    if data_frame is None:
-                        payload = self.outbox.deflater.compress(b"42" + body, wbits)
-                        data_frame = compressed[wbits] = frame(payload, rsv1=True)
-                else:
-                    if plain is None:
-                        plain = text_frame(b"42" + body)
-                    data_frame = plain
+                wbits = conn.wbits if compressible else 0
+                data_frame = framed.get(wbits)
+                if data_frame is None:
+                    data_frame = framed[wbits] = self.outbox.deflater.frame(payload, wbits)
                 frames = pending.get(conn)
                 if frames is None:
                     pending[conn] = [data_frame]

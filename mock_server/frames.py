@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-__all__ = ["COMPRESSION_THRESHOLD", "Deflater", "frame", "negotiation", "text_frame"]
+__all__ = ["COMPRESSION_THRESHOLD", "Deflater", "frame", "negotiation"]
 
 COMPRESSION_THRESHOLD = 1024
 """Messages shorter than this many bytes are sent uncompressed even when compression is on."""
@@ -87,11 +87,6 @@ def frame(payload: bytes, opcode: int = 0x1, rsv1: bool = False) -> bytes:
     else:
         header = _PACK3(first, 127, size)
     return header + payload
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final, uncompressed WebSocket text frame (server to client)."""
-    return frame(payload)
 
 
 class Deflater:
