@@ -54,12 +54,10 @@ class Broadcaster:
         self, sio: socketio.AsyncServer, *, max_buffer: int = MAX_BUFFER, compression: bool = False
     ) -> None:
         self.sio = sio
-        self.compression = compression
         self.outbox = Outbox(max_buffer, direct=False)
         self.outbox.compress = compression
         support = _internals.check(sio, self.outbox.queue)
         _internals.warn_once(support)
-        self.support = support
         self.bounded = support.use_outbox
         self.direct = support.use_direct
         if self.bounded:
