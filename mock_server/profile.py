@@ -58,7 +58,6 @@ class Profile:
         agent_tokens: ``POST /api/auth/agent-token`` and customer tokens (CONTRACT.md §8).
         user_login: Agents are users: ``POST /api/auth/login`` / ``refresh``, JWT-only
             endpoints, agent ids are user UUIDs.
-        seq: Messages carry ``seq``; ``GET /api/messages?after=`` (catch-up) exists.
         idempotency: ``Idempotency-Key`` is honoured.
         dashboard_rooms: Rooms ``join-agent-dashboard`` puts a socket in.
         join_room: The ``join-room`` event (join any non-conversation room by name).
@@ -103,7 +102,6 @@ class Profile:
     socket_auth: bool
     agent_tokens: bool
     user_login: bool
-    seq: bool
     idempotency: bool
     dashboard_rooms: tuple[str, ...]
     join_room: bool
@@ -138,7 +136,6 @@ VILNIUS = Profile(
     socket_auth=True,
     agent_tokens=True,
     user_login=False,
-    seq=True,
     idempotency=True,
     dashboard_rooms=("agents",),
     join_room=False,
@@ -174,7 +171,6 @@ LIZDEIKA = Profile(
     socket_auth=False,
     agent_tokens=False,
     user_login=True,
-    seq=False,
     idempotency=False,
     dashboard_rooms=("agents", "settings"),
     join_room=True,
