@@ -223,21 +223,21 @@ class Hub:
                 return user
         return next((user for user in users if agent_id in user.email), None)
 
-    def touch_user(self, agent_id: str, status: PersonalStatus | None = None) -> bool:
+    def touch_user(self, agent_id: str, status: PersonalStatus | None = None) -> User | None:
         """Record activity of the agent user ``agent_id`` names (and set its status).
 
-        Returns whether a user was found (production records nothing for other ids).
+        Returns that user, or ``None`` (production records nothing for other ids).
         """
         user = self.find_user(agent_id)
         if user is None:
-            return False
+            return None
         agent = self.agent_record(user.id)
         agent.name = user.name
         agent.last_seen = utcnow()
         if status is not None:
             agent.personal_status = status
         self.store.agents.save(agent)
-        return True
+        return user
 
     def agent_view(self, agent: AgentRecord) -> AgentData:
         """Return one agent as the dashboard shows it."""

@@ -109,8 +109,7 @@ async def personal_status_production(
     (``reassignments`` is always 0 at production's commit); the agents hear of it.
     """
     async with hub.transaction():
-        user = hub.find_user(agent_id)
-        hub.touch_user(agent_id, status)
+        user = hub.touch_user(agent_id, status)
         hub.queue_agents_update()
     now = format_timestamp(utcnow())
     agent: dict[str, Any] = {
