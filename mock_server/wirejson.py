@@ -10,6 +10,7 @@ free-form ``metadata``; those values are encoded by the stdlib instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,12 +19,12 @@ from aiohttp import web
 __all__ = ["dumps", "json_response"]
 
 
-def dumps(value: Any) -> bytes:
-    """``value`` as compact UTF-8 JSON."""
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """``value`` as compact UTF-8 JSON (``default`` converts what JSON has no type for)."""
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, default=default)
     except TypeError:
-        return json.dumps(value, separators=(",", ":")).encode()
+        return json.dumps(value, separators=(",", ":"), default=default).encode()
 
 
 def json_response(

@@ -20,15 +20,13 @@ passwords, tokens) never enter the feed: ``redact`` replaces them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
 from ..rooms import CONVERSATION_ROOM_PREFIX
+from ..wirejson import dumps
 
 __all__ = ["MAX_PAYLOAD", "Entry", "Feed", "Subscriber", "redact"]
 
@@ -75,20 +73,13 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _dumps(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value, default=str)
-    except TypeError:  # integers beyond 64 bits, which free-form metadata may hold
-        return json.dumps(value, separators=(",", ":"), default=str).encode()
-
-
 def _bounded(payload: Any) -> Any:
     """``payload``, or a preview of it when its JSON is over ``MAX_PAYLOAD``."""
     if payload is None or isinstance(payload, bool | int | float):
         return payload
     if isinstance(payload, str) and len(payload) <= MAX_PAYLOAD // 4:
         return payload
-    encoded = _dumps(payload)
+    encoded = dumps(payload, default=str)
     if len(encoded) <= MAX_PAYLOAD:
         return payload
     preview = encoded[:2000].decode("utf-8", "replace")
@@ -185,7 +176,7 @@ class Feed:
         """Send ``message`` (a JSON object with a ``type``) to every console."""
         if not self._subscribers:
             return
-        encoded = _dumps(message)
+        encoded = dumps(message, default=str)
         for subscriber in list(self._subscribers):
             subscriber.put(encoded)
 
