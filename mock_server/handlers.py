@@ -67,6 +67,11 @@ def _lenient_heartbeat(payload: Any) -> HeartbeatPayload | None:
     return None
 
 
+def _refusal(code: str, message: str) -> dict[str, Any]:
+    """The acknowledgement of a refused event: ``{ok: false, error: {code, message}}``."""
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
 def _token_of(environ: dict[str, Any], auth: Any) -> object:
     if isinstance(auth, dict) and "token" in auth:
         return auth["token"]
@@ -135,7 +140,7 @@ def register(sio: socketio.AsyncServer, hub: Hub, is_live: Callable[[], bool]) -
         message = f"unknown event {name!r}"
         body = ErrorEvent(code=ErrorCode.INVALID_PAYLOAD, message=message, event=name)
         await _send_error_event(sio, hub, sid, body)
-        return {"ok": False, "error": {"code": ErrorCode.INVALID_PAYLOAD.value, "message": message}}
+        return _refusal(ErrorCode.INVALID_PAYLOAD, message)
 
     sio.on("connect", handler=connect)
     sio.on("disconnect", handler=disconnect)
@@ -176,8 +181,8 @@ def limit_event_size(sio: socketio.AsyncServer, hub: Hub, limit: int) -> None:
             body = ErrorEvent(code=ErrorCode.PAYLOAD_TOO_LARGE, message=message, event=name)
             await _send_error_event(sio, hub, sid, body)
         if head and head.group(1):  # the client asked for an acknowledgement
-            error = {"code": ErrorCode.PAYLOAD_TOO_LARGE.value, "message": message}
-            ack = json.dumps([{"ok": False, "error": error}], separators=(",", ":"))
+            refusal = _refusal(ErrorCode.PAYLOAD_TOO_LARGE, message)
+            ack = json.dumps([refusal], separators=(",", ":"))
             await sio.eio.send(eio_sid, f"3{head.group(1)}{ack}")
 
     sio.eio.on("message", guarded)
@@ -225,7 +230,7 @@ def _handler(
 
     async def run(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
         if not is_live():
-            return {"ok": False, "error": {"code": "internal", "message": "server stopping"}}
+            return _refusal(ErrorCode.INTERNAL, "server stopping")
         try:
             payload = parse(args)
             await operation(hub, sid, payload)
@@ -249,6 +254,6 @@ def _handler(
                 code=error.code, message=error.message, event=event.value, details=error.details
             )
             await _send_error_event(sio, hub, sid, body)
-        return {"ok": False, "error": {"code": error.code, "message": error.message}}
+        return _refusal(error.code, error.message)
 
     return handle
