@@ -172,10 +172,8 @@ def display_name(agent_id: str) -> str:
         return "Admin User"
     if "agent" in lowered:
         return "Agent User"
-    if "@" in agent_id:
-        local = agent_id.split("@")[0]
-        return local[:1].upper() + local[1:].translate(_SPACES)
-    return agent_id[:1].upper() + agent_id[1:].translate(_SPACES)
+    local = agent_id.split("@")[0]
+    return local[:1].upper() + local[1:].translate(_SPACES)
 
 
 _SPACES = str.maketrans({"_": " ", ".": " ", "-": " "})
