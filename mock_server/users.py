@@ -148,18 +148,21 @@ def load_agent_users(path: str | Path) -> list[AgentUser]:
     return users
 
 
+def _scrypt(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+
+
 def hash_password(password: str) -> str:
     """A salted scrypt hash of ``password``."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    return f"scrypt${salt.hex()}${_scrypt(password, salt).hex()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
     """Whether ``password`` matches a ``hash_password`` hash."""
     try:
         _, salt, digest = stored.split("$")
-        computed = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+        computed = _scrypt(password, bytes.fromhex(salt))
     except (ValueError, UnicodeEncodeError):
         return False
     return hmac.compare_digest(computed.hex(), digest)
