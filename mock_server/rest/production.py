@@ -246,8 +246,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
 
     @routes.post("/api/conversations/{id}/mark-seen")
     async def mark_seen(request: web.Request) -> web.Response:
-        user = jwt_user(hub, request)
-        del user
+        jwt_user(hub, request)
         body = await read_body(request)
         conversation_id = request.match_info["id"]
         async with hub.transaction():
