@@ -33,8 +33,8 @@ def require_active(conversation: Conversation) -> None:
         )
 
 
-def queue_message(hub: Hub, message: Message, *, to_room: bool) -> None:
-    """Queue ``new-message`` to the agents (and ``agent-message`` to the conversation room)."""
+def queue_message(hub: Hub, message: Message, *, to_room: bool, to_agents: bool = True) -> None:
+    """Queue ``agent-message`` to the conversation room and ``new-message`` to the agents."""
     now = utcnow()
     if to_room:
         hub.queue(
@@ -42,10 +42,14 @@ def queue_message(hub: Hub, message: Message, *, to_room: bool) -> None:
             AgentMessageEvent(message=message, timestamp=now),
             conversation_room(message.conversation_id),
         )
-    event = NewMessageEvent(
-        conversation_id=message.conversation_id, message=message, ai_suggestion=None, timestamp=now
-    )
-    hub.queue(Event.NEW_MESSAGE, event, AGENTS_ROOM)
+    if to_agents:
+        event = NewMessageEvent(
+            conversation_id=message.conversation_id,
+            message=message,
+            ai_suggestion=None,
+            timestamp=now,
+        )
+        hub.queue(Event.NEW_MESSAGE, event, AGENTS_ROOM)
 
 
 def servable(event: WireModel) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from vilnius_client.events import (
-    AgentMessageEvent,
     AgentRespondRequest,
     AgentSentMessageEvent,
     ErrorCode,
@@ -19,7 +18,7 @@ from vilnius_client.events import (
 from ..auth import Identity
 from ..errors import ServiceError
 from ..hub import Hub
-from ..rooms import AGENTS_ROOM, conversation_room
+from ..rooms import AGENTS_ROOM
 from .common import queue_message, require_active
 from .idempotency import remember, replayed
 from .suggestions import drop_pending
@@ -74,11 +73,7 @@ async def agent_respond(
             metadata=metadata,
             message_type=request.message_type or profile.default_message_type,
         )
-        if profile.new_message_for_every_message:
-            queue_message(hub, message, to_room=True)
-        else:
-            event = AgentMessageEvent(message=message, timestamp=utcnow())
-            hub.queue(Event.AGENT_MESSAGE, event, conversation_room(conversation.id))
+        queue_message(hub, message, to_room=True, to_agents=profile.new_message_for_every_message)
         if profile.agent_sent_message:
             sent = AgentSentMessageEvent(
                 conversation_id=conversation.id, message=message, timestamp=utcnow()
