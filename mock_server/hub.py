@@ -36,7 +36,7 @@ from vilnius_client.events import (
 )
 
 from . import rules
-from .auth import OPEN, Identity, TokenSigner
+from .auth import ANONYMOUS, OPEN, Identity, TokenSigner
 from .console.feed import Feed
 from .errors import ServiceError
 from .faults import Faults
@@ -323,7 +323,7 @@ class Hub:
 
     def identity_of(self, sid: str) -> Identity:
         """Return who socket ``sid`` is."""
-        return self._identities.get(sid, OPEN if self.auth == "none" else Identity("anonymous"))
+        return self._identities.get(sid, OPEN if self.auth == "none" else ANONYMOUS)
 
     def agent_of(self, sid: str) -> str | None:
         """The agent whose dashboard socket ``sid`` is, or ``None``."""
