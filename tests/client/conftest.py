@@ -10,12 +10,12 @@ import pytest
 
 from mock_server import RunningServer
 from tests.conftest import scaled
+from tests.deployments import FAST
 from vilnius_client import _fastpaths
 from vilnius_client.agent import AgentClient
 from vilnius_client.rest import RestClient
 
-#: Quick reconnects, so tests that lose the server recover in well under a second.
-FAST: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
+__all__ = ["FAST", "next_event"]  # used by the test modules
 
 
 async def next_event(events: Any, seconds: float = 5.0) -> Any:
