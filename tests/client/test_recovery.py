@@ -14,6 +14,7 @@ import pytest
 
 from mock_server import RunningServer
 from tests.conftest import scaled
+from tests.deployments import Inbox
 from vilnius_client.agent import AgentClient
 from vilnius_client.customer import CustomerClient
 from vilnius_client.events import (
@@ -47,25 +48,6 @@ class Gate:
 
     def open(self) -> None:
         self._open.set()
-
-
-class Inbox:
-    """Collects the models one event delivers; waits until a count is reached."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, model: Any) -> None:
-        self.items.append(model)
-        self._changed.set()
-
-    async def until(self, count: int, seconds: float = 10.0) -> list[Any]:
-        async with asyncio.timeout(scaled(seconds)):
-            while len(self.items) < count:
-                self._changed.clear()
-                await self._changed.wait()
-        return self.items
 
 
 async def lose_server(server: RunningServer, gate: Gate) -> None:
