@@ -24,14 +24,12 @@ centrifuge-python's ``tests/fake_server.py``:
   every ``pace`` seconds.
 * ``server.hold_heartbeat_acks()`` / ``await server.release_heartbeat_acks()``: answers to
   ``heartbeat`` are kept back, then sent behind whatever was emitted meanwhile.
-* ``server.withheld_acks``: names of events whose acknowledgement never comes.
 * ``server.silent = True``: go silent: no acknowledgement, no ``heartbeat-ack``, nothing
   from :meth:`flood` (Engine.IO pings continue, as they would on a hung application).
-* ``await server.disconnect_all()``: drop every socket.
 
 And what it saw: :attr:`HostileServer.handshakes` (the headers of every WebSocket
-handshake, e.g. ``Sec-WebSocket-Extensions``), :attr:`HostileServer.heartbeats`,
-:attr:`HostileServer.connects`.
+handshake, e.g. ``Sec-WebSocket-Extensions``) and, as any
+:class:`~tests.client._core_support.ScriptedServer`, ``sids`` (in connection order).
 
 Use it as ``async with hostile_server() as server: ... server.url``; it listens on
 ``127.0.0.1``, port 0.
@@ -45,8 +43,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import socketio
 from aiohttp import web
+
+from tests.client._core_support import ScriptedServer
 
 __all__ = ["HostileServer", "hostile_server", "message", "new_message"]
 
@@ -88,61 +87,45 @@ def new_message(stored: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class HostileServer:
+class HostileServer(ScriptedServer):
     """The server; see the module docstring for its hooks."""
 
     def __init__(self) -> None:
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
-        self.app = web.Application(middlewares=[self._record_handshake])
-        self.sio.attach(self.app)
+        super().__init__()
+        self.app.middlewares.append(self._record_handshake)
         self.app.router.add_get("/health", self._health)
         self.app.router.add_post("/api/auth/agent-token", self._agent_token)
         self.app.router.add_get("/api/messages", self._all_messages)
         self.app.router.add_get("/api/conversations/{cid}/messages", self._conversation_messages)
-        self.runner: web.AppRunner | None = None
-        self.url = ""
         #: Stored messages (wire dicts), served by the catch-up endpoints.
         self.history: list[dict[str, Any]] = []
         #: Headers of every WebSocket handshake request.
         self.handshakes: list[dict[str, str]] = []
-        #: ``heartbeat`` payloads received.
-        self.heartbeats: list[Any] = []
-        #: Socket ids, in connection order.
-        self.connects: list[str] = []
-        #: Events whose acknowledgement is never sent.
-        self.withheld_acks: set[str] = set()
         #: When true, nothing is answered or flooded.
         self.silent = False
         self._held_acks: list[tuple[str, dict[str, Any]]] | None = None
         self._stopping = asyncio.Event()
-        self._connected = asyncio.Event()
         self._joined = asyncio.Event()
 
         sio = self.sio
-
-        @sio.event  # type: ignore[untyped-decorator]
-        async def connect(sid: str, environ: Any, auth: Any = None) -> None:
-            self.connects.append(sid)
-            self._connected.set()
 
         @sio.on("join-agent-dashboard")  # type: ignore[untyped-decorator]
         async def join_agents(sid: str, agent_id: Any) -> Any:
             await sio.enter_room(sid, "agents")
             await sio.save_session(sid, {"agent_id": agent_id})
             self._joined.set()
-            return await self._ack("join-agent-dashboard")
+            return await self._ack()
 
         @sio.on("join-conversation")  # type: ignore[untyped-decorator]
         async def join_conversation(sid: str, conversation_id: Any) -> Any:
             await sio.enter_room(sid, str(conversation_id))
             self._joined.set()
-            return await self._ack("join-conversation")
+            return await self._ack()
 
         @sio.on("heartbeat")  # type: ignore[untyped-decorator]
         async def heartbeat(sid: str, data: Any) -> Any:
-            self.heartbeats.append(data)
             if self.silent:
-                return await self._ack("heartbeat")
+                return await self._ack()
             session = await sio.get_session(sid)
             answer = {
                 "timestamp": (data or {}).get("timestamp", 0),
@@ -152,23 +135,13 @@ class HostileServer:
                 self._held_acks.append((sid, answer))
             else:
                 await sio.emit("heartbeat-ack", answer, to=sid)
-            return await self._ack("heartbeat")
+            return await self._ack()
 
     # -- lifecycle ----------------------------------------------------------
 
-    async def start(self) -> None:
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
-
     async def stop(self) -> None:
         self._stopping.set()
-        if self.runner is not None:
-            await self.sio.shutdown()
-            await self.runner.cleanup()
-            self.runner = None
+        await super().stop()
 
     async def wait_joined(self, within: float) -> None:
         """Wait until a socket joined ``agents`` or a conversation (bounded)."""
@@ -182,7 +155,7 @@ class HostileServer:
 
     async def send_raw(self, text: str, *, to: str | None = None) -> None:
         """Send a raw Socket.IO packet to one socket id (default: the latest)."""
-        eio_sid = self.sio.manager.eio_sid_from_sid(to or self.connects[-1], "/")
+        eio_sid = self.sio.manager.eio_sid_from_sid(to or self.sids[-1], "/")
         await self.sio.eio.send(eio_sid, text)
 
     async def publish(self, stored: dict[str, Any]) -> None:
@@ -226,15 +199,10 @@ class HostileServer:
         for sid, answer in held:
             await self.sio.emit("heartbeat-ack", answer, to=sid)
 
-    async def disconnect_all(self) -> None:
-        """Drop every connected socket."""
-        for sid in list(self.connects):
-            await self.sio.disconnect(sid)
-
     # -- internals ----------------------------------------------------------
 
-    async def _ack(self, event: str) -> Any:
-        if self.silent or event in self.withheld_acks:
+    async def _ack(self) -> Any:
+        if self.silent:
             await self._stopping.wait()  # never answered (until the server stops)
             return None
         return {"ok": True}
