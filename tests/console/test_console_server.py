@@ -320,20 +320,7 @@ def test_cli_prints_the_console_url(tmp_path: Path, args: list[str], expected: b
 
 
 def test_cli_token_mode_says_the_page_wants_the_key(tmp_path: Path) -> None:
-    process = Proc(
-        [
-            sys.executable,
-            "-m",
-            "mock_server",
-            "--port",
-            "0",
-            "--db",
-            ":memory:",
-            "--agent-key",
-            "k",
-        ],
-        example_env(),
-    )
+    process = Proc([*SERVER, "--agent-key", "k"], example_env())
     try:
         line = process.wait_for_line("Console: ")
         assert "/console (type the agent key into the page)" in line
