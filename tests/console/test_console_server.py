@@ -19,6 +19,7 @@ from mock_server.console.feed import Feed
 from tests.conftest import scaled
 from tests.console.processes import Proc
 from tests.examples.helpers import example_env
+from tests.faults.timing import wait_until
 from tests.server.helpers import Api, agent, recorder
 
 TIMEOUT = scaled(5.0)
@@ -363,16 +364,11 @@ async def test_nothing_is_published_while_no_console_is_open(
         assert feed.active
         await traffic()
         assert {"event_out", "event_in", "socket", "room", "http"} <= set(calls)
-    await asyncio.wait_for(_until(lambda: not feed.active), TIMEOUT)
+    # the server notices the closed feed socket on its own schedule: nothing to await
+    await wait_until(lambda: not feed.active, 5.0, what="the feed closed")
     calls.clear()
     await traffic()
     assert calls == []
-
-
-async def _until(predicate: Callable[[], bool]) -> None:
-    # the server notices the closed feed socket on its own schedule; nothing to await
-    while not predicate():  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
 
 
 # -- production (profile lizdeika) -------------------------------------------------------
