@@ -141,6 +141,26 @@ class RoomIsolation(RuleBasedStateMachine):
         finally:
             self.runner.close()  # cancels what the server's sockets left running
 
+    async def _connect(self, conversation_id: str) -> Customer:
+        """A customer socket with the conversation's token, joined to it."""
+        socket = Recorder()
+        await socket.connect(self.server.url, self.tokens[conversation_id])
+        customer = Customer(socket, conversation_id)
+        self.all_customers.append(customer)
+        assert await socket.call("join-conversation", conversation_id) == {"ok": True}
+        return customer
+
+    def _create(self, conversation_id: str) -> str:
+        self.step = Step()
+        status, body = self.run(
+            self._post("/api/messages", {"conversationId": conversation_id, "message": "hi"})
+        )
+        assert status < 500, body
+        if status == 200 and "token" in body:
+            self.tokens[conversation_id] = body["token"]
+        self.run(self._barrier())
+        return conversation_id
+
     def _sids(self) -> list[str]:
         sids = [self.agent.client.get_sid()] + [
             c.socket.client.get_sid() for c in self.all_customers
@@ -157,61 +177,26 @@ class RoomIsolation(RuleBasedStateMachine):
         )
         assert status == 200, body
         self.tokens[conversation_id] = body["token"]
-
-        async def connect() -> Customer:
-            socket = Recorder()
-            await socket.connect(self.server.url, body["token"])
-            customer = Customer(socket, conversation_id)
-            self.all_customers.append(customer)
-            assert await socket.call("join-conversation", conversation_id) == {"ok": True}
-            return customer
-
-        return self.run(connect())
+        return self.run(self._connect(conversation_id))
 
     @rule(target=conversations, conversation_id=CONVERSATION_IDS)
     def create_conversation(self, conversation_id: str) -> str:
         """A first message creates a conversation with a client-chosen id (or is refused)."""
-        self.step = Step()
-        status, body = self.run(
-            self._post("/api/messages", {"conversationId": conversation_id, "message": "hi"})
-        )
-        assert status < 500, body
-        if status == 200 and "token" in body:
-            self.tokens[conversation_id] = body["token"]
-        self.run(self._barrier())
-        return conversation_id
+        return self._create(conversation_id)
 
     @rule(target=conversations, data=st.data())
     def create_conversation_named_after_a_socket(self, data: st.DataObject) -> str:
         """A conversation whose id is another socket's id (that socket's own room)."""
-        self.step = Step()
-        conversation_id = data.draw(st.sampled_from(self._sids()))
-        status, body = self.run(
-            self._post("/api/messages", {"conversationId": conversation_id, "message": "hi"})
-        )
-        assert status < 500, body
-        if status == 200 and "token" in body:
-            self.tokens[conversation_id] = body["token"]
-        self.run(self._barrier())
-        return conversation_id
+        return self._create(data.draw(st.sampled_from(self._sids())))
 
     @precondition(lambda self: bool(self.tokens))
     @rule(target=customers, data=st.data())
     def connect_customer(self, data: st.DataObject) -> Customer:
         """A customer connects with the token of a conversation and joins it."""
         self.step = Step()
-        conversation_id = data.draw(st.sampled_from(sorted(self.tokens)))
-
-        async def connect() -> Customer:
-            socket = Recorder()
-            await socket.connect(self.server.url, self.tokens[conversation_id])
-            customer = Customer(socket, conversation_id)
-            self.all_customers.append(customer)
-            assert await socket.call("join-conversation", conversation_id) == {"ok": True}
-            await self._barrier()
-            return customer
-
-        return self.run(connect())
+        customer = self.run(self._connect(data.draw(st.sampled_from(sorted(self.tokens)))))
+        self.run(self._barrier())
+        return customer
 
     @rule(token=st.text(st.characters(exclude_categories=("Cs",)), max_size=40))
     def connect_with_a_made_up_token(self, token: str) -> None:
