@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_server import AgentUser, RunningServer, ServerConfig
-from vilnius_client import AgentClient, CustomerClient, Message, Sender, VilniusError
+from vilnius_client import (
+    AgentClient,
+    ConnectionChange,
+    ConnectionState,
+    CustomerClient,
+    Message,
+    Sender,
+    VilniusError,
+)
 
 #: Multiply every timeout in the tests by this (slow CI machines).
 TIMEOUT_SCALE = float(os.environ.get("VILNIUS_TEST_TIMEOUT_SCALE", "1"))
@@ -120,6 +128,27 @@ class Inbox:
                         return item
                 self._changed.clear()
                 await self._changed.wait()
+
+
+class Lost:
+    """Waits for a client to lose its connection, then to get it back."""
+
+    def __init__(self, client: AgentClient | CustomerClient) -> None:
+        self.lost = asyncio.Event()
+        self.back = asyncio.Event()
+        client.on_connection_change(self._seen)
+
+    def _seen(self, change: ConnectionChange) -> None:
+        if change.new is ConnectionState.RECONNECTING:
+            self.lost.set()
+        elif change.new is ConnectionState.CONNECTED and self.lost.is_set():
+            self.back.set()
+
+    async def wait_lost(self) -> None:
+        await asyncio.wait_for(self.lost.wait(), scaled(10))
+
+    async def wait_back(self) -> None:
+        await asyncio.wait_for(self.back.wait(), scaled(10))
 
 
 async def first_of(*waits: Awaitable[Any], seconds: float = 5.0) -> Any:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from mock_server import RunningServer
 from tests.conftest import scaled
+from tests.deployments import Lost
 from vilnius_client.agent import AgentClient
 from vilnius_client.customer import CustomerClient
 from vilnius_client.errors import (
@@ -38,7 +38,6 @@ from vilnius_client.events import (
     SystemModeUpdateEvent,
     TicketsReassignedEvent,
 )
-from vilnius_client.manager import ConnectionState
 from vilnius_client.rest import RestClient
 
 from .conftest import FAST, next_event
@@ -246,19 +245,10 @@ async def test_closed_client_cannot_reconnect(server: RunningServer) -> None:
 
 async def test_token_mode_reconnects_after_server_restart(token_server: RunningServer) -> None:
     async with AgentClient(token_server.url, agent_id="a1", agent_key="test-key", **FAST) as client:
-        reconnected = asyncio.Event()
-        lost = asyncio.Event()
-
-        def watch(change: Any) -> None:
-            if change.new is ConnectionState.RECONNECTING:
-                lost.set()
-            elif change.new is ConnectionState.CONNECTED and lost.is_set():
-                reconnected.set()
-
-        client.on_connection_change(watch)
+        away = Lost(client)
         await token_server.stop()
         await token_server.start()
-        await asyncio.wait_for(reconnected.wait(), scaled(10))
+        await away.wait_back()
         mode = await client.request_current_state("system-mode", timeout=scaled(5))
         assert mode is SystemMode.HITL
         assert await client.get_system_mode() is SystemMode.HITL

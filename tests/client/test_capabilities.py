@@ -17,12 +17,11 @@ import pytest
 from mock_server import RunningServer, serve
 from tests.client._core_support import scripted_server
 from tests.conftest import scaled
-from tests.deployments import Deployment, Inbox, server_config
+from tests.deployments import Deployment, Inbox, Lost, server_config
 from vilnius_client import (
     AgentClient,
     AuthError,
     ConnectionLostError,
-    ConnectionState,
     CustomerClient,
     Event,
     InternalServerError,
@@ -150,25 +149,17 @@ async def test_without_seq_or_catch_up_agents_recover_by_message_id(
         **FAST,
     )
     bot.on("new-message", inbox)
-    lost, back = asyncio.Event(), asyncio.Event()
-
-    def watch(change: Any) -> None:
-        if change.new is ConnectionState.RECONNECTING:
-            lost.set()
-        elif change.new is ConnectionState.CONNECTED and lost.is_set():
-            back.set()
-
-    bot.on_connection_change(watch)
+    away = Lost(bot)
     async with bot, CustomerClient(server.url, **FAST) as customer:
         await customer.send_message("live")
         await inbox.until(1)
         server.faults.block_sockets = True
         await server.stop()
         await server.start()
-        await asyncio.wait_for(lost.wait(), scaled(10))
+        await away.wait_lost()
         missed = [await customer.send_message(f"missed {n}") for n in range(2)]
         server.faults.block_sockets = False
-        await asyncio.wait_for(back.wait(), scaled(10))
+        await away.wait_back()
         await inbox.until(3)
         after = await customer.send_message("after")
         await inbox.until(4)

@@ -8,42 +8,15 @@ the conversation listing and the conversations' messages (by message id) on prod
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from tests.conftest import scaled
-from tests.deployments import Deployment, Inbox
+from tests.deployments import Deployment, Inbox, Lost
 from vilnius_client import (
-    AgentClient,
     AgentMessageEvent,
-    ConnectionChange,
-    ConnectionState,
-    CustomerClient,
     NewMessageEvent,
     RestClient,
     Sender,
 )
-
-
-class Lost:
-    """Waits for a client to lose its connection, then to get it back."""
-
-    def __init__(self, client: AgentClient | CustomerClient) -> None:
-        self.lost = asyncio.Event()
-        self.back = asyncio.Event()
-        client.on_connection_change(self._seen)
-
-    def _seen(self, change: ConnectionChange) -> None:
-        if change.new is ConnectionState.RECONNECTING:
-            self.lost.set()
-        elif change.new is ConnectionState.CONNECTED and self.lost.is_set():
-            self.back.set()
-
-    async def wait_lost(self) -> None:
-        await asyncio.wait_for(self.lost.wait(), scaled(10))
-
-    async def wait_back(self) -> None:
-        await asyncio.wait_for(self.back.wait(), scaled(10))
 
 
 async def restart_blocked(deployment: Deployment, *waiting: Lost) -> None:
