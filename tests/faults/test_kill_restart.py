@@ -127,11 +127,9 @@ async def test_sigkill_restart_while_customers_send(
     server_process: ServerProcess, profile: str
 ) -> None:
     url = server_process.url
-    bots = [Bot("bot-0", profile), Bot("bot-1", profile)]
     late = Bot("bot-late", profile)
+    everyone = [Bot("bot-0", profile), Bot("bot-1", profile), late]
     resumable = profile == "vilnius"  # agents resume by seq there only
-    if not resumable:
-        bots.append(late)
     sent = [0] * CUSTOMERS
 
     async def customer(index: int, client: CustomerClient) -> None:
@@ -141,7 +139,7 @@ async def test_sigkill_restart_while_customers_send(
             sent[index] += 1
 
     async with contextlib.AsyncExitStack() as stack:
-        for bot in bots if late in bots else [*bots, late]:
+        for bot in everyone:
             await stack.enter_async_context(bot.start(url))
         customers = [
             await stack.enter_async_context(
@@ -154,7 +152,7 @@ async def test_sigkill_restart_while_customers_send(
         )
         try:
             await wait_until(
-                lambda: bots[0].visitor_messages() >= TOTAL // 3, 20, what="a third delivered"
+                lambda: everyone[0].visitor_messages() >= TOTAL // 3, 20, what="a third delivered"
             )
             late_seq = None
             if resumable:
@@ -186,7 +184,6 @@ async def test_sigkill_restart_while_customers_send(
                     await senders
 
         stored = await _all_stored(url)
-        everyone = [*bots, late] if resumable else bots
         try:
             await wait_until(
                 lambda: all(len(bot.received) >= len(stored) for bot in everyone),
