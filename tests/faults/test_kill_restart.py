@@ -72,10 +72,8 @@ class Bot:
 
     def start(self, url: str, last_seq: int | None = None) -> AgentClient:
         # On production every bot is the same agent user (one user, several dashboards).
-        who = agent_arguments(self.profile, "bot") if self.profile != "vilnius" else {}
-        client = AgentClient(
-            url, **(who or {"agent_id": self.agent_id}), last_seq=last_seq, **CLIENT_OPTIONS
-        )
+        who = agent_arguments(self.profile, "bot" if self.profile == "lizdeika" else self.agent_id)
+        client = AgentClient(url, **who, last_seq=last_seq, **CLIENT_OPTIONS)
         client.on("new-message", self.received.append)
         client.on_error(self.errors.append)
         self.client = client
