@@ -67,7 +67,6 @@ class Peer:
 
     process: asyncio.subprocess.Process
     records: list[dict[str, Any]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def seqs(self) -> list[int]:
         return [r["seq"] for r in self.records if "seq" in r]
