@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mock_server import RunningServer
+from mock_server import RunningServer, serve
 from tests.conftest import scaled
-from tests.deployments import USERS
+from tests.deployments import USERS, server_config
 from tests.examples.helpers import EXAMPLES, Example, example_env, load_example
 from vilnius_client import (
     AgentClient,
@@ -74,6 +74,13 @@ async def test_demo_plays_every_flow(started: list[Example]) -> None:
     assert "Traceback" not in demo.output
 
 
+@pytest.fixture
+async def production() -> AsyncIterator[RunningServer]:
+    """The reference server playing production, with the agent users of tests.deployments."""
+    async with serve(config=server_config("lizdeika")) as running:
+        yield running
+
+
 async def test_demo_plays_every_flow_against_production(started: list[Example]) -> None:
     demo = await run(started, "demo.py", "--profile", "lizdeika", "--no-color")
     assert await demo.finish(limit=60) == 0, demo.output
@@ -97,21 +104,19 @@ async def test_demo_against_another_server_in_token_mode(
     assert "server restart" not in out  # not ours to restart
 
 
-async def test_demo_against_another_production_server(capsys: pytest.CaptureFixture[str]) -> None:
-    from mock_server import serve
-    from tests.deployments import USERS, server_config
-
+async def test_demo_against_another_production_server(
+    production: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     ada, bob = USERS["ada"], USERS["bob"]
-    async with serve(config=server_config("lizdeika")) as production:
-        demo = load_example("demo.py")
-        args = demo.parse_args(
-            [
-                *("--url", production.url, "--profile", "lizdeika", "--no-color"),
-                *("--agent-user", f"{ada.email}:{ada.password}"),
-                *("--agent-user", f"{bob.email}:{bob.password}"),
-            ]
-        )
-        assert await demo.main_async(args) == 0, capsys.readouterr().out
+    demo = load_example("demo.py")
+    args = demo.parse_args(
+        [
+            *("--url", production.url, "--profile", "lizdeika", "--no-color"),
+            *("--agent-user", f"{ada.email}:{ada.password}"),
+            *("--agent-user", f"{bob.email}:{bob.password}"),
+        ]
+    )
+    assert await demo.main_async(args) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert re.search(r"✔ (\d+)/\1 flows passed", out), out
     assert "agent-sent-message" in out
@@ -143,16 +148,6 @@ async def test_first_bot_answers(token_server: RunningServer, started: list[Exam
     assert reply.message.agent_id == "first-bot"
     assert shown == [True, False]  # the customer does not see "typing" after the reply
     assert await bot.interrupt() == 0, bot.output
-
-
-@pytest.fixture
-async def production() -> AsyncIterator[RunningServer]:
-    """The reference server playing production, with the agent users of tests.deployments."""
-    from mock_server import serve
-    from tests.deployments import server_config
-
-    async with serve(config=server_config("lizdeika")) as running:
-        yield running
 
 
 async def test_first_bot_logs_in_on_production(
