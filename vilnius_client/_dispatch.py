@@ -167,7 +167,7 @@ class Dispatcher:
 
     # -- delivery -----------------------------------------------------------
 
-    def submit(self, event: str, model: Any, key: str | None = None) -> None:
+    def submit(self, event: str, model: Any) -> None:
         """Queue ``model`` for the handlers of ``event`` and feed waiters and streams.
 
         Returns at once; handlers run soon after, in the key's order.
@@ -177,7 +177,7 @@ class Dispatcher:
         self._watchers.feed(event, model)
         if not self._handlers.get(event):
             return
-        key = conversation_key(model) if key is None else key
+        key = conversation_key(model)
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = collections.deque()
