@@ -130,8 +130,9 @@ class Dispatcher:
         self.overflow = overflow
         self._on_error = on_error
         self._logger = logger
-        # event -> [(handler, is a coroutine function)], in registration order
-        self._handlers: dict[str, list[tuple[Handler, bool]]] = {}
+        # event -> ((handler, is a coroutine function), ...), in registration order;
+        # replaced, never changed in place, so delivery iterates it without a copy
+        self._handlers: dict[str, tuple[tuple[Handler, bool], ...]] = {}
         # keys with events queued or being handled
         self._queues: dict[str, collections.deque[tuple[str, Any]]] = {}
         # keys whose handlers are awaited in a task of their own
@@ -147,23 +148,19 @@ class Dispatcher:
     def add(self, event: str, handler: Handler) -> None:
         """Register ``handler`` for ``event`` (a handler added twice runs twice)."""
         entry = (handler, inspect.iscoroutinefunction(handler))
-        self._handlers.setdefault(event, []).append(entry)
+        self._handlers[event] = (*self._handlers.get(event, ()), entry)
 
     def remove(self, event: str, handler: Handler) -> None:
         """Unregister one registration of ``handler``; unknown handlers are ignored."""
-        entries = self._handlers.get(event, [])
+        entries = self._handlers.get(event, ())
         for i, (known, _) in enumerate(entries):
             if known == handler:
-                del entries[i]
+                self._handlers[event] = entries[:i] + entries[i + 1 :]
                 return
 
     def wants(self, event: str) -> bool:
         """Whether ``event`` has a handler, a waiter or a stream."""
         return bool(self._handlers.get(event)) or self._watchers.wants(event)
-
-    def handlers(self, event: str) -> list[Handler]:
-        """The handlers of ``event``, in registration order."""
-        return [handler for handler, _ in self._handlers.get(event, ())]
 
     # -- delivery -----------------------------------------------------------
 
@@ -240,7 +237,7 @@ class Dispatcher:
             return
         while queue:
             event, model = queue.popleft()
-            entries = tuple(self._handlers.get(event, ()))
+            entries = self._handlers.get(event, ())
             for i, (handler, is_async) in enumerate(entries):
                 if is_async:
                     self._start_worker(key, queue, model, entries[i:], None)
@@ -290,7 +287,7 @@ class Dispatcher:
                 await self.call(handler, model)
             while queue:
                 event, model = queue.popleft()
-                for handler in self.handlers(event):
+                for handler, _ in self._handlers.get(event, ()):
                     await self.call(handler, model)
         finally:
             # No await between the empty check and the removal: submit() sees
