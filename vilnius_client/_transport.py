@@ -324,9 +324,7 @@ class SocketLink:
         self._on_close(reason)
 
     def _handle_event(self, event: str, *args: Any) -> None:
-        self.received += 1
-        if not self._closed.is_set():
-            self._on_event(event, args)
+        self._deliver(event, args)  # python-socketio's own dispatch (no fast path)
 
     def _deliver(self, event: str, args: tuple[Any, ...]) -> None:
         self.received += 1
