@@ -71,7 +71,7 @@ class ClientBase(Lifecycle, EventSubscriptions):
         if not (await rest.capabilities()).seq:
             if after is not None:
                 raise ValueError(f"{rest.known_capabilities}: no seq, so no history(after=...)")
-            every = (await rest.conversation_messages(conversation_id)).messages
+            every = await self._conversation_messages(conversation_id)
             return sorted(every, key=lambda message: message.timestamp)
         messages: list[Message] = []
         cursor = after or 0
@@ -84,6 +84,10 @@ class ClientBase(Lifecycle, EventSubscriptions):
                 return messages
             messages.extend(page)
             cursor = seq_of(page[-1])
+
+    async def _conversation_messages(self, conversation_id: str) -> list[Message]:
+        """Every message of a conversation, as the server lists them (one request)."""
+        return (await self._rest.conversation_messages(conversation_id)).messages
 
     def get_connection_status(self) -> ConnectionStatus:
         """The connection's current status."""

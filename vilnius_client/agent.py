@@ -439,9 +439,6 @@ class AgentClient(ClientBase):
     async def _list_conversations(self) -> list[Conversation]:
         return (await self._rest.admin_conversations()).conversations
 
-    async def _conversation_messages(self, conversation_id: str) -> list[Message]:
-        return (await self._rest.conversation_messages(conversation_id)).messages
-
     def _on_reset(self, position: int, head: int) -> None:
         self._manager.logger.warning(
             "the server's message history was reset (head %d is behind our position %d): "

@@ -356,11 +356,8 @@ class CustomerClient(ClientBase):
             )
         else:
             self._recovery.path = ConversationRecovery(
-                conversation_id, self._all_messages, position=self._resume_at
+                conversation_id, self._conversation_messages, position=self._resume_at
             )
-
-    async def _all_messages(self, conversation_id: str) -> list[Message]:
-        return (await self._rest.conversation_messages(conversation_id)).messages
 
     async def _open_socket(self) -> None:
         conversation_id = self._conversation_id
