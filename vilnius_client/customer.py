@@ -383,7 +383,7 @@ class CustomerClient(ClientBase):
         answer = await self._rest.conversation_messages(
             self._conversation_id, after=after, limit=limit
         )
-        return sorted(answer.messages, key=seq_of)
+        return answer.messages  # replay_conversation puts them in seq order
 
 
 def _replayed(message: Message) -> AgentMessageEvent:
