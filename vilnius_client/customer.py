@@ -250,14 +250,13 @@ class CustomerClient(ClientBase):
         answer, call
         [`rest.post_message`][vilnius_client.RestClient.post_message] instead.
         """
-        key = idempotency_key or str(uuid.uuid4())
         conversation_id = self._conversation_id
         if conversation_id is None:
             self._require_no_conversation()
             if self.visitor_id is None:
                 self.visitor_id = f"visitor-{uuid.uuid4().hex[:12]}"
             answer = await self._rest.post_message(
-                new_session_id(), text, visitor_id=self.visitor_id, idempotency_key=key
+                new_session_id(), text, visitor_id=self.visitor_id, idempotency_key=idempotency_key
             )
             await self._adopt(
                 answer.conversation_id,
@@ -267,7 +266,7 @@ class CustomerClient(ClientBase):
             )
         else:
             answer = await self._rest.post_message(
-                conversation_id, text, visitor_id=self.visitor_id, idempotency_key=key
+                conversation_id, text, visitor_id=self.visitor_id, idempotency_key=idempotency_key
             )
         path = self._recovery.path
         if isinstance(path, ConversationRecovery):
