@@ -322,16 +322,17 @@ class Recovery(Generic[E]):
             self._manager.report_error(error)
 
     def _handing_over(self, model: Any) -> None:
-        ours = self._ours(self._event, model)
-        if ours is not None:
-            assert self.path is not None
-            self._in_flight.done(self.path.key(ours.message))
+        self._done(self._event, model)
 
     def _dropped(self, exc: BaseException) -> None:
         # A queued message that was dropped will not be handed over: it must
         # not hold the resume position back.
         if isinstance(exc, QueueOverflowError):
-            ours = self._ours(exc.event, exc.payload)
-            if ours is not None:
-                assert self.path is not None
-                self._in_flight.done(self.path.key(ours.message))
+            self._done(exc.event, exc.payload)
+
+    def _done(self, event: Event | str, model: Any) -> None:
+        """A queued message left the queue: it no longer holds the resume position back."""
+        ours = self._ours(event, model)
+        if ours is not None:
+            assert self.path is not None
+            self._in_flight.done(self.path.key(ours.message))
