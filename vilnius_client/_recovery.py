@@ -168,17 +168,17 @@ class JumpGuard:
         """The held live event of ``message_id`` (the catch-up confirmed it), if any."""
         return self._held.pop(message_id, None)
 
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [*self._overflow, *([self._task] if self._task is not None else [])]
+
     async def drain(self) -> None:
         """Wait until nothing is held and no catch-up or settling runs."""
-        while True:
-            tasks = [*self._overflow, *([self._task] if self._task is not None else [])]
-            if not tasks:
-                return
+        while tasks := self._tasks():
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def aclose(self) -> None:
         """Stop a catch-up under way and forget what is held; idempotent."""
-        tasks = [*self._overflow, *([self._task] if self._task is not None else [])]
+        tasks = self._tasks()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
