@@ -280,7 +280,41 @@ async def replay_conversation_by_id(
             yield message
 
 
-class ListingRecovery:
+class _RecoveryById:
+    """What both clients' recovery without seq share: the ledger, and the catch-up's start.
+
+    A subclass sets ``ledger``, ``senders`` and ``_started`` and says how to
+    replay (`_replay`).
+    """
+
+    ledger: MessageLedger
+    senders: frozenset[Sender]
+    _started: bool
+
+    def admit(self, message: Message) -> Literal["new", "seen"]:
+        """A live message: ``new`` (recorded: hand it over) or ``seen``.
+
+        Messages by others than ``senders`` are not tracked: always ``new``.
+        """
+        new = message.sender not in self.senders or self.ledger.accept(message)
+        return "new" if new else "seen"
+
+    def key(self, message: Message) -> int | None:
+        """A message's position: its server timestamp, in epoch ms."""
+        return epoch_ms(message.timestamp)
+
+    async def missed(self) -> AsyncGenerator[Message, None]:
+        """The messages missed since the last call (none the first time without a position)."""
+        async with contextlib.aclosing(self._replay(starting=not self._started)) as replay:
+            async for message in replay:
+                yield message
+        self._started = True
+
+    def _replay(self, *, starting: bool) -> AsyncGenerator[Message, None]:
+        raise NotImplementedError
+
+
+class ListingRecovery(_RecoveryById):
     """An agent's recovery without seq: what it was handed, and what it missed.
 
     Args:
@@ -302,35 +336,18 @@ class ListingRecovery:
         self._fetch = fetch
         self._started = False
 
-    def admit(self, message: Message) -> Literal["new", "seen"]:
-        """A live ``new-message``: ``new`` (recorded: hand it over) or ``seen``.
-
-        Messages by others than ``senders`` are not tracked: always ``new``.
-        """
-        new = message.sender not in self.senders or self.ledger.accept(message)
-        return "new" if new else "seen"
-
-    def key(self, message: Message) -> int | None:
-        """A message's position: its server timestamp, in epoch ms."""
-        return epoch_ms(message.timestamp)
-
     @property
     def position(self) -> int | None:
         """None: across every conversation, there is no one position to resume from."""
         return None
 
-    async def missed(self) -> AsyncGenerator[Message, None]:
-        """The messages missed since the last call (none on the first: it sets the position)."""
-        replay = replay_listing(
-            self.ledger, self._list, self._fetch, starting=not self._started, senders=self.senders
+    def _replay(self, *, starting: bool) -> AsyncGenerator[Message, None]:
+        return replay_listing(
+            self.ledger, self._list, self._fetch, starting=starting, senders=self.senders
         )
-        async with contextlib.aclosing(replay):
-            async for message in replay:
-                yield message
-        self._started = True
 
 
-class ConversationRecovery:
+class ConversationRecovery(_RecoveryById):
     """A customer's recovery without seq, in its one conversation.
 
     Args:
@@ -356,34 +373,16 @@ class ConversationRecovery:
         self._fetch = fetch
         self._started = position is not None
 
-    def admit(self, message: Message) -> Literal["new", "seen"]:
-        """A live ``agent-message``: ``new`` (recorded: hand it over) or ``seen``."""
-        new = message.sender not in self.senders or self.ledger.accept(message)
-        return "new" if new else "seen"
-
     def took(self, reply: Message) -> bool:
         """A reply that came in a REST answer: whether to hand it over (recorded if so)."""
         return reply.sender in self.senders and self.ledger.accept(reply)
-
-    def key(self, message: Message) -> int | None:
-        """A message's position: its server timestamp, in epoch ms."""
-        return epoch_ms(message.timestamp)
 
     @property
     def position(self) -> int | None:
         """The server timestamp (epoch ms) of the newest reply handed over."""
         return self.ledger.newest(self.conversation_id)
 
-    async def missed(self) -> AsyncGenerator[Message, None]:
-        """The replies missed since the last call (none the first time without a position)."""
-        replay = replay_conversation_by_id(
-            self.ledger,
-            self.conversation_id,
-            self._fetch,
-            starting=not self._started,
-            senders=self.senders,
+    def _replay(self, *, starting: bool) -> AsyncGenerator[Message, None]:
+        return replay_conversation_by_id(
+            self.ledger, self.conversation_id, self._fetch, starting=starting, senders=self.senders
         )
-        async with contextlib.aclosing(replay):
-            async for message in replay:
-                yield message
-        self._started = True
