@@ -40,7 +40,8 @@ ServerKind = Literal["auto", "vilnius", "lizdeika"]
 CONTRACT_FEATURES = frozenset(
     {"acks", "seq", "catch-up", "idempotency", "agent-token", "customer-token", "error-event"}
 )
-"""Every feature CONTRACT.md §0 defines."""
+"""Every feature CONTRACT.md §0 defines; each sets the `ServerCapabilities` field of its
+name in snake_case (``catch-up``: ``catch_up``)."""
 
 
 @dataclass(frozen=True)
@@ -82,18 +83,8 @@ class ServerCapabilities:
         cls, features: frozenset[str] | set[str] = CONTRACT_FEATURES, *, name: str = "vilnius"
     ) -> ServerCapabilities:
         """A contract server offering ``features`` (by default all of them)."""
-        return cls(
-            name=name,
-            acks="acks" in features,
-            seq="seq" in features,
-            catch_up="catch-up" in features,
-            idempotency="idempotency" in features,
-            agent_token="agent-token" in features,
-            customer_token="customer-token" in features,
-            error_event="error-event" in features,
-            user_login=False,
-            away_status=PersonalStatus.AFK,
-        )
+        on = {_field(feature): feature in features for feature in CONTRACT_FEATURES}
+        return cls(name=name, user_login=False, away_status=PersonalStatus.AFK, **on)
 
     @classmethod
     def production(cls) -> ServerCapabilities:
@@ -121,16 +112,7 @@ class ServerCapabilities:
     @property
     def features(self) -> frozenset[str]:
         """The contract features on, by their CONTRACT.md names."""
-        on = {
-            "acks": self.acks,
-            "seq": self.seq,
-            "catch-up": self.catch_up,
-            "idempotency": self.idempotency,
-            "agent-token": self.agent_token,
-            "customer-token": self.customer_token,
-            "error-event": self.error_event,
-        }
-        return frozenset(name for name, value in on.items() if value)
+        return frozenset(f for f in CONTRACT_FEATURES if getattr(self, _field(f)))
 
     @property
     def seq_recovery(self) -> bool:
@@ -140,6 +122,11 @@ class ServerCapabilities:
     def replace(self, **changes: bool | str | PersonalStatus) -> ServerCapabilities:
         """A copy with some fields changed (``caps.replace(acks=False)``)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _field(feature: str) -> str:
+    """The `ServerCapabilities` field a contract feature sets."""
+    return feature.replace("-", "_")
 
 
 def resolve_server(server: ServerKind | ServerCapabilities) -> ServerCapabilities | None:
