@@ -185,7 +185,6 @@ class AgentClient(ClientBase):
             url, agent_id=agent_id, token=self._login.token, server=server, **options
         )
         self._manager.before_connect(self._prepare)
-        self._prepared = False
         self._tracker = SeqTracker(last_seq)
         self._recovery = Recovery(
             self._manager,
@@ -412,7 +411,7 @@ class AgentClient(ClientBase):
         """Before every attempt: what the server offers; the first time, the login."""
         capabilities = await self._rest.capabilities()
         self._manager.capabilities = capabilities
-        if self._prepared:
+        if self._recovery.path is not None:
             return
         user_id = await self._login.log_in(capabilities)
         if user_id is not None:
@@ -422,7 +421,6 @@ class AgentClient(ClientBase):
             if capabilities.seq_recovery
             else ListingRecovery(self._list_conversations, self._conversation_messages)
         )
-        self._prepared = True
 
     def _on_change(self, change: ConnectionChange) -> None:
         if change.new in LOST:
