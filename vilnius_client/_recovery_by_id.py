@@ -175,14 +175,6 @@ FetchMessages = Callable[[str], Awaitable[list[Message]]]
 """``GET /api/conversations/{id}/messages``: every message of one conversation."""
 
 
-def last_message(conversation: Conversation) -> tuple[str, int] | None:
-    """The id and timestamp (epoch ms) of production's ``lastMessage``, if listed."""
-    preview = conversation.last_message
-    if preview is None:
-        return None
-    return preview.id, epoch_ms(preview.timestamp)
-
-
 def _lists_last_message(conversation: Conversation) -> bool:
     """Whether the listing says what the last message is (production's does, even ``null``)."""
     return "last_message" in conversation.model_fields_set
@@ -236,10 +228,9 @@ async def replay_listing(
     if starting:
         for conversation in conversations:
             if _lists_last_message(conversation):
-                last = last_message(conversation)
-                floor = last[1] if last is not None else None
-                ledger.start_at(conversation.id, floor)
-                ledger.read_up_to(conversation.id, last[0] if last is not None else None)
+                last = conversation.last_message
+                ledger.start_at(conversation.id, epoch_ms(last.timestamp) if last else None)
+                ledger.read_up_to(conversation.id, last.id if last else None)
             else:
                 messages = await fetch(conversation.id)
                 floor = max((epoch_ms(m.timestamp) for m in messages), default=None)
@@ -253,8 +244,8 @@ async def replay_listing(
         for message in messages:
             if message.sender in senders and ledger.accept(message) and message.id not in skipped:
                 yield message
-        last = last_message(conversation)
-        ledger.read_up_to(conversation.id, last[0] if last is not None else None)
+        last = conversation.last_message
+        ledger.read_up_to(conversation.id, last.id if last else None)
     ledger.forget_except(c.id for c in conversations)
 
 
