@@ -224,8 +224,10 @@ class SocketLink:
             await self.close()
             raise
 
-    async def emit(self, event: str, data: Any) -> None:
-        """Send an event without waiting for an acknowledgement.
+    async def emit(
+        self, event: str, data: Any, *, callback: Callable[..., None] | None = None
+    ) -> None:
+        """Send an event without waiting for an acknowledgement (``callback`` gets it, if any).
 
         Raises:
             NotConnectedError: The link is not connected.
@@ -233,7 +235,7 @@ class SocketLink:
         if not self.connected:
             raise NotConnectedError(f"cannot send {event!r}: not connected")
         try:
-            await self._sio.emit(event, data)
+            await self._sio.emit(event, data, callback=callback)
         except socketio.exceptions.BadNamespaceError as exc:
             raise NotConnectedError(f"cannot send {event!r}: not connected") from exc
 
@@ -250,8 +252,6 @@ class SocketLink:
             ConnectionLostError: The link dropped before the acknowledgement.
             ReplyTimeoutError: No acknowledgement within ``ack_within`` seconds.
         """
-        if not self.connected:
-            raise NotConnectedError(f"cannot send {event!r}: not connected")
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
 
         def acknowledge(*args: Any) -> None:
@@ -261,10 +261,7 @@ class SocketLink:
 
         self._pending.add(future)
         try:
-            try:
-                await self._sio.emit(event, data, callback=acknowledge)
-            except socketio.exceptions.BadNamespaceError as exc:
-                raise NotConnectedError(f"cannot send {event!r}: not connected") from exc
+            await self.emit(event, data, callback=acknowledge)
             try:
                 async with asyncio.timeout(ack_within):
                     return await future
