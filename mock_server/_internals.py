@@ -34,6 +34,8 @@ from typing import Any
 import engineio
 from engineio import async_socket
 
+from vilnius_client._fastpaths import ENVIRONMENT_VARIABLE, switched_off
+
 try:  # the aiohttp driver of python-engineio (what async_mode="aiohttp" uses)
     from engineio.async_drivers import aiohttp as eio_aiohttp
 except ImportError:  # pragma: no cover - python-engineio without the aiohttp driver
@@ -55,8 +57,9 @@ __all__ = [
 
 logger = logging.getLogger("mock_server")
 
-ENV = "VILNIUS_FAST_PATHS"
-"""Environment variable: ``0`` (or ``false``, ``no``, ``off``) switches every fast path off."""
+ENV = ENVIRONMENT_VARIABLE
+"""Environment variable: ``0`` (or ``false``, ``no``, ``off``) switches every fast path off
+(the SDK's too: one variable, read by ``vilnius_client._fastpaths.switched_off``)."""
 
 NAMESPACE = "/"
 
@@ -66,7 +69,7 @@ SOCKET_ATTRIBUTES = ("sid", "queue", "connected", "upgraded", "upgrading", "clos
 
 def fast_paths_enabled() -> bool:
     """Whether ``VILNIUS_FAST_PATHS`` leaves the fast paths on (the default)."""
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return not switched_off(os.environ)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ __all__ = [
     "mark_engine_disconnected",
     "missing_names",
     "reset",
+    "switched_off",
 ]
 
 ENVIRONMENT_VARIABLE = "VILNIUS_FAST_PATHS"
@@ -182,12 +183,17 @@ def missing_names(
     return missing
 
 
+def switched_off(environ: Mapping[str, str]) -> bool:
+    """Whether ``VILNIUS_FAST_PATHS`` in ``environ`` switches the fast paths off (SDK, server)."""
+    return environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() in _OFF_VALUES
+
+
 def _resolve(
     requirements: tuple[Requirement, ...],
     owners: Callable[[], Mapping[str, object]],
     environ: Mapping[str, str],
 ) -> FastPaths:
-    if environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() in _OFF_VALUES:
+    if switched_off(environ):
         LOGGER.info("%s is off: the transport's fast paths are off", ENVIRONMENT_VARIABLE)
         return FastPaths()
     missing = missing_names(requirements, owners())
