@@ -26,6 +26,7 @@ from typing import Any, Final
 import pytest
 
 from tests.conftest import TIMEOUT_SCALE, scaled
+from tests.interop.harness import listening_url
 from vilnius_client import (
     AgentClient,
     AgentData,
@@ -62,7 +63,6 @@ HERE: Final = Path(__file__).resolve().parent
 ROOT: Final = HERE.parent.parent
 SERVER_JS: Final = HERE / "server.js"
 AGENT_KEY: Final = "contract-node-key"
-LISTENING: Final = re.compile(r"listening on (http://\S+)")
 UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 #: Quick reconnects and heartbeats, so that a restart is noticed and healed in well under a second.
@@ -125,7 +125,7 @@ class NodeServer:
             )
         self._process = process
         assert process.stdout is not None
-        url = await asyncio.wait_for(_listening_url(process.stdout), scaled(20))
+        url = await asyncio.wait_for(listening_url(process.stdout), scaled(20))
         if url is None:
             await process.wait()
             raise AssertionError(
@@ -153,13 +153,6 @@ class NodeServer:
         except TimeoutError:
             process.kill()
             await process.wait()
-
-
-async def _listening_url(stdout: asyncio.StreamReader) -> str | None:
-    while line := await stdout.readline():
-        if match := LISTENING.search(line.decode(errors="replace")):
-            return match.group(1)
-    return None
 
 
 @contextlib.asynccontextmanager

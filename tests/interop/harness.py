@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import TIMEOUT_SCALE
 
-__all__ = ["MARKS", "passed_checks", "run_flows", "server"]
+__all__ = ["MARKS", "listening_url", "passed_checks", "run_flows", "server"]
 
 HERE: Final = Path(__file__).resolve().parent
 ROOT: Final = HERE.parent.parent
@@ -70,7 +70,7 @@ async def server(log: Path, *args: str) -> AsyncIterator[str]:
         )
     try:
         assert process.stdout is not None
-        url = await asyncio.wait_for(_listening_url(process.stdout), 20 * TIMEOUT_SCALE)
+        url = await asyncio.wait_for(listening_url(process.stdout), 20 * TIMEOUT_SCALE)
         if url is None:
             await process.wait()
             raise AssertionError(
@@ -94,7 +94,7 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:]
 
 
-async def _listening_url(stdout: asyncio.StreamReader) -> str | None:
+async def listening_url(stdout: asyncio.StreamReader) -> str | None:
     """The URL of the startup banner's ``listening on <url>`` line (None at end of output)."""
     while line := await stdout.readline():
         if match := LISTENING.search(line.decode(errors="replace")):
