@@ -29,8 +29,8 @@ from vilnius_client import (
     NewMessageEvent,
     Sender,
     SystemMode,
-    SystemModeUpdateEvent,
 )
+from vilnius_client.events import SystemModeUpdateEvent
 
 
 # --8<-- [start:bot]

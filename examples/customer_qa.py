@@ -20,13 +20,7 @@ import os
 import re
 import sys
 
-from vilnius_client import (
-    AgentClient,
-    AuthError,
-    CustomerClient,
-    Event,
-    SystemMode,
-)
+from vilnius_client import AgentClient, AuthError, CustomerClient, Event, SystemMode
 
 DEFAULT_SCRIPT = [
     "Hello! I ordered a blue teapot last week.",

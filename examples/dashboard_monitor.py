@@ -25,26 +25,28 @@ from collections.abc import Callable
 from datetime import datetime
 
 from vilnius_client import (
-    SERVER_EVENT_MODELS,
     AgentClient,
     AgentData,
     AgentMessageEvent,
+    AuthError,
+    ConnectionChange,
+    Event,
+    Message,
+    NewMessageEvent,
+    PersonalStatus,
+    ServerEvent,
+)
+from vilnius_client.events import (
+    SERVER_EVENT_MODELS,
     AgentSentMessageEvent,
     AgentTypingStatusEvent,
-    AuthError,
     ConnectedAgentsUpdateEvent,
-    ConnectionChange,
     ConversationSeenUpdateEvent,
     CurrentStateEvent,
     CustomerTypingStatusEvent,
     ErrorEvent,
-    Event,
     HeartbeatAckEvent,
-    Message,
     NewConversationEvent,
-    NewMessageEvent,
-    PersonalStatus,
-    ServerEvent,
     SystemModeUpdateEvent,
     TicketsReassignedEvent,
 )

@@ -40,27 +40,29 @@ from typing import Any, ClassVar, TypeVar
 from vilnius_client import (
     AgentClient,
     AgentMessageEvent,
-    AgentSentMessageEvent,
-    AgentTypingStatusEvent,
-    ConnectedAgentsUpdateEvent,
     ConnectionChange,
     ConnectionState,
-    CurrentStateEvent,
     CustomerClient,
-    CustomerTypingStatusEvent,
-    ErrorEvent,
     Event,
-    HeartbeatAckEvent,
-    NewConversationEvent,
     NewMessageEvent,
     PersonalStatus,
     Sender,
     ServerEvent,
     SystemMode,
+)
+from vilnius_client.events import (
+    SERVER_EVENT_MODELS,
+    AgentSentMessageEvent,
+    AgentTypingStatusEvent,
+    ConnectedAgentsUpdateEvent,
+    CurrentStateEvent,
+    CustomerTypingStatusEvent,
+    ErrorEvent,
+    HeartbeatAckEvent,
+    NewConversationEvent,
     SystemModeUpdateEvent,
     TicketsReassignedEvent,
 )
-from vilnius_client.events import SERVER_EVENT_MODELS
 
 M = TypeVar("M", bound=ServerEvent)
 EVENT_OF: dict[type[ServerEvent], Event] = {model: ev for ev, model in SERVER_EVENT_MODELS.items()}

@@ -18,14 +18,10 @@ import contextlib
 import os
 import sys
 
-from vilnius_client import (
-    AgentClient,
-    AgentData,
-    AuthError,
+from vilnius_client import AgentClient, AgentData, AuthError, Event, PersonalStatus
+from vilnius_client.events import (
     ConnectedAgentsUpdateEvent,
     ConversationStatus,
-    Event,
-    PersonalStatus,
     TicketsReassignedEvent,
 )
 

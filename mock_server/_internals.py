@@ -34,7 +34,7 @@ from typing import Any
 import engineio
 from engineio import async_socket
 
-from vilnius_client._fastpaths import ENVIRONMENT_VARIABLE, switched_off
+from vilnius_client._fastpath import ENVIRONMENT_VARIABLE, switched_off
 
 try:  # the aiohttp driver of python-engineio (what async_mode="aiohttp" uses)
     from engineio.async_drivers import aiohttp as eio_aiohttp
@@ -59,7 +59,7 @@ logger = logging.getLogger("mock_server")
 
 ENV = ENVIRONMENT_VARIABLE
 """Environment variable: ``0`` (or ``false``, ``no``, ``off``) switches every fast path off
-(the SDK's too: one variable, read by ``vilnius_client._fastpaths.switched_off``)."""
+(the SDK's too: one variable, read by ``vilnius_client._fastpath.switched_off``)."""
 
 NAMESPACE = "/"
 

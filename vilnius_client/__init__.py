@@ -1,15 +1,18 @@
 """vilnius_client: a typed async Python SDK for the Vilnius Assistant support chat.
 
-Everything public is importable from here: ``from vilnius_client import AgentClient``.
+The public API is what this module exports: the clients, their options and states, the
+events most handlers use, and the exception tree. Every payload model is in
+`vilnius_client.events` (``from vilnius_client.events import TicketsReassignedEvent``).
 """
 
 import logging as _logging
 
-from ._auth import Credentials
+from ._auth import Credentials, TotpSource
 from ._capabilities import ServerCapabilities, ServerKind
-from ._options import ConnectionOptions
-from ._tokens import TokenSource
-from ._watchers import EventStream
+from ._client import ConnectionOptions
+from ._dispatch import EventStream
+from ._http import TokenSource
+from ._state import ConnectionChange, ConnectionState, ConnectionStatus
 from .agent import AgentClient
 from .customer import CustomerClient
 from .errors import (
@@ -34,168 +37,60 @@ from .errors import (
     StateError,
     TransportError,
     VilniusError,
-    error_from_code,
 )
 from .events import (
-    SERVER_EVENT_MODELS,
-    Ack,
-    AckError,
     AgentData,
     AgentMessageEvent,
-    AgentRespondRequest,
-    AgentRespondResponse,
-    AgentSentMessageEvent,
-    AgentStatus,
-    AgentTokenRequest,
-    AgentTokenResponse,
-    AgentTypingStatusEvent,
-    AllMessagesResponse,
-    AssignRequest,
-    AssignResponse,
-    BulkAssignRequest,
-    BulkAssignResponse,
-    CategoriesUpdatedEvent,
-    ConnectedAgentsResponse,
-    ConnectedAgentsUpdateEvent,
-    ContractInfo,
     Conversation,
-    ConversationListResponse,
-    ConversationMessagesResponse,
-    ConversationSeenUpdateEvent,
-    ConversationStatus,
-    ConversationSummary,
-    CreateConversationRequest,
-    CreateConversationResponse,
-    CurrentStateEvent,
-    CustomerTypingStatusEvent,
-    EndConversationRequest,
-    EndConversationResponse,
-    ErrorBody,
-    ErrorCode,
-    ErrorEvent,
     Event,
-    HealthResponse,
-    HeartbeatAckEvent,
-    HeartbeatPayload,
-    LoginData,
-    LoginRequest,
-    LoginResponse,
     Message,
-    MessagePreview,
-    NewConversationEvent,
     NewMessageEvent,
     PersonalStatus,
-    PersonalStatusRequest,
-    PersonalStatusResponse,
-    PostMessageRequest,
-    PostMessageResponse,
-    Reassignment,
-    ReassignReason,
-    RefreshData,
-    RefreshRequest,
-    RefreshResponse,
     Sender,
     ServerEvent,
-    StateType,
-    Suggestion,
     SystemMode,
-    SystemModeRequest,
-    SystemModeResponse,
-    SystemModeUpdateEvent,
-    TicketsReassignedEvent,
-    TokenPair,
-    TypingPayload,
 )
-from .manager import ConnectionChange, ConnectionState, ConnectionStatus, ModernWebSocketManager
+from .manager import ModernWebSocketManager
 from .rest import RestClient
 
-__version__ = "0.1.0"  # the one place: pyproject.toml reads it from here (hatch)
+__version__ = "0.2.0"  # the one place: pyproject.toml reads it from here (hatch)
 
-# Silent unless the application configures logging (a library must not print).
+# Silent unless the application configures logging (a library must not print); what a
+# user must hear of reaches the error listeners and run_forever() instead.
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
-    "SERVER_EVENT_MODELS",
-    "Ack",
-    "AckError",
     "AgentClient",
     "AgentData",
     "AgentMessageEvent",
-    "AgentRespondRequest",
-    "AgentRespondResponse",
-    "AgentSentMessageEvent",
-    "AgentStatus",
-    "AgentTokenRequest",
-    "AgentTokenResponse",
-    "AgentTypingStatusEvent",
-    "AllMessagesResponse",
-    "AssignRequest",
-    "AssignResponse",
     "AuthError",
-    "BulkAssignRequest",
-    "BulkAssignResponse",
-    "CategoriesUpdatedEvent",
     "ConflictError",
-    "ConnectedAgentsResponse",
-    "ConnectedAgentsUpdateEvent",
     "ConnectionChange",
     "ConnectionLostError",
     "ConnectionOptions",
     "ConnectionState",
     "ConnectionStatus",
-    "ContractInfo",
     "Conversation",
-    "ConversationListResponse",
-    "ConversationMessagesResponse",
-    "ConversationSeenUpdateEvent",
-    "ConversationStatus",
-    "ConversationSummary",
-    "CreateConversationRequest",
-    "CreateConversationResponse",
     "Credentials",
-    "CurrentStateEvent",
     "CustomerClient",
-    "CustomerTypingStatusEvent",
     "DroppedEventError",
-    "EndConversationRequest",
-    "EndConversationResponse",
-    "ErrorBody",
-    "ErrorCode",
-    "ErrorEvent",
     "Event",
     "EventStream",
     "ForbiddenError",
     "FrameTooLargeError",
-    "HealthResponse",
-    "HeartbeatAckEvent",
-    "HeartbeatPayload",
     "InternalServerError",
     "InvalidEventError",
     "InvalidPayloadError",
-    "LoginData",
-    "LoginRequest",
-    "LoginResponse",
     "Message",
-    "MessagePreview",
     "ModernWebSocketManager",
-    "NewConversationEvent",
     "NewMessageEvent",
     "NotConnectedError",
     "NotFoundError",
     "NotJoinedError",
     "PersonalStatus",
-    "PersonalStatusRequest",
-    "PersonalStatusResponse",
-    "PostMessageRequest",
-    "PostMessageResponse",
     "ProtocolError",
     "QueueOverflowError",
     "RateLimitedError",
-    "ReassignReason",
-    "Reassignment",
-    "RefreshData",
-    "RefreshRequest",
-    "RefreshResponse",
     "ReplyTimeoutError",
     "RestClient",
     "Sender",
@@ -205,18 +100,10 @@ __all__ = [
     "ServerEvent",
     "ServerKind",
     "StateError",
-    "StateType",
-    "Suggestion",
     "SystemMode",
-    "SystemModeRequest",
-    "SystemModeResponse",
-    "SystemModeUpdateEvent",
-    "TicketsReassignedEvent",
-    "TokenPair",
     "TokenSource",
+    "TotpSource",
     "TransportError",
-    "TypingPayload",
     "VilniusError",
     "__version__",
-    "error_from_code",
 ]

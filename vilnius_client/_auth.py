@@ -31,7 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from ._capabilities import ServerCapabilities
-from ._tokens import TokenSource, resolve_token
+from ._http import TokenSource, resolve_token
 from .errors import AuthError, InvalidPayloadError, RateLimitedError, ServerError
 from .events import utcnow
 from .rest import RestClient

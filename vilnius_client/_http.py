@@ -6,7 +6,8 @@ answer into its response model, or into the SDK's exceptions:
 
 * an error answer becomes the `ServerError` subclass of its code or status
   (`error_from_code`), with the server's ``Retry-After``;
-* a failure of the link becomes a `TransportError`, with
+* a failure of the link becomes a `TransportError` saying what a user can act on
+  (`failure_of`: refused, not resolved, TLS, not HTTP, a redirect loop), with
   ``may_have_acted=False`` when the connection could not even be opened;
 * a success answer that does not match its model is a `ProtocolError`.
 
@@ -15,16 +16,18 @@ The endpoints themselves are `vilnius_client.rest.RestClient`'s.
 
 from __future__ import annotations
 
+import inspect
 import json
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import ValidationError
 
 from ._lifecycle import Lifecycle
 from ._retry import RetryListener, rest_retrying
-from ._tokens import TokenSource, resolve_token
 from .errors import (
     AuthError,
     ConnectionLostError,
@@ -38,9 +41,54 @@ from .errors import (
 )
 from .events import WireModel
 
-__all__ = ["IDEMPOTENCY_HEADER", "HttpBase", "request_body"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "HttpBase",
+    "TokenSource",
+    "check_url",
+    "failure_of",
+    "request_body",
+    "resolve_token",
+]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+TokenSource = str | Callable[[], str | Awaitable[str | None] | None] | None
+"""A bearer token, or a function (plain or async) returning the current one; ``None``: none.
+
+Asked again every time one is sent, so that a refreshed token is picked up without the
+client being rebuilt (the same shape serves TOTP codes)."""
+
+
+async def resolve_token(source: TokenSource) -> str | None:
+    """The value ``source`` currently stands for (calling, and awaiting, a function)."""
+    if source is None or isinstance(source, str):
+        return source
+    value = source()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def check_url(url: str) -> str:
+    """A server's root URL without its trailing slash.
+
+    Raises:
+        ValueError: Not an ``http://`` or ``https://`` URL with a host (a user's typo is
+            refused when the client is made, not retried for ever).
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"the server URL must be a string, not {type(url).__name__}")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        hint = f" (did you mean 'http://{url.strip()}'?)" if "://" not in url else ""
+        raise ValueError(f"the server URL needs http:// or https:// and a host: {url!r}{hint}")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:
+        raise ValueError(f"the server URL has an invalid port: {url!r} ({exc})") from None
+    return url.strip().rstrip("/")
+
 
 M = TypeVar("M", bound=WireModel)
 
@@ -128,6 +176,7 @@ class HttpBase(Lifecycle):
         retry: bool = False,
         idempotency_key: str | None = None,
         auth: bool = True,
+        attempts: int | None = None,
     ) -> M:
         """Send one request and parse the answer into ``model``.
 
@@ -135,6 +184,7 @@ class HttpBase(Lifecycle):
         for endpoints a newer server adds. With ``retry`` every temporary
         failure is retried (use it for calls that are safe to repeat);
         without, only failures after which the server surely did not act.
+        ``attempts`` overrides the client's ``retry_attempts`` for this call.
 
         Raises:
             ServerError: The server answered with an error (the matching subclass).
@@ -155,11 +205,12 @@ class HttpBase(Lifecycle):
                 await self.on_auth_error()
             return await self._once(method, path, model, json_body, params, headers, auth)
 
+        attempts = self.retry_attempts if attempts is None else attempts
         try:
-            if self.retry_attempts == 1:
+            if attempts == 1:
                 return await once()
             retrying = rest_retrying(
-                attempts=self.retry_attempts,
+                attempts=attempts,
                 base=self.retry_base,
                 cap=self.retry_cap,
                 idempotent=retry,
@@ -201,20 +252,80 @@ class HttpBase(Lifecycle):
             ) as response:
                 text = await response.text()
                 return _parse(method, path, model, response, text)
-        except aiohttp.ConnectionTimeoutError as exc:
-            error = ReplyTimeoutError(f"{method} {path}: could not connect in {timeout} s")
-            error.may_have_acted = False
-            raise error from exc
         except TimeoutError as exc:
+            if _CONNECT_TIMEOUT is not None and isinstance(exc, _CONNECT_TIMEOUT):
+                error = ReplyTimeoutError(f"{method} {path}: could not connect in {timeout} s")
+                error.may_have_acted = False
+                raise error from exc
             raise ReplyTimeoutError(f"{method} {path}: no answer in {timeout} s") from exc
-        except aiohttp.ClientConnectorError as exc:
-            unsent = TransportError(f"{method} {path}: {exc}")
-            unsent.may_have_acted = False  # the connection was never opened
-            raise unsent from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise ConnectionLostError(f"{method} {path}: the server closed the connection") from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            raise TransportError(f"{method} {path}: {exc}") from exc
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise failure_of(f"{method} {self.base_url}{path}", exc) from exc
+
+
+#: aiohttp 3.10+ tells a connect timeout apart from a read timeout (3.9 does not).
+_CONNECT_TIMEOUT: type[BaseException] | None = getattr(aiohttp, "ConnectionTimeoutError", None)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The aiohttp (or OS) error behind ``exc`` (python-socketio raises its own on top)."""
+    seen = exc
+    while not isinstance(seen, aiohttp.ClientError | OSError | ValueError) and (
+        seen.__cause__ or seen.__context__
+    ):
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    return seen
+
+
+def failure_of(where: str, exc: BaseException) -> TransportError:
+    """The `TransportError` a user can act on, for a request or connection that failed.
+
+    ``may_have_acted`` is ``False`` when nothing reached the server (refused, name not
+    resolved, TLS failed, an invalid URL); `temporary` is false for what no retry mends
+    (TLS, an invalid URL, an answer that is not HTTP, a redirect loop).
+    """
+    cause = _cause(exc)
+    unsent = True
+    permanent = False
+    if isinstance(cause, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        why, permanent = f"TLS handshake failed ({cause})", True
+    elif isinstance(cause, aiohttp.ClientConnectorError):
+        host = f"{cause.host}:{cause.port}"
+        if isinstance(cause.os_error, ConnectionRefusedError):
+            why = f"connection refused: {host}"
+        elif _is_dns(cause):
+            why = f"cannot resolve host {cause.host!r}"
+        else:
+            why = f"cannot connect to {host}: {cause.os_error or cause}"
+    elif isinstance(cause, aiohttp.TooManyRedirects):
+        why, permanent, unsent = "too many redirects (a redirect loop?)", True, False
+    elif isinstance(cause, aiohttp.InvalidURL) or type(cause).__name__ == "NonHttpUrlClientError":
+        why, permanent = f"invalid URL: {cause} (it needs http:// or https:// and a host)", True
+    elif isinstance(cause, aiohttp.ServerDisconnectedError):
+        why, unsent = "the server closed the connection", False
+        error: TransportError = ConnectionLostError(f"{where}: {why}")
+        error.may_have_acted = True
+        return error
+    elif isinstance(cause, UnicodeError | aiohttp.ClientPayloadError) or _is_bad_http(cause):
+        why = "the answer is not HTTP (or not UTF-8): is this a Vilnius server?"
+        permanent, unsent = True, False
+    else:
+        why, unsent = f"{cause or type(cause).__name__}", False
+    error = TransportError(f"{where}: {why}", temporary=not permanent)
+    error.may_have_acted = not unsent
+    return error
+
+
+def _is_dns(cause: aiohttp.ClientConnectorError) -> bool:
+    dns = getattr(aiohttp, "ClientConnectorDNSError", None)
+    if dns is not None and isinstance(cause, dns):
+        return True
+    return isinstance(cause.os_error, socket.gaierror)
+
+
+def _is_bad_http(cause: BaseException) -> bool:
+    """Whether aiohttp could not parse the answer as HTTP (garbage from the peer)."""
+    bad = aiohttp.http_exceptions.HttpProcessingError
+    return isinstance(cause, bad) or isinstance(cause.__cause__, bad)
 
 
 def _parse(

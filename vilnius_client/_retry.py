@@ -4,6 +4,10 @@
   and of REST retries alike: exponential backoff with *full jitter*, a
   uniform draw in ``[0, min(cap, base * 2**(n-1))]`` before the n-th retry,
   which spreads a crowd of clients that lost the same server.
+* `Backoff` counts a connection's consecutive failures (reset only once a
+  connection proved stable) and `CircuitBreaker` opens after too many of them;
+  both are plain state, read by the connection's tenacity loop
+  (`vilnius_client._connection`), and tested without clocks.
 * `is_retryable` says whether a failed REST call may be repeated: the failure
   must be temporary (`VilniusError.temporary`, decided by HTTP status and
   error code only; see `vilnius_client.errors`), and a call that is not
@@ -20,14 +24,21 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tenacity
 
 from .errors import RateLimitedError, VilniusError
 
-__all__ = ["RetryListener", "full_jitter", "is_retryable", "rest_retrying"]
+__all__ = [
+    "Backoff",
+    "CircuitBreaker",
+    "RetryListener",
+    "full_jitter",
+    "is_retryable",
+    "rest_retrying",
+]
 
 RetryListener = Callable[[BaseException, float], Any]
 """``listener(error, wait)``: called before each retry with what failed and the wait in seconds."""
@@ -42,6 +53,86 @@ def full_jitter(attempt: int, base: float, cap: float) -> float:
         return 0.0
     # min() first: 2**attempt overflows a float long before a retry loop gives up.
     return random.uniform(0.0, min(cap, base * 2.0 ** min(attempt - 1, 64)))
+
+
+class Backoff:
+    """Counts consecutive failed attempts and draws the next delay.
+
+    Delays come from `full_jitter`, as REST retries' do: the n-th consecutive
+    failure waits ``U(0, min(cap, base * 2**(n-1)))``.
+    The counter is reset by the caller only once a connection has stayed up
+    long enough (``stable_after``), so a flapping link keeps backing off.
+    """
+
+    def __init__(self, base: float, cap: float, limit: int | None = None) -> None:
+        self.base = base
+        self.cap = cap
+        self.limit = limit
+        self.failures = 0
+
+    def fail(self) -> None:
+        """Record one failed attempt (or one lost connection)."""
+        self.failures += 1
+
+    def reset(self) -> None:
+        """Forget the failures: the connection has been stable."""
+        self.failures = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the retry limit has been used up (never with ``limit=None``)."""
+        return self.limit is not None and self.failures > self.limit
+
+    def next_delay(self) -> float:
+        """The wait before the next attempt, given the failures so far."""
+        return full_jitter(self.failures, self.base, self.cap)
+
+    def schedule(self, attempts: int) -> Iterator[float]:
+        """Yield the delays of ``attempts`` consecutive failures (for tests and docs)."""
+        saved = self.failures
+        try:
+            for n in range(1, attempts + 1):
+                self.failures = n
+                yield self.next_delay()
+        finally:
+            self.failures = saved
+
+
+class CircuitBreaker:
+    """Opens after ``max_errors`` consecutive failures; allows one trial after a cool-down.
+
+    Closed: attempts go ahead. Open: the manager waits ``cooldown`` seconds,
+    then makes one half-open trial; a failed trial opens the circuit again at
+    once, a successful connection closes it.
+    """
+
+    def __init__(self, max_errors: int, cooldown: float) -> None:
+        if max_errors < 1:
+            raise ValueError("max_errors must be at least 1")
+        self.max_errors = max_errors
+        self.cooldown = cooldown
+        self.failures = 0
+        self.is_open = False
+        self.half_open = False
+
+    def record_failure(self) -> bool:
+        """Count a failed attempt. Returns whether the circuit is (now) open."""
+        self.failures += 1
+        if self.half_open or self.failures >= self.max_errors:
+            self.is_open = True
+        self.half_open = False
+        return self.is_open
+
+    def trial(self) -> None:
+        """The cool-down is over: let one attempt through (half-open)."""
+        self.is_open = False
+        self.half_open = True
+
+    def record_success(self) -> None:
+        """A connection was established: close the circuit."""
+        self.failures = 0
+        self.is_open = False
+        self.half_open = False
 
 
 def is_retryable(exc: BaseException, *, idempotent: bool = True) -> bool:

@@ -1,7 +1,7 @@
-"""Connection state machine, reconnection schedule and circuit breaker (no I/O).
+"""The connection state machine (no I/O): states, allowed transitions, snapshots.
 
-Everything here is plain synchronous code driven by the manager, so that it can
-be tested without sockets or clocks.
+Plain synchronous code driven by `vilnius_client._connection.Connection`, tested
+without sockets or clocks (the schedule of attempts is `vilnius_client._retry`'s).
 
 States and the transitions allowed between them:
 
@@ -20,17 +20,13 @@ any state ──disconnect()──> CLOSED  (terminal)
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ._retry import full_jitter
 from .errors import StateError
 
 __all__ = [
     "LOST",
-    "Backoff",
-    "CircuitBreaker",
     "ConnectionChange",
     "ConnectionState",
     "ConnectionStatus",
@@ -148,83 +144,3 @@ class StateMachine:
         change = ConnectionChange(self.state, new, reason)
         self.state = new
         return change
-
-
-class Backoff:
-    """Counts consecutive failed attempts and draws the next delay.
-
-    Delays come from `vilnius_client._retry.full_jitter`, as REST retries'
-    do: the n-th consecutive failure waits ``U(0, min(cap, base * 2**(n-1)))``.
-    The counter is reset by the caller only once a connection has stayed up
-    long enough (``stable_after``), so a flapping link keeps backing off.
-    """
-
-    def __init__(self, base: float, cap: float, limit: int | None = None) -> None:
-        self.base = base
-        self.cap = cap
-        self.limit = limit
-        self.failures = 0
-
-    def fail(self) -> None:
-        """Record one failed attempt (or one lost connection)."""
-        self.failures += 1
-
-    def reset(self) -> None:
-        """Forget the failures: the connection has been stable."""
-        self.failures = 0
-
-    @property
-    def exhausted(self) -> bool:
-        """Whether the retry limit has been used up (never with ``limit=None``)."""
-        return self.limit is not None and self.failures > self.limit
-
-    def next_delay(self) -> float:
-        """The wait before the next attempt, given the failures so far."""
-        return full_jitter(self.failures, self.base, self.cap)
-
-    def schedule(self, attempts: int) -> Iterator[float]:
-        """Yield the delays of ``attempts`` consecutive failures (for tests and docs)."""
-        saved = self.failures
-        try:
-            for n in range(1, attempts + 1):
-                self.failures = n
-                yield self.next_delay()
-        finally:
-            self.failures = saved
-
-
-class CircuitBreaker:
-    """Opens after ``max_errors`` consecutive failures; allows one trial after a cool-down.
-
-    Closed: attempts go ahead. Open: the manager waits ``cooldown`` seconds,
-    then makes one half-open trial; a failed trial opens the circuit again at
-    once, a successful connection closes it.
-    """
-
-    def __init__(self, max_errors: int, cooldown: float) -> None:
-        if max_errors < 1:
-            raise ValueError("max_errors must be at least 1")
-        self.max_errors = max_errors
-        self.cooldown = cooldown
-        self.failures = 0
-        self.is_open = False
-        self.half_open = False
-
-    def record_failure(self) -> bool:
-        """Count a failed attempt. Returns whether the circuit is (now) open."""
-        self.failures += 1
-        if self.half_open or self.failures >= self.max_errors:
-            self.is_open = True
-        self.half_open = False
-        return self.is_open
-
-    def trial(self) -> None:
-        """The cool-down is over: let one attempt through (half-open)."""
-        self.is_open = False
-        self.half_open = True
-
-    def record_success(self) -> None:
-        """A connection was established: close the circuit."""
-        self.failures = 0
-        self.is_open = False
-        self.half_open = False

@@ -22,11 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
-from ._dispatch import Handler
-from ._inbound import Inbound
-from ._listeners import Listeners
+from ._connection import Listeners
+from ._dispatch import Dispatcher, EventStream, Handler
 from ._state import ConnectionChange
-from ._watchers import EventStream
 from .events import (
     AgentMessageEvent,
     AgentSentMessageEvent,
@@ -102,12 +100,12 @@ _RawH = TypeVar("_RawH", bound=Callable[[RawPayload], object])
 class EventSubscriptions:
     """``on``/``off``, ``wait_for``, ``stream`` and the listeners, over a manager's parts."""
 
-    def _events(self) -> Inbound:
-        """Where the events come from (the manager's `Inbound`)."""
+    def _events(self) -> Dispatcher:
+        """Where the events go (the manager's `Dispatcher`)."""
         raise NotImplementedError
 
     def _listeners(self) -> tuple[Listeners[ConnectionChange], Listeners[BaseException]]:
-        """The connection and error listeners (the manager's)."""
+        """The connection and error listeners (the manager's connection's)."""
         raise NotImplementedError
 
     # -- on ----------------------------------------------------------------------
@@ -232,6 +230,9 @@ class EventSubscriptions:
                 What it raises goes to the error listeners. Events of one
                 conversation arrive in server order; a handler that blocks the
                 thread blocks the whole client (use ``asyncio.to_thread``).
+                Events that arrived before the first handler, waiter or stream
+                of their type are handed to it on registration, so registering
+                inside ``async with`` loses nothing.
 
         Returns:
             ``handler`` (with no ``handler``: a decorator that registers the function).
@@ -243,16 +244,16 @@ class EventSubscriptions:
         if handler is None:
 
             def register(fn: Handler) -> Handler:
-                events.subscribe(event, fn)
+                events.add(event, fn)
                 return fn
 
             return register
-        events.subscribe(event, handler)
+        events.add(event, handler)
         return handler
 
     def off(self, event: Event | str, handler: Handler) -> None:
         """Unregister a handler registered with [`on`][]."""
-        self._events().unsubscribe(event, handler)
+        self._events().remove(event, handler)
 
     # -- wait_for ------------------------------------------------------------------
 

@@ -1,26 +1,23 @@
-"""The seam around python-socketio: with the fast paths (`_fastpaths`, `_fastclient`), the
-only modules of the SDK that import it.
+"""The transport seam: a small interface for one connection, and python-socketio behind it.
 
-A `SocketLink` is one Socket.IO connection, from connect to close. The
-manager makes a new link for every attempt, so no state of python-socketio or
-Engine.IO leaks from one connection to the next. python-socketio is used
-with its own reconnection and SIGINT handling disabled and with an adapter
-logger, so that it neither installs process-wide handlers nor adds log
-handlers to shared loggers. This module uses the libraries' public API only;
-the internals the fast paths need live in `_fastpaths` and `_fastclient`.
+`vilnius_client._connection.Connection` drives a `Transport`: ``open()`` makes a
+`Link` (one connection, from connect to close) for every attempt, so that no state of
+python-socketio or Engine.IO leaks from one attempt to the next. Tests replace the
+transport with an in-memory fake (``tests/unit/fake_transport.py``), as httpx's
+``MockTransport`` replaces its network, so that the connection's edges (a zombie link,
+a refused join, a drop during catch-up) are tested without sockets or timing.
 
-WebSocket options (passed to aiohttp's ``ws_connect`` through Engine.IO's
-``websocket_extra_options``):
+`SocketIOTransport` is the real one: python-socketio's ``AsyncClient`` with its own
+reconnection and SIGINT handling off and an adapter logger (so it installs no
+process-wide handler and adds no log handler). Only this module and
+`vilnius_client._fastpath` import socketio. WebSocket options go to aiohttp's
+``ws_connect`` through Engine.IO's ``websocket_extra_options``:
 
-* ``permessage-deflate`` is not offered unless ``compression=True`` (passed
-  explicitly, whatever aiohttp's default). Chat events are small; compressing
-  them costs CPU on both sides and memory on the server per connection; off
-  is socket.io's server default (``perMessageDeflate: false``) too.
-* Frames up to ``max_message_size`` bytes are accepted (default
-  `DEFAULT_MAX_MESSAGE_SIZE`, 16 MiB, four times aiohttp's default);
-  ``None`` lifts the limit. A bigger frame closes the link (a WebSocket
-  cannot skip one frame): the link's `SocketLink.close_error` is then a
-  `FrameTooLargeError`, which the manager reports.
+* ``permessage-deflate`` is offered only with ``compression=True`` (socket.io's
+  servers default to off, and chat events are small);
+* frames up to ``max_message_size`` bytes are accepted (`DEFAULT_MAX_MESSAGE_SIZE`,
+  four times aiohttp's default; ``None``: no limit). A bigger frame closes the link (a
+  WebSocket cannot skip a frame) and its `Link.close_error` is a `FrameTooLargeError`.
 """
 
 from __future__ import annotations
@@ -29,13 +26,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import socketio
 
-from . import _fastpaths
-from ._fastclient import EventCallback
+from . import _fastpath
+from ._http import failure_of
 from .errors import (
     ConnectionLostError,
     FrameTooLargeError,
@@ -47,21 +44,91 @@ from .errors import (
     error_from_code,
 )
 
-__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "EventCallback", "SocketLink"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "EventCallback",
+    "Link",
+    "SocketIOTransport",
+    "Transport",
+    "refusal_error",
+]
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 """Largest WebSocket frame a link accepts by default, in bytes (aiohttp's default: 4 MiB)."""
 
+EventCallback = Callable[[str, tuple[Any, ...]], None]
+"""``(event_name, args)``: called for every server event, in arrival order."""
+
 _CLOSE_TIMEOUT = 1.0
 
 
-class _LibraryLogger:
-    """Passes python-socketio's chatter to our logger, one level quieter.
+class Link(Protocol):
+    """One connection to the default namespace, from connect to close.
 
-    python-socketio logs every packet at INFO; those become DEBUG here. Passing
-    an object (not ``True``/``False``) also stops it from attaching a
-    ``StreamHandler`` to its module logger.
+    Attributes:
+        sid: The Socket.IO session id.
+        transport: The Engine.IO transport in use (``"websocket"``, ``"polling"``).
+        received: How many events and acknowledgements arrived: a count that moves
+            proves the link alive (the heartbeat watchdog reads it).
+        close_reason: Why the link closed (empty while open).
+        close_error: Why it closed, when that is an error worth reporting.
     """
+
+    sid: str | None
+    transport: str | None
+    received: int
+    close_reason: str
+    close_error: VilniusError | None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the link is up."""
+        ...
+
+    async def emit(self, event: str, data: Any) -> None:
+        """Send an event (no acknowledgement). Raises `NotConnectedError` when down."""
+        ...
+
+    async def call(self, event: str, data: Any, *, within: float) -> tuple[Any, ...]:
+        """Send an event and wait (``within`` seconds) for its acknowledgement's arguments.
+
+        Raises `NotConnectedError`, `ConnectionLostError` (dropped meanwhile) or
+        `ReplyTimeoutError`.
+        """
+        ...
+
+    def abort(self, reason: str) -> None:
+        """Declare the link dead now: `wait_closed` returns, pending calls fail."""
+        ...
+
+    async def wait_closed(self) -> str:
+        """Wait until the link is gone; return why."""
+        ...
+
+    async def close(self) -> None:
+        """Close the link and release everything; idempotent and bounded in time."""
+        ...
+
+
+class Transport(Protocol):
+    """Makes links."""
+
+    async def open(
+        self, url: str, *, auth: dict[str, Any] | None, on_event: EventCallback, within: float
+    ) -> Link:
+        """Connect to ``url``; wait (``within`` seconds) until the namespace is accepted.
+
+        Raises:
+            AuthError: The server refused the credentials (`ForbiddenError` for a
+                ``forbidden`` refusal; other codes their `ServerError`).
+            TransportError: Anything else (with a cause a user can act on).
+        """
+        ...
+
+
+class _LibraryLogger:
+    """python-socketio's chatter into our logger, one level quieter (INFO per packet
+    becomes DEBUG). An object, not ``True``/``False``, so that it attaches no handler."""
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
@@ -84,10 +151,10 @@ class _LibraryLogger:
 def refusal_error(data: Any) -> TransportError | ServerError:
     """Map a ``connect_error`` payload to an exception, by its error code only.
 
-    Contract servers refuse with ``{"message": ..., "data": {"code": ...}}``
-    (socket.io 4's ``next(err)`` with ``err.data``) or ``{"message", "code"}``:
-    the code picks the `ServerError` (``unauthorized``: `AuthError`). A refusal
-    without a code is a `TransportError`, whatever its words.
+    Contract servers refuse with ``{"message", "data": {"code"}}`` (socket.io 4's
+    ``next(err)`` with ``err.data``) or ``{"message", "code"}``: the code picks the
+    `ServerError` (``unauthorized``: `AuthError`). Without a code it is a
+    `TransportError`, whatever its words.
     """
     message = str(data)
     code: str | None = None
@@ -103,135 +170,114 @@ def refusal_error(data: Any) -> TransportError | ServerError:
     return error_from_code(code, f"connection refused: {message}")
 
 
-class SocketLink:
-    """One Socket.IO connection to the default namespace.
+class SocketIOTransport:
+    """Links made with python-socketio (see the module docstring).
 
     Args:
-        url: The server URL (``http://host:port``).
-        on_event: Called for every server event, synchronously and in order.
-        on_close: Called once when the link is gone, with the reason.
-        logger: Where python-socketio's messages go.
-        transports: Engine.IO transports, first one used to connect.
-        path: The Socket.IO path.
-        compression: Offer ``permessage-deflate`` on the WebSocket.
+        logger: Where python-socketio's messages go (quieter by one level).
+        transports: Engine.IO transports, the first one used to connect.
+        compression: Offer ``permessage-deflate``.
         max_message_size: Largest frame accepted, in bytes (``None``: no limit).
-        paths: The fast paths to use (default: `fast_paths`).
-
-    Attributes:
-        received: How many Socket.IO events and acknowledgements arrived so
-            far: a count that moves proves the link alive.
-        close_error: Why the link closed, when it is an error worth reporting
-            (an oversize frame), else ``None``.
+        paths: The fast paths (default: those in force, `_fastpath.fast_paths`).
     """
 
     def __init__(
         self,
-        url: str,
         *,
-        on_event: EventCallback,
-        on_close: Callable[[str], None],
         logger: logging.Logger,
         transports: Sequence[str] = ("websocket",),
-        path: str = "socket.io",
         compression: bool = False,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-        paths: _fastpaths.FastPaths | None = None,
+        paths: _fastpath.FastPaths | None = None,
     ) -> None:
-        self.url = url
+        self.logger = logger
+        self.transports = list(transports)
+        self.compression = compression
+        self.max_message_size = max_message_size
+        self.paths = paths
+
+    async def open(
+        self, url: str, *, auth: dict[str, Any] | None, on_event: EventCallback, within: float
+    ) -> SocketIOLink:
+        link = SocketIOLink(self, on_event)
+        await link.open(url, auth, within)
+        return link
+
+
+class SocketIOLink:
+    """One python-socketio connection (a `Link`)."""
+
+    def __init__(self, transport: SocketIOTransport, on_event: EventCallback) -> None:
         self._on_event = on_event
-        self._on_close = on_close
-        self._transports = list(transports)
-        self._path = path
+        self._transports = transport.transports
+        self.max_message_size = transport.max_message_size
         self._pending: set[asyncio.Future[tuple[Any, ...]]] = set()
         self._refusal: Any = None
+        self._accepted = False
         self._closed = asyncio.Event()
         self.close_reason = ""
         self.close_error: VilniusError | None = None
         self.received = 0
-        self.max_message_size = max_message_size
-        self._http: aiohttp.ClientSession | None = None
-        quiet = _LibraryLogger(logger)
-        self.paths = _fastpaths.fast_paths() if paths is None else paths
-        self._sio = _fastpaths.make_client(
-            self.paths,
+        self.sid: str | None = None
+        self.transport: str | None = None
+        # A session object, not a factory: python-engineio before 4.12 takes no callable.
+        # Engine.IO leaves a session it was given open: `close` closes it.
+        self._http = aiohttp.ClientSession()
+        quiet = _LibraryLogger(transport.logger)
+        paths = self.paths = _fastpath.fast_paths() if transport.paths is None else transport.paths
+        self._sio = _fastpath.make_client(
+            paths,
             fast_event=self._deliver,
             reconnection=False,
             handle_sigint=False,
             logger=quiet,
             engineio_logger=quiet,
-            http_session=self._session,
+            http_session=self._http,
             websocket_extra_options={
-                "compress": 15 if compression else 0,
-                "max_msg_size": max_message_size or 0,
+                "compress": 15 if transport.compression else 0,
+                "max_msg_size": transport.max_message_size or 0,
             },
         )
         self._sio.on("*", self._handle_event)
+        self._sio.on("connect", self._handle_connect)
         self._sio.on("connect_error", self._handle_connect_error)
         self._sio.on("disconnect", self._handle_disconnect)
-
-    def _session(self) -> aiohttp.ClientSession:
-        # Our own session (Engine.IO leaves external sessions open): Engine.IO
-        # does not close the one it makes when a websocket handshake fails.
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
-        return self._http
 
     @property
     def connected(self) -> bool:
         """Whether the namespace is connected and the link not closed."""
         return bool(self._sio.connected) and not self._closed.is_set()
 
-    @property
-    def sid(self) -> str | None:
-        """The Socket.IO session id of the default namespace."""
-        sid = self._sio.get_sid("/")
-        return str(sid) if sid is not None else None
-
-    @property
-    def transport(self) -> str | None:
-        """The Engine.IO transport in use (``"websocket"`` or ``"polling"``)."""
-        name = self._sio.transport()
-        return str(name) if name else None
-
-    async def open(self, auth: dict[str, Any] | None, *, wait: float) -> None:
-        """Connect and wait for the namespace to be accepted, within ``wait`` seconds.
-
-        Raises:
-            AuthError: The server refused the credentials (``ForbiddenError``
-                for a ``forbidden`` refusal).
-            TransportError: Any other failure, a refusal included.
-        """
+    async def open(self, url: str, auth: dict[str, Any] | None, within: float) -> None:
+        """Connect within ``within`` seconds (see `Transport.open`)."""
         try:
-            # One bound for the whole handshake: a black-holed connect would
-            # otherwise wait for aiohttp's default of minutes.
-            async with asyncio.timeout(wait):
+            async with asyncio.timeout(within):  # one bound for the whole handshake
                 await self._sio.connect(
-                    self.url,
+                    url,
                     auth=auth,
                     transports=self._transports,
-                    socketio_path=self._path,
-                    wait_timeout=wait,
+                    socketio_path="socket.io",
+                    wait_timeout=within,
                 )
         except TimeoutError as exc:
             await self.close()
-            raise TransportError(f"no answer from {self.url} within {wait:g} s") from exc
+            raise TransportError(f"{url}: no answer within {within:.3g} s") from exc
         except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
             await self.close()
-            if self._refusal is not None:
+            if isinstance(self._refusal, dict):
                 raise refusal_error(self._refusal) from exc
-            raise TransportError(f"cannot connect to {self.url}: {exc}") from exc
+            raise failure_of(url, exc) from exc
         except BaseException:
             await self.close()
             raise
+        self.sid = _fastpath.sid_of(self._sio)
+        self.transport = _fastpath.transport_of(self._sio)
 
-    async def emit(
-        self, event: str, data: Any, *, callback: Callable[..., None] | None = None
-    ) -> None:
-        """Send an event without waiting for an acknowledgement (``callback`` gets it, if any).
+    async def emit(self, event: str, data: Any) -> None:
+        """Send an event without waiting for an acknowledgement."""
+        await self._emit(event, data, None)
 
-        Raises:
-            NotConnectedError: The link is not connected.
-        """
+    async def _emit(self, event: str, data: Any, callback: Callable[..., None] | None) -> None:
         if not self.connected:
             raise NotConnectedError(f"cannot send {event!r}: not connected")
         try:
@@ -239,19 +285,8 @@ class SocketLink:
         except socketio.exceptions.BadNamespaceError as exc:
             raise NotConnectedError(f"cannot send {event!r}: not connected") from exc
 
-    async def call(self, event: str, data: Any, *, ack_within: float) -> tuple[Any, ...]:
-        """Send an event and wait for the server's acknowledgement.
-
-        Unlike ``AsyncClient.call()``, this fails at once when the link drops.
-
-        Returns:
-            The arguments the server passed to the acknowledgement.
-
-        Raises:
-            NotConnectedError: The link is not connected.
-            ConnectionLostError: The link dropped before the acknowledgement.
-            ReplyTimeoutError: No acknowledgement within ``ack_within`` seconds.
-        """
+    async def call(self, event: str, data: Any, *, within: float) -> tuple[Any, ...]:
+        """Send an event and wait for its acknowledgement (fails at once if the link drops)."""
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
 
         def acknowledge(*args: Any) -> None:
@@ -261,13 +296,13 @@ class SocketLink:
 
         self._pending.add(future)
         try:
-            await self.emit(event, data, callback=acknowledge)
+            await self._emit(event, data, acknowledge)
             try:
-                async with asyncio.timeout(ack_within):
+                async with asyncio.timeout(within):
                     return await future
             except TimeoutError:
                 raise ReplyTimeoutError(
-                    f"no acknowledgement for {event!r} within {ack_within:g} s"
+                    f"no acknowledgement for {event!r} within {within:g} s"
                 ) from None
         finally:
             self._pending.discard(future)
@@ -277,40 +312,7 @@ class SocketLink:
                 future.cancel()
 
     def abort(self, reason: str) -> None:
-        """Declare the link dead now (pending acknowledgements fail at once).
-
-        The socket itself is torn down by `close`.
-        """
-        self._mark_closed(reason)
-
-    async def wait_closed(self) -> str:
-        """Wait until the link is gone; return the reason."""
-        await self._closed.wait()
-        return self.close_reason
-
-    async def close(self) -> None:
-        """Close the socket and release every resource; idempotent.
-
-        Bounded in time even on a half-open TCP connection.
-        """
-        self._mark_closed("closed by client")
-        if _fastpaths.engine_connected(self._sio):
-            with contextlib.suppress(TimeoutError, OSError, aiohttp.ClientError, ValueError):
-                async with asyncio.timeout(_CLOSE_TIMEOUT):
-                    await self._sio.disconnect()
-        if self._http is not None:
-            await self._http.close()  # also breaks a socket that would not close
-        loops = _fastpaths.engine_tasks(self._sio)
-        if loops:
-            await asyncio.wait(loops, timeout=_CLOSE_TIMEOUT)
-            for task in loops:
-                task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-        _fastpaths.mark_engine_disconnected(self._sio)
-
-    # -- python-socketio callbacks ------------------------------------------
-
-    def _mark_closed(self, reason: str) -> None:
+        """Declare the link dead now (the socket itself is torn down by `close`)."""
         if self._closed.is_set():
             return
         self.close_reason = reason
@@ -318,7 +320,29 @@ class SocketLink:
         for future in self._pending:
             if not future.done():
                 future.set_exception(ConnectionLostError(f"connection lost: {reason}"))
-        self._on_close(reason)
+
+    async def wait_closed(self) -> str:
+        """Wait until the link is gone; return the reason."""
+        await self._closed.wait()
+        return self.close_reason
+
+    async def close(self) -> None:
+        """Close the socket and release every resource; idempotent, bounded in time."""
+        self.abort("closed by the client")
+        if _fastpath.engine_connected(self._sio):
+            with contextlib.suppress(TimeoutError, OSError, aiohttp.ClientError, ValueError):
+                async with asyncio.timeout(_CLOSE_TIMEOUT):
+                    await self._sio.disconnect()
+        await self._http.close()  # also breaks a socket that would not close
+        loops = _fastpath.engine_tasks(self._sio)
+        if loops:
+            await asyncio.wait(loops, timeout=_CLOSE_TIMEOUT)
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+        _fastpath.mark_engine_disconnected(self._sio)
+
+    # -- python-socketio's callbacks ------------------------------------------
 
     def _handle_event(self, event: str, *args: Any) -> None:
         self._deliver(event, args)  # python-socketio's own dispatch (no fast path)
@@ -328,11 +352,21 @@ class SocketLink:
         if not self._closed.is_set():
             self._on_event(event, args)
 
+    def _handle_connect(self) -> None:
+        self._accepted = True
+
     def _handle_connect_error(self, data: Any = None) -> None:
-        self._refusal = data if data is not None else "refused"
+        if not self._accepted:
+            self._refusal = data
+            return
+        # A CONNECT_ERROR on a live link: python-socketio drops the namespace without a
+        # disconnect event; the link is as good as gone, and the reason is reported.
+        error = refusal_error(data if data is not None else "refused")
+        self.close_error = error
+        self.abort(f"refused by the server: {error}")
 
     def _handle_disconnect(self, reason: Any = None) -> None:
-        ws = _fastpaths.engine_websocket(self._sio)
+        ws = _fastpath.engine_websocket(self._sio)
         if ws is not None and ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
             limit = self.max_message_size
             ours = f"{limit} bytes" if limit else "none"
@@ -343,4 +377,4 @@ class SocketLink:
                 limit=limit,
             )
             reason = "frame too large"
-        self._mark_closed(f"disconnected ({reason})" if reason else "disconnected")
+        self.abort(f"disconnected ({reason})" if reason else "disconnected")

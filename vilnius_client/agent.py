@@ -21,17 +21,17 @@ What the server offers is asked once, when the client starts
 and decides how the client logs in (`_auth.AgentLogin`) and recovers
 (`_recovery.Recovery`); the code of a bot is the same for both kinds.
 
-Recovery (the guide: `docs/guides/recovery.md`): after every reconnect, before
-live events resume, the messages missed are delivered to the same handlers as
-[`NewMessageEvent`][vilnius_client.NewMessageEvent]s with ``replayed=True``,
-each once: by ``seq`` with ``GET /api/messages?after=`` on our server (persist
-[`last_seq`][vilnius_client.AgentClient.last_seq] and pass it back to resume
-after a restart; a client started without one starts at the server's head), by
-message id from ``GET /api/admin/conversations`` on production (no resume
-position across restarts there). [`last_seq`][vilnius_client.AgentClient.last_seq]
-never covers a message still queued behind a slow handler, so a restart
-delivers it again rather than losing it (at-least-once across restarts,
-exactly once within one client).
+Recovery (the guide: `docs/guides/recovery.md`): after every reconnect the messages
+missed are delivered to the same handlers as
+[`NewMessageEvent`][vilnius_client.NewMessageEvent]s with ``replayed=True``, each once,
+before the live ones: by ``seq`` with ``GET /api/messages?after=`` on our server, by
+message id from ``GET /api/admin/conversations`` on production. To resume after a
+restart of your process, persist the position and pass it back:
+[`last_seq`][vilnius_client.AgentClient.last_seq] on our server,
+[`last_message_at`][vilnius_client.AgentClient.last_message_at] on production (a client
+started without one starts at the end: history is not replayed). The position never
+passes a message your code did not take (its handlers ran, or a waiter or stream got
+it); messages that arrive before your first handler is registered are held for it.
 
 Decisions:
 
@@ -58,22 +58,19 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Literal, Unpack, overload
 
 from ._auth import AgentLogin, Credentials, TotpSource
 from ._capabilities import ServerCapabilities, ServerKind
-from ._client import ClientBase
-from ._options import ConnectionOptions
-from ._recovery import Recovery
-from ._recovery_by_id import ListingRecovery
-from ._recovery_by_seq import DEFAULT_PAGE_SIZE, SeqRecovery, SeqTracker, replay_all
-from ._state import LOST
-from ._tokens import TokenSource
-from .errors import (
-    ReplyTimeoutError,
-    StateError,
-)
+from ._client import ClientBase, ConnectionOptions
+from ._connection import Attempt
+from ._http import TokenSource, resolve_token
+from ._recovery import DEFAULT_PAGE_SIZE, Path, replay_all, replay_listing
+from ._state import LOST, ConnectionChange
+from ._trackers import MessageLedger, SeqTracker, epoch_ms, from_epoch_ms
+from .errors import ReplyTimeoutError, StateError
 from .events import (
     AgentData,
     AllMessagesResponse,
@@ -86,11 +83,11 @@ from .events import (
     PersonalStatus,
     PersonalStatusResponse,
     Reassignment,
+    Sender,
     StateType,
     SystemMode,
     TypingPayload,
 )
-from .manager import ConnectionChange, ModernWebSocketManager
 from .rest import RestClient
 
 __all__ = ["AgentClient"]
@@ -121,12 +118,15 @@ class AgentClient(ClientBase):
         server: What the server offers: ``"auto"`` (ask ``GET /health`` when
             connecting), ``"vilnius"``, ``"lizdeika"`` or a
             [`ServerCapabilities`][vilnius_client.ServerCapabilities].
-        last_seq: Resume position from a previous run (see [`last_seq`][]).
+        last_seq: Resume position from a previous run on a server with ``seq``
+            (see [`last_seq`][]).
+        last_message_at: Resume position from a previous run on a server without
+            ``seq`` (production; see [`last_message_at`][]).
         fallback_after: Seconds the socket may stay down before the client
-            falls back to polling ``GET /api/messages`` (``None``: never). An
-            open circuit breaker starts polling at once. Polled messages reach
-            the ``new-message`` handlers with ``replayed=True``; the client
-            returns to the socket as soon as it reconnects, and
+            falls back to polling over REST (``None``: never). An open circuit
+            breaker starts polling at once. Polled messages reach the
+            ``new-message`` handlers with ``replayed=True``; the client returns to
+            the socket as soon as it reconnects, and
             ``get_connection_status().mode`` says which is active.
         poll_interval: Seconds between two polls while falling back.
         request_timeout: Seconds for one REST request attempt.
@@ -134,12 +134,12 @@ class AgentClient(ClientBase):
         page_size: Messages per catch-up request.
         **options: The connection's options
             ([`ConnectionOptions`][vilnius_client.ConnectionOptions]:
-            ``reconnection_delay``, ``heartbeat_interval``, ``logger``, ...),
+            ``reconnection_delay``, ``heartbeat_interval``, ``connect_timeout``, ...),
             passed to the [`ModernWebSocketManager`][vilnius_client.ModernWebSocketManager].
 
     Raises:
-        ValueError: More than one kind of credential, or neither ``agent_id``
-            nor a login.
+        ValueError: More than one kind of credential, neither ``agent_id`` nor a
+            login, or a URL that is not ``http://`` or ``https://``.
 
     Connecting raises [`AuthError`][vilnius_client.AuthError] when the server
     refuses the credentials, or has no use for them (an ``agent_key`` on a
@@ -159,6 +159,7 @@ class AgentClient(ClientBase):
         credentials: Credentials | None = None,
         server: ServerKind | ServerCapabilities = "auto",
         last_seq: int | None = None,
+        last_message_at: datetime | None = None,
         fallback_after: float | None = 10.0,
         poll_interval: float = 2.0,
         request_timeout: float = 10.0,
@@ -166,11 +167,11 @@ class AgentClient(ClientBase):
         page_size: int = DEFAULT_PAGE_SIZE,
         **options: Unpack[ConnectionOptions],
     ) -> None:
-        self._rest = RestClient(
+        rest = RestClient(
             url, request_timeout=request_timeout, retry_attempts=retry_attempts, server=server
         )
         self._login = AgentLogin(
-            self._rest,
+            rest,
             agent_id=agent_id,
             agent_key=agent_key,
             token=token,
@@ -180,40 +181,79 @@ class AgentClient(ClientBase):
             credentials=credentials,
         )
         self.agent_id: str | None = agent_id
-        self._page_size = page_size
-        self._manager = ModernWebSocketManager(
-            url, agent_id=agent_id, token=self._login.token, server=server, **options
-        )
-        self._manager.before_connect(self._prepare)
-        self._tracker = SeqTracker(last_seq)
-        self._recovery = Recovery(
-            self._manager,
+        self._last_seq = last_seq
+        self._last_message_at = last_message_at
+        self._assemble(
+            url,
+            rest,
             Event.NEW_MESSAGE,
             replayed=_replayed,
             applies=lambda event: True,
             fallback_after=fallback_after,
             poll_interval=poll_interval,
+            page_size=page_size,
+            options=options,
         )
-        self._manager.on_connection_change(self._on_change)
 
     # ------------------------------------------------------------------
-    # Lifecycle
+    # The connection's session
 
-    async def connect(self) -> None:
-        """Connect (what entering the context manager does)."""
-        try:
-            await self._manager.connect()
-        except BaseException:
-            await self._rest.disconnect()
-            raise
+    async def _prepare(self) -> Attempt:
+        """Before every attempt: what the server offers; the first time, the login."""
+        capabilities = await self._rest.probe()
+        if self._recovery.path is None:
+            user_id = await self._login.log_in(capabilities)
+            if user_id is not None:
+                self.agent_id = user_id
+            self._recovery.path = self._path(capabilities)
+        return Attempt(
+            token=await resolve_token(self._login.token),
+            agent_id=self.agent_id,
+            capabilities=capabilities,
+            fresh_credentials=callable(self._login.token),
+        )
+
+    def _path(self, capabilities: ServerCapabilities) -> Path:
+        if capabilities.seq_recovery:
+            tracker = SeqTracker(self._last_seq)
+            return Path(
+                tracker,
+                lambda starting: replay_all(
+                    tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
+                ),
+            )
+        at = self._last_message_at
+        ledger = MessageLedger(epoch_ms(at) if at is not None else None)
+        return Path(
+            ledger,
+            lambda starting: replay_listing(
+                ledger, self._list_conversations, self._conversation_messages, starting=starting
+            ),
+            senders=frozenset({Sender.VISITOR}),
+            started=at is not None,
+        )
+
+    def _changed(self, change: ConnectionChange) -> None:
+        if change.new in LOST:
+            self._login.connection_lost()
+        super()._changed(change)
+
+    async def _fetch_page(self, after: int, limit: int) -> AllMessagesResponse:
+        return await self._rest.all_messages(after=after, limit=limit)
+
+    async def _list_conversations(self) -> list[Conversation]:
+        return (await self._rest.admin_conversations()).conversations
+
+    def _on_reset(self, position: int, head: int) -> None:
+        self._manager.logger.warning(
+            "the server's message history was reset (head %d is behind our position %d): "
+            "delivering its new history from the start",
+            head,
+            position,
+        )
 
     # ------------------------------------------------------------------
     # Parts and status
-
-    @property
-    def capabilities(self) -> ServerCapabilities | None:
-        """What the server offers (known once connected)."""
-        return self._rest.known_capabilities
 
     @property
     def user(self) -> dict[str, Any] | None:
@@ -223,21 +263,36 @@ class AgentClient(ClientBase):
 
     @property
     def last_seq(self) -> int | None:
-        """The position to resume from (``None`` before the first connect).
+        """The position to resume from on a server with ``seq`` (``None`` elsewhere).
 
-        Every ``new-message`` with a seq at or below it has been handed to the
-        handlers. Store it (any time, also after
-        [`disconnect`][vilnius_client.AgentClient.disconnect]) and pass it as
-        ``last_seq=`` to a new client to resume without losing messages.
-        Messages queued behind a slow handler are not covered, so a restarted
-        client receives them again.
+        Every ``new-message`` at or below it was taken by your code (its handlers
+        ran, or a waiter or stream got it). Store it (any time, also after
+        [`disconnect`][vilnius_client.AgentClient.disconnect]) and pass it back as
+        ``last_seq=`` to a new client: it receives every message after it, once.
         """
-        return self._recovery.resume(self._tracker.last_seq)
+        tracker = self._recovery.path.tracker if self._recovery.path else None
+        if tracker is None:
+            return self._last_seq
+        return tracker.position if isinstance(tracker, SeqTracker) else None
+
+    @property
+    def last_message_at(self) -> datetime | None:
+        """The position to resume from on a server without ``seq`` (production): the
+        server's time of the newest message your code took, with none before it left
+        untaken. Pass it back as ``last_message_at=``. ``None`` elsewhere."""
+        tracker = self._recovery.path.tracker if self._recovery.path else None
+        if tracker is None:
+            return self._last_message_at
+        if not isinstance(tracker, MessageLedger):
+            return None
+        position = tracker.position
+        return from_epoch_ms(position) if position is not None else None
 
     @property
     def received_seq(self) -> int | None:
-        """The highest seq received, including messages still queued for handlers."""
-        return self._tracker.last_seq
+        """The highest seq received, including messages not handled yet."""
+        tracker = self._recovery.path.tracker if self._recovery.path else None
+        return tracker.high if isinstance(tracker, SeqTracker) else self._last_seq
 
     async def join_conversation(self, conversation_id: str) -> None:
         """Join a conversation's room (re-joined after every reconnect)."""
@@ -287,24 +342,23 @@ class AgentClient(ClientBase):
             ReplyTimeoutError: No answer within ``timeout``.
         """
         wanted = StateType(state)
-        answer: asyncio.Future[CurrentStateEvent] = asyncio.get_running_loop().create_future()
-
-        def match(event: CurrentStateEvent) -> None:
-            if event.type == wanted and not answer.done():
-                answer.set_result(event)
-
-        # A handler (the user's of the same event run first), subscribed before
-        # sending, so that a fast answer cannot be missed.
-        self.on(Event.CURRENT_STATE, match)
+        # Waiting before sending, so that a fast answer cannot be missed, and for an
+        # answer to this request only (not one held from before).
+        answer = asyncio.ensure_future(
+            self._events().wait_for(
+                Event.CURRENT_STATE, lambda event: event.type == wanted, timeout, held=False
+            )
+        )
+        await asyncio.sleep(0)  # the waiter is in place
         try:
             await self._manager.send(Event.REQUEST_CURRENT_STATE, wanted.value)
-            try:
-                async with asyncio.timeout(timeout):
-                    event = await answer
-            except TimeoutError:
-                raise ReplyTimeoutError(f"no current-state {wanted} within {timeout:g} s") from None
-        finally:
-            self.off(Event.CURRENT_STATE, match)
+        except BaseException:
+            answer.cancel()
+            raise
+        try:
+            event: CurrentStateEvent = await answer
+        except ReplyTimeoutError:
+            raise ReplyTimeoutError(f"no current-state {wanted} within {timeout:g} s") from None
         return event.data
 
     # ------------------------------------------------------------------
@@ -338,7 +392,7 @@ class AgentClient(ClientBase):
         """
         wanted = PersonalStatus(status)
         if wanted is not PersonalStatus.ONLINE:
-            wanted = (await self._rest.capabilities()).away_status
+            wanted = (await self._rest.probe()).away_status
         return await self._rest.set_personal_status(self._me, wanted)
 
     async def get_system_mode(self) -> SystemMode:
@@ -403,47 +457,6 @@ class AgentClient(ClientBase):
     async def end_conversation(self, conversation_id: str) -> None:
         """End a conversation as this agent."""
         await self._rest.end_conversation(conversation_id, agent_id=self._me)
-
-    # ------------------------------------------------------------------
-    # Recovery and credentials
-
-    async def _prepare(self) -> None:
-        """Before every attempt: what the server offers; the first time, the login."""
-        capabilities = await self._rest.capabilities()
-        self._manager.capabilities = capabilities
-        if self._recovery.path is not None:
-            return
-        user_id = await self._login.log_in(capabilities)
-        if user_id is not None:
-            self.agent_id = self._manager.agent_id = user_id
-        self._recovery.path = (
-            SeqRecovery(self._tracker, self._replay_all)
-            if capabilities.seq_recovery
-            else ListingRecovery(self._list_conversations, self._conversation_messages)
-        )
-
-    def _on_change(self, change: ConnectionChange) -> None:
-        if change.new in LOST:
-            self._login.connection_lost()
-
-    def _replay_all(self) -> AsyncGenerator[Message, None]:
-        return replay_all(
-            self._tracker, self._fetch_page, page_size=self._page_size, on_reset=self._on_reset
-        )
-
-    async def _fetch_page(self, after: int, limit: int) -> AllMessagesResponse:
-        return await self._rest.all_messages(after=after, limit=limit)
-
-    async def _list_conversations(self) -> list[Conversation]:
-        return (await self._rest.admin_conversations()).conversations
-
-    def _on_reset(self, position: int, head: int) -> None:
-        self._manager.logger.warning(
-            "the server's message history was reset (head %d is behind our position %d): "
-            "delivering its new history from the start",
-            head,
-            position,
-        )
 
 
 def _replayed(message: Message) -> NewMessageEvent:

@@ -42,7 +42,12 @@ Decisions:
   its current end: its history is not replayed (read it with
   [`history`][vilnius_client.CustomerClient.history]).
 * The customer's own messages are never delivered as events (the contract has
-  no event for them in the room); they only move the position forward.
+  no event for them in the room), and never move the position on their own: a
+  message sent while the socket was down must not cover a reply stored before it.
+* A first [`send_message`][vilnius_client.CustomerClient.send_message] that fails
+  keeps its ``session-…`` id: the next one (a retry with the same idempotency key,
+  or any other) goes to the same conversation, so a message the server stored
+  although the call failed is never left in a conversation the client forgot.
 """
 
 from __future__ import annotations
@@ -53,31 +58,19 @@ from datetime import datetime
 from typing import Any, Unpack
 
 from ._capabilities import ServerCapabilities, ServerKind
-from ._client import ClientBase
-from ._options import ConnectionOptions
-from ._recovery import Recovery
-from ._recovery_by_id import ConversationRecovery, epoch_ms, from_epoch_ms
-from ._recovery_by_seq import (
+from ._client import ClientBase, ConnectionOptions
+from ._connection import Attempt
+from ._http import TokenSource, resolve_token
+from ._recovery import (
     DEFAULT_PAGE_SIZE,
-    SeqRecovery,
-    SeqTracker,
+    Path,
     replay_conversation,
+    replay_conversation_by_id,
     seq_of,
 )
-from ._tokens import TokenSource, resolve_token
-from .errors import (
-    NotFoundError,
-    ServerError,
-    StateError,
-)
-from .events import (
-    AgentMessageEvent,
-    Conversation,
-    Event,
-    Message,
-    TypingPayload,
-)
-from .manager import ModernWebSocketManager
+from ._trackers import MessageLedger, SeqTracker, epoch_ms, from_epoch_ms
+from .errors import NotFoundError, ServerError, StateError
+from .events import AgentMessageEvent, Conversation, Event, Message, Sender, TypingPayload
 from .rest import RestClient
 
 __all__ = ["CustomerClient"]
@@ -110,6 +103,9 @@ class CustomerClient(ClientBase):
         **options: The connection's options
             ([`ConnectionOptions`][vilnius_client.ConnectionOptions]), passed to
             the [`ModernWebSocketManager`][vilnius_client.ModernWebSocketManager].
+
+    Raises:
+        ValueError: A URL that is not ``http://`` or ``https://``.
     """
 
     def __init__(
@@ -132,35 +128,31 @@ class CustomerClient(ClientBase):
         self.visitor_id = visitor_id
         self._conversation_id = conversation_id
         self._token: TokenSource = token
-        self._page_size = page_size
-        self._tracker: SeqTracker | None = (
-            SeqTracker(last_seq) if conversation_id is not None else None
-        )
-        self._rest = RestClient(
+        self._last_seq = last_seq
+        self._resume_at = epoch_ms(last_message_at) if last_message_at is not None else None
+        self._planned: str | None = None  # the session id of a first send not yet answered
+        self._entered = False
+        rest = RestClient(
             url,
             token=self._current_token,
             request_timeout=request_timeout,
             retry_attempts=retry_attempts,
             server=server,
         )
-        # A function, so that the token a created conversation brings is used.
-        self._manager = ModernWebSocketManager(
-            url, token=self._current_token, server=server, **options
-        )
-        self._manager.before_connect(self._prepare)
-        self._resume_at = epoch_ms(last_message_at) if last_message_at is not None else None
-        self._recovery = Recovery(
-            self._manager,
+        self._assemble(
+            url,
+            rest,
             Event.AGENT_MESSAGE,
             replayed=_replayed,
             applies=lambda event: event.message.conversation_id == self._conversation_id,
             fallback_after=fallback_after,
             poll_interval=poll_interval,
+            page_size=page_size,
+            options=options,
         )
-        self._entered = False
 
     # ------------------------------------------------------------------
-    # Lifecycle
+    # Lifecycle, and the connection's session
 
     async def connect(self) -> None:
         """Start (what entering the context manager does).
@@ -173,6 +165,63 @@ class CustomerClient(ClientBase):
         self._entered = True
         if self._conversation_id is not None:
             await self._open_socket()
+
+    async def _prepare(self) -> Attempt:
+        """Before every attempt: what the server offers, and so how to recover."""
+        capabilities = await self._rest.probe()
+        conversation_id = self._conversation_id
+        if self._recovery.path is None and conversation_id is not None:
+            self._recovery.path = self._path(conversation_id, capabilities)
+        return Attempt(
+            token=await self._current_token(),
+            agent_id=None,
+            capabilities=capabilities,
+            fresh_credentials=callable(self._token),
+        )
+
+    def _path(self, conversation_id: str, capabilities: ServerCapabilities) -> Path:
+        if capabilities.seq:
+            tracker = SeqTracker(self._last_seq)
+
+            async def page(after: int, limit: int) -> list[Message]:
+                answer = await self._rest.conversation_messages(
+                    conversation_id, after=after, limit=limit
+                )
+                return answer.messages
+
+            return Path(
+                tracker,
+                lambda starting: replay_conversation(tracker, page, page_size=self._page_size),
+                senders=frozenset({Sender.AGENT, Sender.SYSTEM}),
+            )
+        ledger = MessageLedger(self._resume_at)
+        return Path(
+            ledger,
+            lambda starting: replay_conversation_by_id(
+                ledger, conversation_id, self._conversation_messages, starting=starting
+            ),
+            senders=frozenset({Sender.AGENT}),
+            started=self._resume_at is not None,
+        )
+
+    async def _open_socket(self) -> None:
+        conversation_id = self._conversation_id
+        assert conversation_id is not None
+        errors: list[BaseException] = []
+        listener = self._manager.on_error(errors.append)
+        try:
+            # Remembered before connecting: joined during the connect, before the catch-up.
+            await self._manager.join_conversation(conversation_id)
+            await self._manager.connect()
+        finally:
+            self._manager.off_error(listener)
+        if conversation_id not in self._manager.rooms:
+            # The connection reports a refused join and forgets the room; raise it here.
+            refused = next((exc for exc in errors if isinstance(exc, ServerError)), None)
+            raise refused or NotFoundError(f"could not join conversation {conversation_id!r}")
+
+    async def _current_token(self) -> str | None:
+        return await resolve_token(self._token)
 
     # ------------------------------------------------------------------
     # Parts and status
@@ -188,31 +237,30 @@ class CustomerClient(ClientBase):
         return self._token if isinstance(self._token, str) else None
 
     @property
-    def capabilities(self) -> ServerCapabilities | None:
-        """What the server offers (known once the first request or connection needed it)."""
-        return self._rest.known_capabilities
-
-    @property
     def last_seq(self) -> int | None:
         """The position to resume from within the conversation; persist it to resume.
 
-        Replies still queued behind a slow handler are not covered. ``None`` on a
-        server without ``seq`` (use [`last_message_at`][] there).
+        Every reply at or below it was taken by your code. ``None`` on a server
+        without ``seq`` (use [`last_message_at`][] there).
         """
-        if self._tracker is None or isinstance(self._recovery.path, ConversationRecovery):
-            return None
-        return self._recovery.resume(self._tracker.last_seq)
+        tracker = self._recovery.path.tracker if self._recovery.path else None
+        if tracker is None:
+            return self._last_seq
+        return tracker.position if isinstance(tracker, SeqTracker) else None
 
     @property
     def last_message_at(self) -> datetime | None:
-        """The resume position on a server without ``seq``: the server's timestamp of
-        the newest message handed over (replies still queued behind a slow handler
-        are not covered). Pass it back as ``last_message_at=``. ``None`` elsewhere."""
-        path = self._recovery.path
-        if not isinstance(path, ConversationRecovery):
+        """The resume position on a server without ``seq``: the server's time of the
+        newest reply your code took, with none before it left untaken. Pass it back
+        as ``last_message_at=``. ``None`` elsewhere."""
+        tracker = self._recovery.path.tracker if self._recovery.path else None
+        if not isinstance(tracker, MessageLedger):
             return None
-        newest = self._recovery.resume(path.position)
-        return from_epoch_ms(newest) if newest is not None else None
+        position = tracker.position
+        return from_epoch_ms(position) if position is not None else None
+
+    # ------------------------------------------------------------------
+    # Talking
 
     async def start_conversation(self, metadata: Mapping[str, Any] | None = None) -> Conversation:
         """Create the conversation, keep its token and join its room.
@@ -243,7 +291,9 @@ class CustomerClient(ClientBase):
 
         Without a conversation yet, this creates one, the widget's way: a new
         ``session-…`` id that the first message creates (keeping its token,
-        where the server gives one).
+        where the server gives one). If that first send fails, the id is kept
+        for the next one: retried with the same ``idempotency_key``, it is
+        stored once, in the conversation the client then adopts.
 
         An autopilot reply reaches the ``agent-message`` handlers, on
         production too (where it comes only in the answer). For the whole
@@ -255,9 +305,11 @@ class CustomerClient(ClientBase):
             self._require_no_conversation()
             if self.visitor_id is None:
                 self.visitor_id = f"visitor-{uuid.uuid4().hex[:12]}"
+            planned = self._planned = self._planned or new_session_id()
             answer = await self._rest.post_message(
-                new_session_id(), text, visitor_id=self.visitor_id, idempotency_key=idempotency_key
+                planned, text, visitor_id=self.visitor_id, idempotency_key=idempotency_key
             )
+            self._planned = None
             await self._adopt(
                 answer.conversation_id,
                 self.visitor_id,
@@ -269,27 +321,25 @@ class CustomerClient(ClientBase):
                 conversation_id, text, visitor_id=self.visitor_id, idempotency_key=idempotency_key
             )
         path = self._recovery.path
-        if isinstance(path, ConversationRecovery):
+        if path is not None and isinstance(path.tracker, MessageLedger):
             # Production sends no event for an autopilot reply: it comes in the answer.
             reply = answer.ai_message
-            if reply is not None and path.took(reply):
-                await self._recovery.hand_over(reply)
+            if reply is not None and path.tracks(reply):
+                self._recovery.hand_over(reply)
             return answer.user_message
-        issues_tokens = (await self._rest.capabilities()).customer_token
-        recreated = conversation_id is not None and issues_tokens and answer.token is not None
-        if self._tracker is not None:
-            if recreated:
-                # The server answered with a token, so it created the conversation
-                # anew: it forgot it (a reset database, seqs counting from 1 again).
-                # Follow the new numbering, or every reply would look delivered.
-                self._manager.logger.warning(
-                    "the server no longer knew conversation %s and created it anew "
-                    "(its history was reset): following its new seq numbering",
-                    conversation_id,
-                )
-                self._tracker.restart(seq_of(answer.user_message) - 1)
-                self._token = answer.token
-            self._tracker.accept(answer.user_message)
+        issues_tokens = (await self._rest.probe()).customer_token
+        if conversation_id is not None and issues_tokens and answer.token is not None:
+            # The server answered with a token, so it created the conversation anew: it
+            # forgot it (a reset database, seqs counting from 1 again). Follow the new
+            # numbering, or every reply would look handled.
+            self._manager.logger.warning(
+                "the server no longer knew conversation %s and created it anew "
+                "(its history was reset): following its new seq numbering",
+                conversation_id,
+            )
+            if path is not None and isinstance(path.tracker, SeqTracker):
+                path.tracker.restart(seq_of(answer.user_message) - 1)
+            self._token = answer.token
         return answer.user_message
 
     async def typing(self, is_typing: bool) -> None:
@@ -307,16 +357,23 @@ class CustomerClient(ClientBase):
         """Every message of the conversation (``seq > after``), in order.
 
         On a server without ``seq`` (production): every message, in time order;
-        ``after`` cannot be used there.
+        ``after`` cannot be used there. Before the first send succeeded, the
+        conversation that send was for (it may exist, if the server stored the
+        message although the call failed).
 
         Raises:
             StateError: No conversation yet.
             ValueError: ``after`` on a server without ``seq``.
         """
-        conversation_id = self._conversation_id
+        conversation_id = self._conversation_id or self._planned
         if conversation_id is None:
             raise StateError("no conversation yet: start_conversation() or send_message() first")
-        return await self._history(conversation_id, after)
+        try:
+            return await self._history(conversation_id, after)
+        except NotFoundError:
+            if conversation_id == self._planned:
+                return []  # the first send was not stored
+            raise
 
     # ------------------------------------------------------------------
     # Internals
@@ -333,56 +390,13 @@ class CustomerClient(ClientBase):
         """Keep a conversation this client created (at ``since``) and connect to it."""
         self._conversation_id = conversation_id
         self.visitor_id = visitor_id
-        if token is not None and (await self._rest.capabilities()).customer_token:
+        if token is not None and (await self._rest.probe()).customer_token:
             self._token = token
-        self._tracker = SeqTracker(0)
         # A conversation of its own: every reply in it is new (without seq, those after
         # its start, which is also the position a reload resumes from before any reply).
+        self._last_seq = 0
         self._resume_at = epoch_ms(since) - 1
         await self._open_socket()
-
-    async def _prepare(self) -> None:
-        """Before every attempt: what the server offers, and so how to recover."""
-        capabilities = await self._rest.capabilities()
-        self._manager.capabilities = capabilities
-        conversation_id, tracker = self._conversation_id, self._tracker
-        if self._recovery.path is not None or conversation_id is None or tracker is None:
-            return
-        if capabilities.seq:
-            self._recovery.path = SeqRecovery(
-                tracker,
-                lambda: replay_conversation(tracker, self._fetch_page, page_size=self._page_size),
-            )
-        else:
-            self._recovery.path = ConversationRecovery(
-                conversation_id, self._conversation_messages, position=self._resume_at
-            )
-
-    async def _open_socket(self) -> None:
-        conversation_id = self._conversation_id
-        assert conversation_id is not None
-        errors: list[BaseException] = []
-        listener = self._manager.on_error(errors.append)
-        try:
-            # Remembered before connecting: joined during the connect, before the catch-up.
-            await self._manager.join_conversation(conversation_id)
-            await self._manager.connect()
-        finally:
-            self._manager.off_error(listener)
-        if conversation_id not in self._manager.conversations:
-            # The manager reports a refused join and forgets the room; raise it here.
-            refused = next((exc for exc in errors if isinstance(exc, ServerError)), None)
-            raise refused or NotFoundError(f"could not join conversation {conversation_id!r}")
-
-    async def _current_token(self) -> str | None:
-        return await resolve_token(self._token)
-
-    async def _fetch_page(self, after: int, limit: int) -> list[Message]:
-        assert self._conversation_id is not None
-        answer = await self._rest.conversation_messages(
-            self._conversation_id, after=after, limit=limit
-        )
-        return answer.messages  # replay_conversation puts them in seq order
 
 
 def _replayed(message: Message) -> AgentMessageEvent:

@@ -29,7 +29,7 @@ VilniusError
 ```
 
 Which class an answer becomes is decided by its error code, then by its HTTP
-status ([`error_from_code`][vilnius_client.error_from_code]); never by the words
+status ([`error_from_code`][vilnius_client.errors.error_from_code]); never by the words
 of its message.
 
 ## Temporary, and may have acted
@@ -37,8 +37,9 @@ of its message.
 Two attributes of every error say what a retry can do. Both follow from the
 HTTP status and the error code only, by one rule:
 
-* `exc.temporary`: repeating the same call later may succeed. True for every
-  `TransportError` (the link failed: refused, dropped, timed out); for a
+* `exc.temporary`: repeating the same call later may succeed. True for a
+  `TransportError` (the link failed: refused, dropped, timed out) but one no retry mends
+  (a TLS failure, an invalid URL, a peer that does not speak HTTP); for a
   server's answer with HTTP status 408, 429, 500, 502, 503 or 504; and for an
   answer without a status (a socket acknowledgement or `error-event`) with the
   code `rate_limited` or `internal`. False for everything else: a 4xx other
@@ -118,12 +119,17 @@ class StateError(VilniusError):
 
 
 class TransportError(VilniusError):
-    """The connection to the server failed; retrying later may help."""
+    """The connection to the server failed; retrying later may help, unless `temporary`
+    says it cannot (a TLS failure, an invalid URL, a peer that does not speak HTTP)."""
+
+    def __init__(self, message: str, *, temporary: bool = True) -> None:
+        super().__init__(message)
+        self._temporary = temporary
 
     @property
     def temporary(self) -> bool:
-        """Always: the link may work again."""
-        return True
+        """Whether the link may work again (true but for what no retry mends)."""
+        return self._temporary
 
 
 class NotConnectedError(TransportError):

@@ -25,8 +25,9 @@ A 429's ``Retry-After`` is waited out before the next attempt (up to
 [`RateLimitedError`][vilnius_client.RateLimitedError] with ``retry_after``).
 
 What the server offers ([`ServerCapabilities`][vilnius_client.ServerCapabilities])
-is asked from ``GET /health`` once, the first time it matters, unless
-``server=`` says it.
+is asked from ``GET /health`` once ([`probe`][vilnius_client.RestClient.probe]), the
+first time it matters, unless ``server=`` says it; then it is
+[`capabilities`][vilnius_client.RestClient.capabilities].
 
 One typed method per endpoint, in the contract's order (hence the length); the
 request plumbing is `vilnius_client._http`'s.
@@ -43,10 +44,9 @@ from urllib.parse import quote
 import aiohttp
 
 from ._capabilities import ServerCapabilities, ServerKind, resolve_server
-from ._http import IDEMPOTENCY_HEADER, HttpBase, request_body
+from ._http import IDEMPOTENCY_HEADER, HttpBase, TokenSource, check_url, request_body
 from ._retry import RetryListener
-from ._tokens import TokenSource
-from .errors import NotFoundError
+from .errors import NotFoundError, ProtocolError
 from .events import (
     AgentRespondRequest,
     AgentRespondResponse,
@@ -139,7 +139,7 @@ class RestClient(HttpBase):
     ) -> None:
         if retry_attempts < 1:
             raise ValueError("retry_attempts must be at least 1")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_url(base_url)
         self.token = token
         self.request_timeout = request_timeout
         self.retry_attempts = retry_attempts
@@ -155,18 +155,17 @@ class RestClient(HttpBase):
         self._closed = False
 
     @property
-    def known_capabilities(self) -> ServerCapabilities | None:
-        """What the server offers, once known (``None`` before
-        [`capabilities`][vilnius_client.RestClient.capabilities])."""
+    def capabilities(self) -> ServerCapabilities | None:
+        """What the server offers, once known (``None`` before [`probe`][] asked)."""
         return self._capabilities
 
-    async def capabilities(self) -> ServerCapabilities:
-        """What the server offers: asked from ``GET /health`` once, then kept.
-
-        A server without ``/health`` (404) is taken to be production, which
-        has the endpoint but lists no contract features.
+    async def probe(self) -> ServerCapabilities:
+        """What the server offers: asked from ``GET /health`` once (one attempt), then kept.
 
         Raises:
+            NotFoundError: ``/health`` answered 404: the URL is not the server's base URL
+                (production has ``/health`` too; a 404 is never taken for it).
+            ProtocolError: The answer is not a Vilnius server's.
             TransportError: The server could not be asked.
         """
         if self._capabilities is not None:
@@ -174,11 +173,20 @@ class RestClient(HttpBase):
         async with self._probe_lock:
             if self._capabilities is None:
                 try:
-                    health = await self.health()
-                except NotFoundError:
-                    self._capabilities = ServerCapabilities.production()
-                else:
-                    self._capabilities = ServerCapabilities.from_health(health)
+                    health = await self.request(
+                        "GET", "/health", HealthResponse, auth=False, attempts=1
+                    )
+                except NotFoundError as exc:
+                    raise NotFoundError(
+                        f"GET {self.base_url}/health answered 404: is {self.base_url} the "
+                        "server's base URL?",
+                        status=404,
+                    ) from exc
+                except ProtocolError as exc:
+                    raise ProtocolError(
+                        f"GET {self.base_url}/health: not a Vilnius server's answer ({exc})"
+                    ) from exc
+                self._capabilities = ServerCapabilities.from_health(health)
             return self._capabilities
 
     # ------------------------------------------------------------------
@@ -236,7 +244,7 @@ class RestClient(HttpBase):
         self, path: str, model: type[_M], body: dict[str, Any], idempotency_key: str | None
     ) -> _M:
         """A send: keyed and retried where the server de-duplicates, else retried only unsent."""
-        idempotent = (await self.capabilities()).idempotency
+        idempotent = (await self.probe()).idempotency
         return await self.request(
             "POST",
             path,

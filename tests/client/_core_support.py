@@ -62,11 +62,14 @@ class Transitions:
 
 
 class ScriptedServer:
-    """A bare python-socketio server whose handlers a test writes itself."""
+    """A bare python-socketio server whose handlers a test writes itself; its ``/health``
+    answers as production's does (no contract: no acks, no seq)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, health: bool = True) -> None:
         self.sio = socketio.AsyncServer(async_mode="aiohttp")
         self.app = web.Application()
+        if health:
+            self.app.router.add_get("/health", _production_health)
         self.sio.attach(self.app)
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -93,6 +96,10 @@ class ScriptedServer:
             await self.sio.shutdown()
             await self.runner.cleanup()
             self.runner = None
+
+
+async def _production_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "uptime": 1})
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,7 @@ import pytest
 from mock_server import RunningServer
 from tests.conftest import scaled
 from tests.deployments import FAST
-from vilnius_client import _fastpaths
+from vilnius_client import _fastpath
 from vilnius_client.agent import AgentClient
 from vilnius_client.rest import RestClient
 
@@ -45,11 +45,11 @@ def fast_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     the test and forgotten after it.
     """
     if request.param == "stock":
-        monkeypatch.setenv(_fastpaths.ENVIRONMENT_VARIABLE, "0")
+        monkeypatch.setenv(_fastpath.ENVIRONMENT_VARIABLE, "0")
     else:
-        monkeypatch.delenv(_fastpaths.ENVIRONMENT_VARIABLE, raising=False)
-    _fastpaths.reset()
-    expected = _fastpaths.FastPaths(inline_events=True, read_loop=True)
-    assert (_fastpaths.fast_paths() == expected) is (request.param == "fast")
+        monkeypatch.delenv(_fastpath.ENVIRONMENT_VARIABLE, raising=False)
+    _fastpath.reset()
+    expected = _fastpath.FastPaths(inline_events=True, read_loop=True)
+    assert (_fastpath.fast_paths() == expected) is (request.param == "fast")
     yield str(request.param)
-    _fastpaths.reset()
+    _fastpath.reset()

@@ -91,7 +91,7 @@ class HostileServer(ScriptedServer):
     """The server; see the module docstring for its hooks."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(health=False)
         self.app.middlewares.append(self._record_handshake)
         self.app.router.add_get("/health", self._health)
         self.app.router.add_post("/api/auth/agent-token", self._agent_token)

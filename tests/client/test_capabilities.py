@@ -38,7 +38,7 @@ CONTRACT = ServerCapabilities.contract()
 
 
 def test_capabilities_from_health() -> None:
-    from vilnius_client import HealthResponse
+    from vilnius_client.events import HealthResponse
 
     contract = HealthResponse.model_validate(
         {"status": "ok", "contract": {"name": "vilnius", "version": 1, "features": ["seq"]}}
@@ -57,7 +57,7 @@ def test_capabilities_from_health() -> None:
 
 async def test_auto_asks_health_and_a_named_server_does_not(deployment: Deployment) -> None:
     async with RestClient(deployment.url) as rest:
-        caps = await rest.capabilities()
+        caps = await rest.probe()
     expected = (
         ServerCapabilities.production()
         if deployment.profile == "lizdeika"
@@ -66,7 +66,7 @@ async def test_auto_asks_health_and_a_named_server_does_not(deployment: Deployme
     assert caps == expected
     # Told which server it is, the client never asks (nothing listens at this address).
     async with RestClient("http://127.0.0.1:9", server="lizdeika") as rest:
-        assert await rest.capabilities() == ServerCapabilities.production()
+        assert await rest.probe() == ServerCapabilities.production()
     with pytest.raises(ValueError, match="server must be"):
         RestClient("http://127.0.0.1:9", server="postgres")  # type: ignore[arg-type]
 

@@ -15,6 +15,7 @@ import pytest
 from tests.client._core_support import Transitions
 from tests.client.hostile_server import HostileServer, hostile_server, message, new_message
 from tests.conftest import scaled
+from tests.faults.timing import wait_until
 from vilnius_client import (
     AgentClient,
     AgentMessageEvent,
@@ -26,6 +27,7 @@ from vilnius_client import (
     NewMessageEvent,
     ProtocolError,
     QueueOverflowError,
+    ReplyTimeoutError,
     SeqJumpError,
     TransportError,
 )
@@ -148,6 +150,13 @@ async def test_a_customer_reports_an_absurd_seq_and_keeps_receiving_replies(
 # -- 11.7: a hanging handler cannot queue its conversation's events without bound ---------
 
 
+async def test_a_state_request_the_server_never_answers_times_out(server: HostileServer) -> None:
+    """The hostile server answers no ``request-current-state``: the wait is bounded."""
+    async with AgentClient(server.url, agent_id="a1", agent_key="k", **CLIENT) as agent:
+        with pytest.raises(ReplyTimeoutError, match="no current-state system-mode"):
+            await agent.request_current_state("system-mode", timeout=0.2)
+
+
 @pytest.mark.parametrize("overflow", ["drop-oldest", "drop-newest"])
 async def test_a_hanging_handler_queues_a_bounded_number_of_events(
     server: HostileServer, overflow: str
@@ -181,12 +190,15 @@ async def test_a_hanging_handler_queues_a_bounded_number_of_events(
     async with agent:
         await server.publish(stored[0])
         await asyncio.wait_for(entered.wait(), scaled(5))
+        server.history.extend(stored[1:])  # stored, as the flood's messages are
         await server.flood("new-message", (new_message(m) for m in stored[1:]), to="agents")
         await other.until(lambda got: len(got) == len(in_other))
         await errors.until(overflowed)
         release.set()
-        await stuck.until(lambda got: len(got) == 1 + maxsize)
-        assert agent.last_seq == flood  # dropped messages do not hold the position back
+        # Dropped untaken, so not handled: the position stays below them and a round
+        # fetches them again (waiting for room, not overflowing), each once.
+        await stuck.until(lambda got: len(got) == len(in_stuck))
+        await wait_until(lambda: agent.last_seq == flood, 5)
     assert seqs(other.items) == in_other
     overflows = errors.of(QueueOverflowError)
     assert len(overflows) == dropped
@@ -194,12 +206,14 @@ async def test_a_hanging_handler_queues_a_bounded_number_of_events(
     assert all(e.maxsize == maxsize for e in overflows)
     lost = [e.payload.message.seq for e in overflows]
     if overflow == "drop-oldest":
-        # The newest events were kept; the oldest queued ones were dropped, in order.
-        assert seqs(stuck.items) == [in_stuck[0], *in_stuck[-maxsize:]]
+        # The newest events were kept; the oldest queued ones were dropped, in order, and
+        # come again after the kept ones.
         assert lost == in_stuck[1 : 1 + dropped]
+        assert seqs(stuck.items) == [in_stuck[0], *in_stuck[-maxsize:], *lost]
     else:
-        assert seqs(stuck.items) == in_stuck[: 1 + maxsize]
         assert lost == in_stuck[1 + maxsize :]
+        assert seqs(stuck.items) == in_stuck
+    assert [e.replayed for e in stuck.items if e.message.seq in lost] == [True] * dropped
 
 
 # -- 11.8: any received frame proves the link alive; only silence trips the watchdog -----

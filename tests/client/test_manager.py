@@ -5,7 +5,6 @@ isolation, lifecycle."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -16,21 +15,13 @@ from mock_server import RunningServer
 from tests.client._core_support import FAST, Transitions, post, scripted_server
 from tests.conftest import scaled
 from vilnius_client import (
-    Ack,
     AgentMessageEvent,
-    AgentTypingStatusEvent,
     AuthError,
-    ConnectedAgentsUpdateEvent,
     ConnectionLostError,
     ConnectionState,
-    CurrentStateEvent,
-    CustomerTypingStatusEvent,
-    ErrorEvent,
     Event,
-    HeartbeatAckEvent,
     InvalidEventError,
     ModernWebSocketManager,
-    NewConversationEvent,
     NewMessageEvent,
     NotConnectedError,
     NotFoundError,
@@ -38,6 +29,16 @@ from vilnius_client import (
     ProtocolError,
     StateError,
     SystemMode,
+)
+from vilnius_client.events import (
+    Ack,
+    AgentTypingStatusEvent,
+    ConnectedAgentsUpdateEvent,
+    CurrentStateEvent,
+    CustomerTypingStatusEvent,
+    ErrorEvent,
+    HeartbeatAckEvent,
+    NewConversationEvent,
     SystemModeUpdateEvent,
     TicketsReassignedEvent,
     TypingPayload,
@@ -133,7 +134,7 @@ async def test_ack_answers_and_negative_acks_raise_mapped_errors(server: Running
         await widget.join_conversation("c1")
         with pytest.raises(NotFoundError):
             await widget.join_conversation("nope")
-        assert widget.conversations == ("c1",)
+        assert widget.rooms == ("c1",)
 
 
 async def test_raising_handler_is_reported_and_does_not_stop_others(server: RunningServer) -> None:
@@ -179,7 +180,9 @@ async def test_listeners_are_registered_with_on_and_removed_with_off(server: Run
         bot.off_connection_change(record)
         bot.off_error(failed)
         bot.off_error(failed)  # unknown now: ignored
-        bot.report_error(RuntimeError("nobody listens"))
+        await bot.send(Event.JOIN_CONVERSATION, "no-such-conversation")
+        refused = await bot.wait_for(Event.ERROR_EVENT, timeout=scaled(5))
+        assert refused.code == "not_found"  # reported too, but nobody listens now
     assert changes == [ConnectionState.CONNECTING, ConnectionState.CONNECTED]
     assert errors == []
 
@@ -379,26 +382,3 @@ def test_on_rejects_client_events_and_warns_of_typos(caplog: pytest.LogCaptureFi
     # handler that prints, and nothing added by constructing a manager.
     handlers = logging.getLogger("vilnius_client").handlers
     assert all(type(handler) is logging.NullHandler for handler in handlers)
-
-
-async def test_disconnect_ends_supervision_when_a_cancellation_is_lost(
-    server: RunningServer,
-) -> None:
-    """A cancellation lost inside a connection attempt (a session step that swallows it, or
-    Python 3.11's ``wait_for`` when the awaited answer lands at the same moment) must not
-    leave the supervisor trying to connect a closed manager, nor ``disconnect()`` waiting."""
-    bot = agent(server.url)
-    entered = asyncio.Event()
-
-    async def stubborn() -> None:
-        entered.set()
-        with contextlib.suppress(asyncio.CancelledError):  # swallowed
-            await asyncio.sleep(scaled(30))
-
-    bot.add_session_step(stubborn)
-    connecting = asyncio.create_task(bot.connect())
-    await asyncio.wait_for(entered.wait(), scaled(5))
-    await asyncio.wait_for(bot.disconnect(), scaled(5))
-    assert bot.state is ConnectionState.CLOSED
-    with pytest.raises(StateError):
-        await asyncio.wait_for(connecting, scaled(5))

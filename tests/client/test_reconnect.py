@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
@@ -62,40 +61,6 @@ async def test_restart_rejoins_rooms_and_resumes_heartbeats(server: RunningServe
         assert (await message).message.content == "again"
     assert tokens >= 2  # asked again on the reconnect
     assert bot_changes.changes[lost].reason.startswith("disconnected")
-
-
-async def test_rooms_joined_before_handlers_see_live_events(server: RunningServer) -> None:
-    """Session steps run after the joins and before any live event is handled."""
-    await post(server.url, "/api/messages", {"conversationId": "c1", "message": "hi"})
-    log: list[str] = []
-    bot = ModernWebSocketManager(server.url, agent_id="a1", **FAST)
-    step_done = asyncio.Event()
-
-    async def step() -> None:
-        log.append("step")
-        # a live event received now must be held back until the step is over
-        await post(server.url, "/api/messages", {"conversationId": "c1", "message": "during"})
-        # white-box: the event has arrived and is held back
-        await wait_until(lambda: bot._inbound.held > 0, 5, what="held live event")
-        log.append("step done")
-        step_done.set()
-
-    bot.add_session_step(step)
-    bot.add_filter(lambda event, model: model.message.content != "dropped")
-    handled = asyncio.Event()
-
-    @bot.on(Event.NEW_MESSAGE)
-    def on_message(event: Any) -> None:
-        log.append(event.message.content)
-        if event.message.content == "after":
-            handled.set()
-
-    async with bot:
-        assert log[:2] == ["step", "step done"]
-        await post(server.url, "/api/messages", {"conversationId": "c1", "message": "dropped"})
-        await post(server.url, "/api/messages", {"conversationId": "c1", "message": "after"})
-        await asyncio.wait_for(handled.wait(), scaled(5))
-    assert log == ["step", "step done", "during", "after"]
 
 
 async def test_zombie_link_is_detected_by_missing_heartbeat_acks(server: RunningServer) -> None:

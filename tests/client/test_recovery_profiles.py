@@ -11,12 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.deployments import Deployment, Inbox, Lost
-from vilnius_client import (
-    AgentMessageEvent,
-    NewMessageEvent,
-    RestClient,
-    Sender,
-)
+from vilnius_client import AgentMessageEvent, NewMessageEvent, RestClient, Sender
 
 
 async def restart_blocked(deployment: Deployment, *waiting: Lost) -> None:

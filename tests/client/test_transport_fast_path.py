@@ -1,4 +1,4 @@
-"""SocketLink's inline event path against a stock python-socketio server sending
+"""The transport's inline event path against a stock python-socketio server sending
 what the fast path does not take (ack ids, integers beyond 64 bits, several
 arguments): every event still arrives, in the order it was sent, and a
 callback that raises does not end the connection. Run with the fast paths and
@@ -16,7 +16,7 @@ import socketio
 from aiohttp import web
 
 from tests.conftest import scaled
-from vilnius_client._transport import SocketLink
+from vilnius_client._transport import SocketIOTransport
 
 pytestmark = pytest.mark.usefixtures("fast_paths")
 
@@ -84,9 +84,10 @@ async def test_every_event_arrives_in_order(peer: tuple[Peer, str]) -> None:
         if args and args[-1] == {"n": 8}:
             done.set()
 
-    link = SocketLink(url, on_event=on_event, on_close=lambda reason: None, logger=LOG)
+    link = await SocketIOTransport(logger=LOG).open(
+        url, auth=None, on_event=on_event, within=scaled(5)
+    )
     try:
-        await link.open(None, wait=scaled(5))
         await asyncio.wait_for(server.connected.wait(), scaled(5))
         await server.script(server.sids[0])
         await asyncio.wait_for(done.wait(), scaled(5))
@@ -109,9 +110,10 @@ async def test_every_event_arrives_in_order(peer: tuple[Peer, str]) -> None:
 
 async def test_the_link_takes_the_paths_in_force(peer: tuple[Peer, str], fast_paths: str) -> None:
     _, url = peer
-    link = SocketLink(url, on_event=lambda name, args: None, on_close=lambda r: None, logger=LOG)
+    link = await SocketIOTransport(logger=LOG).open(
+        url, auth=None, on_event=lambda name, args: None, within=scaled(5)
+    )
     try:
-        await link.open(None, wait=scaled(5))
         inline = fast_paths == "fast"
         assert link.paths.inline_events is inline
         assert link.paths.read_loop is inline

@@ -16,13 +16,7 @@ from mock_server import RunningServer, serve
 from tests.conftest import scaled
 from tests.deployments import USERS, server_config
 from tests.examples.helpers import EXAMPLES, Example, example_env, load_example
-from vilnius_client import (
-    AgentClient,
-    AgentMessageEvent,
-    CustomerClient,
-    Event,
-    PersonalStatus,
-)
+from vilnius_client import AgentClient, AgentMessageEvent, CustomerClient, Event, PersonalStatus
 
 KEY = "test-key"  # the agent key of the `token_server` fixture
 

@@ -17,13 +17,7 @@ from mock_server import RunningServer
 from tests.deployments import Deployment
 from tests.faults.proxy import TcpProxy
 from tests.faults.timing import scaled, wait_until
-from vilnius_client import (
-    AgentClient,
-    ConnectionChange,
-    ConnectionState,
-    NewMessageEvent,
-    Sender,
-)
+from vilnius_client import AgentClient, ConnectionChange, ConnectionState, NewMessageEvent, Sender
 
 HEARTBEAT_INTERVAL = 0.3
 HEARTBEAT_TIMEOUT = 0.3

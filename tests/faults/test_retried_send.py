@@ -49,7 +49,7 @@ async def test_first_send_creating_the_conversation_is_stored_once(
     server = deployment.server
     async with deployment.customer(visitor_id="v-first") as customer:
         server.faults.drop_responses = 1
-        if (await customer.rest.capabilities()).idempotency:
+        if (await customer.rest.probe()).idempotency:
             answer = await asyncio.wait_for(customer.send_message("hello"), scaled(10))
             assert customer.conversation_id == answer.conversation_id
             history = await customer.history()

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from vilnius_client._state import Backoff
+from vilnius_client._retry import Backoff
 
 
 def draws(backoff: Backoff, failures: int, n: int = 400) -> list[float]:

@@ -1,6 +1,7 @@
 """Shapes CONTRACT.md leaves open are accepted in every form a server may use."""
 
-from vilnius_client import BulkAssignResponse, NewMessageEvent, Reassignment
+from vilnius_client import NewMessageEvent
+from vilnius_client.events import BulkAssignResponse, Reassignment
 
 MESSAGE = {
     "id": "m1",

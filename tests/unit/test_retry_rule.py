@@ -14,10 +14,10 @@ from vilnius_client import (
     RateLimitedError,
     ServerError,
     TransportError,
-    error_from_code,
 )
 from vilnius_client._retry import full_jitter, is_retryable
 from vilnius_client._transport import refusal_error
+from vilnius_client.errors import error_from_code
 
 
 @pytest.mark.parametrize(

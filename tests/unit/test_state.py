@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vilnius_client._state import (
-    TRANSITIONS,
-    CircuitBreaker,
-    ConnectionChange,
-    ConnectionState,
-    StateMachine,
-)
+from vilnius_client._retry import CircuitBreaker
+from vilnius_client._state import TRANSITIONS, ConnectionChange, ConnectionState, StateMachine
 from vilnius_client.errors import StateError
 
 S = ConnectionState

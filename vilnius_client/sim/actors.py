@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING
 from .. import (
     AgentClient,
     AgentMessageEvent,
-    AgentSentMessageEvent,
-    AgentTypingStatusEvent,
     CustomerClient,
-    CustomerTypingStatusEvent,
     Event,
     NewMessageEvent,
     RateLimitedError,
 )
+from ..events import AgentSentMessageEvent, AgentTypingStatusEvent, CustomerTypingStatusEvent
 
 if TYPE_CHECKING:
     from .context import SimContext

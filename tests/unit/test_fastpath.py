@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from vilnius_client import _fastpaths
-from vilnius_client._fastpaths import (
+from vilnius_client import _fastpath
+from vilnius_client._fastpath import (
     ENVIRONMENT_VARIABLE,
     REQUIREMENTS,
     FastPaths,
@@ -47,9 +47,9 @@ def owners_without(removed: dict[str, tuple[str, ...]]) -> Callable[[], Mapping[
 
 @pytest.fixture(autouse=True)
 def _forget_the_check() -> Iterator[None]:
-    _fastpaths.reset()
+    _fastpath.reset()
     yield
-    _fastpaths.reset()
+    _fastpath.reset()
 
 
 def test_every_internal_is_present_in_the_installed_libraries() -> None:
@@ -123,11 +123,11 @@ def test_the_check_runs_once_until_reset(monkeypatch: pytest.MonkeyPatch) -> Non
         calls += 1
         return _owners()
 
-    monkeypatch.setattr(_fastpaths, "_owners", counting)
-    assert _fastpaths.fast_paths() == ALL_ON
-    assert _fastpaths.fast_paths() == ALL_ON
+    monkeypatch.setattr(_fastpath, "_owners", counting)
+    assert _fastpath.fast_paths() == ALL_ON
+    assert _fastpath.fast_paths() == ALL_ON
     assert calls == 1
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, "0")
-    assert _fastpaths.fast_paths() == ALL_ON  # remembered
-    _fastpaths.reset()
-    assert _fastpaths.fast_paths() == FastPaths()
+    assert _fastpath.fast_paths() == ALL_ON  # remembered
+    _fastpath.reset()
+    assert _fastpath.fast_paths() == FastPaths()
