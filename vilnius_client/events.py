@@ -741,7 +741,8 @@ class PostMessageRequest(WireModel):
     visitor_id: Identifier | None = None
     message_type: str | None = _unset()
     file_metadata: BoundedJsonObject | None = _unset()
-    enable_rag: bool | None = _unset()
+    enable_rag: bool | None = Field(default=None, alias="enableRAG", exclude_if=_is_none)
+    """Production's ``enableRAG`` (spelled so on the wire)."""
 
 
 class PostMessageResponse(WireModel):
@@ -1077,7 +1078,7 @@ class ChatSuggestionRequest(WireModel):
 
     conversation_id: Identifier
     context: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
-    enable_rag: bool = False
+    enable_rag: bool = Field(default=False, alias="enableRAG")
 
 
 class ChatSuggestionResponse(WireModel):

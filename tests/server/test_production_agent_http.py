@@ -16,7 +16,7 @@ import pytest
 
 from mock_server import RunningServer, ServerConfig, serve
 from mock_server.options import parse_args, server_config
-from mock_server.production_settings import ProductionSettings
+from mock_server.production_settings import ProductionSettings, load_production_settings
 from tests.server.helpers import TIMEOUT, Api
 from tests.server.production_agent_support import (
     AGENT,
@@ -352,3 +352,38 @@ async def test_each_profile_has_its_own_default_database(
 
 def _databases(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.suffix == ".db" and p.stat().st_size)
+
+
+def test_production_settings_from_a_file(tmp_path: Path) -> None:
+    """``--production-settings FILE`` (and its variable) reads categories, templates, texts."""
+    good = tmp_path / "settings.json"
+    good.write_text(
+        '{"suggestions": ["One", "Two"], "categories": [{"name": "Billing", "color": "#123456"}],'
+        ' "templates": [{"title": "Hi", "content": "Hello!"}], "maxUploadMb": 2}',
+        encoding="utf-8",
+    )
+    config = server_config(
+        parse_args(["--profile", "lizdeika", "--production-settings", str(good)])
+    )
+    settings = config.production
+    assert settings.suggestions == ("One", "Two")
+    assert [(c.name, c.color) for c in settings.categories] == [("Billing", "#123456")]
+    assert settings.templates[0].content == "Hello!"
+    assert settings.max_upload_bytes == 2 * 1024 * 1024
+    from_variable = parse_args([], {"VILNIUS_PRODUCTION_SETTINGS": str(good)})
+    assert server_config(from_variable).production == settings
+    assert server_config(parse_args([])).production == ProductionSettings()
+    for text, problem in (
+        ('{"categories": [{"name": "x", "color": "red"}]}', "colour must be #RRGGBB"),
+        ('{"suggestion": ["typo"]}', "unknown settings: suggestion"),
+        ('{"suggestions": []}', "at least one suggestion"),
+        ("[1, 2]", "expected a JSON object"),
+        ("{", "not JSON"),
+    ):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(SystemExit) as exited:
+            parse_args(["--production-settings", str(bad)])
+        assert exited.value.code == 2, problem
+        with pytest.raises(ValueError, match=problem):
+            load_production_settings(bad)
