@@ -9,13 +9,17 @@ production's controller it follows, are in ``tests/server/test_production_agent*
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from mock_server import RunningServer
 from tests.conftest import scaled
+from tests.examples.helpers import ROOT
 from tests.server.production_agent_support import (
     ADMIN,
     AGENT,
@@ -326,3 +330,19 @@ async def test_the_helpers_need_the_agent_id_of_the_login() -> None:
     with pytest.raises(StateError, match="connect first"):
         await agent.mark_seen("session-x")
     await agent.disconnect()
+
+
+async def test_the_guide_s_snippets_run(prod: RunningServer, bot: Agent) -> None:
+    """docs/guides/production.md "Everything an agent can do": each Python block, as written."""
+    guide = (ROOT / "docs" / "guides" / "production.md").read_text(encoding="utf-8")
+    section = guide.split("## Everything an agent can do")[1].split("\n## ")[0]
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "--8<--" not in b]
+    assert len(blocks) == 2
+    conversation_id = await _customer_asks(prod.url, "Hello")
+    for block in blocks:
+        body = textwrap.indent(block, "    ")
+        namespace: dict[str, Any] = {}
+        exec(f"async def snippet(bot, conversation_id):\n{body}", namespace)
+        await namespace["snippet"](bot, conversation_id)
+    usage = await bot.suggestion_usage()
+    assert usage.sent_as_is == 1  # the first block sent the suggestion as is

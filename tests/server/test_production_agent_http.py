@@ -17,6 +17,7 @@ import pytest
 from mock_server import RunningServer, ServerConfig, serve
 from mock_server.options import parse_args, server_config
 from mock_server.production_settings import ProductionSettings, load_production_settings
+from tests.examples.helpers import ROOT
 from tests.server.helpers import TIMEOUT, Api
 from tests.server.production_agent_support import (
     AGENT,
@@ -387,3 +388,16 @@ def test_production_settings_from_a_file(tmp_path: Path) -> None:
         assert exited.value.code == 2, problem
         with pytest.raises(ValueError, match=problem):
             load_production_settings(bad)
+
+
+def test_the_guide_s_settings_file_is_valid(tmp_path: Path) -> None:
+    """docs/guides/server.md "Production settings": its example file, as written."""
+    guide = (ROOT / "docs" / "guides" / "server.md").read_text(encoding="utf-8")
+    section = guide.split("### Production settings")[1]
+    example = section.split("```json\n")[1].split("```")[0]
+    path = tmp_path / "settings.json"
+    path.write_text(example, encoding="utf-8")
+    settings = load_production_settings(path)
+    assert [c.name for c in settings.categories] == ["Billing", "Old"]
+    assert settings.categories[1].archived is True
+    assert settings.categorization_idle_minutes == 15
