@@ -10,7 +10,6 @@ from vilnius_client.events import (
     AssignResponse,
     BulkAssignRequest,
     BulkAssignResponse,
-    Conversation,
     ConversationListResponse,
     ConversationStatus,
     CreateConversationRequest,
@@ -32,7 +31,7 @@ from ..errors import ServiceError
 from ..hub import Hub
 from ..rooms import AGENTS_ROOM
 from .common import require_active, servable
-from .tickets import ticket_fields, ticket_numbers
+from .tickets import conversation_view, ticket_fields, ticket_numbers
 from .tokens import customer_token
 
 __all__ = [
@@ -198,20 +197,11 @@ async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
     return {"conversations": answer, "total": len(answer)}
 
 
-def _conversation_view(conversation: Conversation, number: int) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "visitorId": "anonymous-session",
-        "userNumber": number,
-        "assignedAgent": conversation.assigned_agent,
-        "startedAt": format_timestamp(conversation.started_at),
-        "subject": "Website Support Request",
-        "category": "general",
-    }
-
-
 async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> dict[str, Any]:
-    """Production's assign: to the user the id names (500 for other ids); no event."""
+    """Production's assign: to the user the id names (500 for other ids); no event.
+
+    It answers the conversation as production reads it back (conversationController.js:573).
+    """
     async with hub.transaction():
         conversation = hub.store.conversations.get(conversation_id)
         if conversation is None:
@@ -226,9 +216,9 @@ async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> di
                 ErrorCode.INTERNAL, "no such agent", body={"error": "Failed to assign conversation"}
             )
         hub.store.conversations.assign(conversation.id, user.id)
-        number = [c.id for c in hub.store.conversations.all()].index(conversation.id) + 1
         updated = conversation.model_copy(update={"assigned_agent": user.id})
-    return {"success": True, "conversation": _conversation_view(updated, number)}
+        view = await conversation_view(hub, updated)
+    return {"success": True, "conversation": view}
 
 
 async def bulk_assign_production(hub: Hub, conversation_ids: list[Any], agent_id: Any) -> int:

@@ -27,6 +27,7 @@ SUGGESTION = "Thanks! Let me check that for you."
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the module."""
     require_browser()
     with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
@@ -34,6 +35,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def processes() -> Iterator[list[Proc]]:
+    """The server a test started; stopped at teardown."""
     started: list[Proc] = []
     yield started
     for process in reversed(started):
