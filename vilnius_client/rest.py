@@ -28,8 +28,13 @@ What the server offers ([`ServerCapabilities`][vilnius_client.ServerCapabilities
 is asked from ``GET /health`` once, the first time it matters, unless
 ``server=`` says it.
 
-One typed method per endpoint, in the contract's order (hence the length); the
-request plumbing is `vilnius_client._http`'s.
+Every request carries an ``X-Correlation-ID`` (`correlation` sets it for a block;
+errors carry the one answered as ``correlation_id``).
+
+One typed method per endpoint, in the contract's order, then production's agent endpoints
+(suggestions, conversation actions, categories, templates, files, statistics:
+``docs/guides/production.md``), hence the length; the request plumbing is
+`vilnius_client._http`'s.
 """
 
 from __future__ import annotations
