@@ -13,6 +13,7 @@ async with serve(port=0, db=":memory:", auth="none") as server:
 from .app import create_app
 from .config import ServerConfig
 from .faults import Faults
+from .production_settings import CategorySeed, ProductionSettings, TemplateSeed
 from .profile import PROFILES, Profile
 from .ratelimit import RateLimit
 from .server import RunningServer, serve
@@ -21,11 +22,14 @@ from .users import AgentUser
 __all__ = [
     "PROFILES",
     "AgentUser",
+    "CategorySeed",
     "Faults",
+    "ProductionSettings",
     "Profile",
     "RateLimit",
     "RunningServer",
     "ServerConfig",
+    "TemplateSeed",
     "create_app",
     "serve",
 ]

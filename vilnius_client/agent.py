@@ -62,6 +62,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, Unpack, overload
 
+from ._agent_actions import AgentActions
 from ._auth import AgentLogin, Credentials, TotpSource
 from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase, ConnectionOptions
@@ -78,13 +79,16 @@ from .events import (
     ConversationStatus,
     CurrentStateEvent,
     Event,
+    FileMetadata,
     Message,
+    MessageType,
     NewMessageEvent,
     PersonalStatus,
     PersonalStatusResponse,
     Reassignment,
     Sender,
     StateType,
+    SuggestionAction,
     SystemMode,
     TypingPayload,
 )
@@ -93,7 +97,7 @@ from .rest import RestClient
 __all__ = ["AgentClient"]
 
 
-class AgentClient(ClientBase):
+class AgentClient(ClientBase, AgentActions):
     """An agent (human dashboard or bot) connected to a Vilnius server.
 
     Use it as an async context manager: entering connects (retrying until the
@@ -371,16 +375,37 @@ class AgentClient(ClientBase):
         return self.agent_id
 
     async def respond(
-        self, conversation_id: str, text: str, *, idempotency_key: str | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        used_suggestion: bool | None = None,
+        suggestion_action: SuggestionAction | str | None = None,
+        auto_assign: bool | None = None,
+        message_type: MessageType | str | None = None,
+        file_metadata: FileMetadata | None = None,
+        idempotency_key: str | None = None,
     ) -> Message:
         """Reply in a conversation as this agent; returns the stored message.
 
         Retried safely where the server de-duplicates sends; elsewhere a failure
         after which the reply may have been stored is raised with
-        ``may_have_acted=True`` and not repeated.
+        ``may_have_acted=True`` and not repeated. The other keywords are production's
+        reply options (see [`agent_respond`][vilnius_client.RestClient.agent_respond];
+        [`send_suggestion`][vilnius_client.AgentClient.send_suggestion] and
+        [`reply_from_scratch`][vilnius_client.AgentClient.reply_from_scratch] set the
+        suggestion ones as production's dashboard does).
         """
         answer = await self._rest.agent_respond(
-            conversation_id, text, self._me, idempotency_key=idempotency_key
+            conversation_id,
+            text,
+            self._me,
+            used_suggestion=used_suggestion,
+            suggestion_action=suggestion_action,
+            auto_assign=auto_assign,
+            message_type=message_type,
+            file_metadata=file_metadata,
+            idempotency_key=idempotency_key,
         )
         return answer.message
 

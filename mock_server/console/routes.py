@@ -95,6 +95,7 @@ def install(app: web.Application, hub: Hub) -> None:
                 "userLogin": profile.user_login,
                 "acks": profile.acks,
                 "personalStatuses": list(profile.personal_statuses),
+                "suggestions": profile.pending_suggestions,
             },
             headers={"Cache-Control": "no-cache"},
         )

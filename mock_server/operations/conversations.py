@@ -10,7 +10,6 @@ from vilnius_client.events import (
     AssignResponse,
     BulkAssignRequest,
     BulkAssignResponse,
-    Conversation,
     ConversationListResponse,
     ConversationStatus,
     CreateConversationRequest,
@@ -32,6 +31,7 @@ from ..errors import ServiceError
 from ..hub import Hub
 from ..rooms import AGENTS_ROOM
 from .common import require_active, servable
+from .tickets import conversation_view, ticket_fields, ticket_numbers
 from .tokens import customer_token
 
 __all__ = [
@@ -165,13 +165,7 @@ async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
     """Production's ``GET /api/admin/conversations`` (newest first, ticket fields)."""
     conversations = hub.store.conversations.all()
     counts = await hub.store.messages.counts()
-    numbered = {c.id: number for number, c in enumerate(conversations, start=1)}
-    daily: dict[str, int] = {}
-    tickets: dict[str, str] = {}
-    for conversation in conversations:
-        day = conversation.started_at.strftime("%Y%m%d")
-        daily[day] = daily.get(day, 0) + 1
-        tickets[conversation.id] = f"LZD-{day}-{daily[day]:04d}"
+    numbers = ticket_numbers(conversations)
     answer = []
     for conversation in reversed(conversations):
         history = await hub.store.messages.history(conversation.id)
@@ -189,16 +183,12 @@ async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
             {
                 "id": conversation.id,
                 "visitorId": "anonymous-session",
-                "userNumber": numbered[conversation.id],
+                "userNumber": numbers[conversation.id][0],
                 "assignedAgent": conversation.assigned_agent,
                 "startedAt": format_timestamp(conversation.started_at),
-                "ticketNumber": tickets[conversation.id],
+                "ticketNumber": numbers[conversation.id][1],
                 "subject": "Website Support Request",
-                "archived": False,
-                "category": "general",
-                "categoryId": None,
-                "category_id": None,
-                "categoryData": None,
+                **ticket_fields(hub, conversation.id),
                 "messageCount": counts.get(conversation.id, 0),
                 "lastMessage": shown[0] if shown else None,
                 "messages": shown,
@@ -207,20 +197,11 @@ async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
     return {"conversations": answer, "total": len(answer)}
 
 
-def _conversation_view(conversation: Conversation, number: int) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "visitorId": "anonymous-session",
-        "userNumber": number,
-        "assignedAgent": conversation.assigned_agent,
-        "startedAt": format_timestamp(conversation.started_at),
-        "subject": "Website Support Request",
-        "category": "general",
-    }
-
-
 async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> dict[str, Any]:
-    """Production's assign: to the user the id names (500 for other ids); no event."""
+    """Production's assign: to the user the id names (500 for other ids); no event.
+
+    It answers the conversation as production reads it back (conversationController.js:573).
+    """
     async with hub.transaction():
         conversation = hub.store.conversations.get(conversation_id)
         if conversation is None:
@@ -235,9 +216,9 @@ async def assign_production(hub: Hub, conversation_id: str, agent_id: str) -> di
                 ErrorCode.INTERNAL, "no such agent", body={"error": "Failed to assign conversation"}
             )
         hub.store.conversations.assign(conversation.id, user.id)
-        number = [c.id for c in hub.store.conversations.all()].index(conversation.id) + 1
         updated = conversation.model_copy(update={"assigned_agent": user.id})
-    return {"success": True, "conversation": _conversation_view(updated, number)}
+        view = await conversation_view(hub, updated)
+    return {"success": True, "conversation": view}
 
 
 async def bulk_assign_production(hub: Hub, conversation_ids: list[Any], agent_id: Any) -> int:

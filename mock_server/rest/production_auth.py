@@ -32,8 +32,13 @@ REFRESH_LIMIT = RateLimit(10, 15 * 60.0)
 """Refresh requests per IP (production's ``moderateRateLimit``)."""
 
 
-def jwt_user(hub: Hub, request: web.Request) -> User:
-    """``authenticateToken`` + ``requireAgentOrAdmin``: the user of a valid access token."""
+def jwt_user(
+    hub: Hub, request: web.Request, roles: tuple[str, ...] | None = ("agent", "admin")
+) -> User:
+    """``authenticateToken`` + ``requireAgentOrAdmin``: the user of a valid access token.
+
+    ``roles``: those allowed (``None``: any user, ``authenticateToken`` alone).
+    """
     header = request.headers.get("Authorization", "")
     parts = header.split(" ")
     if len(parts) != 2 or parts[0] != "Bearer" or not parts[1]:
@@ -48,7 +53,7 @@ def jwt_user(hub: Hub, request: web.Request) -> User:
     user = hub.store.users.get(str(claims.get("sub")))
     if user is None:
         raise fail(401, {"success": False, "error": "User not found", "code": "USER_NOT_FOUND"})
-    if user.role not in ("agent", "admin"):
+    if roles is not None and user.role not in roles:
         raise fail(
             403,
             {

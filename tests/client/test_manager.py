@@ -296,11 +296,11 @@ async def test_unknown_events_as_dicts_invalid_payloads_reported_raw() -> None:
             got_mode.set()
 
         manager.on(Event.SYSTEM_MODE_UPDATE, on_mode)
-        manager.on("ticket:category_assigned", custom.append)
+        manager.on("ticket-updated", custom.append)
         async with manager:
             sid = fake.sids[-1]
             await fake.sio.emit("brand-new-event", {"x": 1}, to=sid)  # nobody listens: ignored
-            await fake.sio.emit("ticket:category_assigned", {"ticketId": "t1"}, to=sid)
+            await fake.sio.emit("ticket-updated", {"ticketId": "t1"}, to=sid)
             await fake.sio.emit("new-message", {"conversationId": 5}, to=sid)
             await fake.sio.emit("system-mode-update", {"mode": "autopilot", "extra": 1}, to=sid)
             await asyncio.wait_for(got_mode.wait(), scaled(5))
@@ -369,7 +369,7 @@ def test_on_rejects_client_events_and_warns_of_typos(caplog: pytest.LogCaptureFi
     manager = ModernWebSocketManager("http://127.0.0.1:1")
     with caplog.at_level(logging.WARNING, logger="vilnius_client"):
         manager.on("new-mesage", print)  # subscribable (a newer server's event?), but suspicious
-        manager.on("ticket:category_changed", print)
+        manager.on("ticket-updated", print)
     assert [r.getMessage() for r in caplog.records if "did you mean" in r.getMessage()] == [
         "subscribed to 'new-mesage', which the SDK does not know (handlers get the raw "
         "payload); did you mean 'new-message'?"

@@ -392,6 +392,7 @@ async def test_production_profile_feed(tmp_path: Path) -> None:
             "userLogin": True,
             "acks": False,
             "personalStatuses": ["online", "offline"],
+            "suggestions": True,
         }
         users = server.users()
         async with console(server.url) as feed:

@@ -358,6 +358,144 @@ function agentName(id) {
   return known && known.name ? known.name : id;
 }
 
+// -- the agent desk: read a conversation (all of it) and reply as an agent ---------------
+
+const desk = {
+  conversationId: null,
+  suggestion: null, // the pending suggestion's text (servers with suggestions)
+  editing: false, // the composer holds the suggestion, maybe changed
+  timer: null,
+
+  /** Open a conversation: its whole history, from before the page was opened too. */
+  async open(conversationId) {
+    this.conversationId = conversationId;
+    this.suggestion = null;
+    this.editing = false;
+    $("#desk-error").textContent = "";
+    $("#desk-conversation").textContent = conversationId;
+    $("#desk-conversation").title = conversationId;
+    $("#desk-conversation").classList.remove("muted");
+    $("#desk-message").disabled = false;
+    $("#desk-send").disabled = false;
+    $("#desk-message").value = "";
+    $("#desk-history").replaceChildren();
+    document.querySelectorAll("#conversations tr.open").forEach((row) => row.classList.remove("open"));
+    document.querySelector(`#conversations tr[data-id="${CSS.escape(conversationId)}"]`)?.classList.add("open");
+    await this.refresh();
+  },
+
+  /** Read the conversation again soon (a burst of events is one read). */
+  refreshSoon() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh().catch((error) => this.fail(error.message)), 150);
+  },
+
+  fail(text) {
+    $("#desk-error").textContent = text;
+  },
+
+  async refresh() {
+    const id = this.conversationId;
+    if (!id) return;
+    const path = `/api/conversations/${encodeURIComponent(id)}/messages`;
+    const reply = await api("GET", path, undefined, { auth: adminAuth() });
+    if (id !== this.conversationId) return;
+    if (reply.status !== 200 || !reply.body || !Array.isArray(reply.body.messages)) {
+      this.fail(`history not read (${errorText(reply)})`);
+      return;
+    }
+    this.render(reply.body.messages);
+    if (config.suggestions) await this.readSuggestion();
+  },
+
+  render(messages) {
+    const history = $("#desk-history");
+    const shown = messages.map((message) => {
+      const pending = message.sender === "system" && widget.hiddenFromCustomers(message);
+      const metadata = message.metadata || {};
+      // production's history has no agentId: its replies name who sent them
+      const attribution = metadata.responseAttribution && metadata.responseAttribution.respondedBy;
+      const who = message.sender !== "agent" ? message.sender : message.agentId || !attribution ? agentName(message.agentId) : attribution;
+      const action = metadata.suggestionAction;
+      return element(
+        "div",
+        { class: `msg ${message.sender}${pending ? " pending" : ""}`, dataset: { id: message.id } },
+        message.sender === "system" ? null : element("small", {}, action ? `${who} · ${action}` : who),
+        message.content,
+      );
+    });
+    history.replaceChildren(
+      ...(shown.length ? shown : [element("div", { class: "note" }, "no message yet")]),
+    );
+    history.scrollTop = history.scrollHeight;
+  },
+
+  /** The pending AI suggestion (production: an agent user's login reads it). */
+  async readSuggestion() {
+    if (!panels.jwt) {
+      this.showSuggestion(null);
+      $("#login-form").hidden = false;
+      this.fail("log in as an agent user (Conversations) to see the suggestion and reply");
+      return;
+    }
+    const path = `/api/conversations/${encodeURIComponent(this.conversationId)}/pending-suggestion`;
+    const reply = await api("GET", path, undefined, { auth: panels.jwt });
+    if (reply.status === 401) {
+      panels.expired();
+      return;
+    }
+    const suggestion = reply.status === 200 && reply.body ? reply.body.suggestion : null;
+    const text = suggestion && typeof suggestion === "object" ? suggestion.response : suggestion;
+    this.showSuggestion(typeof text === "string" ? text : null);
+  },
+
+  showSuggestion(text) {
+    this.suggestion = text;
+    $("#suggestion").hidden = text === null;
+    $("#suggestion-text").textContent = text || "";
+    if (text === null) this.editing = false;
+  },
+
+  edit() {
+    if (this.suggestion === null) return;
+    this.editing = true;
+    $("#desk-message").value = this.suggestion;
+    $("#desk-message").focus();
+  },
+
+  /** Reply: the suggestion as is, edited, or a text of one's own (``from-scratch``). */
+  async send(text, { accept = false } = {}) {
+    $("#desk-error").textContent = "";
+    const body = { conversationId: this.conversationId, message: text };
+    let auth = adminAuth();
+    if (config.userLogin) {
+      if (!panels.user) {
+        $("#login-form").hidden = false;
+        this.fail("log in as an agent user (Conversations) to reply");
+        return false;
+      }
+      body.agentId = panels.user.id;
+      auth = null; // production's respond takes no token
+    } else {
+      body.agentId = "console";
+    }
+    if (this.suggestion !== null) {
+      // what production's statistics read: a suggestion was there, and how it was used
+      body.usedSuggestion = true;
+      body.suggestionAction =
+        accept || (this.editing && text === this.suggestion) ? "as-is" : this.editing ? "edited" : "from-scratch";
+    }
+    const reply = await api("POST", "/api/agent/respond", body, { auth });
+    if (reply.status !== 200) {
+      this.fail(`not sent (${errorText(reply)})`);
+      return false;
+    }
+    this.editing = false;
+    await this.refresh();
+    return true;
+  },
+};
+
 // -- the feed and the event log --------------------------------------------------------
 
 const log = {
@@ -386,6 +524,7 @@ const log = {
     }
     this.learn(entry);
     this.apply(node);
+    if (desk.conversationId && entry.conversationId === desk.conversationId) desk.refreshSoon();
     if (follow) container.scrollTop = container.scrollHeight;
     this.count();
   },
@@ -558,6 +697,7 @@ const feed = {
 const panels = {
   state: null,
   jwt: null, // an agent user's access token (servers whose agents log in as users)
+  user: null, // that user (its id is the agent id there)
   choices: new Map(), // conversation id -> the assignee picked but not assigned yet
 
   update(state) {
@@ -592,7 +732,7 @@ const panels = {
       fresh.dataset.signature = signature;
       return fresh;
     });
-    const empty = [element("tr", {}, element("td", { colspan: 4, class: "muted" }, "no conversation yet"))];
+    const empty = [element("tr", {}, element("td", { colspan: 5, class: "muted" }, "no conversation yet"))];
     const wanted = rows.length ? rows : empty;
     if (wanted.length !== body.children.length || wanted.some((row, i) => body.children[i] !== row)) {
       body.replaceChildren(...wanted);
@@ -616,13 +756,17 @@ const panels = {
     button.disabled = names.size === 0 || conversation.status !== "active";
     button.addEventListener("click", () => this.assign(conversation.id, select.value));
     const assigned = conversation.assignedAgent;
+    const open = element("button", { type: "button", class: "open-button link", title: "read it and reply as an agent" }, "open");
+    open.addEventListener("click", () => desk.open(conversation.id).catch((error) => desk.fail(error.message)));
+    const classes = [conversation.id === widget.conversationId ? "mine" : "", conversation.id === desk.conversationId ? "open" : ""];
     return element(
       "tr",
-      { dataset: { id: conversation.id, assigned: assigned || "" }, class: conversation.id === widget.conversationId ? "mine" : null },
+      { dataset: { id: conversation.id, assigned: assigned || "" }, class: classes.join(" ").trim() || null },
       element("td", { class: "mono conv-link", title: `${conversation.id} (click: filter the log)`, onclick: () => filterByConversation(conversation.id) }, shortId(conversation.id)),
       element("td", { class: "mono", title: assigned || "" }, assigned ? names.get(assigned) || assigned : "—"),
       element("td", {}, element("span", { class: `pill ${conversation.status}` }, conversation.status)),
       element("td", {}, element("span", { class: "assign" }, select, button)),
+      element("td", {}, open),
     );
   },
 
@@ -650,12 +794,17 @@ const panels = {
     const reply = await api("POST", path, { agentId }, { auth });
     if (reply.status === 200) this.choices.delete(conversationId);
     if (reply.status === 401 && config.userLogin) {
-      this.jwt = null;
-      $("#login-form").hidden = false;
-      $("#panel-error").textContent = "the login expired: log in again";
+      this.expired();
     } else if (reply.status !== 200) {
       $("#panel-error").textContent = `not assigned (${errorText(reply)})`;
     }
+  },
+
+  expired() {
+    this.jwt = null;
+    this.user = null;
+    $("#login-form").hidden = false;
+    $("#panel-error").textContent = "the login expired: log in again";
   },
 
   async login(event) {
@@ -666,7 +815,10 @@ const panels = {
     });
     if (reply.status === 200 && reply.body && reply.body.data && reply.body.data.tokens) {
       this.jwt = reply.body.data.tokens.accessToken;
+      this.user = reply.body.data.user;
       $("#login-password").value = "";
+      $("#desk-error").textContent = "";
+      desk.refreshSoon();
       $("#login-form").hidden = true;
       $("#panel-error").textContent = `logged in as ${reply.body.data.user.email}`;
     } else {
@@ -717,6 +869,18 @@ async function main() {
     button.addEventListener("click", () => panels.setMode(button.dataset.mode));
   }
   $("#login-form").addEventListener("submit", (event) => panels.login(event));
+  $("#desk-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("#desk-message");
+    const text = input.value;
+    if (!text.trim() || !desk.conversationId) return;
+    input.value = "";
+    if (!(await desk.send(text).catch((error) => desk.fail(error.message)))) input.value = text;
+  });
+  $("#suggestion-accept").addEventListener("click", () =>
+    desk.send(desk.suggestion, { accept: true }).catch((error) => desk.fail(error.message)),
+  );
+  $("#suggestion-edit").addEventListener("click", () => desk.edit());
   for (const id of ["#filter-conversation", "#filter-event", "#filter-heartbeats"]) {
     $(id).addEventListener("input", () => log.applyAll());
   }
