@@ -20,7 +20,15 @@ from ..users import TokenError, User, verify_password
 from ..wirejson import json_response
 from .express import client_ip, fail, limited, read_body
 
-__all__ = ["LOGIN_FAILURES", "LOGIN_LIMIT", "REFRESH_LIMIT", "add_routes", "jwt_user"]
+__all__ = [
+    "LOGIN_FAILURES",
+    "LOGIN_LIMIT",
+    "REFRESH_LIMIT",
+    "add_routes",
+    "bearer_token",
+    "jwt_user",
+    "token_user",
+]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -32,22 +40,35 @@ REFRESH_LIMIT = RateLimit(10, 15 * 60.0)
 """Refresh requests per IP (production's ``moderateRateLimit``)."""
 
 
-def jwt_user(hub: Hub, request: web.Request) -> User:
-    """``authenticateToken`` + ``requireAgentOrAdmin``: the user of a valid access token."""
-    header = request.headers.get("Authorization", "")
-    parts = header.split(" ")
+def bearer_token(request: web.Request) -> str | None:
+    """``extractTokenFromHeader``: the token of ``Authorization: Bearer <token>``, or ``None``."""
+    parts = request.headers.get("Authorization", "").split(" ")
     if len(parts) != 2 or parts[0] != "Bearer" or not parts[1]:
+        return None
+    return parts[1]
+
+
+def token_user(hub: Hub, request: web.Request) -> User:
+    """``authenticateToken``: the user of a valid access token, whatever its role."""
+    token = bearer_token(request)
+    if token is None:
         raise fail(
             401, {"success": False, "error": "Access token required", "code": "TOKEN_MISSING"}
         )
     assert hub.jwt is not None
     try:
-        claims = hub.jwt.verify_access(parts[1])
+        claims = hub.jwt.verify_access(token)
     except TokenError as exc:
         raise fail(401, {"success": False, "error": str(exc), "code": "TOKEN_INVALID"}) from exc
     user = hub.store.users.get(str(claims.get("sub")))
     if user is None:
         raise fail(401, {"success": False, "error": "User not found", "code": "USER_NOT_FOUND"})
+    return user
+
+
+def jwt_user(hub: Hub, request: web.Request) -> User:
+    """``authenticateToken`` + ``requireAgentOrAdmin``: the user of a valid access token."""
+    user = token_user(hub, request)
     if user.role not in ("agent", "admin"):
         raise fail(
             403,
