@@ -50,6 +50,8 @@ class ServerConfig:
             server closes that connection (the client reconnects and recovers).
         console: Serve the browser console at ``/console`` (docs/guides/console.md); in
             auth mode ``token`` it works only for whoever types the agent key into it.
+        static_dir: A Lizdeika checkout (or its ``custom-widget``) whose web clients are
+            served at the site root (profile ``lizdeika``; ``mock_server.web_clients``).
     """
 
     host: str = "127.0.0.1"
@@ -67,6 +69,7 @@ class ServerConfig:
     ws_compression: bool = False
     max_outgoing_buffer: int = MAX_BUFFER
     console: bool = True
+    static_dir: str | None = None
 
     def message_limit(self) -> RateLimit | None:
         """The rate limit ``POST /api/messages`` gets."""
