@@ -19,6 +19,7 @@ import pyotp
 import pytest
 
 from mock_server import AgentUser, RunningServer, ServerConfig, serve
+from mock_server.console.feed import redact
 from mock_server.rest.production_web import GENERAL_LIMIT, PRIVACY_TEXT
 from tests.server.helpers import Api
 
@@ -213,6 +214,14 @@ async def test_setup_then_verify_turns_2fa_on_for_the_next_login(prod: RunningSe
         )
         twice = await api.post(f"{path}/verify", {"code": "123456"}, token=token)
         assert (twice.status, twice.body["error"]) == (400, "2FA is already enabled")
+
+
+async def test_the_console_never_shows_the_2fa_secret(prod: RunningServer) -> None:
+    async with Api(prod.url) as api:
+        user_id, token = await _token(api)
+        reply = await api.post(f"/api/users/{user_id}/totp/initiate", token=token)
+    keys = ("qrCode", "otpauthUri", "manualEntryKey", "backupCodes")
+    assert redact(reply.body)["data"] == dict.fromkeys(keys, "***")
 
 
 async def test_verify_before_initiate_is_refused(prod: RunningServer) -> None:
