@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shlex
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from mock_server import RunningServer, ServerConfig, serve
 from tests.conftest import scaled
+from tests.examples.helpers import ROOT
 from tests.server.helpers import recorder
 
 STARTUP = scaled(30.0)
@@ -170,13 +173,27 @@ async def test_the_command_line_refuses_in_one_line(
     ]
 
 
-async def test_the_banner_names_the_login_page(checkout: Path) -> None:
+def _documented_commands() -> list[str]:
+    """The ``--static`` server commands the guides show (production.md, console.md)."""
+    commands = []
+    for guide in ("production.md", "console.md"):
+        text = (ROOT / "docs" / "guides" / guide).read_text()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+            commands += [line for line in block.splitlines() if "--static" in line]
+    return commands
+
+
+@pytest.mark.parametrize("command", _documented_commands())
+async def test_the_guides_commands_serve_the_clients(checkout: Path, command: str) -> None:
+    words = shlex.split(command.replace("~/src/lizdeika", str(checkout)))
+    program = 2 if words[:2] == ["./dev", "server"] else 1
+    assert words[:program] in (["./dev", "server"], ["vilnius-mock-server"]), command
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "mock_server", "--port", "0", "--db", ":memory:", "--profile", "lizdeika"),
+        *("-m", "mock_server", *words[program:], "--port", "0", "--db", ":memory:"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "VILNIUS_STATIC": str(checkout)},
+        env=dict(os.environ),
     )
     assert process.stdout is not None
     try:
