@@ -123,6 +123,17 @@ ROUTING: dict[Event, tuple[str, str]] = {
         "server → `settings` (production only)",
         "The ticket categories changed. The reference server never sends it.",
     ),
+    Event.TICKET_CATEGORY_ASSIGNED: (
+        "server → `agents` (production only)",
+        "An agent gave a conversation a category (`PATCH /api/conversations/{id}/category`, "
+        "or one per conversation of `PATCH /api/admin/conversations/bulk-category`). "
+        "SDK: `RestClient.set_category`, `RestClient.bulk_set_category`.",
+    ),
+    Event.TICKET_CATEGORY_REMOVED: (
+        "server → `agents` (production only)",
+        "An agent removed a conversation's category (the same endpoints, with "
+        "`category_id` `null`).",
+    ),
 }
 
 DATA_MODELS: tuple[type[BaseModel], ...] = (

@@ -147,10 +147,10 @@ async def _run(config: ServerConfig, key_file: str | None) -> None:
         try:
             await server.start()
         except sqlite3.Error as exc:
-            raise StartupError(_database_problem(config.db, exc)) from None
+            raise StartupError(_database_problem(config.database, exc)) from None
         written = None
         if config.agent_key is None and server.agent_key is not None:
-            written = write_key_file(server.agent_key, key_file, config.db)
+            written = write_key_file(server.agent_key, key_file, config.database)
         _banner(server, written)
         await stop.wait()
         logger.info("shutting down")
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_level, access_log=args.access_log)
     config = server_config(args)
     try:
-        _check_database(config.db)
+        _check_database(config.database)
         _check_web_clients(config)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_run(config, args.agent_key_file))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .outbox import MAX_BUFFER
+from .production_settings import ProductionSettings
 from .profile import PROFILES, ProfileName
 from .ratelimit import RateLimit
 from .users import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, AgentUser
@@ -29,7 +30,9 @@ class ServerConfig:
     Attributes:
         host: Interface to listen on.
         port: TCP port; 0 picks a free one (kept across ``RunningServer.start``).
-        db: SQLite file, or ``":memory:"``.
+        db: SQLite file, or ``":memory:"``; ``None``: the profile's own file,
+            ``vilnius.db`` or ``lizdeika.db`` (so that the two never read each other's
+            conversations). ``database`` is the one used.
         auth: ``"token"`` (CONTRACT.md §8) or ``"none"``.
         agent_key: The key agents trade for tokens; generated when ``None`` in
             mode ``token``. In mode ``none`` any key is accepted unless one is set.
@@ -52,11 +55,14 @@ class ServerConfig:
             auth mode ``token`` it works only for whoever types the agent key into it.
         static_dir: A Lizdeika checkout (or its ``custom-widget``) whose web clients are
             served at the site root (profile ``lizdeika``; ``mock_server.web_clients``).
+        production: Profile ``lizdeika``: the categories and templates to create, the
+            texts that stand in for its AI provider, and its upload and categorisation
+            limits (``mock_server.production_settings``).
     """
 
     host: str = "127.0.0.1"
     port: int = 3002
-    db: str = "vilnius.db"
+    db: str | None = None
     auth: AuthMode = "token"
     agent_key: str | None = None
     max_body: int = MAX_BODY
@@ -70,6 +76,12 @@ class ServerConfig:
     max_outgoing_buffer: int = MAX_BUFFER
     console: bool = True
     static_dir: str | None = None
+    production: ProductionSettings = field(default_factory=ProductionSettings)
+
+    @property
+    def database(self) -> str:
+        """The SQLite file (or ``":memory:"``) the server uses."""
+        return self.db if self.db is not None else f"{self.profile}.db"
 
     def message_limit(self) -> RateLimit | None:
         """The rate limit ``POST /api/messages`` gets."""

@@ -17,6 +17,7 @@ from vilnius_client import __version__
 
 from .config import ServerConfig
 from .outbox import MAX_BUFFER
+from .production_settings import ProductionSettings, load_production_settings
 from .profile import PROFILES
 from .ratelimit import RateLimit
 from .users import AgentUser, load_agent_users, parse_agent_user
@@ -46,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=3002, help="port, 0 = any (default: %(default)s)"
     )
     parser.add_argument(
-        "--db", default="vilnius.db", help="SQLite file or :memory: (default: %(default)s)"
+        "--db",
+        default=None,
+        help="SQLite file or :memory: (default: the profile's own, vilnius.db or lizdeika.db)",
     )
     parser.add_argument(
         "--auth",
@@ -89,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="lizdeika: agent users from a JSON list of {email, password, name?, totpSecret?}",
+    )
+    parser.add_argument(
+        "--production-settings",
+        type=_production_settings_file,
+        default=None,
+        metavar="FILE",
+        help="lizdeika: categories, templates, suggestion texts and limits from a JSON file "
+        "(see docs/guides/server.md)",
     )
     parser.add_argument(
         "--message-rate-limit",
@@ -252,6 +263,13 @@ def _agent_users_file(path: str) -> list[AgentUser]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _production_settings_file(path: str) -> ProductionSettings:
+    try:
+        return load_production_settings(path)
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _rate_limit(text: str) -> RateLimit | str:
     if text in ("default", "off"):
         return text
@@ -277,4 +295,5 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         max_outgoing_buffer=args.max_outgoing_buffer,
         console=args.console,
         static_dir=args.static,
+        **({"production": args.production_settings} if args.production_settings else {}),
     )

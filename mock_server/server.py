@@ -28,6 +28,7 @@ from .config import AuthMode, ServerConfig
 from .faults import Faults
 from .hub import Hub
 from .logs import AccessLogger, access_logger
+from .production_settings import seed_production
 from .profile import PROFILES, ProfileName
 from .store import Store
 from .users import AgentUser, JwtIssuer, User, hash_password, new_user_id, verify_password
@@ -100,7 +101,7 @@ class RunningServer:
         return self._runner is not None
 
     async def _open(self) -> Hub:
-        store = await Store.open(self.config.db)
+        store = await Store.open(self.config.database)
         async with store.transaction():
             secret = store.settings.get("token_secret")
             if secret is None:
@@ -111,6 +112,8 @@ class RunningServer:
                 jwt_secret = secrets.token_hex(32)
                 store.settings.set("jwt_secret", jwt_secret)
             _seed(store, self.config.agent_users)
+            if PROFILES[self.config.profile].user_login:
+                seed_production(store, self.config.production)
         self._store = store
         self._hub = Hub(
             store,

@@ -10,14 +10,25 @@ answer into its response model, or into the SDK's exceptions:
   ``may_have_acted=False`` when the connection could not even be opened;
 * a success answer that does not match its model is a `ProtocolError`.
 
+Every request carries an ``X-Correlation-ID`` (production logs each request
+under it and echoes it): the one given to the call, else the one of the
+enclosing `correlation` block, else a new ``vc-<uuid>`` per call (kept for
+all its attempts). The id a server answers is kept (`HttpBase.last_correlation_id`,
+`Correlation.returned`) and every error of a call carries it as
+``exc.correlation_id``, so a failed check can be found in the server's logs.
+
 The endpoints themselves are `vilnius_client.rest.RestClient`'s.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 from pydantic import ValidationError
@@ -34,18 +45,83 @@ from .errors import (
     ServerError,
     StateError,
     TransportError,
+    VilniusError,
     error_from_code,
 )
 from .events import WireModel
 
-__all__ = ["IDEMPOTENCY_HEADER", "HttpBase", "request_body"]
+__all__ = [
+    "CORRELATION_HEADER",
+    "IDEMPOTENCY_HEADER",
+    "Correlation",
+    "Download",
+    "HttpBase",
+    "correlation",
+    "request_body",
+]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
+CORRELATION_HEADER = "X-Correlation-ID"
+
 M = TypeVar("M", bound=WireModel)
+T = TypeVar("T")
 
 #: How much of a non-JSON error body goes into the exception message.
 _BODY_EXCERPT = 200
+
+
+@dataclass
+class Correlation:
+    """The correlation id of a `correlation` block and the one the server answered.
+
+    Attributes:
+        id: Sent as ``X-Correlation-ID`` with every request of the block.
+        returned: The ``X-Correlation-ID`` of the latest answer in the block (production
+            echoes the id it was sent); ``None`` before any, or from a server without one.
+    """
+
+    id: str
+    returned: str | None = None
+
+
+_scope: ContextVar[Correlation | None] = ContextVar("vilnius_correlation", default=None)
+
+
+@contextmanager
+def correlation(correlation_id: str | None = None) -> Iterator[Correlation]:
+    """Send one ``X-Correlation-ID`` with every SDK request made inside the block.
+
+    ```python
+    with correlation("qa-run-42") as trace:
+        await bot.rest.agent_respond(conversation_id, "Hello", bot.agent_id)
+    print(trace.returned)  # "qa-run-42" from production: search its logs for it
+    ```
+
+    The block covers the calls of every client made in the current task (and in
+    tasks it starts). A call's own ``correlation_id`` wins over the block's.
+
+    Args:
+        correlation_id: The id (default: a new ``vc-<uuid>``).
+    """
+    scope = Correlation(correlation_id or _new_id())
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+def _new_id() -> str:
+    return f"vc-{uuid.uuid4()}"
+
+
+@dataclass(frozen=True)
+class Download:
+    """A downloaded file: its bytes and the type the server says it is."""
+
+    content: bytes
+    content_type: str
 
 
 def request_body(model: type[WireModel], **fields: Any) -> dict[str, Any]:
@@ -84,6 +160,12 @@ class HttpBase(Lifecycle):
     _session: aiohttp.ClientSession | None
     _owns_session: bool
     _closed: bool
+    _last_correlation_id: str | None = None
+
+    @property
+    def last_correlation_id(self) -> str | None:
+        """The ``X-Correlation-ID`` of the latest answer (``None``: none came with one)."""
+        return self._last_correlation_id
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -128,6 +210,8 @@ class HttpBase(Lifecycle):
         retry: bool = False,
         idempotency_key: str | None = None,
         auth: bool = True,
+        correlation_id: str | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
     ) -> M:
         """Send one request and parse the answer into ``model``.
 
@@ -135,6 +219,8 @@ class HttpBase(Lifecycle):
         for endpoints a newer server adds. With ``retry`` every temporary
         failure is retried (use it for calls that are safe to repeat);
         without, only failures after which the server surely did not act.
+        ``correlation_id`` is sent as ``X-Correlation-ID`` (see `correlation`);
+        ``form`` builds a multipart body (once per attempt) instead of ``json_body``.
 
         Raises:
             ServerError: The server answered with an error (the matching subclass).
@@ -142,18 +228,85 @@ class HttpBase(Lifecycle):
             ProtocolError: A success answer did not match ``model``.
             StateError: The client is closed.
         """
-        headers: dict[str, str] = {}
+
+        def parse(response: aiohttp.ClientResponse, body: bytes) -> M:
+            return _parse(method, path, model, response, body)
+
+        return await self._call(
+            method,
+            path,
+            parse,
+            json_body=json_body,
+            params=params,
+            retry=retry,
+            idempotency_key=idempotency_key,
+            auth=auth,
+            correlation_id=correlation_id,
+            form=form,
+        )
+
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        retry: bool = False,
+        auth: bool = True,
+        correlation_id: str | None = None,
+    ) -> Download:
+        """Send one request and return the answer's bytes (a file), as `request` does.
+
+        Raises:
+            ServerError: The server answered with an error (the matching subclass).
+            TransportError: The request could not be completed.
+            StateError: The client is closed.
+        """
+
+        def parse(response: aiohttp.ClientResponse, body: bytes) -> Download:
+            if response.status >= 400:
+                raise _error_from_response(response.status, response, *_decode(response, body))
+            return Download(body, response.headers.get("Content-Type", "application/octet-stream"))
+
+        return await self._call(
+            method,
+            path,
+            parse,
+            params=params,
+            retry=retry,
+            auth=auth,
+            correlation_id=correlation_id,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[aiohttp.ClientResponse, bytes], T],
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        retry: bool = False,
+        idempotency_key: str | None = None,
+        auth: bool = True,
+        correlation_id: str | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+    ) -> T:
+        scope = _scope.get()
+        sent = correlation_id or (scope.id if scope is not None else None) or _new_id()
+        headers = {CORRELATION_HEADER: sent}
         if idempotency_key is not None:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
+        request = _Request(method, path, parse, json_body, params, headers, auth, form)
 
-        async def once() -> M:
+        async def once() -> T:
             try:
-                return await self._once(method, path, model, json_body, params, headers, auth)
+                return await self._once(request)
             except AuthError:
                 if not auth or self.on_auth_error is None:
                     raise
                 await self.on_auth_error()
-            return await self._once(method, path, model, json_body, params, headers, auth)
+            return await self._once(request)
 
         try:
             if self.retry_attempts == 1:
@@ -166,26 +319,20 @@ class HttpBase(Lifecycle):
                 max_retry_after=self.max_retry_after,
                 listener=self.on_retry,
             )
-            result: M = await retrying(once)
+            result: T = await retrying(once)
             return result
         except (ServerError, TransportError, ProtocolError) as exc:
             if exc.may_have_acted is None:
                 exc.may_have_acted = True  # an answer that broke the contract, a lost one
+            if exc.correlation_id is None:
+                exc.correlation_id = sent
             raise
 
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        model: type[M],
-        json_body: Mapping[str, Any] | None,
-        params: Mapping[str, str | int] | None,
-        headers: dict[str, str],
-        auth: bool,
-    ) -> M:
+    async def _once(self, request: _Request[T]) -> T:
+        method, path = request.method, request.path
         session = self._get_session()
-        headers = dict(headers)
-        if auth:
+        headers = dict(request.headers)
+        if request.auth:
             token = await resolve_token(self.token)
             if token:
                 headers["Authorization"] = f"Bearer {token}"
@@ -194,13 +341,23 @@ class HttpBase(Lifecycle):
             async with session.request(
                 method,
                 self.base_url + path,
-                json=json_body,
-                params=params,
+                json=request.json_body,
+                data=request.form() if request.form is not None else None,
+                params=request.params,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
-                text = await response.text()
-                return _parse(method, path, model, response, text)
+                body = await response.read()
+                returned = response.headers.get(CORRELATION_HEADER)
+                self._last_correlation_id = returned
+                scope = _scope.get()
+                if scope is not None:
+                    scope.returned = returned
+                try:
+                    return request.parse(response, body)
+                except VilniusError as exc:
+                    exc.correlation_id = returned or headers[CORRELATION_HEADER]
+                    raise
         except aiohttp.ConnectionTimeoutError as exc:
             error = ReplyTimeoutError(f"{method} {path}: could not connect in {timeout} s")
             error.may_have_acted = False
@@ -217,20 +374,40 @@ class HttpBase(Lifecycle):
             raise TransportError(f"{method} {path}: {exc}") from exc
 
 
-def _parse(
-    method: str, path: str, model: type[M], response: aiohttp.ClientResponse, text: str
-) -> M:
+@dataclass(frozen=True)
+class _Request(Generic[T]):
+    """One call: what each of its attempts sends, and how its answer is read."""
+
+    method: str
+    path: str
+    parse: Callable[[aiohttp.ClientResponse, bytes], T]
+    json_body: Mapping[str, Any] | None
+    params: Mapping[str, str | int] | None
+    headers: dict[str, str]
+    auth: bool
+    form: Callable[[], aiohttp.FormData] | None
+
+
+def _decode(response: aiohttp.ClientResponse, body: bytes) -> tuple[Any, str]:
+    """The answer as JSON (``None`` when it is not) and as text."""
     try:
-        data: Any = json.loads(text) if text else None
+        text = body.decode(response.get_encoding())
+    except (LookupError, UnicodeDecodeError):
+        text = body.decode("utf-8", "replace")
+    try:
+        return (json.loads(text) if text else None), text
     except ValueError:
-        data = None
-        is_json = False
-    else:
-        is_json = True
+        return None, text
+
+
+def _parse(
+    method: str, path: str, model: type[M], response: aiohttp.ClientResponse, body: bytes
+) -> M:
+    data, text = _decode(response, body)
     status = response.status
     if status >= 400:
-        raise _error_from_response(status, response, data if is_json else None, text)
-    if not is_json:
+        raise _error_from_response(status, response, data, text)
+    if data is None:
         raise ProtocolError(
             f"{method} {path}: HTTP {status} answer is not JSON: {text[:_BODY_EXCERPT]!r}"
         )
@@ -258,7 +435,9 @@ def _error_from_response(
     retry_after = _retry_after(response.headers)
     if isinstance(data, dict) and isinstance(data.get("error"), str | None):
         code = data.get("code")
-        message = data.get("error") or response.reason or f"HTTP {status}"
+        # some of production's refusals carry only {success: false, message}
+        said = data.get("message") if isinstance(data.get("message"), str) else None
+        message = data.get("error") or said or response.reason or f"HTTP {status}"
         return error_from_code(
             code if isinstance(code, str) else None,
             message,

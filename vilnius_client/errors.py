@@ -103,9 +103,13 @@ class VilniusError(Exception):
         may_have_acted: For a failed REST call: whether the server may have
             carried it out (`True`), surely did not (`False`), or unknown
             (`None`, also for everything that is not a REST call).
+        correlation_id: For a REST call: the ``X-Correlation-ID`` the server
+            answered with (production logs the request under it), else the one
+            sent; `None` for everything that is not a REST call.
     """
 
     may_have_acted: bool | None = None
+    correlation_id: str | None = None
 
     @property
     def temporary(self) -> bool:

@@ -54,52 +54,103 @@ from ._timestamps import format_timestamp, parse_timestamp, utcnow
 __all__ = [
     "CLIENT_EVENT_PAYLOADS",
     "SERVER_EVENT_MODELS",
+    "AISuggestion",
     "Ack",
     "AckError",
+    "ActiveArchived",
+    "AgentActivity",
+    "AgentCounts",
     "AgentData",
+    "AgentIdRequest",
+    "AgentListResponse",
+    "AgentMessageCount",
     "AgentMessageEvent",
     "AgentRespondRequest",
     "AgentRespondResponse",
     "AgentSentMessageEvent",
+    "AgentStatistics",
+    "AgentStatisticsResponse",
     "AgentStatus",
+    "AgentStatusResponse",
     "AgentTokenRequest",
     "AgentTokenResponse",
     "AgentTypingStatusEvent",
     "AllMessagesResponse",
     "AssignRequest",
     "AssignResponse",
+    "BulkArchiveResponse",
     "BulkAssignRequest",
     "BulkAssignResponse",
+    "BulkCategoryOptions",
+    "BulkCategoryRequest",
+    "BulkCategoryResponse",
+    "BulkCategoryUpdates",
+    "BulkConversationsRequest",
+    "BulkCount",
+    "BulkFailure",
+    "BulkSummary",
     "CategoriesUpdatedEvent",
+    "CategorizationResult",
+    "CategorizationStats",
+    "CategorizationStatsResponse",
+    "CategorizeResponse",
+    "Category",
+    "CategoryAssignment",
+    "CategoryCount",
+    "CategoryListResponse",
+    "CategoryOverrideRequest",
+    "CategoryOverrideResponse",
+    "CategoryRequest",
+    "ChatSuggestionRequest",
+    "ChatSuggestionResponse",
     "ConnectedAgentsResponse",
     "ConnectedAgentsUpdateEvent",
     "ContractInfo",
     "Conversation",
+    "ConversationCounts",
     "ConversationListResponse",
     "ConversationMessagesResponse",
     "ConversationSeenUpdateEvent",
+    "ConversationStatistics",
+    "ConversationStatisticsResponse",
     "ConversationStatus",
     "ConversationSummary",
     "CreateConversationRequest",
     "CreateConversationResponse",
     "CurrentStateEvent",
     "CustomerTypingStatusEvent",
+    "DashboardStatistics",
+    "DashboardStatisticsResponse",
+    "DateCount",
+    "DayCount",
     "EndConversationRequest",
     "EndConversationResponse",
     "ErrorBody",
     "ErrorCode",
     "ErrorEvent",
     "Event",
+    "FileMetadata",
+    "GeneratedSuggestionResponse",
+    "Granularity",
     "HealthResponse",
     "HeartbeatAckEvent",
     "HeartbeatPayload",
+    "HourCount",
     "LoginData",
     "LoginRequest",
     "LoginResponse",
+    "LogoutRequest",
+    "LogoutResponse",
+    "MarkSeenResponse",
     "Message",
+    "MessageCounts",
     "MessagePreview",
+    "MessageType",
     "NewConversationEvent",
     "NewMessageEvent",
+    "Pagination",
+    "PeakHours",
+    "PendingSuggestionResponse",
     "PersonalStatus",
     "PersonalStatusRequest",
     "PersonalStatusResponse",
@@ -112,15 +163,32 @@ __all__ = [
     "RefreshResponse",
     "Sender",
     "ServerEvent",
+    "SnakeWireModel",
     "StateType",
+    "StatisticsMeta",
     "Suggestion",
+    "SuggestionAction",
+    "SuggestionStatisticsResponse",
+    "SuggestionUsage",
     "SystemMode",
     "SystemModeRequest",
     "SystemModeResponse",
     "SystemModeUpdateEvent",
+    "Template",
+    "TemplateListResponse",
+    "TicketCategoryAssignedEvent",
+    "TicketCategoryRemovedEvent",
+    "TicketCategoryState",
     "TicketsReassignedEvent",
     "TokenPair",
+    "TrendStatistics",
+    "TrendStatisticsResponse",
     "TypingPayload",
+    "UnassignResponse",
+    "UploadResponse",
+    "UserSummary",
+    "WidgetConfig",
+    "WidgetConfigResponse",
     "WireModel",
     "format_timestamp",
     "parse_timestamp",
@@ -156,6 +224,8 @@ class Event(enum.StrEnum):
     AGENT_SENT_MESSAGE = "agent-sent-message"
     CONVERSATION_SEEN_UPDATE = "conversation-seen-update"
     CATEGORIES_UPDATED = "categories-updated"
+    TICKET_CATEGORY_ASSIGNED = "ticket:category_assigned"
+    TICKET_CATEGORY_REMOVED = "ticket:category_removed"
 
 
 class Sender(enum.StrEnum):
@@ -889,3 +959,636 @@ class RefreshResponse(WireModel):
     success: bool
     message: str | None = None
     data: RefreshData
+
+
+# --------------------------------------------------------------------------
+# Production's agent endpoints (docs/guides/production.md "Everything an agent can do"):
+# suggestions, conversation actions, categories, templates, files, statistics.
+#
+# Several of production's bodies and events use snake_case keys (``category_id``,
+# ``ticket_ids``); their models derive from `SnakeWireModel`, whose attributes are the wire
+# names. Every answer keeps the fields production adds, as everywhere in this module.
+
+
+class SnakeWireModel(WireModel):
+    """Base of the payloads production writes in snake_case: attribute names are wire names."""
+
+    model_config = ConfigDict(alias_generator=None)
+
+
+class SuggestionAction(enum.StrEnum):
+    """How an agent's reply used the AI suggestion (``suggestionAction`` of a reply).
+
+    Production's statistics count ``as-is`` as ``sent_as_is``, ``edited`` as ``edited``,
+    ``from-scratch`` as ``from_scratch``; any other value as none of them.
+    """
+
+    AS_IS = "as-is"
+    EDITED = "edited"
+    FROM_SCRATCH = "from-scratch"
+
+
+class MessageType(enum.StrEnum):
+    """Production's message types (``messageType``); it refuses a reply of any other type."""
+
+    TEXT = "text"
+    FILE = "file"
+    SYSTEM_ACTION = "system_action"
+    AI_RESPONSE = "ai_response"
+
+
+class Granularity(enum.StrEnum):
+    """Buckets of ``GET /api/statistics/trends``."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class FileMetadata(WireModel):
+    """An uploaded file, as ``POST /api/upload`` answers it and a message carries it.
+
+    Pass it as ``file_metadata`` of a reply: production checks that ``url`` starts with
+    ``/api/uploads/`` and that ``mimetype`` is one it accepts.
+    """
+
+    filename: str
+    stored_filename: str
+    mimetype: str
+    size: int
+    url: str
+
+
+class UploadResponse(WireModel):
+    """Answer of ``POST /api/upload``."""
+
+    success: bool
+    file: FileMetadata
+
+
+class AISuggestion(WireModel):
+    """What production's AI service answers: the text and how it was made."""
+
+    response: str
+    metadata: JsonObject | None = None
+    debug_info: Any = _unset()
+
+
+def _suggestion_text(suggestion: str | AISuggestion) -> str:
+    return suggestion if isinstance(suggestion, str) else suggestion.response
+
+
+class PendingSuggestionResponse(WireModel):
+    """``GET /api/conversations/{id}/pending-suggestion``: the newest AI suggestion.
+
+    ``suggestion`` is the AI service's object for the suggestion made when the customer
+    wrote, or the bare text of one an agent generated; ``text`` is the text either way.
+    """
+
+    suggestion: str | AISuggestion
+    confidence: float
+    message_id: str
+    timestamp: Timestamp
+    metadata: JsonObject | None = None
+
+    @property
+    def text(self) -> str:
+        """The suggested reply."""
+        return _suggestion_text(self.suggestion)
+
+
+class GeneratedSuggestionResponse(WireModel):
+    """Answer of ``POST /api/conversations/{id}/generate-suggestion``."""
+
+    suggestion: str
+    confidence: float
+    message_id: str
+    timestamp: Timestamp
+    metadata: JsonObject | None = None
+
+    @property
+    def text(self) -> str:
+        """The suggested reply."""
+        return self.suggestion
+
+
+class ChatSuggestionRequest(WireModel):
+    """``POST /api/chat/suggestion`` (admins only): a suggestion for a given context."""
+
+    conversation_id: Identifier
+    context: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    enable_rag: bool = False
+
+
+class ChatSuggestionResponse(WireModel):
+    """Answer of ``POST /api/chat/suggestion``: the AI service's answer and its provider."""
+
+    success: bool
+    suggestion: AISuggestion | str
+    metadata: JsonObject | None = None
+
+    @property
+    def text(self) -> str:
+        """The suggested reply."""
+        return _suggestion_text(self.suggestion)
+
+
+class AgentIdRequest(WireModel):
+    """A body naming the acting agent: ``unassign`` and ``mark-seen``."""
+
+    agent_id: Identifier | None = None
+
+
+class UnassignResponse(WireModel):
+    """Answer of ``POST /api/conversations/{id}/unassign``."""
+
+    success: bool
+    conversation: Conversation
+
+
+class MarkSeenResponse(WireModel):
+    """Answer of ``POST /api/conversations/{id}/mark-seen``."""
+
+    success: bool
+    message: str | None = None
+
+
+class CategoryRequest(SnakeWireModel):
+    """``PATCH /api/conversations/{id}/category``: ``category_id``, or ``None`` to remove it."""
+
+    category_id: Identifier | None
+
+
+class CategoryAssignment(SnakeWireModel):
+    """Answer of ``PATCH /api/conversations/{id}/category``: the conversation's category now."""
+
+    id: str
+    category_id: str | None = None
+    category_name: str | None = None
+    category_color: str | None = None
+
+
+class CategoryOverrideRequest(SnakeWireModel):
+    """``PUT /api/conversations/{id}/category-override``."""
+
+    manual_override: StrictBool
+
+
+class TicketCategoryState(SnakeWireModel):
+    """A conversation's category and who controls it (production's ticket fields)."""
+
+    id: str
+    manual_category_override: bool
+    category_id: str | None = None
+    category_metadata: JsonObject | None = None
+
+
+class CategoryOverrideResponse(WireModel):
+    """Answer of ``PUT /api/conversations/{id}/category-override``."""
+
+    success: bool
+    message: str | None = None
+    data: TicketCategoryState
+
+
+class CategorizationResult(WireModel):
+    """``data`` of a successful categorisation."""
+
+    category_id: str
+    category_name: str | None = None
+    confidence: float | None = None
+    reasoning: str | None = None
+
+
+class CategorizeResponse(WireModel):
+    """Answer of ``POST /api/conversations/{id}/categorize``."""
+
+    success: bool
+    message: str | None = None
+    data: CategorizationResult | None = None
+
+
+class CategorizationStats(WireModel):
+    """``data`` of ``GET /api/categorization/stats`` (conversations not archived)."""
+
+    total: int
+    categorized: int
+    uncategorized: int
+    ai_categorized: int
+    manual_categorized: int
+    manually_overridden: int
+    avg_confidence: float
+    low_confidence_attempts: int
+
+
+class CategorizationStatsResponse(WireModel):
+    """Answer of ``GET /api/categorization/stats``."""
+
+    success: bool
+    data: CategorizationStats
+
+
+class BulkConversationsRequest(WireModel):
+    """``POST /api/admin/conversations/bulk-archive`` and ``bulk-unarchive``."""
+
+    conversation_ids: Annotated[list[Identifier], Field(min_length=1, max_length=1000)]
+
+
+class BulkCount(WireModel):
+    """``data`` of a bulk archive (``archived_count``) or unarchive (``unarchived_count``)."""
+
+    archived_count: int | None = _unset()
+    unarchived_count: int | None = _unset()
+
+
+class BulkArchiveResponse(WireModel):
+    """Answer of ``bulk-archive`` and ``bulk-unarchive``."""
+
+    success: bool
+    message: str | None = None
+    data: BulkCount
+
+    @property
+    def count(self) -> int:
+        """How many conversations changed (those already in the state asked are not)."""
+        return self.data.archived_count or self.data.unarchived_count or 0
+
+
+class BulkCategoryUpdates(SnakeWireModel):
+    """``updates`` of a bulk category change: the category, or ``None`` to remove it."""
+
+    category_id: Identifier | None
+
+
+class BulkCategoryOptions(SnakeWireModel):
+    """``options`` of a bulk category change."""
+
+    skip_archived: bool = True
+    """Refuse an archived category (403) instead of assigning it."""
+    continue_on_error: bool = False
+
+
+class BulkCategoryRequest(SnakeWireModel):
+    """``PATCH /api/admin/conversations/bulk-category``."""
+
+    ticket_ids: Annotated[list[Identifier], Field(min_length=1, max_length=1000)]
+    updates: BulkCategoryUpdates
+    options: BulkCategoryOptions = Field(default_factory=BulkCategoryOptions)
+
+
+class BulkFailure(SnakeWireModel):
+    """A conversation a bulk category change could not change."""
+
+    ticket_id: str
+    error: str
+
+
+class BulkSummary(SnakeWireModel):
+    """Counts of a bulk category change."""
+
+    total: int
+    succeeded: int
+    failed: int
+
+
+class BulkCategoryResponse(SnakeWireModel):
+    """Answer of ``PATCH /api/admin/conversations/bulk-category``.
+
+    ``success`` lists the conversations changed (production's name for it).
+    """
+
+    success: list[str]
+    failed: list[BulkFailure]
+    summary: BulkSummary
+
+
+class UserSummary(SnakeWireModel):
+    """A user as production embeds it (the creator of a category or template)."""
+
+    id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+
+
+class Category(SnakeWireModel):
+    """A ticket category (``GET /api/categories``)."""
+
+    id: str
+    name: str
+    description: str | None = None
+    color: str
+    created_by: str | None = None
+    creator: UserSummary | None = None
+    creator_name: str | None = None
+    is_archived: bool = False
+    ticket_count: int | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    can_edit: bool | None = None
+    can_delete: bool | None = None
+
+
+class Pagination(SnakeWireModel):
+    """A page of a listing."""
+
+    page: int
+    limit: int
+    total: int
+    has_more: bool
+
+
+class CategoryListResponse(WireModel):
+    """Answer of ``GET /api/categories``."""
+
+    success: bool
+    categories: list[Category]
+    pagination: Pagination | None = None
+
+
+class Template(SnakeWireModel):
+    """A response template: a canned answer an agent may send (``GET /api/templates``)."""
+
+    id: str
+    title: str
+    content: str
+    created_by: str | None = None
+    updated_by: str | None = None
+    is_active: bool = True
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    creator: UserSummary | None = None
+
+
+class TemplateListResponse(WireModel):
+    """Answer of ``GET /api/templates``: the active templates, by title."""
+
+    success: bool
+    templates: list[Template]
+
+
+class StatisticsMeta(WireModel):
+    """``meta`` of every statistics answer: the range counted (whole UTC days)."""
+
+    start_date: Timestamp
+    end_date: Timestamp
+    generated_at: Timestamp
+    granularity: str | None = _unset()
+    note: str | None = _unset()
+
+
+class SuggestionUsage(WireModel):
+    """How agents' replies used AI suggestions (``hitl`` replies that had one).
+
+    ``agent_id`` and ``average_edit_ratio`` are set for one agent's breakdown.
+    """
+
+    total_suggestions: int
+    sent_as_is: int
+    sent_as_is_percentage: float
+    edited: int
+    edited_percentage: float
+    from_scratch: int
+    from_scratch_percentage: float
+    agent_id: str | None = _unset()
+    average_edit_ratio: float | None = _unset()
+
+
+class AgentMessageCount(WireModel):
+    """An agent's replies in the range, and their share of all replies."""
+
+    agent_id: str
+    name: str
+    email: str | None = None
+    message_count: int
+    percentage: float
+    suggestion_usage: float | None = _unset()
+    """Percentage of the agent's replies that had a suggestion (the agents listing)."""
+
+
+class AgentActivity(WireModel):
+    """One agent's replies in the range, by how they used suggestions."""
+
+    agent_id: str
+    name: str
+    email: str | None = None
+    total_messages: int
+    ai_suggestion_used: int
+    sent_as_is: int
+    edited: int
+    from_scratch: int
+    suggestion_usage_percentage: float
+
+
+class ConversationCounts(WireModel):
+    """Conversations started in the range."""
+
+    total: int
+    active: int
+    archived: int
+
+
+class MessageCounts(WireModel):
+    """Messages stored in the range."""
+
+    total: int
+    average_per_conversation: float
+
+
+class AgentCounts(WireModel):
+    """Agents who replied in the range."""
+
+    active_agents: int
+    top_agent: AgentMessageCount | None = None
+
+
+class DashboardStatistics(WireModel):
+    """``data`` of ``GET /api/statistics/dashboard``."""
+
+    conversations: ConversationCounts
+    messages: MessageCounts
+    agents: AgentCounts
+    ai_suggestions: SuggestionUsage
+
+
+class DashboardStatisticsResponse(WireModel):
+    """Answer of ``GET /api/statistics/dashboard``."""
+
+    success: bool
+    data: DashboardStatistics
+    meta: StatisticsMeta
+
+
+class CategoryCount(WireModel):
+    """Conversations of one category (``Uncategorized`` for none)."""
+
+    category: JsonObject | None = None
+    count: int
+
+
+class ActiveArchived(WireModel):
+    """Conversations started in the range, active and archived."""
+
+    active: int
+    archived: int
+
+
+class ConversationStatistics(WireModel):
+    """``data`` of ``GET /api/statistics/conversations``."""
+
+    total: int
+    by_category: list[CategoryCount]
+    status: ActiveArchived
+
+
+class ConversationStatisticsResponse(WireModel):
+    """Answer of ``GET /api/statistics/conversations``."""
+
+    success: bool
+    data: ConversationStatistics
+    meta: StatisticsMeta
+
+
+class AgentStatistics(WireModel):
+    """``data`` of ``GET /api/statistics/agents``.
+
+    Every agent's counts (``agents``), or, for one ``agentId``, its activity (``agent``:
+    ``None`` when it sent nothing in the range) and suggestion breakdown.
+    """
+
+    agents: list[AgentMessageCount] | None = _unset()
+    agent: AgentActivity | None = None
+    suggestions: SuggestionUsage | None = _unset()
+
+
+class AgentStatisticsResponse(WireModel):
+    """Answer of ``GET /api/statistics/agents``."""
+
+    success: bool
+    data: AgentStatistics
+    meta: StatisticsMeta
+
+
+class SuggestionStatisticsResponse(WireModel):
+    """Answer of ``GET /api/statistics/ai-suggestions`` (``hitl`` replies only)."""
+
+    success: bool
+    data: SuggestionUsage
+    meta: StatisticsMeta
+
+
+class DateCount(WireModel):
+    """Conversations started in one bucket (``YYYY-MM-DD``, or ``YYYY-MM`` by month)."""
+
+    date: str
+    count: int
+
+
+class HourCount(WireModel):
+    """Messages in one hour of the day (UTC)."""
+
+    hour: int
+    count: int
+
+
+class DayCount(WireModel):
+    """Messages on one day of the week (UTC)."""
+
+    day: str
+    count: int
+
+
+class PeakHours(WireModel):
+    """When agents and customers write."""
+
+    by_hour: list[HourCount]
+    by_day: list[DayCount]
+
+
+class TrendStatistics(WireModel):
+    """``data`` of ``GET /api/statistics/trends``."""
+
+    conversation_trends: list[DateCount]
+    peak_hours: PeakHours
+
+
+class TrendStatisticsResponse(WireModel):
+    """Answer of ``GET /api/statistics/trends``."""
+
+    success: bool
+    data: TrendStatistics
+    meta: StatisticsMeta
+
+
+class WidgetConfig(WireModel):
+    """``data`` of ``GET /api/widget/config``."""
+
+    name: str
+    primary_color: str
+    allowed_domains: list[str]
+    server_url: str
+
+
+class WidgetConfigResponse(WireModel):
+    """Answer of ``GET /api/widget/config``."""
+
+    success: bool
+    data: WidgetConfig
+
+
+class LogoutRequest(WireModel):
+    """``POST /api/auth/logout``: the refresh token to revoke."""
+
+    refresh_token: Annotated[str, StringConstraints(min_length=1)]
+
+
+class LogoutResponse(WireModel):
+    """Answer of ``POST /api/auth/logout`` (production answers success whatever happened)."""
+
+    success: bool
+    message: str | None = None
+
+
+class AgentStatusResponse(WireModel):
+    """``GET /api/agent/status``: production's legacy mode guess and recently active agents.
+
+    ``status`` is always ``hitl`` at production's commit; ``agent_count`` counts the agent
+    users active within the last minute.
+    """
+
+    success: bool
+    status: str
+    agent_count: int
+
+
+class AgentListResponse(WireModel):
+    """``GET /api/agents`` and ``GET /api/agents/all``."""
+
+    agents: list[AgentData]
+
+
+class TicketCategoryAssignedEvent(ServerEvent):
+    """``ticket:category_assigned`` (production): a conversation got a category (``agents``)."""
+
+    model_config = ConfigDict(alias_generator=None)
+
+    ticket_id: str
+    category_id: str
+    category_name: str | None = None
+
+
+class TicketCategoryRemovedEvent(ServerEvent):
+    """``ticket:category_removed`` (production): a conversation lost its category (``agents``)."""
+
+    model_config = ConfigDict(alias_generator=None)
+
+    ticket_id: str
+    old_category_id: str | None = None
+
+
+SERVER_EVENT_MODELS.update(
+    {
+        Event.TICKET_CATEGORY_ASSIGNED: TicketCategoryAssignedEvent,
+        Event.TICKET_CATEGORY_REMOVED: TicketCategoryRemovedEvent,
+    }
+)

@@ -37,37 +37,75 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 
 from ._capabilities import ServerCapabilities, ServerKind, resolve_server
-from ._http import IDEMPOTENCY_HEADER, HttpBase, request_body
+from ._http import (
+    CORRELATION_HEADER,
+    IDEMPOTENCY_HEADER,
+    Correlation,
+    Download,
+    HttpBase,
+    correlation,
+    request_body,
+)
 from ._retry import RetryListener
 from ._tokens import TokenSource
 from .errors import NotFoundError
 from .events import (
+    AgentIdRequest,
+    AgentListResponse,
     AgentRespondRequest,
     AgentRespondResponse,
+    AgentStatisticsResponse,
+    AgentStatusResponse,
     AgentTokenRequest,
     AgentTokenResponse,
     AllMessagesResponse,
     AssignRequest,
     AssignResponse,
+    BulkArchiveResponse,
     BulkAssignRequest,
     BulkAssignResponse,
+    BulkCategoryOptions,
+    BulkCategoryRequest,
+    BulkCategoryResponse,
+    BulkCategoryUpdates,
+    BulkConversationsRequest,
+    CategorizationStatsResponse,
+    CategorizeResponse,
+    CategoryAssignment,
+    CategoryListResponse,
+    CategoryOverrideRequest,
+    CategoryOverrideResponse,
+    CategoryRequest,
+    ChatSuggestionRequest,
+    ChatSuggestionResponse,
     ConnectedAgentsResponse,
     ConversationListResponse,
     ConversationMessagesResponse,
+    ConversationStatisticsResponse,
     ConversationStatus,
     CreateConversationRequest,
     CreateConversationResponse,
+    DashboardStatisticsResponse,
     EndConversationRequest,
     EndConversationResponse,
+    FileMetadata,
+    GeneratedSuggestionResponse,
+    Granularity,
     HealthResponse,
     LoginRequest,
     LoginResponse,
+    LogoutRequest,
+    LogoutResponse,
+    MarkSeenResponse,
+    MessageType,
+    PendingSuggestionResponse,
     PersonalStatus,
     PersonalStatusRequest,
     PersonalStatusResponse,
@@ -75,13 +113,29 @@ from .events import (
     PostMessageResponse,
     RefreshRequest,
     RefreshResponse,
+    SuggestionAction,
+    SuggestionStatisticsResponse,
     SystemMode,
     SystemModeRequest,
     SystemModeResponse,
+    TemplateListResponse,
+    TrendStatisticsResponse,
+    UnassignResponse,
+    UploadResponse,
+    WidgetConfigResponse,
     WireModel,
+    format_timestamp,
 )
 
-__all__ = ["IDEMPOTENCY_HEADER", "RestClient"]
+__all__ = [
+    "CORRELATION_HEADER",
+    "IDEMPOTENCY_HEADER",
+    "Correlation",
+    "DateLike",
+    "Download",
+    "RestClient",
+    "correlation",
+]
 
 _M = TypeVar("_M", bound=WireModel)
 
@@ -285,21 +339,6 @@ class RestClient(HttpBase):
             retry=True,
         )
 
-    async def agent_respond(
-        self,
-        conversation_id: str,
-        message: str,
-        agent_id: str,
-        *,
-        idempotency_key: str | None = None,
-    ) -> AgentRespondResponse:
-        """``POST /api/agent/respond``: an agent's reply, retried as
-        [`post_message`][vilnius_client.RestClient.post_message] is."""
-        body = request_body(
-            AgentRespondRequest, conversation_id=conversation_id, message=message, agent_id=agent_id
-        )
-        return await self._send("/api/agent/respond", AgentRespondResponse, body, idempotency_key)
-
     async def set_personal_status(
         self, agent_id: str, personal_status: PersonalStatus | str
     ) -> PersonalStatusResponse:
@@ -406,6 +445,448 @@ class RestClient(HttpBase):
             auth=False,
         )
 
+    # ------------------------------------------------------------------
+    # Production's agent endpoints (docs/guides/production.md "Everything an agent
+    # can do"): suggestions, conversation actions, categories, templates, files,
+    # statistics. Production needs an agent user's access token for most of them.
+
+    async def agent_respond(
+        self,
+        conversation_id: str,
+        message: str,
+        agent_id: str,
+        *,
+        used_suggestion: bool | None = None,
+        suggestion_action: SuggestionAction | str | None = None,
+        auto_assign: bool | None = None,
+        message_type: MessageType | str | None = None,
+        file_metadata: FileMetadata | None = None,
+        idempotency_key: str | None = None,
+    ) -> AgentRespondResponse:
+        """``POST /api/agent/respond``: an agent's reply, retried as
+        [`post_message`][vilnius_client.RestClient.post_message] is.
+
+        The keyword options are production's (our contract ignores them). Production's
+        statistics count a reply by ``used_suggestion`` (whether an AI
+        suggestion was there for it: only such replies are in the suggestion counts)
+        and ``suggestion_action`` (``as-is``, ``edited`` or ``from-scratch``); it drops
+        a reply's statistics whose ``used_suggestion`` is not a boolean, hence the type.
+
+        Args:
+            conversation_id: The conversation.
+            message: The reply.
+            agent_id: The replying agent (production: the user's UUID).
+            used_suggestion: Whether a suggestion was offered for this reply.
+            suggestion_action: How the reply used it.
+            auto_assign: Ask the server to assign the conversation to the agent
+                (production does so for every reply anyway).
+            message_type: Production's message type (``text`` by default; ``file``
+                with ``file_metadata``).
+            file_metadata: The file the reply attaches (from
+                [`upload_file`][vilnius_client.RestClient.upload_file]).
+            idempotency_key: The send's key where the server de-duplicates (default: new).
+        """
+        body = request_body(
+            AgentRespondRequest,
+            conversation_id=conversation_id,
+            message=message,
+            agent_id=agent_id,
+            used_suggestion=used_suggestion,
+            suggestion_action=str(suggestion_action) if suggestion_action is not None else None,
+            auto_assign=auto_assign,
+            message_type=str(message_type) if message_type is not None else None,
+            file_metadata=file_metadata.to_wire() if file_metadata is not None else None,
+        )
+        return await self._send("/api/agent/respond", AgentRespondResponse, body, idempotency_key)
+
+    async def pending_suggestion(self, conversation_id: str) -> PendingSuggestionResponse:
+        """``GET /api/conversations/{id}/pending-suggestion``: the newest AI suggestion.
+
+        Raises:
+            NotFoundError: The conversation has no pending suggestion (none yet, or a
+                reply or a newer customer message superseded it).
+        """
+        return await self.request(
+            "GET",
+            f"/api/conversations/{_segment(conversation_id)}/pending-suggestion",
+            PendingSuggestionResponse,
+            retry=True,
+        )
+
+    async def generate_suggestion(self, conversation_id: str) -> GeneratedSuggestionResponse:
+        """``POST /api/conversations/{id}/generate-suggestion``: a fresh AI suggestion.
+
+        It replaces the pending one. Not retried after a failure that may have acted.
+
+        Raises:
+            NotFoundError: The conversation has no messages.
+            InvalidPayloadError: None of them is a customer's or an agent's.
+        """
+        return await self.request(
+            "POST",
+            f"/api/conversations/{_segment(conversation_id)}/generate-suggestion",
+            GeneratedSuggestionResponse,
+        )
+
+    async def chat_suggestion(
+        self, conversation_id: str, context: str, *, enable_rag: bool = False
+    ) -> ChatSuggestionResponse:
+        """``POST /api/chat/suggestion`` (admins only): a suggestion for any ``context``.
+
+        Raises:
+            ForbiddenError: The user is not an admin.
+        """
+        body = request_body(
+            ChatSuggestionRequest,
+            conversation_id=conversation_id,
+            context=context,
+            enable_rag=enable_rag,
+        )
+        return await self.request(
+            "POST", "/api/chat/suggestion", ChatSuggestionResponse, json_body=body, retry=True
+        )
+
+    async def unassign(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> UnassignResponse:
+        """``POST /api/conversations/{id}/unassign`` (any agent may unassign any conversation).
+
+        Raises:
+            NotFoundError: No such conversation.
+        """
+        return await self.request(
+            "POST",
+            f"/api/conversations/{_segment(conversation_id)}/unassign",
+            UnassignResponse,
+            json_body=request_body(AgentIdRequest, agent_id=agent_id),
+            retry=True,
+        )
+
+    async def mark_seen(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> MarkSeenResponse:
+        """``POST /api/conversations/{id}/mark-seen``; agents get ``conversation-seen-update``."""
+        return await self.request(
+            "POST",
+            f"/api/conversations/{_segment(conversation_id)}/mark-seen",
+            MarkSeenResponse,
+            json_body=request_body(AgentIdRequest, agent_id=agent_id),
+            retry=True,
+        )
+
+    async def set_category(
+        self, conversation_id: str, category_id: str | None
+    ) -> CategoryAssignment:
+        """``PATCH /api/conversations/{id}/category``: set a category, or remove it (``None``).
+
+        Agents get ``ticket:category_assigned`` (or ``ticket:category_removed``); the
+        category is then the agent's choice, which the categoriser leaves alone
+        ([`set_category_override`][vilnius_client.RestClient.set_category_override]).
+
+        Raises:
+            NotFoundError: No such conversation or category.
+            ForbiddenError: The category is archived.
+        """
+        body = CategoryRequest(category_id=category_id).to_wire()
+        return await self.request(
+            "PATCH",
+            f"/api/conversations/{_segment(conversation_id)}/category",
+            CategoryAssignment,
+            json_body=body,
+            retry=True,
+        )
+
+    async def set_category_override(
+        self, conversation_id: str, manual_override: bool
+    ) -> CategoryOverrideResponse:
+        """``PUT /api/conversations/{id}/category-override``: whether the categoriser may
+        change this conversation's category (``False`` hands it back to the categoriser)."""
+        return await self.request(
+            "PUT",
+            f"/api/conversations/{_segment(conversation_id)}/category-override",
+            CategoryOverrideResponse,
+            json_body=request_body(CategoryOverrideRequest, manual_override=manual_override),
+            retry=True,
+        )
+
+    async def categorize(self, conversation_id: str) -> CategorizeResponse:
+        """``POST /api/conversations/{id}/categorize``: let the AI pick a category.
+
+        Production refuses (400, the reason as the error's message) a conversation that
+        is archived, categorised, manually overridden, too short or still active. At its
+        commit 0dec8e5 it also answers 400 ``ws.broadcastToAgents is not a function``
+        *after* storing the category it chose (its broadcast fails): read the category
+        back (``categorization_stats``, the conversation listing) rather than trust the
+        error.
+
+        Raises:
+            InvalidPayloadError: Refused, or the broadcast failure above.
+        """
+        return await self.request(
+            "POST",
+            f"/api/conversations/{_segment(conversation_id)}/categorize",
+            CategorizeResponse,
+        )
+
+    async def categorization_stats(self) -> CategorizationStatsResponse:
+        """``GET /api/categorization/stats``: how the conversations not archived are categorised."""
+        return await self.request(
+            "GET", "/api/categorization/stats", CategorizationStatsResponse, retry=True
+        )
+
+    async def bulk_archive(self, conversation_ids: Iterable[str]) -> BulkArchiveResponse:
+        """``POST /api/admin/conversations/bulk-archive``: archive (and unassign) conversations.
+
+        ``count`` of the answer says how many were not archived yet.
+        """
+        body = request_body(BulkConversationsRequest, conversation_ids=list(conversation_ids))
+        return await self.request(
+            "POST",
+            "/api/admin/conversations/bulk-archive",
+            BulkArchiveResponse,
+            json_body=body,
+            retry=True,
+        )
+
+    async def bulk_unarchive(self, conversation_ids: Iterable[str]) -> BulkArchiveResponse:
+        """``POST /api/admin/conversations/bulk-unarchive`` (a new message unarchives, too)."""
+        body = request_body(BulkConversationsRequest, conversation_ids=list(conversation_ids))
+        return await self.request(
+            "POST",
+            "/api/admin/conversations/bulk-unarchive",
+            BulkArchiveResponse,
+            json_body=body,
+            retry=True,
+        )
+
+    async def bulk_set_category(
+        self,
+        conversation_ids: Iterable[str],
+        category_id: str | None,
+        *,
+        skip_archived: bool = True,
+        continue_on_error: bool = False,
+    ) -> BulkCategoryResponse:
+        """``PATCH /api/admin/conversations/bulk-category``: one category (or none) for many.
+
+        Unknown conversations are listed in ``failed``; agents get one
+        ``ticket:category_*`` event per conversation changed.
+
+        Raises:
+            NotFoundError: No such category.
+            ForbiddenError: The category is archived (with ``skip_archived``).
+        """
+        request = BulkCategoryRequest(
+            ticket_ids=list(conversation_ids),
+            updates=BulkCategoryUpdates(category_id=category_id),
+            options=BulkCategoryOptions(
+                skip_archived=skip_archived, continue_on_error=continue_on_error
+            ),
+        )
+        return await self.request(
+            "PATCH",
+            "/api/admin/conversations/bulk-category",
+            BulkCategoryResponse,
+            json_body=request.to_wire(),
+            retry=True,
+        )
+
+    async def categories(
+        self,
+        *,
+        include_archived: bool = False,
+        search: str | None = None,
+        page: int = 1,
+        limit: int = 50,
+    ) -> CategoryListResponse:
+        """``GET /api/categories``: one page of the ticket categories, by name (at most 100)."""
+        params = _query(
+            include_archived="true" if include_archived else None,
+            search=search,
+            page=page,
+            limit=limit,
+        )
+        return await self.request(
+            "GET", "/api/categories", CategoryListResponse, params=params, retry=True
+        )
+
+    async def templates(self) -> TemplateListResponse:
+        """``GET /api/templates``: the active response templates (canned answers), by title."""
+        return await self.request("GET", "/api/templates", TemplateListResponse, retry=True)
+
+    async def upload_file(
+        self,
+        content: bytes,
+        filename: str,
+        content_type: str,
+        *,
+        conversation_id: str | None = None,
+    ) -> UploadResponse:
+        """``POST /api/upload``: upload a file to attach to a reply (``file_metadata``).
+
+        Production accepts images, PDF, Word, Excel and plain text files up to its size
+        limit (10 MiB by default), and 5 uploads per minute per address. A customer
+        (no token) names its ``conversation_id``.
+
+        Raises:
+            InternalServerError: A refused type or size (production answers those 500).
+            RateLimitedError: Over the limit, and its ``Retry-After`` is longer than
+                ``max_retry_after``.
+        """
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData(quote_fields=False)  # the file's name as a browser sends it
+            if conversation_id is not None:
+                data.add_field("conversationId", conversation_id)
+            data.add_field("file", content, filename=filename, content_type=content_type)
+            return data
+
+        return await self.request("POST", "/api/upload", UploadResponse, form=form)
+
+    async def download_file(
+        self, url: str | FileMetadata, *, conversation_id: str | None = None
+    ) -> Download:
+        """``GET /api/uploads/{filename}``: a file, by its ``url`` or metadata.
+
+        Agents may read every file; a customer names the conversation it belongs to.
+
+        Raises:
+            NotFoundError: No such file.
+            ForbiddenError: Not this caller's.
+        """
+        path = url.url if isinstance(url, FileMetadata) else url
+        name = path.rsplit("/", 1)[-1]
+        return await self.request_raw(
+            "GET",
+            f"/api/uploads/{_segment(name)}",
+            params=_query(conversationId=conversation_id),
+            retry=True,
+        )
+
+    async def statistics_dashboard(
+        self, *, start: DateLike | None = None, end: DateLike | None = None
+    ) -> DashboardStatisticsResponse:
+        """``GET /api/statistics/dashboard``: conversations, messages, agents and suggestion use.
+
+        ``start`` and ``end`` (dates, datetimes or ISO strings) are widened to whole UTC
+        days; the default is the last 30 days. Production allows at most 365 days and
+        answers a bad range with a 500.
+        """
+        return await self.request(
+            "GET",
+            "/api/statistics/dashboard",
+            DashboardStatisticsResponse,
+            params=_dates(start, end),
+            retry=True,
+        )
+
+    async def statistics_conversations(
+        self,
+        *,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        category_id: str | None = None,
+        archived: bool | None = None,
+    ) -> ConversationStatisticsResponse:
+        """``GET /api/statistics/conversations``: conversations started in the range.
+
+        ``category_id`` and ``archived`` filter ``total`` only (as production does).
+        """
+        params = _dates(start, end)
+        params.update(
+            _query(
+                category_id=category_id,
+                archived=None if archived is None else str(archived).lower(),
+            )
+        )
+        return await self.request(
+            "GET",
+            "/api/statistics/conversations",
+            ConversationStatisticsResponse,
+            params=params,
+            retry=True,
+        )
+
+    async def statistics_agents(
+        self,
+        *,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        agent_id: str | None = None,
+    ) -> AgentStatisticsResponse:
+        """``GET /api/statistics/agents``: replies per agent, or one agent's in detail."""
+        params = _dates(start, end)
+        params.update(_query(agentId=agent_id))
+        return await self.request(
+            "GET", "/api/statistics/agents", AgentStatisticsResponse, params=params, retry=True
+        )
+
+    async def statistics_suggestions(
+        self,
+        *,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        agent_id: str | None = None,
+    ) -> SuggestionStatisticsResponse:
+        """``GET /api/statistics/ai-suggestions``: how replies used suggestions (``hitl`` only)."""
+        params = _dates(start, end)
+        params.update(_query(agentId=agent_id))
+        return await self.request(
+            "GET",
+            "/api/statistics/ai-suggestions",
+            SuggestionStatisticsResponse,
+            params=params,
+            retry=True,
+        )
+
+    async def statistics_trends(
+        self,
+        *,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        granularity: Granularity | str = Granularity.DAY,
+    ) -> TrendStatisticsResponse:
+        """``GET /api/statistics/trends``: conversations per day, week or month; busy hours."""
+        params = _dates(start, end)
+        params["granularity"] = str(Granularity(granularity))
+        return await self.request(
+            "GET", "/api/statistics/trends", TrendStatisticsResponse, params=params, retry=True
+        )
+
+    async def widget_config(self) -> WidgetConfigResponse:
+        """``GET /api/widget/config``: the chat widget's name, colour, domains and server."""
+        return await self.request(
+            "GET", "/api/widget/config", WidgetConfigResponse, retry=True, auth=False
+        )
+
+    async def logout(self, refresh_token: str) -> LogoutResponse:
+        """``POST /api/auth/logout``: revoke a refresh token (production then shows an agent
+        offline). Production answers success whatever the token."""
+        return await self.request(
+            "POST",
+            "/api/auth/logout",
+            LogoutResponse,
+            json_body=request_body(LogoutRequest, refresh_token=refresh_token),
+            retry=True,
+        )
+
+    async def agent_status(self) -> AgentStatusResponse:
+        """``GET /api/agent/status``: production's legacy status (agents active in a minute)."""
+        return await self.request("GET", "/api/agent/status", AgentStatusResponse, retry=True)
+
+    async def active_agents(self) -> AgentListResponse:
+        """``GET /api/agents``: the agents online now (production's dashboard list)."""
+        return await self.request("GET", "/api/agents", AgentListResponse, retry=True)
+
+    async def all_agents(self) -> AgentListResponse:
+        """``GET /api/agents/all``: production's list for its assignment menu.
+
+        At production's commit 0dec8e5 it keeps only agents whose id is one of four
+        legacy names, and ids are user UUIDs: the list is always empty there. Use
+        [`connected_agents`][vilnius_client.RestClient.connected_agents].
+        """
+        return await self.request("GET", "/api/agents/all", AgentListResponse, retry=True)
+
 
 def _segment(value: str) -> str:
     return quote(value, safe="")
@@ -413,3 +894,19 @@ def _segment(value: str) -> str:
 
 def _query(**fields: str | int | None) -> dict[str, str | int]:
     return {name: value for name, value in fields.items() if value is not None}
+
+
+DateLike = date | datetime | str
+"""A statistics range bound: a date, a datetime (UTC when naive) or an ISO 8601 string."""
+
+
+def _dates(start: DateLike | None, end: DateLike | None) -> dict[str, str | int]:
+    return _query(startDate=_iso(start), endDate=_iso(end))
+
+
+def _iso(value: DateLike | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return format_timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return value.isoformat()

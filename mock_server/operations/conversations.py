@@ -32,6 +32,7 @@ from ..errors import ServiceError
 from ..hub import Hub
 from ..rooms import AGENTS_ROOM
 from .common import require_active, servable
+from .tickets import ticket_fields, ticket_numbers
 from .tokens import customer_token
 
 __all__ = [
@@ -165,13 +166,7 @@ async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
     """Production's ``GET /api/admin/conversations`` (newest first, ticket fields)."""
     conversations = hub.store.conversations.all()
     counts = await hub.store.messages.counts()
-    numbered = {c.id: number for number, c in enumerate(conversations, start=1)}
-    daily: dict[str, int] = {}
-    tickets: dict[str, str] = {}
-    for conversation in conversations:
-        day = conversation.started_at.strftime("%Y%m%d")
-        daily[day] = daily.get(day, 0) + 1
-        tickets[conversation.id] = f"LZD-{day}-{daily[day]:04d}"
+    numbers = ticket_numbers(conversations)
     answer = []
     for conversation in reversed(conversations):
         history = await hub.store.messages.history(conversation.id)
@@ -189,16 +184,12 @@ async def admin_conversations_production(hub: Hub) -> dict[str, Any]:
             {
                 "id": conversation.id,
                 "visitorId": "anonymous-session",
-                "userNumber": numbered[conversation.id],
+                "userNumber": numbers[conversation.id][0],
                 "assignedAgent": conversation.assigned_agent,
                 "startedAt": format_timestamp(conversation.started_at),
-                "ticketNumber": tickets[conversation.id],
+                "ticketNumber": numbers[conversation.id][1],
                 "subject": "Website Support Request",
-                "archived": False,
-                "category": "general",
-                "categoryId": None,
-                "category_id": None,
-                "categoryData": None,
+                **ticket_fields(hub, conversation.id),
                 "messageCount": counts.get(conversation.id, 0),
                 "lastMessage": shown[0] if shown else None,
                 "messages": shown,

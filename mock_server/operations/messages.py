@@ -30,6 +30,7 @@ from ..rooms import AGENTS_ROOM, RESERVED_CONVERSATION_IDS
 from .common import queue_message, require_active
 from .idempotency import remember, replayed
 from .suggestions import drop_pending, pending_suggestion
+from .tickets import reopen_archived
 from .tokens import customer_token
 
 __all__ = [
@@ -135,6 +136,8 @@ async def post_message(
             hub.queue(Event.NEW_CONVERSATION, event, AGENTS_ROOM)
         else:
             require_active(conversation)
+            if profile.user_login:
+                conversation = reopen_archived(hub, conversation)
         text = request.message.strip() if profile.trim_messages else request.message
         user_message = hub.store.messages.add(
             conversation.id,

@@ -21,7 +21,9 @@ from ..hub import Hub
 from ..rooms import AGENTS_ROOM
 from .common import queue_message, require_active
 from .idempotency import remember, replayed
+from .statistics import record_reply
 from .suggestions import drop_pending
+from .tickets import reopen_archived
 
 __all__ = ["agent_respond"]
 
@@ -32,8 +34,9 @@ async def agent_respond(
     """``POST /api/agent/respond``: store an agent's reply; it takes the conversation.
 
     With agent users (production) the agent id must name a user (else 500, as there);
-    the reply also goes to ``agents`` as ``agent-sent-message`` and supersedes the
-    pending suggestions.
+    the reply also goes to ``agents`` as ``agent-sent-message``, supersedes the
+    pending suggestions, carries the file it attaches, reopens an archived conversation
+    (unassigned) and is counted in the statistics (``statistics.record_reply``).
     """
     profile = hub.profile
     identity.require_agent(request.agent_id)
@@ -59,6 +62,7 @@ async def agent_respond(
             metadata = _attribution(request, user.name if user else request.agent_id)
             metadata["responseAttribution"]["systemMode"] = hub.store.settings.system_mode().value
             await drop_pending(hub, conversation.id)
+            reopen_archived(hub, conversation)
         else:
             agent = hub.agent_record(request.agent_id)
             agent.last_seen = utcnow()
@@ -73,6 +77,10 @@ async def agent_respond(
             metadata=metadata,
             message_type=request.message_type or profile.default_message_type,
         )
+        if profile.user_login:
+            record_reply(
+                hub, message, request.agent_id, request.used_suggestion, request.suggestion_action
+            )
         queue_message(hub, message, to_room=True, to_agents=profile.new_message_for_every_message)
         if profile.agent_sent_message:
             sent = AgentSentMessageEvent(
@@ -91,6 +99,8 @@ def _attribution(request: AgentRespondRequest, name: str) -> dict[str, Any]:
         metadata["suggestionAction"] = request.suggestion_action
     if request.used_suggestion is not None:
         metadata["usedSuggestion"] = request.used_suggestion
+    if request.file_metadata is not None:
+        metadata["file"] = request.file_metadata
     metadata["responseAttribution"] = {
         "respondedBy": name,
         "responseType": request.suggestion_action or "custom",

@@ -9,6 +9,7 @@ Production has no common envelope: each endpoint validates and answers in its ow
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +20,12 @@ from ..encoders import production_error
 from ..errors import ServiceError
 from ..ratelimit import FixedWindow
 
-__all__ = ["client_ip", "fail", "invalid", "limited", "read_body"]
+__all__ = ["client_ip", "conversation_id", "fail", "invalid", "limited", "read_body"]
+
+_UUID = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE
+)
+_SESSION = re.compile(r"^session-[a-z0-9]+$", re.IGNORECASE)
 
 
 def fail(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> ServiceError:
@@ -37,6 +43,17 @@ def fail(status: int, body: dict[str, Any], headers: dict[str, str] | None = Non
 def invalid(message: str, field: str) -> ServiceError:
     """``validation.js``: 400 ``{error, field}``."""
     return fail(400, {"error": message, "field": field})
+
+
+def conversation_id(value: Any, field: str = "conversationId") -> str:
+    """``validateConversationId``: a UUID or ``session-[a-z0-9]+``."""
+    if not value:
+        raise invalid(f"{field} is required", field)
+    if not isinstance(value, str):
+        raise invalid(f"{field} must be a string", field)
+    if not _UUID.match(value) and not _SESSION.match(value):
+        raise invalid(f"{field} must be a valid UUID or session ID", field)
+    return value
 
 
 async def read_body(request: web.Request) -> Any:
@@ -59,8 +76,14 @@ async def read_body(request: web.Request) -> Any:
 
 
 def client_ip(request: web.Request) -> str:
-    """The client's address, the key of per-IP rate limits."""
-    return request.remote or "unknown"
+    """The client's address, the key of per-IP rate limits: Express's ``req.ip``.
+
+    Production sets ``trust proxy`` to ``true``, so its ``req.ip`` is the left-most
+    address of ``X-Forwarded-For`` when there is one (whoever sends the header chooses
+    it), else the peer's address.
+    """
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    return forwarded or request.remote or "unknown"
 
 
 def limited(limiter: FixedWindow, key: str, body: dict[str, Any]) -> dict[str, str]:

@@ -10,7 +10,6 @@ admin conversation list's shape, ``mark-seen``.
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from vilnius_client.events import (
     AgentRespondRequest,
     ConversationSeenUpdateEvent,
     Event,
+    MessageType,
     PersonalStatus,
     PostMessageRequest,
     SystemMode,
@@ -35,16 +35,16 @@ from ..hub import Hub
 from ..ratelimit import FixedWindow, RateLimit
 from ..rooms import AGENTS_ROOM
 from ..wirejson import json_response
-from . import production_auth, production_web
+from . import production_agent, production_auth, production_web
 from .express import client_ip, fail, invalid, limited, read_body
+from .express import conversation_id as _conversation_id
 from .production_auth import jwt_user
+from .production_files import validate_file_metadata
 
 __all__ = ["add_routes", "hub_port"]
 
-_UUID = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE
-)
-_SESSION = re.compile(r"^session-[a-z0-9]+$", re.IGNORECASE)
+MESSAGE_TYPES = frozenset(t.value for t in MessageType)
+"""Production's message types: a reply of another type fails to be stored (500)."""
 
 
 def _message_text(value: Any, limit: int) -> str:
@@ -58,15 +58,9 @@ def _message_text(value: Any, limit: int) -> str:
     return value
 
 
-def _conversation_id(value: Any, field: str = "conversationId") -> str:
-    """``validateConversationId``: a UUID or ``session-[a-z0-9]+``."""
-    if not value:
-        raise invalid(f"{field} is required", field)
-    if not isinstance(value, str):
-        raise invalid(f"{field} must be a string", field)
-    if not _UUID.match(value) and not _SESSION.match(value):
-        raise invalid(f"{field} must be a valid UUID or session ID", field)
-    return value
+def _truthy(value: Any) -> bool:
+    """JavaScript's truthiness (an empty object or list is true there)."""
+    return value is not None and value is not False and value != "" and value != 0
 
 
 def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) -> None:
@@ -156,6 +150,12 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
     @routes.post("/api/agent/respond")
     async def agent_respond(request: web.Request) -> web.Response:
         body = await read_body(request)
+        file_metadata = None
+        if _truthy(body.get("fileMetadata")):
+            try:
+                file_metadata = validate_file_metadata(body["fileMetadata"])
+            except ValueError as exc:
+                raise fail(400, {"error": f"Invalid file metadata: {exc}"}) from None
         conversation_id = body.get("conversationId")
         conversation = (
             hub.store.conversations.get(conversation_id)
@@ -170,8 +170,13 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         elif isinstance(message, dict):
             message = json.dumps(message, separators=(",", ":"))
         agent_id = body.get("agentId")
-        if not isinstance(message, str) or not isinstance(agent_id, str):
-            # production stores and emits, then fails on the text: 500 (nothing stored here)
+        message_type = body.get("messageType") or None
+        if (
+            not isinstance(message, str)
+            or not isinstance(agent_id, str)
+            or message_type not in (None, *MESSAGE_TYPES)
+        ):
+            # production fails storing such a reply: 500 (nothing is stored here)
             raise fail(500, {"error": "Failed to send response"})
         action = body.get("suggestionAction")
         parsed = AgentRespondRequest.model_construct(
@@ -180,9 +185,9 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
             agent_id=agent_id,
             used_suggestion=body.get("usedSuggestion"),
             suggestion_action=action if isinstance(action, str) else None,
-            message_type=body.get("messageType")
-            if isinstance(body.get("messageType"), str)
-            else None,
+            auto_assign=bool(body.get("autoAssign")),
+            message_type=message_type,
+            file_metadata=file_metadata,
         )
         return json_response(await ops.agent_respond(hub, OPEN, parsed, None))
 
@@ -282,6 +287,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
     production_auth.add_routes(routes, hub)
     production_web.add_routes(routes, hub)
     app.add_routes(routes)
+    production_agent.add_routes(app, hub)
 
 
 def hub_port(request: web.Request) -> int:

@@ -27,7 +27,6 @@ __all__ = [
     "add_routes",
     "bearer_token",
     "jwt_user",
-    "token_user",
 ]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -48,8 +47,13 @@ def bearer_token(request: web.Request) -> str | None:
     return parts[1]
 
 
-def token_user(hub: Hub, request: web.Request) -> User:
-    """``authenticateToken``: the user of a valid access token, whatever its role."""
+def jwt_user(
+    hub: Hub, request: web.Request, roles: tuple[str, ...] | None = ("agent", "admin")
+) -> User:
+    """``authenticateToken`` + ``requireAgentOrAdmin``: the user of a valid access token.
+
+    ``roles``: those allowed (``None``: any user, ``authenticateToken`` alone).
+    """
     token = bearer_token(request)
     if token is None:
         raise fail(
@@ -63,13 +67,7 @@ def token_user(hub: Hub, request: web.Request) -> User:
     user = hub.store.users.get(str(claims.get("sub")))
     if user is None:
         raise fail(401, {"success": False, "error": "User not found", "code": "USER_NOT_FOUND"})
-    return user
-
-
-def jwt_user(hub: Hub, request: web.Request) -> User:
-    """``authenticateToken`` + ``requireAgentOrAdmin``: the user of a valid access token."""
-    user = token_user(hub, request)
-    if user.role not in ("agent", "admin"):
+    if roles is not None and user.role not in roles:
         raise fail(
             403,
             {

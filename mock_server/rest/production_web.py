@@ -38,7 +38,7 @@ from ..ratelimit import FixedWindow, RateLimit
 from ..users import TokenError, User
 from ..wirejson import json_response
 from .express import client_ip, fail, read_body
-from .production_auth import bearer_token, token_user
+from .production_auth import bearer_token, jwt_user
 
 __all__ = ["GENERAL_LIMIT", "PRIVACY_TEXT", "add_routes", "frontend_logger"]
 
@@ -89,21 +89,21 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
     @routes.get("/api/auth/verify")
     @rate_limited
     async def verify(request: web.Request) -> web.Response:
-        user = token_user(hub, request)
+        user = jwt_user(hub, request, roles=None)
         data = {"user": _identity(user)}
         return json_response({"success": True, "message": "Token is valid", "data": data})
 
     @routes.get("/api/auth/profile")
     @rate_limited
     async def profile(request: web.Request) -> web.Response:
-        user = token_user(hub, request)
+        user = jwt_user(hub, request, roles=None)
         return json_response({"success": True, "data": _profile(hub, user)})
 
     @routes.get("/api/auth/status")
     @rate_limited
     async def status(request: web.Request) -> web.Response:
         # optionalAuth: no token is fine, a bad one is refused as everywhere
-        user = token_user(hub, request) if bearer_token(request) is not None else None
+        user = jwt_user(hub, request, roles=None) if bearer_token(request) is not None else None
         data = {
             "isAuthenticated": user is not None,
             "user": None if user is None else _identity(user),

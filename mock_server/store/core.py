@@ -11,11 +11,15 @@ import aiosqlite
 from . import schema
 from .accounts import RefreshTokens, Users
 from .agents import Agents
+from .catalog import Categories, Templates
 from .conversations import Conversations
 from .idempotency import Idempotency
 from .journal import Journal, Table
 from .messages import Messages
 from .settings import Settings
+from .statistics import MessageStatistics
+from .tickets import Tickets
+from .uploads import Uploads
 from .writer import Writer
 
 __all__ = ["Store"]
@@ -35,6 +39,8 @@ class Store:
         idempotency: The answers remembered for ``Idempotency-Key``.
         users: The agent users (profile ``lizdeika``).
         refresh_tokens: Their live refresh tokens.
+        tickets, categories, templates, message_statistics, uploads: Production's
+            ticket fields, catalog, reply statistics and files (profile ``lizdeika``).
         path: Where the database is.
         lock: Held by the block of the one running transaction.
     """
@@ -51,6 +57,11 @@ class Store:
         self.idempotency = Idempotency(db, self._current)
         self.users = Users(db, self._current)
         self.refresh_tokens = RefreshTokens(db, self._current)
+        self.tickets = Tickets(db, self._current)
+        self.categories = Categories(db, self._current)
+        self.templates = Templates(db, self._current)
+        self.message_statistics = MessageStatistics(db, self._current)
+        self.uploads = Uploads(db, self._current)
         self._tables: tuple[Table, ...] = (
             self.conversations,
             self.messages,
@@ -59,6 +70,11 @@ class Store:
             self.idempotency,
             self.users,
             self.refresh_tokens,
+            self.tickets,
+            self.categories,
+            self.templates,
+            self.message_statistics,
+            self.uploads,
         )
         self._writer = Writer(db, self.lock, self._load)
 

@@ -1,9 +1,10 @@
 """The database's tables, and opening a database with them.
 
 Tables: ``conversations``, ``messages``, ``agents``, ``meta`` (system mode, token
-secrets), ``idempotency``, and for the ``lizdeika`` profile ``users`` and
-``refresh_tokens``. A database written by an earlier release gets the columns added
-since (``MIGRATIONS``).
+secrets), ``idempotency``, and for the ``lizdeika`` profile ``users``,
+``refresh_tokens``, ``tickets`` (archived flag and category of a conversation),
+``categories``, ``templates``, ``message_statistics`` and ``uploads``. A database
+written by an earlier release gets the columns added since (``MIGRATIONS``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,50 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     jti TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
     expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    conversation_id TEXT PRIMARY KEY,
+    archived INTEGER NOT NULL DEFAULT 0,
+    category_id TEXT,
+    manual_category_override INTEGER NOT NULL DEFAULT 0,
+    category_metadata TEXT
+);
+CREATE TABLE IF NOT EXISTS categories (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    color TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    is_archived INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS templates (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL UNIQUE,
+    content TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    is_active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS message_statistics (
+    message_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,
+    ai_suggestion_used INTEGER NOT NULL,
+    suggestion_action TEXT,
+    original_suggestion TEXT,
+    system_mode TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    stored_filename TEXT PRIMARY KEY,
+    filename TEXT NOT NULL,
+    mimetype TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_at TEXT NOT NULL
 );
 """
 
