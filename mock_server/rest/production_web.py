@@ -33,9 +33,10 @@ from aiohttp import web
 
 from vilnius_client.events import PersonalStatus, format_timestamp, parse_timestamp
 
+from ..errors import ServiceError
 from ..hub import Hub
 from ..ratelimit import FixedWindow, RateLimit
-from ..users import TokenError, User
+from ..users import User
 from ..wirejson import json_response
 from .express import client_ip, fail, read_body
 from .production_auth import bearer_token, jwt_user
@@ -217,26 +218,27 @@ def _profile(hub: Hub, user: User) -> dict[str, Any]:
     }
 
 
+_SETUP_REFUSALS = {
+    "TOKEN_MISSING": "Setup token required",
+    "TOKEN_INVALID": "Invalid or expired token",
+}
+"""``authenticate2FASetupToken``'s own words for ``authenticateToken``'s refusals."""
+
+
 def _totp_caller(hub: Hub, request: web.Request) -> User:
     """``authenticate2FASetupToken``: the caller, if it may manage the 2FA of ``{id}``.
 
     Production also takes the short-lived setup token its login hands out when its
     organisation requires 2FA; the profile has no such policy, so only access tokens.
     """
-    token = bearer_token(request)
-    if token is None:
-        raise fail(
-            401, {"success": False, "error": "Setup token required", "code": "TOKEN_MISSING"}
-        )
-    assert hub.jwt is not None
     try:
-        claims = hub.jwt.verify_access(token)
-    except TokenError as exc:
-        body = {"success": False, "error": "Invalid or expired token", "code": "TOKEN_INVALID"}
+        caller = jwt_user(hub, request, roles=None)
+    except ServiceError as exc:
+        code = (exc.body or {}).get("code")
+        if code not in _SETUP_REFUSALS:
+            raise
+        body = {"success": False, "error": _SETUP_REFUSALS[code], "code": code}
         raise fail(401, body) from exc
-    caller = hub.store.users.get(str(claims.get("sub")))
-    if caller is None:
-        raise fail(401, {"success": False, "error": "User not found", "code": "USER_NOT_FOUND"})
     if request.match_info["id"] != caller.id and caller.role != "admin":
         raise fail(403, {"success": False, "error": "Forbidden", "code": "FORBIDDEN"})
     return caller
