@@ -23,6 +23,7 @@ from . import logs
 from .config import ServerConfig
 from .options import parse_args, server_config
 from .server import RunningServer
+from .web_clients import clients_dir
 
 __all__ = ["StartupError", "main", "write_key_file"]
 
@@ -95,6 +96,8 @@ def _production_banner(server: RunningServer) -> None:
         print("then join the dashboard with data.user.id as the agent id")
     else:
         print("No agent users: add some with --agent-user EMAIL:PASSWORD[:NAME]")
+    if server.config.static_dir is not None:
+        print(f"Production's web clients: {server.url}/login.html (the widget: /widget.js)")
     _console_banner(server)
     print("Press Ctrl+C to stop.", flush=True)
 
@@ -124,6 +127,14 @@ def _check_database(db: str) -> None:
             connection.execute("PRAGMA schema_version")  # reads the header: is it SQLite?
     except sqlite3.Error as exc:
         raise StartupError(_database_problem(db, exc)) from None
+
+
+def _check_web_clients(config: ServerConfig) -> None:
+    """Refuse a ``--static`` that names no Lizdeika checkout, in one line."""
+    try:
+        clients_dir(config)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
 
 
 async def _run(config: ServerConfig, key_file: str | None) -> None:
@@ -167,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = server_config(args)
     try:
         _check_database(config.database)
+        _check_web_clients(config)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_run(config, args.agent_key_file))
     except (OSError, StartupError) as exc:

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from vilnius_client.events import Event, WireModel
 
-from . import handlers, rest
+from . import handlers, rest, web_clients
 from .broadcast import Broadcaster
 from .config import ServerConfig
 from .console import routes as console_routes
@@ -76,7 +76,11 @@ def create_app(hub: Hub, config: ServerConfig) -> web.Application:
     handlers.register(sio, hub, lambda: hub.transport is transport)
     if guard:
         handlers.limit_event_size(sio, hub, config.max_socket_payload)
-    app = web.Application(client_max_size=config.max_body, middlewares=rest.middlewares(hub))
+    middlewares = rest.middlewares(hub)
+    clients = web_clients.clients_dir(config)
+    if clients is not None:  # ahead of the API, as production's express.static
+        middlewares.insert(0, web_clients.middleware(clients))
+    app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     if config.ws_compression or not transport.broadcaster.bounded:
         # the reference server's driver declines compression by itself; the stock one
         # (fast paths off) needs the offer removed

@@ -53,6 +53,8 @@ class ServerConfig:
             server closes that connection (the client reconnects and recovers).
         console: Serve the browser console at ``/console`` (docs/guides/console.md); in
             auth mode ``token`` it works only for whoever types the agent key into it.
+        static_dir: A Lizdeika checkout (or its ``custom-widget``) whose web clients are
+            served at the site root (profile ``lizdeika``; ``mock_server.web_clients``).
         production: Profile ``lizdeika``: the categories and templates to create, the
             texts that stand in for its AI provider, and its upload and categorisation
             limits (``mock_server.production_settings``).
@@ -73,6 +75,7 @@ class ServerConfig:
     ws_compression: bool = False
     max_outgoing_buffer: int = MAX_BUFFER
     console: bool = True
+    static_dir: str | None = None
     production: ProductionSettings = field(default_factory=ProductionSettings)
 
     @property

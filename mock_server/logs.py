@@ -1,6 +1,6 @@
 """What the reference server logs, and how ``vilnius-mock-server`` sets logging up.
 
-Three loggers, all under ``mock_server`` (INFO unless said otherwise):
+Four loggers, all under ``mock_server`` (INFO unless said otherwise):
 
 - ``mock_server``: start, stop, and what went wrong (WARNING and ERROR).
 - ``mock_server.access``: one line per REST request, written by ``AccessLogger``:
@@ -8,6 +8,8 @@ Three loggers, all under ``mock_server`` (INFO unless said otherwise):
   Socket.IO's own HTTP requests (``/socket.io/``) are left out: the socket lines say more.
 - ``mock_server.socket``: a socket connected (with who it is), disconnected (with why), an
   agent joined the dashboard.
+- ``mock_server.frontend``: what production's own pages report to ``POST /api/logs/frontend``
+  (profile ``lizdeika``, ``mock_server.rest.production_web``).
 
 Libraries (aiosqlite, python-socketio, python-engineio, aiohttp) log warnings and errors
 only, whatever the level: their DEBUG lines are about their internals, not about the chat.

@@ -136,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the browser console at /console (default: on)",
     )
     parser.add_argument(
+        "--static",
+        default=None,
+        metavar="DIR",
+        help="lizdeika: serve production's own web clients (login, dashboard, widget) from a "
+        "Lizdeika checkout at the site root (default: none)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -287,5 +294,6 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         ws_compression=args.ws_compression,
         max_outgoing_buffer=args.max_outgoing_buffer,
         console=args.console,
+        static_dir=args.static,
         **({"production": args.production_settings} if args.production_settings else {}),
     )

@@ -32,6 +32,7 @@ from .production_settings import seed_production
 from .profile import PROFILES, ProfileName
 from .store import Store
 from .users import AgentUser, JwtIssuer, User, hash_password, new_user_id, verify_password
+from .web_clients import clients_dir
 
 __all__ = ["RunningServer", "serve"]
 
@@ -52,6 +53,7 @@ class RunningServer:
     def __init__(self, config: ServerConfig) -> None:
         if config.profile not in PROFILES:
             raise ValueError(f"unknown profile {config.profile!r}: one of {sorted(PROFILES)}")
+        clients_dir(config)  # a bad static_dir is refused before anything is opened
         agent_key = config.agent_key
         if agent_key is None and config.auth == "token" and PROFILES[config.profile].agent_tokens:
             agent_key = secrets.token_urlsafe(24)

@@ -48,6 +48,10 @@ SECRET_KEYS = frozenset(
         "totpCode",
         "backupCode",
         "totpSecret",
+        "manualEntryKey",  # the 2FA setup answer: the secret, and the QR code and URI holding it
+        "otpauthUri",
+        "qrCode",
+        "backupCodes",
         "authorization",
     }
 )

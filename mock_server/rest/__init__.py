@@ -4,7 +4,9 @@
   of ``vilnius_client.events``, errors as ``{"error", "code", "details"}``.
 - ``production.py``: production's endpoints, validation and answers (profile
   ``lizdeika``), read and refused as its Express app does (``express.py``), with its
-  login and token refresh in ``production_auth.py``.
+  login and token refresh in ``production_auth.py`` and what its own web clients call
+  besides the chat (token and role checks, 2FA setup, branding, error reports) in
+  ``production_web.py``.
 - ``middleware.py``: what every request passes through: error answers, fault hooks.
 
 The handlers only parse and serialise; what a request does is in ``mock_server.operations``.

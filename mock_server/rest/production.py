@@ -35,7 +35,7 @@ from ..hub import Hub
 from ..ratelimit import FixedWindow, RateLimit
 from ..rooms import AGENTS_ROOM
 from ..wirejson import json_response
-from . import production_agent, production_auth
+from . import production_agent, production_auth, production_web
 from .express import client_ip, fail, invalid, limited, read_body
 from .express import conversation_id as _conversation_id
 from .production_auth import jwt_user
@@ -285,6 +285,7 @@ def add_routes(app: web.Application, hub: Hub, message_limit: RateLimit | None) 
         )
 
     production_auth.add_routes(routes, hub)
+    production_web.add_routes(routes, hub)
     app.add_routes(routes)
     production_agent.add_routes(app, hub)
 

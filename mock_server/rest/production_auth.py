@@ -20,7 +20,14 @@ from ..users import TokenError, User, verify_password
 from ..wirejson import json_response
 from .express import client_ip, fail, limited, read_body
 
-__all__ = ["LOGIN_FAILURES", "LOGIN_LIMIT", "REFRESH_LIMIT", "add_routes", "jwt_user"]
+__all__ = [
+    "LOGIN_FAILURES",
+    "LOGIN_LIMIT",
+    "REFRESH_LIMIT",
+    "add_routes",
+    "bearer_token",
+    "jwt_user",
+]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -32,6 +39,14 @@ REFRESH_LIMIT = RateLimit(10, 15 * 60.0)
 """Refresh requests per IP (production's ``moderateRateLimit``)."""
 
 
+def bearer_token(request: web.Request) -> str | None:
+    """``extractTokenFromHeader``: the token of ``Authorization: Bearer <token>``, or ``None``."""
+    parts = request.headers.get("Authorization", "").split(" ")
+    if len(parts) != 2 or parts[0] != "Bearer" or not parts[1]:
+        return None
+    return parts[1]
+
+
 def jwt_user(
     hub: Hub, request: web.Request, roles: tuple[str, ...] | None = ("agent", "admin")
 ) -> User:
@@ -39,15 +54,14 @@ def jwt_user(
 
     ``roles``: those allowed (``None``: any user, ``authenticateToken`` alone).
     """
-    header = request.headers.get("Authorization", "")
-    parts = header.split(" ")
-    if len(parts) != 2 or parts[0] != "Bearer" or not parts[1]:
+    token = bearer_token(request)
+    if token is None:
         raise fail(
             401, {"success": False, "error": "Access token required", "code": "TOKEN_MISSING"}
         )
     assert hub.jwt is not None
     try:
-        claims = hub.jwt.verify_access(parts[1])
+        claims = hub.jwt.verify_access(token)
     except TokenError as exc:
         raise fail(401, {"success": False, "error": str(exc), "code": "TOKEN_INVALID"}) from exc
     user = hub.store.users.get(str(claims.get("sub")))

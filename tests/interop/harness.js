@@ -46,7 +46,7 @@ function withTimeout(promise, what, ms = WAIT_MS) {
 
 /** A socket.io-client socket that logs every event so checks can await them. */
 class Peer {
-  constructor(name, { token, connect = true, transports = ['websocket'] } = {}) {
+  constructor(name, { token, connect = true, transports = ['websocket'], url = BASE } = {}) {
     this.name = name;
     this.log = [];
     this.waiters = [];
@@ -54,7 +54,7 @@ class Peer {
     const options = { reconnection: false, forceNew: true, timeout: WAIT_MS };
     if (transports) options.transports = transports;
     if (token !== undefined) options.auth = { token };
-    this.socket = io(BASE, { ...options, autoConnect: false });
+    this.socket = io(url, { ...options, autoConnect: false });
     sockets.add(this.socket);
     this.socket.onAny((event, ...payload) => {
       this.log.push({ event, data: payload[0] });
@@ -124,8 +124,8 @@ class Peer {
   }
 }
 
-async function http(method, path, { body, token, raw } = {}) {
-  const headers = {};
+async function http(method, path, { body, token, raw, headers: extra = {} } = {}) {
+  const headers = { ...extra };
   if (body !== undefined || raw !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
   const response = await withTimeout(
