@@ -1,4 +1,4 @@
-"""``vilnius-sim``: the simulator's command line."""
+"""``vilnius-sim``: the simulator's command line (``vilnius-sim merge`` combines shards)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,28 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-from ..errors import AuthError
-from .config import ServerUnreachableError, SimConfig
-from .context import Scenario
+from .. import AuthError
+from .config import MissingCredentialsError, ServerUnreachableError, SimConfig
+from .context import Conversation, Scenario
 from .engine import Simulation
-from .report import ExitCode, Report
+from .merge import MergeError, merge
+from .report import Report
+from .scenario_file import read_scenario_file
+from .shape import ArrivalPhase, parse_shard, parse_stage, parse_think_time
+from .verdict import ExitCode
 
 _EPILOG = """\
 exit status:
-  0    OK: every message delivered exactly once, every threshold met
+  0    OK: every message delivered exactly once, every threshold and check met
   1    a message was lost or duplicated, or the final wait timed out
-  2    bad arguments
+  2    bad arguments or scenario file, or credentials the server needs are missing
   3    the run failed (for instance the server refused the agent key)
-  4    a threshold failed (--max-p99-ms, --max-error-rate)
+  4    a threshold or check failed (--max-p99-ms, --max-error-rate, --max-reply-p95-ms,
+       --max-unanswered, a scenario's check)
   5    the server could not be reached within --connect-timeout
   130  interrupted (Ctrl-C): the partial report is printed
 
@@ -37,6 +45,9 @@ environment:
   VILNIUS_AGENT_KEY  the agent key (instead of --agent-key, which `ps` shows to everyone)
   VILNIUS_EMAIL      production (Lizdeika): the agent user every simulated agent logs in as
   VILNIUS_PASSWORD   its password (only from the environment)
+
+vilnius-sim merge FILE... combines the --hdr-out files of a run's shards into one report
+(vilnius-sim merge --help).
 """
 
 #: The agent user of the in-process server with --profile lizdeika.
@@ -51,145 +62,335 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Options a scenario file may also set have no default here (SUPPRESS): one given on the
+    # command line wins over the file, the file over SimConfig's default.
     p = argparse.ArgumentParser(
         prog="vilnius-sim",
-        description="Simulate agents and customers against a Vilnius server and report every "
-        "delivery; fail (exit status) on lost messages, thresholds and errors.",
+        description="Simulate customers (and agents, or talk to your bot) against a Vilnius "
+        "server and report every delivery and reply; fail (exit status) on lost messages, "
+        "unanswered ones, thresholds and errors.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument(
         "--url",
-        default=os.environ.get("VILNIUS_URL") or None,
         help="server URL (default: $VILNIUS_URL, else start the reference server in-process)",
     )
-    p.add_argument("--agents", type=int, default=2, help="agent bots (default: 2)")
-    p.add_argument("--customers", type=int, default=10, help="customers (default: 10)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds to send (default: 10)")
-    p.add_argument("--messages", type=int, help="send this many customer messages, then stop")
-    p.add_argument("--rate", type=float, default=10.0, help="customer messages/s (default: 10)")
     p.add_argument(
+        "--scenario",
+        metavar="FILE.toml|MODULE:FUNCTION",
+        help="a scenario file (TOML: the load, its thresholds) or a Python scenario"
+        " (async def scenario(ctx))",
+    )
+    who = p.add_argument_group("who answers")
+    who.add_argument(
+        "--bot",
+        choices=["sim", "external"],
+        help="sim: the run's own agents answer (default); external: no simulated agents,"
+        " measure the time to each message's first reply by the agents the server has (your"
+        " bot); needs --url",
+    )
+    who.add_argument("--agents", type=int, help="with --bot sim: agent bots (default: 2)")
+    who.add_argument(
+        "--reply", choices=["echo", "canned", "none"], help="with --bot sim: agents' answers"
+    )
+    who.add_argument(
+        "--reply-deadline",
+        type=float,
+        metavar="S",
+        help="with --bot external: a message without a reply within S seconds is unanswered"
+        " (default: 10)",
+    )
+    load = p.add_argument_group("the load")
+    load.add_argument("--customers", type=int, help="customers (default: 10)")
+    load.add_argument("--duration", type=float, help="seconds to send (default: 10)")
+    load.add_argument("--messages", type=int, help="send this many customer messages, then stop")
+    load.add_argument("--rate", type=float, help="customer messages/s, all together (default: 10)")
+    load.add_argument(
         "--spawn-rate",
         type=float,
         metavar="R",
         help="connect R customers a second, each sending once connected (the ramp-up; its "
         "latencies stay out of the figures). Default: connect all first, then send",
     )
-    p.add_argument(
+    load.add_argument(
+        "--stage",
+        type=parse_stage,
+        action="append",
+        dest="stages",
+        metavar="DURATION:CUSTOMERS",
+        help="a stage of customers talking at once, ramping linearly from the previous"
+        " stage's (repeat: --stage 10s:20 --stage 30s:20 --stage 10s:0)",
+    )
+    load.add_argument(
+        "--arrival-rate",
+        type=float,
+        metavar="R",
+        help="R new conversations a second for --duration, however long earlier ones take"
+        " (the open model)",
+    )
+    load.add_argument(
+        "--messages-per-customer",
+        type=int,
+        metavar="K",
+        help="with --stage or --arrival-rate: messages each customer sends, then leaves"
+        " (default: stages until let go, arrivals 3)",
+    )
+    load.add_argument(
+        "--think-time",
+        type=parse_think_time,
+        metavar="S|MIN-MAX",
+        help="seconds a customer waits between its messages, random in MIN-MAX (default:"
+        " 1-3 with stages and arrivals; flat load: spaced by --rate)",
+    )
+    load.add_argument(
+        "--conversation",
+        metavar="MODULE:FUNCTION",
+        help="what each customer does (async def conversation(customer)) instead of"
+        " writing messages with think time",
+    )
+    load.add_argument(
         "--typing",
         action=argparse.BooleanOptionalAction,
-        default=True,
         help="type before each message and reply (default: on)",
     )
-    p.add_argument(
+    load.add_argument(
         "--churn",
         type=float,
-        default=0.0,
         help="share of customers that disconnect once and come back, 0-1 (default: 0)",
     )
-    p.add_argument(
-        "--reply", choices=["echo", "canned", "none"], default="echo", help="agents' answers"
+    load.add_argument("--seed", type=int, help="random seed")
+    runs = p.add_argument_group("runs across machines")
+    runs.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="the run's id (its tags, agents' and customers' ids start with it); default:"
+        " random. Give every shard of one scenario the same",
     )
-    p.add_argument(
+    runs.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="run shard I of N: every N-th customer of the scenario (needs --run-id)",
+    )
+    runs.add_argument(
+        "--hdr-out",
+        metavar="FILE",
+        default=None,
+        help="write the latency histograms (HdrHistogram log) and counters, for"
+        " `vilnius-sim merge`",
+    )
+    server = p.add_argument_group("the server")
+    server.add_argument(
         "--agent-key",
-        default=os.environ.get("VILNIUS_AGENT_KEY") or None,
         help="the server's agent key, for servers with auth=token (default: $VILNIUS_AGENT_KEY;"
         " prefer the variable: the command line is visible to every user)",
     )
-    p.add_argument(
+    server.add_argument(
         "--email",
-        default=os.environ.get("VILNIUS_EMAIL") or None,
         help="production (Lizdeika): the agent user the agents log in as (default:"
         " $VILNIUS_EMAIL; the password comes from $VILNIUS_PASSWORD)",
     )
-    p.add_argument(
+    server.add_argument(
         "--profile",
         choices=["vilnius", "lizdeika"],
-        default="vilnius",
         help="without --url: the bundled server plays our contract (vilnius, the default) or"
         " production (lizdeika: agents log in; its message rate limit is off, and the report"
         " says what production's would refuse)",
     )
-    p.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="seconds each client may take to connect; agents that cannot: exit 5 (default: 10)",
-    )
-    p.add_argument("--drain-timeout", type=float, default=15.0, help="seconds to wait at the end")
-    p.add_argument(
-        "--max-p99-ms",
-        type=float,
-        metavar="MS",
-        help="fail (exit 4) when the messages' p99 delivery latency is above MS",
-    )
-    p.add_argument(
-        "--max-error-rate",
-        type=float,
-        default=0.0,
-        metavar="F",
-        help="fail (exit 4) when client errors per tracked send are above F (default: 0, any"
-        " error fails)",
-    )
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--scenario", help="a Python scenario, module:function")
-    p.add_argument("--json", metavar="PATH", help="write the report as JSON")
-    p.add_argument(
-        "--csv",
-        metavar="PREFIX",
-        help="write PREFIX_stats.csv and PREFIX_stats_history.csv (one row a second)",
-    )
-    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
-    p.add_argument(
+    server.add_argument(
         "--server-process",
         action="store_true",
+        default=False,
         help="without --url: run the reference server in a child process instead of in-process"
         " (large runs: the server then does not share the simulator's event loop)",
     )
-    p.add_argument("--quiet", action="store_true", help="no live progress line")
-    p.add_argument("--verbose", action="store_true", help="show the SDK's warnings")
+    server.add_argument(
+        "--connect-timeout",
+        type=float,
+        metavar="S",
+        help="seconds each client may take to connect; agents that cannot: exit 5 (default: 10)",
+    )
+    server.add_argument(
+        "--drain-timeout", type=float, metavar="S", help="seconds to wait at the end (default: 15)"
+    )
+    _threshold_flags(p.add_argument_group("thresholds (exit 4)"))
+    _output_flags(p)
+    p.add_argument("--verbose", action="store_true", default=False, help="show the SDK's warnings")
+    return p
+
+
+def _threshold_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--max-p99-ms",
+        type=float,
+        metavar="MS",
+        help="fail when the messages' p99 delivery latency is above MS",
+    )
+    group.add_argument(
+        "--max-error-rate",
+        type=float,
+        metavar="F",
+        help="fail when client errors per tracked send are above F (default: 0, any error fails)",
+    )
+    group.add_argument(
+        "--max-reply-p95-ms",
+        type=float,
+        metavar="MS",
+        help="with --bot external: fail when the 95th percentile of the time to the first"
+        " reply is above MS",
+    )
+    group.add_argument(
+        "--max-unanswered",
+        type=int,
+        metavar="N",
+        help="with --bot external: fail when more than N messages went unanswered (default: 0)",
+    )
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    out = p.add_argument_group("output")
+    out.add_argument("--json", metavar="PATH", default=None, help="write the report as JSON")
+    out.add_argument(
+        "--csv",
+        metavar="PREFIX",
+        default=None,
+        help="write PREFIX_stats.csv and PREFIX_stats_history.csv (one row a second)",
+    )
+    out.add_argument(
+        "--html", metavar="PATH", default=None, help="write a self-contained HTML report"
+    )
+    out.add_argument(
+        "--junit",
+        metavar="PATH",
+        default=None,
+        help="write the verdict as JUnit XML, one test case per threshold and check",
+    )
+    out.add_argument("--quiet", action="store_true", default=False, help="no live progress line")
+
+
+def _merge_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vilnius-sim merge",
+        description="Combine the --hdr-out files of a run's shards into one report: counters"
+        " added, latency histograms merged, the thresholds the shards ran with (or those given"
+        " here) checked; exit status as a run's.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="one --hdr-out file per shard")
+    _threshold_flags(p.add_argument_group("thresholds (default: the shards')"))
+    _output_flags(p)
     return p
 
 
 def load_scenario(spec: str) -> Scenario:
     """Import ``module:function`` and return the function."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"--scenario wants module:function, got {spec!r}")
-    try:
-        scenario: Scenario = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"--scenario {spec}: {exc}") from None
+    scenario: Scenario = load_hook(spec, "--scenario")
     return scenario
 
 
-def config_from(args: argparse.Namespace) -> SimConfig:
-    """The [SimConfig][vilnius_client.sim.SimConfig] the parsed command line describes.
+def load_hook(spec: str, flag: str) -> Any:
+    """Import ``module:function`` (named by ``flag`` in errors) and return the function.
 
     Raises:
-        ValueError: A flag is out of range.
+        ValueError: It cannot be imported.
     """
-    return SimConfig(
-        agents=args.agents,
-        customers=args.customers,
-        duration=args.duration,
-        messages=args.messages,
-        rate=args.rate,
-        typing=args.typing,
-        churn=args.churn,
-        reply=args.reply,
-        drain_timeout=args.drain_timeout,
-        agent_key=args.agent_key,
-        email=args.email,
-        password=os.environ.get("VILNIUS_PASSWORD") if args.email else None,
-        seed=args.seed,
-        spawn_rate=args.spawn_rate,
-        connect_timeout=args.connect_timeout,
-        max_p99_ms=args.max_p99_ms,
-        max_error_rate=args.max_error_rate,
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{flag} wants module:function, got {spec!r}")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{flag} {spec}: {exc}") from None
+
+
+def options_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's options: the scenario file's, then the environment's, then the flags'.
+
+    Raises:
+        ValueError: The scenario file is unreadable or wrong.
+    """
+    given = vars(args)
+    options: dict[str, Any] = {}
+    scenario = given.get("scenario")
+    if scenario is not None and _is_file(scenario):
+        options.update(read_scenario_file(scenario))
+    for name, variable in (
+        ("url", "VILNIUS_URL"),
+        ("agent_key", "VILNIUS_AGENT_KEY"),
+        ("email", "VILNIUS_EMAIL"),
+    ):
+        if os.environ.get(variable):
+            options[name] = os.environ[variable]
+    options.update(given)
+    return options
+
+
+def config_from(args: argparse.Namespace) -> SimConfig:
+    """The [SimConfig][vilnius_client.sim.SimConfig] the parsed command line (and its
+    scenario file) describes.
+
+    Raises:
+        ValueError: An option is out of range or contradicts another.
+    """
+    options = options_from(args)
+    url = options.get("url")
+    if url:
+        _check_url(url)
+    if options.get("bot") == "external":
+        if not url:
+            raise ValueError("--bot external needs --url (or $VILNIUS_URL): where your bot runs")
+        if "agents" in options:
+            raise ValueError("--bot external starts no agents of its own: drop --agents")
+    shard = options.get("shard")
+    if shard is not None and shard.count > 1 and "run_id" not in options:
+        raise ValueError("--shard needs --run-id, the same for every shard (to merge them)")
+    if "arrival_rate" in options:
+        if "stages" in options:
+            raise ValueError("give --stage or --arrival-rate, not both")
+        duration = options.get("duration", SimConfig.duration)
+        options["arrivals"] = (ArrivalPhase(duration, options["arrival_rate"]),)
+    fields = {f.name for f in dataclasses.fields(SimConfig)}
+    settings = {k: v for k, v in options.items() if k in fields}
+    for name in ("stages", "arrivals"):
+        if name in settings:
+            settings[name] = tuple(settings[name])
+    if settings.get("email"):
+        settings["password"] = os.environ.get("VILNIUS_PASSWORD")
+    return SimConfig(**settings)
+
+
+def _is_file(spec: str) -> bool:
+    return spec.endswith(".toml") or Path(spec).is_file()
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"--url {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--url wants http(s)://host[:port], got {url!r}")
+
+
+def _describe(config: SimConfig) -> str:
+    who = (
+        "the server's agents (--bot external)"
+        if config.bot == "external"
+        else f"{config.agents} agents"
     )
+    if config.stages:
+        peak = max(stage.customers for stage in config.stages)
+        load = f"{len(config.stages)} stages up to {peak} customers"
+    elif config.arrivals:
+        load = f"{len(config.arrivals)} arrival phase(s)"
+    else:
+        load = f"{config.customers} customers"
+    shard = f" (shard {config.shard})" if config.shard.count > 1 else ""
+    return f"{load}{shard} and {who}"
 
 
 @contextlib.asynccontextmanager
@@ -281,9 +482,14 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
-async def run(args: argparse.Namespace, config: SimConfig, scenario: Scenario | None) -> Report:
-    """Run the simulation the parsed command line describes (``config``, ``scenario``: what
-    `config_from` and `load_scenario` made of it).
+async def run(
+    args: argparse.Namespace,
+    config: SimConfig,
+    scenario: Scenario | None,
+    conversation: Conversation | None = None,
+) -> Report:
+    """Run the simulation the parsed command line describes (``config``, ``scenario``,
+    ``conversation``: what `config_from` and `load_hook` made of it).
 
     Ctrl-C (SIGINT) stops it: the first stops sending and waits for the deliveries in
     flight, the second reports at once.
@@ -295,10 +501,12 @@ async def run(args: argparse.Namespace, config: SimConfig, scenario: Scenario | 
         password = secrets.token_urlsafe(16)
         config = dataclasses.replace(config, email=SIM_AGENT_EMAIL, password=password)
     async with _server(args.url, args.server_process, args.profile, password) as url:
-        sim = Simulation(url, config, scenario=scenario, progress=progress)
+        sim = Simulation(
+            url, config, scenario=scenario, conversation=conversation, progress=progress
+        )
         if not args.quiet:
             _say(
-                f"{config.agents} agents and {config.customers} customers against {url}"
+                f"run {config.namespace}: {_describe(config)} against {url}"
                 " (Ctrl-C stops and reports)"
             )
         with _sigint_stops(sim, config):
@@ -341,6 +549,9 @@ def _sigint_stops(sim: Simulation, config: SimConfig) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vilnius-sim`; returns the exit status (an
     [ExitCode][vilnius_client.sim.ExitCode])."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -348,14 +559,23 @@ def main(argv: list[str] | None = None) -> int:
         # Hundreds of clients repeat the same warning; the report counts reconnects anyway.
         logging.getLogger("vilnius_client").setLevel(logging.ERROR)
     try:
+        options = options_from(args)
         config = config_from(args)
-        scenario = load_scenario(args.scenario) if args.scenario else None
+        spec = options.get("scenario")
+        scenario = load_scenario(spec) if spec and not _is_file(spec) else None
+        hook = options.get("conversation")
+        conversation = load_hook(hook, "--conversation") if hook else None
     except ValueError as exc:
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"vilnius-sim: error: {exc}\n")
         return ExitCode.USAGE
+    args.url = options.get("url")
+    args.profile = options.get("profile", "vilnius")
     try:
-        report = asyncio.run(run(args, config, scenario))
+        report = asyncio.run(run(args, config, scenario, conversation))
+    except MissingCredentialsError as exc:
+        sys.stderr.write(f"vilnius-sim: {exc}\n")
+        return ExitCode.USAGE
     except ServerUnreachableError as exc:
         sys.stderr.write(f"vilnius-sim: {exc}\n")
         return ExitCode.UNREACHABLE
@@ -371,6 +591,30 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         sys.stderr.write(f"vilnius-sim: run failed: {type(exc).__name__}: {exc}\n")
         return ExitCode.ERROR
+    if args.hdr_out:
+        report.write_hdr(args.hdr_out)
+    return _write(report, args)
+
+
+def merge_main(argv: list[str]) -> int:
+    """``vilnius-sim merge FILE...``: one report of a run's shards; returns the exit status."""
+    parser = _merge_parser()
+    args = parser.parse_args(argv)
+    thresholds = {
+        name: getattr(args, name)
+        for name in ("max_p99_ms", "max_error_rate", "max_reply_p95_ms", "max_unanswered")
+        if hasattr(args, name)
+    }
+    try:
+        report = merge(args.files, **thresholds)
+    except MergeError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"vilnius-sim merge: error: {exc}\n")
+        return ExitCode.USAGE
+    return _write(report, args)
+
+
+def _write(report: Report, args: argparse.Namespace) -> int:
     sys.stdout.write(report.table() + "\n")
     if args.json:
         report.write_json(args.json)
@@ -378,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
         report.write_csv(args.csv)
     if args.html:
         report.write_html(args.html)
+    if args.junit:
+        report.write_junit(args.junit)
     return report.exit_code
 
 
