@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import importlib
 import importlib.metadata
+import importlib.util
 import logging
 import os
 import secrets
@@ -16,7 +17,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .. import AuthError
@@ -52,6 +53,8 @@ vilnius-sim merge FILE... combines the --hdr-out files of a run's shards into on
 
 #: The agent user of the in-process server with --profile lizdeika.
 SIM_AGENT_EMAIL = "sim-agent@example.com"
+
+T = TypeVar("T")
 
 
 def _version() -> str:
@@ -117,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--stage",
-        type=parse_stage,
+        type=_argument(parse_stage),
         action="append",
         dest="stages",
         metavar="DURATION:CUSTOMERS",
@@ -140,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--think-time",
-        type=parse_think_time,
+        type=_argument(parse_think_time),
         metavar="S|MIN-MAX",
         help="seconds a customer waits between its messages, random in MIN-MAX (default:"
         " 1-3 with stages and arrivals; flat load: spaced by --rate)",
@@ -171,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     runs.add_argument(
         "--shard",
-        type=parse_shard,
+        type=_argument(parse_shard),
         metavar="I/N",
         help="run shard I of N: every N-th customer of the scenario (needs --run-id)",
     )
@@ -285,6 +288,19 @@ def _merge_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` as an argparse type: its ValueError's message becomes the usage error."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
 def load_scenario(spec: str) -> Scenario:
     """Import ``module:function`` and return the function."""
     scenario: Scenario = load_hook(spec, "--scenario")
@@ -292,17 +308,27 @@ def load_scenario(spec: str) -> Scenario:
 
 
 def load_hook(spec: str, flag: str) -> Any:
-    """Import ``module:function`` (named by ``flag`` in errors) and return the function.
+    """Import ``module:function`` or ``path/to/file.py:function`` (named by ``flag`` in
+    errors) and return the function.
 
     Raises:
         ValueError: It cannot be imported.
     """
-    module_name, _, attr = spec.partition(":")
+    module_name, _, attr = spec.rpartition(":")
     if not module_name or not attr:
-        raise ValueError(f"{flag} wants module:function, got {spec!r}")
+        raise ValueError(f"{flag} wants module:function or file.py:function, got {spec!r}")
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        if module_name.endswith(".py"):
+            name = "vilnius_sim_hook_" + Path(module_name).stem
+            found = importlib.util.spec_from_file_location(name, module_name)
+            if found is None or found.loader is None or not Path(module_name).is_file():
+                raise ImportError(f"no file {module_name}")
+            module = importlib.util.module_from_spec(found)
+            found.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError, SyntaxError) as exc:
         raise ValueError(f"{flag} {spec}: {exc}") from None
 
 
@@ -342,7 +368,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
     if options.get("bot") == "external":
         if not url:
             raise ValueError("--bot external needs --url (or $VILNIUS_URL): where your bot runs")
-        if "agents" in options:
+        if "agents" in vars(args):
             raise ValueError("--bot external starts no agents of its own: drop --agents")
     shard = options.get("shard")
     if shard is not None and shard.count > 1 and "run_id" not in options:

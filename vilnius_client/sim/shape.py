@@ -198,11 +198,12 @@ def parse_think_time(text: str) -> ThinkTime:
     """
     low, sep, high = text.partition("-")
     try:
-        return ThinkTime(parse_duration(low), parse_duration(high if sep else low))
+        seconds = parse_duration(low), parse_duration(high if sep else low)
     except ValueError:
         raise ValueError(
             f"--think-time wants SECONDS or MIN-MAX (like 1-3), got {text!r}"
         ) from None
+    return ThinkTime(*seconds)
 
 
 def parse_shard(text: str) -> Shard:
