@@ -527,14 +527,22 @@ async def run(
         password = secrets.token_urlsafe(16)
         config = dataclasses.replace(config, email=SIM_AGENT_EMAIL, password=password)
     async with _server(args.url, args.server_process, args.profile, password) as url:
+
+        def started() -> None:
+            if not args.quiet:
+                _say(
+                    f"run {config.namespace}: {_describe(config)} against {url}"
+                    " (Ctrl-C stops and reports)"
+                )
+
         sim = Simulation(
-            url, config, scenario=scenario, conversation=conversation, progress=progress
+            url,
+            config,
+            scenario=scenario,
+            conversation=conversation,
+            progress=progress,
+            on_start=started,
         )
-        if not args.quiet:
-            _say(
-                f"run {config.namespace}: {_describe(config)} against {url}"
-                " (Ctrl-C stops and reports)"
-            )
         with _sigint_stops(sim, config):
             try:
                 return await sim.run()
@@ -584,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # Hundreds of clients repeat the same warning; the report counts reconnects anyway.
         logging.getLogger("vilnius_client").setLevel(logging.ERROR)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_said_by_the_simulator)
     try:
         options = options_from(args)
         config = config_from(args)
@@ -620,6 +630,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.hdr_out:
         report.write_hdr(args.hdr_out)
     return _write(report, args)
+
+
+def _said_by_the_simulator(record: logging.LogRecord) -> bool:
+    """Leave out the SDK's "stopped connecting" error: the simulator says why it could not
+    start (unreachable, refused, missing credentials) in its own one line."""
+    return not (record.name.startswith("vilnius_client") and "stopped connecting" in record.msg)
 
 
 def merge_main(argv: list[str]) -> int:

@@ -40,6 +40,8 @@ class Simulation:
             (``async def conversation(customer: SimCustomer)``); by default it writes
             messages with think time between them.
         progress: Called once a second with a one-line status while the run lasts.
+        on_start: Called once the agents are connected, as the scenario starts (not when
+            the run fails before: unreachable server, credentials refused or missing).
 
     Example:
         ```python
@@ -62,11 +64,13 @@ class Simulation:
         scenario: Scenario | None = None,
         conversation: Conversation | None = None,
         progress: Callable[[str], None] | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.config = config
         self.scenario = scenario or default_scenario
         self.progress = progress
+        self.on_start = on_start
         self.context = SimContext(url, config)
         self.context.conversation = conversation
         self.phase: Literal["starting", "sending", "draining", "done"] = "starting"
@@ -138,6 +142,8 @@ class Simulation:
             started_at = time.time()
             if started:
                 self.phase = "sending"
+                if self.on_start is not None:
+                    self.on_start()
                 await self._send()
                 self.phase = "draining"
                 finished, settled = await _unless(ctx.settle(), self._abort)

@@ -223,13 +223,13 @@ class Report:
                 f" (exit {int(ExitCode.INTERRUPTED)})"
             )
         if self.ok:
+            limits = "every threshold and check met" if self.checks else "every threshold met"
             r = self.replies
             if r is not None:
                 return (
-                    f"OK: {r.answered}/{r.sent} messages answered within {r.deadline:g} s,"
-                    " every threshold met"
+                    f"OK: {r.answered}/{r.sent} messages answered within {r.deadline:g} s, {limits}"
                 )
-            return "OK: no message lost or duplicated, every threshold met"
+            return f"OK: no message lost or duplicated, {limits}"
         return f"FAILED (exit {int(self.exit_code)}): " + "; ".join(self.failures)
 
     def counts_line(self) -> str:
