@@ -156,7 +156,7 @@ async def test_a_login_missing_on_production_is_one_line_before_any_load(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with serve(config=server_config("lizdeika")) as production:
-        status = await asyncio.to_thread(main, ["--url", production.url, *QUICK])
+        status = await asyncio.to_thread(main, ["--url", production.url, "--customers", "2"])
         async with RestClient(production.url) as rest:
             listed = await rest.admin_conversations()
 
