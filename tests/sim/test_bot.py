@@ -64,11 +64,12 @@ async def test_first_bot_under_load_reports_its_reply_latency(
 ) -> None:
     await start_bot(bots, server.url, EXAMPLES / "first_bot.py")
     json_path, junit_path = tmp_path / "report.json", tmp_path / "junit.xml"
+    html_path = tmp_path / "report.html"
 
     status = await sim(
         *("--url", server.url, *EXTERNAL, "--customers", "3", "--messages", "12"),
         *("--rate", "40", "--max-reply-p95-ms", "5000"),
-        *("--json", str(json_path), "--junit", str(junit_path)),
+        *("--json", str(json_path), "--junit", str(junit_path), "--html", str(html_path)),
     )
 
     report = json.loads(json_path.read_text())
@@ -90,6 +91,9 @@ async def test_first_bot_under_load_reports_its_reply_latency(
         "max-reply-p95-ms": True,
         "max-unanswered": True,
     }
+    page = html_path.read_text()
+    assert "<h2>Replies</h2>" in page
+    assert "<td>reply within 10 s</td><td>12</td><td>12</td>" in page
 
 
 async def test_a_slow_bot_fails_the_reply_threshold(

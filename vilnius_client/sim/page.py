@@ -63,17 +63,19 @@ def html_page(report: Report) -> str:
     run = f"run {esc(report.run_id)}" + (
         f", {report.shards} shards merged" if report.shards > 1 else ""
     )
+    rate = "" if report.external else f"{report.deliveries_per_second:.1f} deliveries/s &middot; "
     return _PAGE.format(
         url=esc(report.url),
         settings=settings,
         verdict=verdict,
+        title="Replies" if report.external else "Deliveries",
         head=head,
         rows=rows,
         chart=latency_chart(series) if report.series or report.shards == 1 else _NO_SERIES,
         summary=(
             f"{run} &middot; {report.clients} clients &middot; {esc(report.counts_line())}"
-            f" &middot; {report.deliveries_per_second:.1f} deliveries/s &middot; "
-            f"ramp-up {report.ramp_seconds:.1f} s &middot; {report.duration:.1f} s"
+            f" &middot; {rate}ramp-up {report.ramp_seconds:.1f} s &middot;"
+            f" {report.duration:.1f} s"
         ),
         checks=f"<h2>Checks</h2><ul>{checks}</ul>" if checks else "",
         errors=f"<h2>Client errors</h2><ul>{errors}</ul>" if errors else "",
@@ -181,7 +183,7 @@ small, .meta {{ color: #666; }}
 <h1>vilnius-sim report</h1>
 <p class="meta">{url} &middot; {summary}<br>{settings}</p>
 {verdict}
-<h2>Deliveries</h2>
+<h2>{title}</h2>
 <table>{head}
 {rows}
 </table>
