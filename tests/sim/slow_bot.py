@@ -30,6 +30,7 @@ async def main(delay: float) -> None:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
 
+        # The test waits for this line: the bot is connected.
         print(f"slow-bot is online, answering after {delay:g} s", flush=True)  # noqa: T201
         await asyncio.Event().wait()
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.examples.helpers import ROOT
 from vilnius_client.sim import SimConfig
-from vilnius_client.sim.__main__ import _merge_parser, _parser
+from vilnius_client.sim.cli import merge_parser, parser
 from vilnius_client.sim.scenario_file import read_scenario_file
 
 GUIDE = (ROOT / "docs" / "guides" / "simulator.md").read_text()
@@ -38,9 +38,9 @@ def test_the_guide_shows_commands() -> None:
 @pytest.mark.parametrize("argv", commands(), ids=" ".join)
 def test_the_guides_commands_parse(argv: list[str]) -> None:
     if argv[:1] == ["merge"]:
-        _merge_parser().parse_args(argv[1:])
+        merge_parser().parse_args(argv[1:])
     else:
-        _parser().parse_args(argv)
+        parser().parse_args(argv)
 
 
 def test_the_guides_scenario_files_read(tmp_path: Path) -> None:

@@ -163,23 +163,26 @@ class SimContext:
     async def settle(self, within: float | None = None, *, kinds: Iterable[str] = GATING) -> bool:
         """Wait until every tracked message has arrived (and been answered).
 
+        With a bot under test it also waits for the replies still within their deadline;
+        those that do not come in time are unanswered, not missing deliveries.
+
         Args:
             within: Seconds to wait at most (default: ``config.drain_timeout``).
             kinds: Event types to wait for (default: the messages, not typing).
 
         Returns:
-            False when something was still missing after ``within`` seconds.
+            False when a tracked delivery (or the agents' work) was still missing after
+            ``within`` seconds.
         """
         deadline = self.clock() + (self.config.drain_timeout if within is None else within)
         while self.clock() < deadline:
-            if (
-                not self._tasks
-                and self.tracker.pending(kinds) == 0
-                and self.replies.outstanding(self.clock()) == 0
-            ):
+            if self._settled(kinds) and self.replies.outstanding(self.clock()) == 0:
                 return True
             await asyncio.sleep(0.05)
-        return False
+        return self._settled(kinds)
+
+    def _settled(self, kinds: Iterable[str]) -> bool:
+        return not self._tasks and self.tracker.pending(kinds) == 0
 
     def start_ramp_up(self) -> None:
         """Mark the start of a ramp-up: until
