@@ -92,3 +92,24 @@ async def test_stopping_a_staged_run_lets_its_customers_go(server: RunningServer
     agent_message = report.event("agent-message")
     assert agent_message.delivered == agent_message.sent > 0
     assert report.event("new-message").lost == 0
+
+
+def test_flags_win_over_the_scenario_file(tmp_path: Path) -> None:
+    json_path = tmp_path / "report.json"
+
+    status = main(
+        [
+            *("--scenario", str(STAGED), "--stage", "1s:2", "--stage", "0.5s:0"),
+            *("--agents", "1", "--think-time", "0.1", "--quiet", "--json", str(json_path)),
+        ]
+    )
+
+    report = json.loads(json_path.read_text())
+    assert status == ExitCode.OK, report["failures"]
+    settings = report["settings"]
+    assert settings["stages"] == [
+        {"duration": 1.0, "customers": 2},
+        {"duration": 0.5, "customers": 0},
+    ]
+    assert (settings["agents"], settings["think_time"]) == (1, {"low": 0.1, "high": 0.1})
+    assert settings["max_p99_ms"] == 2000, "the rest from the file"

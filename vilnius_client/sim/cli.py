@@ -365,14 +365,18 @@ def config_from(args: argparse.Namespace) -> SimConfig:
     if options.get("bot") == "external":
         if not url:
             raise ValueError("--bot external needs --url (or $VILNIUS_URL): where your bot runs")
-        if "agents" in vars(args):
+        if "agents" in vars(args):  # a file's agents may serve --bot sim runs of it
             raise ValueError("--bot external starts no agents of its own: drop --agents")
     shard = options.get("shard")
     if shard is not None and shard.count > 1 and "run_id" not in options:
         raise ValueError("--shard needs --run-id, the same for every shard (to merge them)")
-    if "arrival_rate" in options:
-        if "stages" in options:
-            raise ValueError("give --stage or --arrival-rate, not both")
+    given = vars(args)
+    if "arrival_rate" in given and "stages" in given:
+        raise ValueError("give --stage or --arrival-rate, not both")
+    if "stages" in given:  # the command line's shape replaces the file's
+        options.pop("arrivals", None)
+    if "arrival_rate" in given:
+        options.pop("stages", None)
         duration = options.get("duration", SimConfig.duration)
         options["arrivals"] = (ArrivalPhase(duration, options["arrival_rate"]),)
     fields = {f.name for f in dataclasses.fields(SimConfig)}
@@ -386,6 +390,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
 
 
 def is_file(spec: str) -> bool:
+    """Whether ``--scenario spec`` names a scenario file (else a Python scenario)."""
     return spec.endswith(".toml") or Path(spec).is_file()
 
 
