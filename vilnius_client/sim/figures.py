@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .histogram import LatencyHistogram
 from .replies import ReplyCounts, ReplyTracker
@@ -106,15 +107,9 @@ class EventReport:
             duplicated=duplicated,
             unexpected=unexpected,
             errors=errors,
-            p50=histogram.percentile(50),
-            p95=histogram.percentile(95),
-            p99=histogram.percentile(99),
-            max=histogram.max,
             gating=gating,
             warmup=warmup,
-            min=histogram.min,
-            mean=histogram.mean,
-            percentiles={q: histogram.percentile(q) for q in CSV_PERCENTILES},
+            **_latencies(histogram),
         )
 
 
@@ -155,7 +150,6 @@ class ReplyReport:
         cls, counts: ReplyCounts, deadline: float, histogram: LatencyHistogram | None = None
     ) -> ReplyReport:
         """Summarise the reply counters (and ``histogram``, by default theirs)."""
-        h = counts.latency if histogram is None else histogram
         return cls(
             deadline=deadline,
             sent=counts.sent,
@@ -165,13 +159,7 @@ class ReplyReport:
             twice=counts.twice,
             duplicates=counts.duplicates,
             unsolicited=counts.unsolicited,
-            p50=h.percentile(50),
-            p95=h.percentile(95),
-            p99=h.percentile(99),
-            max=h.max,
-            min=h.min,
-            mean=h.mean,
-            percentiles={q: h.percentile(q) for q in CSV_PERCENTILES},
+            **_latencies(counts.latency if histogram is None else histogram),
         )
 
     def as_event(self) -> EventReport:
@@ -187,14 +175,8 @@ class ReplyReport:
             duplicated=self.twice,
             unexpected=self.unsolicited,
             errors=0,
-            p50=self.p50,
-            p95=self.p95,
-            p99=self.p99,
-            max=self.max,
             gating=False,
-            min=self.min,
-            mean=self.mean,
-            percentiles=self.percentiles,
+            **{name: getattr(self, name) for name in _LATENCY_FIELDS},
         )
 
 
@@ -291,6 +273,17 @@ class TimePoint:
             errors=errors,
             events=events,
         )
+
+
+_LATENCY_FIELDS = ("p50", "p95", "p99", "max", "min", "mean", "percentiles")
+
+
+def _latencies(histogram: LatencyHistogram) -> dict[str, Any]:
+    """The latency fields of `EventReport` and `ReplyReport`, from ``histogram``."""
+    h = histogram
+    figures = (h.percentile(50), h.percentile(95), h.percentile(99), h.max, h.min, h.mean)
+    percentiles = {q: h.percentile(q) for q in CSV_PERCENTILES}
+    return dict(zip(_LATENCY_FIELDS, (*figures, percentiles), strict=True))
 
 
 def _interval(stats: list[KindStats], histogram: LatencyHistogram) -> IntervalStats:
