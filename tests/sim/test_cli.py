@@ -139,6 +139,11 @@ def test_bad_flag_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) ->
         assert why in capsys.readouterr().err
     assert main(["--run-id", "Not Ok", "--quiet"]) == ExitCode.USAGE
     assert "run id must be" in capsys.readouterr().err
+    assert main(["--messages-per-customer", "2", "--quiet"]) == ExitCode.USAGE
+    assert "messages per customer is for stages and arrivals" in capsys.readouterr().err
+    both = ["--scenario", "tests.sim.scenarios:expects_a_ghost_message", "--conversation", "m:f"]
+    assert main([*both, "--quiet"]) == ExitCode.USAGE
+    assert "a Python --scenario replaces the load" in capsys.readouterr().err
 
 
 def test_an_invalid_url_fails_at_once(capsys: pytest.CaptureFixture[str]) -> None:

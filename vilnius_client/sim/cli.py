@@ -367,6 +367,12 @@ def config_from(args: argparse.Namespace) -> SimConfig:
             raise ValueError("--bot external needs --url (or $VILNIUS_URL): where your bot runs")
         if "agents" in vars(args):  # a file's agents may serve --bot sim runs of it
             raise ValueError("--bot external starts no agents of its own: drop --agents")
+    spec = options.get("scenario")
+    if spec and not is_file(spec) and options.get("conversation"):
+        raise ValueError(
+            "--conversation is what each customer of the load does; a Python --scenario"
+            " replaces the load: give one of them"
+        )
     shard = options.get("shard")
     if shard is not None and shard.count > 1 and "run_id" not in options:
         raise ValueError("--shard needs --run-id, the same for every shard (to merge them)")

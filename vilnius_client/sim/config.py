@@ -172,6 +172,11 @@ class SimConfig:
             )
         if self.messages_per_customer is not None and self.messages_per_customer < 1:
             raise ValueError("messages per customer must be >= 1")
+        if self.messages_per_customer is not None and not self.shaped:
+            raise ValueError(
+                "messages per customer is for stages and arrivals; the flat load counts"
+                " messages in all"
+            )
         if self.bot == "sim" and self.agents < 1 and self.reply != "none":
             raise ValueError("agents must be >= 1 when agents reply")
         if self.agents < 0 or self.customers < 0:
