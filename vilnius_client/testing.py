@@ -48,6 +48,9 @@ server is started only when a test uses it):
 The async fixtures need pytest-asyncio, in either mode: in ``strict`` mode (its
 default) mark each async test with ``@pytest.mark.asyncio``, in ``auto`` mode
 nothing is needed. The clients use short reconnection delays suited to tests.
+
+For a bot's reply latency under load, [`measure_replies`][vilnius_client.testing.measure_replies]
+runs ``vilnius-sim --bot external`` from a test (it needs the ``sim`` extra).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from _vilnius_pytestplugin import (
 if TYPE_CHECKING:
     from .agent import AgentClient
     from .customer import CustomerClient
+    from .sim import Conversation, Report
 
 __all__ = [
     "TEST_AGENT_EMAIL",
@@ -72,6 +76,7 @@ __all__ = [
     "TEST_AGENT_PASSWORD",
     "AgentFactory",
     "CustomerFactory",
+    "measure_replies",
     "vilnius_agent",
     "vilnius_customer",
     "vilnius_profile",
@@ -112,3 +117,66 @@ class CustomerFactory(Protocol):
     ) -> CustomerClient:
         """A started client."""
         ...
+
+
+async def measure_replies(
+    url: str,
+    *,
+    customers: int = 5,
+    messages: int | None = None,
+    rate: float = 10.0,
+    reply_deadline: float = 5.0,
+    conversation: Conversation | None = None,
+    **settings: Any,
+) -> Report:
+    """Load the bot that answers at ``url`` with customers, and measure its replies.
+
+    What ``vilnius-sim --bot external`` does, from a test: no simulated agents; each customer
+    writes, waits for the first agent reply in its conversation (or ``reply_deadline``),
+    and writes again. The report's ``replies`` has the time to the first reply (p50, p95,
+    p99, max), the messages unanswered and those answered twice; thresholds given in
+    ``settings`` (``max_reply_p95_ms``, ``max_unanswered``, 0 by default) make
+    ``report.ok`` false and ``report.failures`` say why.
+
+    Example:
+        ```python
+        report = await measure_replies(vilnius_server.url, customers=10, max_reply_p95_ms=500)
+        assert report.ok, report.table()
+        ```
+
+    Args:
+        url: The server the bot under test answers on.
+        customers: Customers talking at once (each with its own conversation).
+        messages: Messages in all, spread over the customers (default: 20, unless a
+            ``duration``, ``stages`` or ``arrivals`` setting says how long to go on).
+        rate: Messages per second, all customers together (a customer still waits for the
+            answer to its last message before writing again).
+        reply_deadline: Seconds a reply may take before its message counts as unanswered.
+        conversation: What each customer does instead (``async def f(customer)``), with
+            ``stages`` or ``arrivals``; see the simulator guide.
+        **settings: Any other [SimConfig][vilnius_client.sim.SimConfig] field
+            (``stages``, ``think_time``, ``max_reply_p95_ms``...).
+
+    Returns:
+        The [Report][vilnius_client.sim.Report]; ``report.replies`` holds the figures.
+
+    Raises:
+        ModuleNotFoundError: The ``sim`` extra is not installed.
+    """
+    try:
+        from .sim import SimConfig, Simulation
+    except ModuleNotFoundError as exc:  # hdrh, the simulator's histograms
+        raise ModuleNotFoundError(
+            f"measure_replies needs the simulator: pip install 'vilnius-client[sim]' ({exc})"
+        ) from exc
+    if messages is None and not settings.keys() & {"duration", "stages", "arrivals"}:
+        messages = 20
+    config = SimConfig(
+        bot="external",
+        customers=customers,
+        messages=messages,
+        rate=rate,
+        reply_deadline=reply_deadline,
+        **settings,
+    )
+    return await Simulation(url, config, conversation=conversation).run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from vilnius_client.sim import SimContext
+from vilnius_client.sim import SimContext, SimCustomer
 
 
 async def expects_a_ghost_message(ctx: SimContext) -> None:
@@ -26,3 +26,9 @@ async def leaves_work_running(ctx: SimContext) -> None:
     customer = await ctx.new_customer()
     await customer.say("hello")
     ctx.spawn(asyncio.Event().wait())
+
+
+async def expects_a_tracking_number(customer: SimCustomer) -> None:
+    """A conversation whose check first-bot fails (it only repeats the question)."""
+    reply = await customer.ask("Where is my parcel?")
+    customer.check("the answer has a tracking number", reply is not None and "LT" in reply.content)

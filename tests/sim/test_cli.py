@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from mock_server import RunningServer
+from mock_server import RunningServer, serve
 from tests.conftest import scaled
+from tests.deployments import server_config
 from tests.examples.helpers import ROOT, example_env
+from vilnius_client import RestClient
 from vilnius_client.sim import ExitCode
 from vilnius_client.sim.__main__ import main
 
@@ -122,6 +124,52 @@ def test_bad_flag_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) ->
     assert main(["--spawn-rate", "0", "--quiet"]) == ExitCode.USAGE
     assert "spawn rate must be > 0" in capsys.readouterr().err
     assert main(["--scenario", "tests.sim.scenarios:nope", "--quiet"]) == ExitCode.USAGE
+    assert main(["--bot", "external", "--quiet"]) == ExitCode.USAGE
+    assert "--bot external needs --url" in capsys.readouterr().err
+    assert main(["--shard", "1/2", "--quiet"]) == ExitCode.USAGE
+    assert "--shard needs --run-id" in capsys.readouterr().err
+    for wrong, why in (
+        (["--shard", "3/2", "--run-id", "x"], "a shard is I/N with 1 <= I <= N, got 3/2"),
+        (["--stage", "10"], "--stage wants DURATION:CUSTOMERS (like 10s:50), got '10'"),
+        (["--think-time", "3-1"], "think time wants 0 <= low <= high, got 3.0-1.0"),
+    ):
+        with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+            main([*wrong, "--quiet"])
+        assert exited.value.code == ExitCode.USAGE
+        assert why in capsys.readouterr().err
+    assert main(["--run-id", "Not Ok", "--quiet"]) == ExitCode.USAGE
+    assert "run id must be" in capsys.readouterr().err
+    assert main(["--messages-per-customer", "2", "--quiet"]) == ExitCode.USAGE
+    assert "messages per customer is for stages and arrivals" in capsys.readouterr().err
+    both = ["--scenario", "tests.sim.scenarios:expects_a_ghost_message", "--conversation", "m:f"]
+    assert main([*both, "--quiet"]) == ExitCode.USAGE
+    assert "a Python --scenario replaces the load" in capsys.readouterr().err
+
+
+def test_an_invalid_url_fails_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+
+    assert main(["--url", "notaurl", "--quiet"]) == ExitCode.USAGE
+
+    assert time.monotonic() - started < scaled(2)  # no connection attempt, no timeout
+    assert "--url wants http(s)://host[:port], got 'notaurl'" in capsys.readouterr().err
+    assert main(["--url", "http://127.0.0.1:99999", "--quiet"]) == ExitCode.USAGE
+    assert "Port out of range" in capsys.readouterr().err
+
+
+async def test_a_login_missing_on_production_is_one_line_before_any_load(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with serve(config=server_config("lizdeika")) as production:
+        status = await asyncio.to_thread(main, ["--url", production.url, "--customers", "2"])
+        async with RestClient(production.url) as rest:
+            listed = await rest.admin_conversations()
+
+    assert status == ExitCode.USAGE == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "agents log in: set $VILNIUS_EMAIL and $VILNIUS_PASSWORD" in err
+    assert listed.conversations == [], "no customer was started"
 
 
 def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,6 +192,9 @@ async def test_agent_key_from_the_environment(
 
     monkeypatch.setenv("VILNIUS_AGENT_KEY", "wrong")
     assert await asyncio.to_thread(main, QUICK) == ExitCode.ERROR
+
+    monkeypatch.delenv("VILNIUS_AGENT_KEY")  # missing, not wrong: a usage error
+    assert await asyncio.to_thread(main, QUICK) == ExitCode.USAGE
 
 
 def test_spawn_rate_and_csv(tmp_path: Path) -> None:

@@ -58,9 +58,13 @@ async def test_churned_customers_do_not_lose_replies(server: RunningServer) -> N
     assert report.ok, report.table()
     assert report.event("agent-message").delivered == 16
     assert report.event("new-message").delivered == 2 * 32
-    # Throughput: 16 customer messages + 16 answers, over the time spent sending.
+    # 16 customer messages and 16 answers, counted apart; the throughput is the customers'
+    # (what --rate sets), over the time spent sending.
+    assert (report.customer_messages, report.agent_messages) == (16, 16)
     assert report.messages_sent == 32
-    assert report.messages_per_second == pytest.approx(32 / report.send_seconds)
+    assert report.messages_per_second == pytest.approx(16 / report.send_seconds)
+    assert "sent 16 by customers" in report.counts_line()
+    assert " + 16 by agents" in report.counts_line()
     assert report.deliveries == (16 + 64, 16 + 64)
     # The live line's last word agrees with the report, in the same words.
     assert report.counts_line() in report.table()

@@ -35,24 +35,39 @@ assert report.ok, report.failures
 """
 
 from .actors import SimAgent, SimCustomer
-from .config import ServerUnreachableError, SimConfig
-from .context import Scenario, SimContext
+from .config import MissingCredentialsError, ServerUnreachableError, SimConfig
+from .context import Conversation, Scenario, SimContext
 from .engine import Simulation
+from .figures import EventReport, IntervalStats, ReplyReport, TimePoint
 from .histogram import LatencyHistogram
-from .report import EventReport, ExitCode, IntervalStats, Report, TimePoint
+from .merge import MergeError, merge
+from .report import Report
+from .shape import ArrivalPhase, Shard, Stage, ThinkTime
+from .verdict import CheckCounts, ExitCode, Outcome
 
 __all__ = [
+    "ArrivalPhase",
+    "CheckCounts",
+    "Conversation",
     "EventReport",
     "ExitCode",
     "IntervalStats",
     "LatencyHistogram",
+    "MergeError",
+    "MissingCredentialsError",
+    "Outcome",
+    "ReplyReport",
     "Report",
     "Scenario",
     "ServerUnreachableError",
+    "Shard",
     "SimAgent",
     "SimConfig",
     "SimContext",
     "SimCustomer",
     "Simulation",
+    "Stage",
+    "ThinkTime",
     "TimePoint",
+    "merge",
 ]

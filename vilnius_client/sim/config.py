@@ -3,14 +3,24 @@ server that cannot be reached."""
 
 from __future__ import annotations
 
+import math
+import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .. import (
-    TransportError,
-)
+from .. import TransportError
+from .shape import ArrivalPhase, Shard, Stage, ThinkTime
 
-__all__ = ["ServerUnreachableError", "SimConfig"]
+__all__ = ["MissingCredentialsError", "ServerUnreachableError", "SimConfig", "new_run_id"]
+
+_RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+
+
+def new_run_id() -> str:
+    """A fresh run id: 6 random lowercase letters and digits."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(6))
 
 
 class ServerUnreachableError(TransportError):
@@ -27,6 +37,14 @@ class ServerUnreachableError(TransportError):
         self.url = url
         self.timeout = timeout
         self.cause = cause
+
+
+class MissingCredentialsError(Exception):
+    """The server needs agent credentials that the run was not given (nothing was sent).
+
+    The simulated agents of a server in token mode need its agent key; on a server where
+    agents log in (production) they need an agent user's e-mail and password.
+    """
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,29 @@ class SimConfig:
         max_p99_ms: Fail the run when the messages' p99 latency is above this (milliseconds).
         max_error_rate: Fail the run when client errors per tracked send are above this
             (default 0: any client error fails the run).
+        bot: ``"sim"``: the run's own agents answer (``agents``, ``reply``). ``"external"``:
+            no simulated agents; the customers talk to whatever agents the server has (the
+            bot under test) and the report measures the time to each message's first reply.
+        reply_deadline: With ``bot="external"``: seconds a reply may take; a message not
+            answered by then is unanswered, and its customer stops writing.
+        max_reply_p95_ms: Fail the run when the 95th percentile of the time to the first
+            reply is above this (milliseconds; ``bot="external"``).
+        max_unanswered: Fail the run when more messages than this went unanswered
+            (``bot="external"``; default 0: any unanswered message fails the run).
+        think_time: Seconds a customer waits between its messages (random within the range);
+            None: the load shapes wait 1-3 s, the flat load spaces them by ``rate``.
+        stages: A closed-model load: how many customers talk at once, stage by stage (ramp
+            up, hold, ramp down). Replaces ``customers``, ``duration``, ``rate``.
+        arrivals: An open-model load: new conversations per second, phase by phase.
+            Replaces ``customers``, ``duration``, ``rate``.
+        messages_per_customer: With ``stages`` or ``arrivals``: messages each customer
+            sends before leaving (None: with stages, until the stage lets it go; with
+            arrivals, 3). A customer that leaves is followed by a new one in its place.
+        run_id: Namespaces the run's message tags and its agents' and customers' ids, so
+            that runs sharing a server ignore each other (default: random). Give every
+            shard of one scenario the same.
+        shard: This process's share of the scenario's customers (``Shard(2, 3)``: every
+            third customer, from the second).
     """
 
     agents: int = 2
@@ -81,9 +122,62 @@ class SimConfig:
     connect_timeout: float = 10.0
     max_p99_ms: float | None = None
     max_error_rate: float = 0.0
+    bot: Literal["sim", "external"] = "sim"
+    reply_deadline: float = 10.0
+    max_reply_p95_ms: float | None = None
+    max_unanswered: int = 0
+    think_time: ThinkTime | None = None
+    stages: tuple[Stage, ...] = ()
+    arrivals: tuple[ArrivalPhase, ...] = ()
+    messages_per_customer: int | None = None
+    run_id: str = field(default_factory=new_run_id)
+    shard: Shard = field(default_factory=Shard)
+
+    @property
+    def simulated_agents(self) -> int:
+        """Agents the run starts: ``agents``, or none with ``bot="external"``."""
+        return 0 if self.bot == "external" else self.agents
+
+    @property
+    def namespace(self) -> str:
+        """What the run's tags and ids start with: the run id, and the shard when sharded."""
+        if self.shard.count == 1:
+            return self.run_id
+        return f"{self.run_id}.{self.shard.index}"
+
+    @property
+    def shaped(self) -> bool:
+        """Whether a load shape (stages or arrivals) replaces the flat load."""
+        return bool(self.stages or self.arrivals)
 
     def __post_init__(self) -> None:
-        if self.agents < 1 and self.reply != "none":
+        if self.bot not in ("sim", "external"):
+            raise ValueError("bot must be sim or external")
+        if not _RUN_ID.fullmatch(self.run_id):
+            raise ValueError(
+                f"run id must be 1-32 lowercase letters, digits and dashes, got {self.run_id!r}"
+            )
+        if not self.reply_deadline > 0 or math.isinf(self.reply_deadline):
+            raise ValueError("reply deadline must be > 0 s")
+        if self.max_reply_p95_ms is not None and self.max_reply_p95_ms <= 0:
+            raise ValueError("max reply p95 must be > 0 ms")
+        if self.max_unanswered < 0:
+            raise ValueError("max unanswered must be >= 0")
+        if self.stages and self.arrivals:
+            raise ValueError("give stages (customers at once) or arrivals (per second), not both")
+        if self.shaped and self.messages is not None:
+            raise ValueError(
+                "messages counts the flat load's messages; with stages or arrivals give"
+                " messages per customer"
+            )
+        if self.messages_per_customer is not None and self.messages_per_customer < 1:
+            raise ValueError("messages per customer must be >= 1")
+        if self.messages_per_customer is not None and not self.shaped:
+            raise ValueError(
+                "messages per customer is for stages and arrivals; the flat load counts"
+                " messages in all"
+            )
+        if self.bot == "sim" and self.agents < 1 and self.reply != "none":
             raise ValueError("agents must be >= 1 when agents reply")
         if self.agents < 0 or self.customers < 0:
             raise ValueError("agents and customers must be >= 0")

@@ -10,27 +10,36 @@ import math
 import random
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from .. import (
     AgentClient,
+    AuthError,
     ConnectionChange,
     ConnectionState,
     CustomerClient,
     Event,
     RateLimitedError,
+    RestClient,
+    VilniusError,
 )
 from .actors import SimAgent, SimCustomer
-from .config import SimConfig
+from .config import MissingCredentialsError, SimConfig
+from .replies import ReplyTracker
 from .throttle import Throttling
 from .tracker import GATING, Tracker
+from .verdict import CheckCounts
 
-__all__ = ["Scenario", "SimContext"]
+__all__ = ["Conversation", "Scenario", "SimContext"]
 
 logger = logging.getLogger("vilnius_client.sim")
 
 #: A Python scenario: an async function that drives customers and agents through ``ctx``.
 Scenario = Callable[["SimContext"], Awaitable[None]]
+
+#: What one customer of a load shape does (``--conversation``): an async function given the
+#: connected customer; it returns when the customer leaves.
+Conversation = Callable[[SimCustomer], Awaitable[None]]
 
 
 class SimContext:
@@ -46,6 +55,11 @@ class SimContext:
         random: The run's seeded random generator.
         send_started: When sending started (clock value): the scenario's start, or the end
             of the ramp-up when nobody sends during it. Throughput is counted from there.
+        replies: With ``bot="external"``: the bot's replies to the customers' messages.
+        checks: The named checks of the scenario (`check`), in the order first made.
+        conversation: What each customer of a load shape does (None: the default).
+        customer_messages: Messages the customers sent (refused and failed ones aside).
+        agent_messages: Messages the simulated agents sent.
     """
 
     def __init__(self, url: str, config: SimConfig) -> None:
@@ -73,19 +87,53 @@ class SimContext:
         self._conversations: dict[str, SimCustomer] = {}
         self._tags = itertools.count(1)
         self._agent_names: tuple[str, ...] = ()
+        self.conversation: Conversation | None = None
+        self.replies = ReplyTracker(config.reply_deadline)
+        self.checks: dict[str, CheckCounts] = {}
+        self.customer_messages = 0
+        self.agent_messages = 0
+
+    @property
+    def external(self) -> bool:
+        """True when the customers talk to a bot under test (``bot="external"``)."""
+        return self.config.bot == "external"
 
     # -- for scenarios ------------------------------------------------------
 
     async def new_customer(self, name: str | None = None) -> SimCustomer:
-        """A connected customer with a new conversation (named ``sim-customer-<n>`` by default).
+        """A connected customer with a new conversation.
+
+        Args:
+            name: Its visitor id; by default ``sim-<run id>-customer-<n>``, numbered in
+                the order made.
 
         Raises:
             TimeoutError: It could not connect within ``config.connect_timeout``.
         """
-        customer = SimCustomer(self, name or f"sim-customer-{len(self.customers) + 1}")
+        customer = SimCustomer(self, name or self.customer_name(len(self.customers) + 1))
         self.customers.append(customer)
         await customer.start()
         return customer
+
+    def customer_name(self, number: int) -> str:
+        """The visitor id of customer ``number``: ``sim-<namespace>-customer-<number>``."""
+        return f"sim-{self.config.namespace}-customer-{number}"
+
+    def check(self, name: str, passed: bool) -> bool:
+        """Count one outcome of the check ``name`` (k6's ``check``): a reply's content, say.
+
+        A check that failed even once fails the run (exit 4); the report lists every
+        check with its passes and failures.
+
+        Returns:
+            ``passed``, to chain on it.
+        """
+        counts = self.checks.setdefault(name, CheckCounts())
+        if passed:
+            counts.passed += 1
+        else:
+            counts.failed += 1
+        return passed
 
     def remaining(self) -> float:
         """Seconds left of ``config.duration`` since the run started (may be negative)."""
@@ -115,19 +163,26 @@ class SimContext:
     async def settle(self, within: float | None = None, *, kinds: Iterable[str] = GATING) -> bool:
         """Wait until every tracked message has arrived (and been answered).
 
+        With a bot under test it also waits for the replies still within their deadline;
+        those that do not come in time are unanswered, not missing deliveries.
+
         Args:
             within: Seconds to wait at most (default: ``config.drain_timeout``).
             kinds: Event types to wait for (default: the messages, not typing).
 
         Returns:
-            False when something was still missing after ``within`` seconds.
+            False when a tracked delivery (or the agents' work) was still missing after
+            ``within`` seconds.
         """
         deadline = self.clock() + (self.config.drain_timeout if within is None else within)
         while self.clock() < deadline:
-            if not self._tasks and self.tracker.pending(kinds) == 0:
+            if self._settled(kinds) and self.replies.outstanding(self.clock()) == 0:
                 return True
             await asyncio.sleep(0.05)
-        return False
+        return self._settled(kinds)
+
+    def _settled(self, kinds: Iterable[str]) -> bool:
+        return not self._tasks and self.tracker.pending(kinds) == 0
 
     def start_ramp_up(self) -> None:
         """Mark the start of a ramp-up: until
@@ -146,7 +201,7 @@ class SimContext:
     # -- plumbing -----------------------------------------------------------
 
     def new_tag(self) -> str:
-        """A unique tag identifying one tracked message."""
+        """A tag identifying one tracked message, unique within the run's namespace."""
         return f"{next(self._tags):x}"
 
     def agent_names(self) -> tuple[str, ...]:
@@ -247,8 +302,10 @@ class SimContext:
         logger.debug("sim error: %s", text)
 
     async def _start_agents(self) -> None:
-        names = [f"sim-agent-{i + 1}" for i in range(self.config.agents)]
         config = self.config
+        names = [f"sim-{config.namespace}-agent-{i + 1}" for i in range(config.simulated_agents)]
+        if names and config.email is None and config.agent_key is None:
+            await self._need_no_login()
         for name in names:
             if config.email is not None and config.password is not None:
                 # Production: agents are users; every simulated agent is this one.
@@ -274,12 +331,33 @@ class SimContext:
         connecting = [asyncio.ensure_future(agent.client.connect()) for agent in self.agents]
         try:
             await asyncio.gather(*connecting)
+        except AuthError as exc:
+            await _cancel_all(connecting)
+            if config.email is None and config.agent_key is None:
+                raise MissingCredentialsError(
+                    f"{self.url} needs an agent key for the simulated agents: set"
+                    " $VILNIUS_AGENT_KEY (or run --bot external to test your own bot)"
+                ) from exc
+            raise
         except BaseException:  # one refused (or time is up): the others stop trying too
-            for task in connecting:
-                task.cancel()
-            await asyncio.gather(*connecting, return_exceptions=True)
+            await _cancel_all(connecting)
             raise
         self._agent_names = tuple(names)
+
+    async def _need_no_login(self) -> None:
+        """Refuse to start agents without a login on a server where agents log in: there
+        they would join, never be taken for agents, and have every reply refused."""
+        async with RestClient(self.url, retry_attempts=1) as rest:
+            try:
+                capabilities = await rest.capabilities()
+            except VilniusError:
+                return  # unreachable or odd: the connection attempts will say why
+        if capabilities.user_login:
+            raise MissingCredentialsError(
+                f"{self.url} is a server where agents log in: set $VILNIUS_EMAIL and"
+                " $VILNIUS_PASSWORD for the simulated agents (or run --bot external to test"
+                " your own bot)"
+            )
 
     async def _close_all(self) -> None:
         for task in list(self._tasks):
@@ -290,3 +368,9 @@ class SimContext:
             *(a.client.disconnect() for a in self.agents),
             return_exceptions=True,
         )
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Future[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Any, Literal, TypeVar
@@ -11,8 +12,9 @@ from typing import Any, Literal, TypeVar
 import aiohttp
 
 from .config import ServerUnreachableError, SimConfig
-from .context import Scenario, SimContext
-from .report import Report, TimePoint, counts_line
+from .context import Conversation, Scenario, SimContext
+from .figures import TimePoint
+from .report import Report, counts_line
 from .scenario import default_scenario
 from .tracker import GATING, KINDS
 
@@ -34,7 +36,12 @@ class Simulation:
         config: What to simulate.
         scenario: A Python scenario (``async def scenario(ctx: SimContext)``); the flag-driven
             default scenario when ``None``.
+        conversation: What each customer of the default scenario does
+            (``async def conversation(customer: SimCustomer)``); by default it writes
+            messages with think time between them.
         progress: Called once a second with a one-line status while the run lasts.
+        on_start: Called once the agents are connected, as the scenario starts (not when
+            the run fails before: unreachable server, credentials refused or missing).
 
     Example:
         ```python
@@ -55,13 +62,17 @@ class Simulation:
         config: SimConfig,
         *,
         scenario: Scenario | None = None,
+        conversation: Conversation | None = None,
         progress: Callable[[str], None] | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.config = config
         self.scenario = scenario or default_scenario
         self.progress = progress
+        self.on_start = on_start
         self.context = SimContext(url, config)
+        self.context.conversation = conversation
         self.phase: Literal["starting", "sending", "draining", "done"] = "starting"
         self.interrupted = False
         self._abort = asyncio.Event()
@@ -91,15 +102,21 @@ class Simulation:
         if self.phase == "starting":
             return (
                 f"{now - ctx.start:6.1f}s  connecting to {self.url}"
-                f"  ({ctx.connected_clients}/{self.config.agents} agents connected)"
+                f"  ({ctx.connected_clients}/{self.config.simulated_agents} agents connected)"
             )
         stats = ctx.tracker.stats
-        sent = stats["new-message"].sent
+        sent = ctx.customer_messages
+        seconds = self._send_seconds(now)
+        delivered = sum(stats[k].delivered for k in KINDS if k in GATING)
+        expected = sum(stats[k].expected for k in KINDS if k in GATING)
+        if ctx.external:
+            delivered, expected = ctx.replies.counts.answered, ctx.replies.counts.sent
         return f"{now - ctx.start:6.1f}s  connected {ctx.connected_clients}  " + counts_line(
-            sent=sent,
-            per_second=sent / self._send_seconds(now) if self._send_seconds(now) > 0 else 0.0,
-            delivered=sum(stats[k].delivered for k in KINDS if k in GATING),
-            expected=sum(stats[k].expected for k in KINDS if k in GATING),
+            customers=sent,
+            agents=None if ctx.external else ctx.agent_messages,
+            per_second=sent / seconds if seconds > 0 else 0.0,
+            delivered=delivered,
+            expected=expected,
             errors=ctx.client_errors,
             reconnects=ctx.reconnects,
             reloads=ctx.reloads,
@@ -111,16 +128,22 @@ class Simulation:
         Raises:
             ServerUnreachableError: The agents could not connect within
                 ``config.connect_timeout``.
+            MissingCredentialsError: The server needs agent credentials the config lacks
+                (nothing was sent).
             AuthError: The server refused the agents' credentials.
         """
         ctx = self.context
         monitor = asyncio.create_task(self._monitor())
         drained = True
+        started_at = time.time()
         try:
             started = await self._start()
             ctx.start = ctx.clock()
+            started_at = time.time()
             if started:
                 self.phase = "sending"
+                if self.on_start is not None:
+                    self.on_start()
                 await self._send()
                 self.phase = "draining"
                 finished, settled = await _unless(ctx.settle(), self._abort)
@@ -136,11 +159,15 @@ class Simulation:
             duration = ctx.clock() - ctx.start
             await ctx._close_all()
         self._sample(duration)
-        settings = asdict(self.config)
+        config = self.config
+        settings = asdict(config)
         settings.pop("agent_key", None)
         settings.pop("password", None)
+        send_offset = (ctx.send_started or ctx.start) - ctx.start
         return Report.build(
             ctx.tracker,
+            replies=ctx.replies.close() if ctx.external else None,
+            reply_deadline=config.reply_deadline,
             url=self.url,
             settings=settings,
             duration=duration,
@@ -153,10 +180,20 @@ class Simulation:
             ramp_seconds=ctx.ramp_seconds,
             send_seconds=self._send_seconds(ctx.clock()),
             interrupted=self.interrupted,
-            max_p99_ms=self.config.max_p99_ms,
-            max_error_rate=self.config.max_error_rate,
+            max_p99_ms=config.max_p99_ms,
+            max_error_rate=config.max_error_rate,
             series=self._series,
             throttling=ctx.throttling,
+            run_id=config.run_id,
+            shard=config.shard,
+            bot=config.bot,
+            max_reply_p95_ms=config.max_reply_p95_ms,
+            max_unanswered=config.max_unanswered,
+            checks=ctx.checks,
+            customer_messages=ctx.customer_messages,
+            agent_messages=ctx.agent_messages,
+            started_at=started_at,
+            send_started_at=started_at + send_offset,
         )
 
     # -- phases -------------------------------------------------------------
@@ -250,6 +287,7 @@ class Simulation:
                 reconnects=ctx.reconnects,
                 reloads=ctx.reloads,
                 errors=ctx.client_errors,
+                replies=ctx.replies if ctx.external else None,
             )
         )
 

@@ -63,6 +63,28 @@ class LatencyHistogram:
         """The mean latency in seconds; NaN when empty."""
         return float(self._h.get_mean_value()) / 1_000_000 if self.count else math.nan
 
+    def encode(self) -> str:
+        """The histogram in HdrHistogram's own encoding (compressed, base64: ``HISTF...``),
+        which every HdrHistogram implementation decodes; values in microseconds."""
+        return str(self._h.encode().decode("ascii"))
+
+    @classmethod
+    def decode(cls, text: str) -> LatencyHistogram:
+        """A histogram from `encode`'s text (or any HdrHistogram of microseconds).
+
+        Raises:
+            ValueError: ``text`` is not an encoded HdrHistogram.
+        """
+        try:
+            decoded = HdrHistogram.decode(text.encode("ascii"))
+        except Exception as exc:  # hdrh raises assorted errors on bad input
+            raise ValueError(f"not an encoded HdrHistogram: {exc}") from None
+        if decoded is None:
+            raise ValueError("not an encoded HdrHistogram")
+        histogram = cls()
+        histogram._h.add(decoded)
+        return histogram
+
     def copy_empty(self) -> LatencyHistogram:
         """A new, empty histogram of the same precision."""
         return LatencyHistogram(self._significant_figures)

@@ -6,6 +6,7 @@ import html
 import math
 from typing import TYPE_CHECKING
 
+from .figures import REPLY
 from .tracker import KINDS
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["html_page", "latency_chart"]
 
 _COLOURS = {
+    REPLY: "#d62728",
     "new-message": "#1f77b4",
     "agent-message": "#2ca02c",
     "customer-typing-status": "#ff7f0e",
@@ -24,13 +26,29 @@ _COLOURS = {
 def html_page(report: Report) -> str:
     """``report`` as one HTML page (inline CSS and SVG, no external assets)."""
     esc = html.escape
-    rows = "\n".join(
-        f"<tr class='{'bad' if e.gating and (e.lost or e.duplicated) else ''}'>"
-        f"<td>{esc(e.event)}{'' if e.gating else ' <small>(volatile)</small>'}</td>"
-        f"<td>{e.sent}</td><td>{e.expected}</td><td>{e.delivered}</td><td>{e.lost}</td>"
-        f"<td>{e.duplicated}</td><td>{e.errors}</td><td>{_ms(e.p50)}</td>"
-        f"<td>{_ms(e.p95)}</td><td>{_ms(e.p99)}</td><td>{_ms(e.max)}</td></tr>"
-        for e in report.events
+    if report.replies is not None:
+        r = report.replies
+        head = _row("th", "bot under test", "sent", "answered", "unanswered", "late", "twice")
+        cells = [f"reply within {r.deadline:g} s", r.sent, r.answered, r.unanswered, r.late]
+        rows = _row("td", *cells, r.twice, *map(_ms, (r.p50, r.p95, r.p99, r.max)))
+        rows = rows.replace("<tr>", "<tr class='bad'>") if r.unanswered else rows
+    else:
+        head = _row("th", "event", "sent", "expected", "delivered", "lost", "dup", "errors")
+        rows = "\n".join(
+            f"<tr class='{'bad' if e.gating and (e.lost or e.duplicated) else ''}'>"
+            f"<td>{esc(e.event)}{'' if e.gating else ' <small>(volatile)</small>'}</td>"
+            f"<td>{e.sent}</td><td>{e.expected}</td><td>{e.delivered}</td><td>{e.lost}</td>"
+            f"<td>{e.duplicated}</td><td>{e.errors}</td><td>{_ms(e.p50)}</td>"
+            f"<td>{_ms(e.p95)}</td><td>{_ms(e.p99)}</td><td>{_ms(e.max)}</td></tr>"
+            for e in report.events
+        )
+    head = head.replace(
+        "</tr>", "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>"
+    )
+    checks = "".join(
+        f"<li class='{'ok' if c.failed == 0 else 'fail'}'>{esc(name)}: {c.passed} passed,"
+        f" {c.failed} failed</li>"
+        for name, c in report.checks.items()
     )
     settings = ", ".join(f"{esc(str(k))}={esc(str(v))}" for k, v in report.settings.items())
     css = "ok" if report.ok and not report.interrupted else "fail"
@@ -38,23 +56,37 @@ def html_page(report: Report) -> str:
     errors = "".join(f"<li><code>{esc(s)}</code></li>" for s in report.error_samples)
     series: dict[str, list[tuple[float, float, float]]] = {}
     for point in report.series:
-        for kind in KINDS:
+        for kind in (*KINDS, REPLY):
             s = point.events.get(kind)
             if s is not None and s.count:
                 series.setdefault(kind, []).append((point.elapsed, s.p50, s.p99))
+    run = f"run {esc(report.run_id)}" + (
+        f", {report.shards} shards merged" if report.shards > 1 else ""
+    )
+    rate = "" if report.external else f"{report.deliveries_per_second:.1f} deliveries/s &middot; "
     return _PAGE.format(
         url=esc(report.url),
         settings=settings,
         verdict=verdict,
+        title="Replies" if report.external else "Deliveries",
+        head=head,
         rows=rows,
-        chart=latency_chart(series),
+        chart=latency_chart(series) if report.series or report.shards == 1 else _NO_SERIES,
         summary=(
-            f"{report.clients} clients &middot; {esc(report.counts_line())} &middot; "
-            f"{report.deliveries_per_second:.1f} deliveries/s &middot; "
-            f"ramp-up {report.ramp_seconds:.1f} s &middot; {report.duration:.1f} s"
+            f"{run} &middot; {report.clients} clients &middot; {esc(report.counts_line())}"
+            f" &middot; {rate}ramp-up {report.ramp_seconds:.1f} s &middot;"
+            f" {report.duration:.1f} s"
         ),
+        checks=f"<h2>Checks</h2><ul>{checks}</ul>" if checks else "",
         errors=f"<h2>Client errors</h2><ul>{errors}</ul>" if errors else "",
     )
+
+
+def _row(cell: str, *values: object) -> str:
+    return "<tr>" + "".join(f"<{cell}>{html.escape(str(v))}</{cell}>" for v in values) + "</tr>"
+
+
+_NO_SERIES = "<p>A merged report has no chart over time: each shard's own report has one.</p>"
 
 
 def latency_chart(
@@ -151,11 +183,11 @@ small, .meta {{ color: #666; }}
 <h1>vilnius-sim report</h1>
 <p class="meta">{url} &middot; {summary}<br>{settings}</p>
 {verdict}
-<h2>Deliveries</h2>
-<table><tr><th>event</th><th>sent</th><th>expected</th><th>delivered</th><th>lost</th>
-<th>dup</th><th>errors</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>
+<h2>{title}</h2>
+<table>{head}
 {rows}
 </table>
+{checks}
 <h2>Latency over time</h2>
 {chart}
 {errors}

@@ -1,237 +1,32 @@
-"""The simulator's report: what a run measured, and its renderings (a terminal table, JSON,
-CSV; the HTML page is `vilnius_client.sim.page`'s).
-
-Why one module of this size: `Report` holds the run's figures and every rendering reads the
-same fields (the table, JSON and CSV are a few dozen lines each); the thresholds and the exit
-code are computed once, here.
+"""The simulator's report: what a run (or a merge of shards) measured, its verdict, and its
+renderings: a terminal table and JSON here; CSV (`vilnius_client.sim.csvout`), the HTML page
+(`vilnius_client.sim.page`), JUnit XML (`vilnius_client.sim.junit`) and the HdrHistogram log
+(`vilnius_client.sim.hdrlog`) read the same fields.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import time
 from dataclasses import dataclass, field
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from .figures import MESSAGES, REPLY, EventReport, ReplyReport, TimePoint
 from .histogram import LatencyHistogram
 from .page import _ms, html_page
+from .replies import ReplyCounts
+from .shape import Shard
 from .throttle import Throttling
-from .tracker import GATING, KINDS, KindStats, Tracker
+from .tracker import GATING, KINDS, Tracker
+from .verdict import CheckCounts, ExitCode, Outcome, outcomes
 
-__all__ = ["EventReport", "ExitCode", "IntervalStats", "Report", "TimePoint"]
-
-#: Name of the row that aggregates the message event types (`GATING`).
-MESSAGES = "messages"
-
-#: Percentiles of the CSV statistics (Locust's columns).
-CSV_PERCENTILES = (50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 99.99, 100.0)
-
-
-class ExitCode(IntEnum):
-    """The exit status of `vilnius-sim` (and `Report.exit_code`).
-
-    When several failures apply, the lowest code wins (a lost message before a slow one).
-    """
-
-    OK = 0
-    """Every message delivered exactly once, every threshold met."""
-    LOST = 1
-    """A message (`new-message`, `agent-message`) was lost or duplicated, or the final
-    wait timed out with deliveries or agents' answers outstanding."""
-    USAGE = 2
-    """Bad arguments."""
-    ERROR = 3
-    """The run itself failed (for instance the server refused the agent key)."""
-    THRESHOLD = 4
-    """A threshold failed: message p99 above `--max-p99-ms`, or the client error rate above
-    `--max-error-rate` (0 by default: any client error fails the run)."""
-    UNREACHABLE = 5
-    """The agents could not connect within `--connect-timeout`."""
-    INTERRUPTED = 130
-    """Stopped by Ctrl-C (SIGINT) or `Simulation.stop`; the report is partial."""
-
-
-@dataclass(frozen=True)
-class EventReport:
-    """The figures of one event type (latencies in seconds; NaN when nothing was measured).
-
-    Latency figures leave out the deliveries of messages sent during the ramp-up (``warmup``).
-    """
-
-    event: str
-    sent: int
-    expected: int
-    delivered: int
-    lost: int
-    duplicated: int
-    unexpected: int
-    errors: int
-    p50: float
-    p95: float
-    p99: float
-    max: float
-    gating: bool
-    warmup: int = 0
-    min: float = math.nan
-    mean: float = math.nan
-    percentiles: dict[float, float] = field(default_factory=dict)
-
-    @property
-    def measured(self) -> int:
-        """Deliveries whose latency is in the figures."""
-        return self.delivered - self.warmup
-
-    @classmethod
-    def from_stats(cls, event: str, stats: KindStats) -> EventReport:
-        """Summarise the tracker's counters of ``event``."""
-        return cls._make(
-            event,
-            counts=(
-                stats.sent,
-                stats.expected,
-                stats.delivered,
-                stats.lost,
-                stats.duplicated,
-                stats.unexpected,
-                stats.errors,
-                stats.warmup,
-            ),
-            histogram=stats.latency,
-            gating=event in GATING,
-        )
-
-    @classmethod
-    def aggregate(
-        cls, event: str, rows: list[EventReport], histogram: LatencyHistogram
-    ) -> EventReport:
-        """The sum of ``rows``, with the latencies of ``histogram``."""
-        names = ("sent", "expected", "delivered", "lost", "duplicated", "unexpected", "errors")
-        counts = tuple(sum(getattr(r, name) for r in rows) for name in (*names, "warmup"))
-        return cls._make(event, counts=counts, histogram=histogram, gating=True)
-
-    @classmethod
-    def _make(
-        cls, event: str, *, counts: tuple[int, ...], histogram: LatencyHistogram, gating: bool
-    ) -> EventReport:
-        sent, expected, delivered, lost, duplicated, unexpected, errors, warmup = counts
-        return cls(
-            event=event,
-            sent=sent,
-            expected=expected,
-            delivered=delivered,
-            lost=lost,
-            duplicated=duplicated,
-            unexpected=unexpected,
-            errors=errors,
-            p50=histogram.percentile(50),
-            p95=histogram.percentile(95),
-            p99=histogram.percentile(99),
-            max=histogram.max,
-            gating=gating,
-            warmup=warmup,
-            min=histogram.min,
-            mean=histogram.mean,
-            percentiles={q: histogram.percentile(q) for q in CSV_PERCENTILES},
-        )
-
-
-@dataclass(frozen=True)
-class IntervalStats:
-    """One event type at one point of the time series.
-
-    Attributes:
-        sent: Tracked sends so far.
-        delivered: Deliveries so far.
-        errors: Failed sends so far.
-        count: Deliveries during the interval (warm-up included).
-        p50: Median latency of those deliveries, in seconds (NaN when none).
-        p95: Their 95th percentile.
-        p99: Their 99th percentile.
-        max: The largest of them.
-    """
-
-    sent: int
-    delivered: int
-    errors: int
-    count: int
-    p50: float
-    p95: float
-    p99: float
-    max: float
-
-
-@dataclass(frozen=True)
-class TimePoint:
-    """The run at one moment (the simulator takes one a second).
-
-    Attributes:
-        elapsed: Seconds since the start (agents connected).
-        timestamp: Unix time.
-        connected: Clients connected.
-        reconnects: Automatic reconnections so far.
-        reloads: Customer reloads (churn) so far.
-        errors: Client errors so far.
-        events: Per event type, plus ``"messages"`` (the message types together).
-    """
-
-    elapsed: float
-    timestamp: float
-    connected: int
-    reconnects: int
-    reloads: int
-    errors: int
-    events: dict[str, IntervalStats]
-
-    @classmethod
-    def capture(
-        cls,
-        tracker: Tracker,
-        *,
-        elapsed: float,
-        connected: int,
-        reconnects: int,
-        reloads: int,
-        errors: int,
-    ) -> TimePoint:
-        """Read the tracker's counters and take its recent latencies (resetting them)."""
-        recent = tracker.take_recent()
-        merged = LatencyHistogram(2)
-        for kind in GATING:
-            merged.add(recent[kind])
-        stats = tracker.stats
-        events = {kind: _interval([stats[kind]], recent[kind]) for kind in KINDS}
-        events[MESSAGES] = _interval([stats[k] for k in KINDS if k in GATING], merged)
-        return cls(
-            elapsed=elapsed,
-            timestamp=time.time(),
-            connected=connected,
-            reconnects=reconnects,
-            reloads=reloads,
-            errors=errors,
-            events=events,
-        )
-
-
-def _interval(stats: list[KindStats], histogram: LatencyHistogram) -> IntervalStats:
-    return IntervalStats(
-        sent=sum(s.sent for s in stats),
-        delivered=sum(s.delivered for s in stats),
-        errors=sum(s.errors for s in stats),
-        count=histogram.count,
-        p50=histogram.percentile(50),
-        p95=histogram.percentile(95),
-        p99=histogram.percentile(99),
-        max=histogram.max,
-    )
+__all__ = ["Report", "counts_line"]
 
 
 @dataclass
 class Report:
-    """The outcome of a simulation.
+    """The outcome of a simulation (or of several shards, merged).
 
     Attributes:
         url: The server the run talked to.
@@ -258,6 +53,20 @@ class Report:
         series: One [TimePoint][vilnius_client.sim.TimePoint] a second.
         throttling: Production's message limit: what it would refuse at this run's pace,
             and the 429s this server answered (waited out, or refused in the end).
+        run_id: The run's id (its tags and ids start with it).
+        shard: Which shard of the scenario this run was (``1/1``: the whole of it).
+        shards: How many runs the report merges (1: a single run).
+        bot: ``"sim"`` (the run's own agents answered) or ``"external"`` (a bot under test).
+        replies: With a bot under test: what it did with the customers' messages.
+        max_reply_p95_ms: The threshold on ``replies.p95``, in milliseconds (None: none).
+        max_unanswered: The threshold on ``replies.unanswered``.
+        checks: The scenario's named checks, with their passes and failures.
+        customer_messages: Messages the customers sent.
+        agent_messages: Messages the simulated agents sent.
+        started_at: Unix time of the start (agents connected).
+        send_started_at: Unix time sending started.
+        histograms: The measured latencies, per event type and ``reply`` (what
+            `--hdr-out` writes and a merge adds up).
     """
 
     url: str
@@ -278,16 +87,57 @@ class Report:
     max_error_rate: float = 0.0
     series: list[TimePoint] = field(default_factory=list)
     throttling: Throttling = field(default_factory=Throttling)
+    run_id: str = ""
+    shard: Shard = field(default_factory=Shard)
+    shards: int = 1
+    bot: str = "sim"
+    replies: ReplyReport | None = None
+    max_reply_p95_ms: float | None = None
+    max_unanswered: int = 0
+    checks: dict[str, CheckCounts] = field(default_factory=dict)
+    customer_messages: int = 0
+    agent_messages: int = 0
+    started_at: float = 0.0
+    send_started_at: float = 0.0
+    histograms: dict[str, LatencyHistogram] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, tracker: Tracker, **fields: Any) -> Report:
-        """Make the report from the tracker's counters plus the run-level ``fields``."""
+    def build(
+        cls,
+        tracker: Tracker,
+        *,
+        replies: ReplyCounts | None = None,
+        reply_deadline: float = 10.0,
+        **fields: Any,
+    ) -> Report:
+        """Make the report from the trackers' counters plus the run-level ``fields``.
+
+        Args:
+            tracker: The deliveries of the run's tracked messages.
+            replies: The bot's replies (a bot under test), or None.
+            reply_deadline: Seconds a reply could take.
+            **fields: The other attributes.
+        """
+        histograms = {kind: tracker.stats[kind].latency for kind in KINDS}
         events = [EventReport.from_stats(kind, tracker.stats[kind]) for kind in KINDS]
+        reply_report = None
+        if replies is not None:
+            reply_report = ReplyReport.from_counts(replies, reply_deadline)
+            histograms[REPLY] = replies.latency
+        return cls.assemble(events, histograms, replies=reply_report, **fields)
+
+    @classmethod
+    def assemble(
+        cls, events: list[EventReport], histograms: dict[str, LatencyHistogram], **fields: Any
+    ) -> Report:
+        """Make the report from its event rows and their latency ``histograms`` (what
+        `build` and a merge of shards do); adds the ``messages`` row."""
         merged = LatencyHistogram()
         for kind in GATING:
-            merged.add(tracker.stats[kind].latency)
+            if kind in histograms:
+                merged.add(histograms[kind])
         messages = EventReport.aggregate(MESSAGES, [e for e in events if e.gating], merged)
-        return cls(events=events, messages=messages, **fields)
+        return cls(events=events, messages=messages, histograms=histograms, **fields)
 
     # ------------------------------------------------------------------
     # Figures and verdict
@@ -297,9 +147,14 @@ class Report:
         return next(e for e in self.events if e.event == name)
 
     @property
+    def external(self) -> bool:
+        """True when the customers talked to a bot under test."""
+        return self.replies is not None
+
+    @property
     def messages_sent(self) -> int:
-        """Messages sent, by customers and agents (each is a `new-message` to the agents)."""
-        return self.event("new-message").sent
+        """Messages sent, by customers and simulated agents together."""
+        return self.customer_messages + self.agent_messages
 
     @property
     def deliveries(self) -> tuple[int, int]:
@@ -309,8 +164,8 @@ class Report:
 
     @property
     def messages_per_second(self) -> float:
-        """Throughput: messages sent per second of sending."""
-        return self.messages_sent / self.send_seconds if self.send_seconds > 0 else 0.0
+        """Throughput: the customers' messages per second of sending (what ``rate`` sets)."""
+        return self.customer_messages / self.send_seconds if self.send_seconds > 0 else 0.0
 
     @property
     def deliveries_per_second(self) -> float:
@@ -319,60 +174,46 @@ class Report:
 
     @property
     def error_rate(self) -> float:
-        """Client errors per tracked send (sends of every event type, failed ones included)."""
+        """Client errors per tracked send (sends of every event type, failed ones included;
+        with a bot under test, the customers' messages)."""
         operations = sum(e.sent + e.errors for e in self.events)
+        operations += self.replies.sent if self.replies is not None else 0
         if operations == 0:
             return 1.0 if self.errors else 0.0
         return self.errors / operations
 
     @property
+    def outcomes(self) -> list[Outcome]:
+        """Every limit of the run (deliveries, thresholds, checks) and whether it held."""
+        return outcomes(self)
+
+    @property
     def delivery_failures(self) -> list[str]:
         """Why the deliveries failed: messages lost or duplicated, the final wait cut short."""
-        reasons = []
-        for e in self.events:
-            if e.gating and (e.lost or e.duplicated):
-                reasons.append(f"{e.event}: {e.lost} lost, {e.duplicated} duplicated")
-        if not self.drained:
-            reasons.append(
-                "the final wait timed out with deliveries or agents' answers outstanding"
-            )
-        return reasons
+        return [o.message for o in self.outcomes if not o.passed and o.code == ExitCode.LOST]
 
     @property
     def threshold_failures(self) -> list[str]:
-        """Which thresholds failed (message p99, client error rate)."""
-        reasons = []
-        p99 = self.messages.p99 if self.messages is not None else math.nan
-        if self.max_p99_ms is not None and not math.isnan(p99) and p99 * 1000 > self.max_p99_ms:
-            reasons.append(f"message p99 {p99 * 1000:.1f} ms > --max-p99-ms {self.max_p99_ms:g}")
-        if self.error_rate > self.max_error_rate:
-            reasons.append(
-                f"client error rate {self.error_rate:.4f} ({self.errors} errors)"
-                f" > --max-error-rate {self.max_error_rate:g}"
-            )
-        return reasons
+        """Which thresholds and checks failed."""
+        return [o.message for o in self.outcomes if not o.passed and o.code == ExitCode.THRESHOLD]
 
     @property
     def failures(self) -> list[str]:
         """Every reason the run failed (empty when it passed)."""
-        return self.delivery_failures + self.threshold_failures
+        return [o.message for o in self.outcomes if not o.passed]
 
     @property
     def ok(self) -> bool:
         """True when nothing was lost or duplicated, the final wait finished, and every
-        threshold was met."""
-        return not self.failures
+        threshold and check was met."""
+        return all(o.passed for o in self.outcomes)
 
     @property
     def exit_code(self) -> ExitCode:
         """The exit status `vilnius-sim` returns for this report."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.delivery_failures:
-            return ExitCode.LOST
-        if self.threshold_failures:
-            return ExitCode.THRESHOLD
-        return ExitCode.OK
+        return min((o.code for o in self.outcomes if not o.passed), default=ExitCode.OK)
 
     def verdict(self) -> str:
         """One line: OK, FAILED with the reasons, or INTERRUPTED."""
@@ -382,14 +223,23 @@ class Report:
                 f" (exit {int(ExitCode.INTERRUPTED)})"
             )
         if self.ok:
-            return "OK: no message lost or duplicated, every threshold met"
+            limits = "every threshold and check met" if self.checks else "every threshold met"
+            r = self.replies
+            if r is not None:
+                return (
+                    f"OK: {r.answered}/{r.sent} messages answered within {r.deadline:g} s, {limits}"
+                )
+            return f"OK: no message lost or duplicated, {limits}"
         return f"FAILED (exit {int(self.exit_code)}): " + "; ".join(self.failures)
 
     def counts_line(self) -> str:
         """The counters in the words of the live status line."""
         delivered, expected = self.deliveries
+        if self.replies is not None:
+            delivered, expected = self.replies.answered, self.replies.sent
         return counts_line(
-            sent=self.messages_sent,
+            customers=self.customer_messages,
+            agents=None if self.external else self.agent_messages,
             per_second=self.messages_per_second,
             delivered=delivered,
             expected=expected,
@@ -403,19 +253,16 @@ class Report:
 
     def table(self) -> str:
         """The report as a plain-text table with a summary and the verdict."""
-        head = (
-            f"{'event':<24}{'sent':>8}{'expected':>10}{'delivered':>10}{'lost':>7}"
-            f"{'dup':>6}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-        )
-        lines = [head, "-" * len(head)]
-        for e in self.events:
+        lines = self._reply_rows() if self.replies is not None else self._event_rows()
+        lines.append(self.counts_line())
+        r, m = self.replies, self.messages
+        if r is not None:
             lines.append(
-                f"{e.event:<24}{e.sent:>8}{e.expected:>10}{e.delivered:>10}{e.lost:>7}"
-                f"{e.duplicated:>6}{e.errors:>7}{_ms(e.p50):>9}{_ms(e.p95):>9}{_ms(e.p99):>9}"
+                f"time to first reply p50 {_ms(r.p50)} ms, p95 {_ms(r.p95)} ms, p99"
+                f" {_ms(r.p99)} ms, max {_ms(r.max)} ms over {r.answered} answers; unanswered"
+                f" {r.unanswered} ({r.late} late), answered twice {r.twice}"
             )
-        lines += ["-" * len(head), self.counts_line()]
-        m = self.messages
-        if m is not None:
+        elif m is not None:
             latency = (
                 f"message latency p50 {_ms(m.p50)} ms, p99 {_ms(m.p99)} ms, max {_ms(m.max)} ms"
                 f" over {m.measured} deliveries, {self.deliveries_per_second:.1f} deliveries/s"
@@ -423,13 +270,46 @@ class Report:
             if m.warmup:
                 latency += f" ({m.warmup} of messages sent during the ramp-up left out)"
             lines.append(latency)
+        for name, counts in self.checks.items():
+            lines.append(f"check {name!r}: {counts.passed} passed, {counts.failed} failed")
+        run = f"run {self.run_id}" + (f" shard {self.shard}" if self.shard.count > 1 else "")
+        if self.shards > 1:
+            run = f"run {self.run_id}, {self.shards} shards merged"
         lines += [
             self.throttling.line(),
             f"{self.clients} clients, ramp-up {self.ramp_seconds:.1f} s, sending"
-            f" {self.send_seconds:.1f} s, {self.duration:.1f} s in all against {self.url}",
+            f" {self.send_seconds:.1f} s, {self.duration:.1f} s in all against {self.url} ({run})",
             self.verdict(),
         ]
         return "\n".join(lines)
+
+    def _event_rows(self) -> list[str]:
+        head = (
+            f"{'event':<24}{'sent':>8}{'expected':>10}{'delivered':>10}{'lost':>7}"
+            f"{'dup':>6}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        )
+        lines = [head, "-" * len(head)]
+        for e in self.events:
+            lines.append(
+                f"{e.event:<24}{e.sent:>8}{e.expected:>10}{e.delivered:>10}{e.lost:>7}"
+                f"{e.duplicated:>6}{e.errors:>7}{_ms(e.p50):>9}{_ms(e.p95):>9}{_ms(e.p99):>9}"
+                f"{_ms(e.max):>9}"
+            )
+        return [*lines, "-" * len(head)]
+
+    def _reply_rows(self) -> list[str]:
+        r = self.replies
+        assert r is not None
+        head = (
+            f"{'bot under test':<24}{'sent':>8}{'answered':>10}{'unanswered':>11}{'late':>6}"
+            f"{'twice':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        )
+        row = (
+            f"{f'reply within {r.deadline:g} s':<24}{r.sent:>8}{r.answered:>10}"
+            f"{r.unanswered:>11}{r.late:>6}{r.twice:>7}{_ms(r.p50):>9}{_ms(r.p95):>9}"
+            f"{_ms(r.p99):>9}{_ms(r.max):>9}"
+        )
+        return [head, "-" * len(head), row, "-" * len(head)]
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (latencies in milliseconds, ``null`` when none)."""
@@ -438,8 +318,16 @@ class Report:
             "ok": self.ok,
             "exitCode": int(self.exit_code),
             "failures": self.failures,
+            "outcomes": [
+                {"name": o.name, "passed": o.passed, "message": o.message, "exitCode": int(o.code)}
+                for o in self.outcomes
+            ],
             "interrupted": self.interrupted,
             "url": self.url,
+            "runId": self.run_id,
+            "shard": str(self.shard),
+            "shards": self.shards,
+            "bot": self.bot,
             "settings": self.settings,
             "durationSeconds": round(self.duration, 3),
             "rampSeconds": round(self.ramp_seconds, 3),
@@ -451,14 +339,22 @@ class Report:
             "errors": self.errors,
             "errorRate": self.error_rate,
             "errorSamples": self.error_samples,
-            "thresholds": {"maxP99Ms": self.max_p99_ms, "maxErrorRate": self.max_error_rate},
+            "thresholds": {
+                "maxP99Ms": self.max_p99_ms,
+                "maxErrorRate": self.max_error_rate,
+                "maxReplyP95Ms": self.max_reply_p95_ms,
+                "maxUnanswered": self.max_unanswered,
+            },
             "throughput": {
-                "messagesSent": self.messages_sent,
-                "messagesPerSecond": round(self.messages_per_second, 3),
+                "customerMessages": self.customer_messages,
+                "agentMessages": self.agent_messages,
+                "customerMessagesPerSecond": round(self.messages_per_second, 3),
                 "deliveries": delivered,
                 "expectedDeliveries": expected,
                 "deliveriesPerSecond": round(self.deliveries_per_second, 3),
             },
+            "replies": _replies_dict(self.replies) if self.replies is not None else None,
+            "checks": {n: {"passed": c.passed, "failed": c.failed} for n, c in self.checks.items()},
             "messages": _messages_dict(self.messages) if self.messages is not None else None,
             "throttling": self.throttling.to_dict(),
             "events": {e.event: _event_dict(e) for e in self.events},
@@ -472,66 +368,16 @@ class Report:
         """Write ``PREFIX_stats.csv`` and ``PREFIX_stats_history.csv`` (as Locust does).
 
         The statistics have one row per event type plus ``Aggregated`` (the message types
-        summed); the history has, for every second of the run, one row per event type plus
-        ``Aggregated``, with the rates and latency percentiles of that second.
+        summed), or the ``reply`` row with a bot under test; the history has, for every
+        second of the run, the same rows with the rates and latency percentiles of that
+        second.
 
         Returns:
             The two paths written.
         """
-        stats_path = Path(f"{prefix}_stats.csv")
-        history_path = Path(f"{prefix}_stats_history.csv")
-        pct_names = [f"{q:g}%" for q in CSV_PERCENTILES]
-        with stats_path.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(
-                [
-                    *("Event", "Gating", "Sent", "Expected", "Delivered", "Lost"),
-                    *("Duplicated", "Unexpected", "Errors", "Warm-up deliveries"),
-                    *("Measured deliveries", "Deliveries/s", "Min ms", "Mean ms", "Max ms"),
-                    *pct_names,
-                ]
-            )
-            rows = [*self.events, *([self.messages] if self.messages else [])]
-            for e in rows:
-                name = "Aggregated" if e.event == MESSAGES else e.event
-                rate = e.delivered / self.duration if self.duration > 0 else 0.0
-                w.writerow(
-                    [
-                        *(name, e.gating, e.sent, e.expected, e.delivered, e.lost),
-                        *(e.duplicated, e.unexpected, e.errors, e.warmup, e.measured),
-                        *(f"{rate:.3f}", _csv_ms(e.min), _csv_ms(e.mean), _csv_ms(e.max)),
-                        *(_csv_ms(e.percentiles.get(q, math.nan)) for q in CSV_PERCENTILES),
-                    ]
-                )
-        with history_path.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(
-                [
-                    *("Timestamp", "Elapsed s", "Connected", "Reconnects", "Reloads"),
-                    *("Client errors", "Event", "Sent", "Delivered", "Errors", "Sent/s"),
-                    *("Delivered/s", "Interval deliveries", "p50 ms", "p95 ms", "p99 ms"),
-                    "Max ms",
-                ]
-            )
-            previous: TimePoint | None = None
-            for point in self.series:
-                span = point.elapsed - previous.elapsed if previous else point.elapsed
-                for name, s in point.events.items():
-                    before = previous.events[name] if previous else None
-                    sent_rate = (s.sent - (before.sent if before else 0)) / span if span else 0
-                    done = s.delivered - (before.delivered if before else 0)
-                    w.writerow(
-                        [
-                            *(int(point.timestamp), f"{point.elapsed:.3f}", point.connected),
-                            *(point.reconnects, point.reloads, point.errors),
-                            *("Aggregated" if name == MESSAGES else name, s.sent, s.delivered),
-                            *(s.errors, f"{sent_rate:.3f}", f"{done / span if span else 0:.3f}"),
-                            *(s.count, _csv_ms(s.p50), _csv_ms(s.p95), _csv_ms(s.p99)),
-                            _csv_ms(s.max),
-                        ]
-                    )
-                previous = point
-        return stats_path, history_path
+        from .csvout import write_csv
+
+        return write_csv(self, prefix)
 
     def write_html(self, path: str | Path) -> None:
         """Write the self-contained HTML report (inline CSS and SVG, no external assets)."""
@@ -541,10 +387,25 @@ class Report:
         """The report as one self-contained HTML page with a latency chart."""
         return html_page(self)
 
+    def write_junit(self, path: str | Path) -> None:
+        """Write the verdict as JUnit XML: one test case per limit (deliveries, each
+        threshold, each check), so that CI shows which one failed."""
+        from .junit import junit_xml
+
+        Path(path).write_text(junit_xml(self), encoding="utf-8")
+
+    def write_hdr(self, path: str | Path) -> None:
+        """Write the latency histograms and counters as an HdrHistogram log, for
+        `vilnius-sim merge` (see `vilnius_client.sim.hdrlog`)."""
+        from .hdrlog import write_log
+
+        write_log(self, path)
+
 
 def counts_line(
     *,
-    sent: int,
+    customers: int,
+    agents: int | None,
     per_second: float,
     delivered: int,
     expected: int,
@@ -552,11 +413,32 @@ def counts_line(
     reconnects: int,
     reloads: int,
 ) -> str:
-    """The run's counters in one line, shared by the live status and the final report."""
-    return (
-        f"sent {sent} ({per_second:.1f}/s)  delivered {delivered}/{expected}  errors {errors}"
-        f"  reconnects {reconnects}  reloads {reloads}"
-    )
+    """The run's counters in one line, shared by the live status and the final report.
+
+    ``agents`` is None with a bot under test: its messages are replies, ``delivered`` and
+    ``expected`` then the messages answered and sent.
+    """
+    sent = f"sent {customers} by customers ({per_second:.1f}/s)"
+    if agents is None:
+        done = f"answered {delivered}/{expected}"
+    else:
+        sent += f" + {agents} by agents"
+        done = f"delivered {delivered}/{expected}"
+    return f"{sent}  {done}  errors {errors}  reconnects {reconnects}  reloads {reloads}"
+
+
+def _replies_dict(r: ReplyReport) -> dict[str, Any]:
+    return {
+        "deadlineSeconds": r.deadline,
+        "sent": r.sent,
+        "answered": r.answered,
+        "unanswered": r.unanswered,
+        "late": r.late,
+        "answeredTwice": r.twice,
+        "duplicates": r.duplicates,
+        "unsolicited": r.unsolicited,
+        "latencyMs": _latency_dict(r.p50, r.p95, r.p99, r.max, r.mean),
+    }
 
 
 def _messages_dict(e: EventReport) -> dict[str, Any]:
@@ -578,18 +460,18 @@ def _event_dict(e: EventReport) -> dict[str, Any]:
         "errors": e.errors,
         "warmup": e.warmup,
         "gating": e.gating,
-        "latencyMs": {
-            "p50": _ms_or_none(e.p50),
-            "p95": _ms_or_none(e.p95),
-            "p99": _ms_or_none(e.p99),
-            "max": _ms_or_none(e.max),
-            "mean": _ms_or_none(e.mean),
-        },
+        "latencyMs": _latency_dict(e.p50, e.p95, e.p99, e.max, e.mean),
     }
 
 
-def _csv_ms(seconds: float) -> str:
-    return "" if math.isnan(seconds) else f"{seconds * 1000:.3f}"
+def _latency_dict(p50: float, p95: float, p99: float, top: float, mean: float) -> dict[str, Any]:
+    return {
+        "p50": _ms_or_none(p50),
+        "p95": _ms_or_none(p95),
+        "p99": _ms_or_none(p99),
+        "max": _ms_or_none(top),
+        "mean": _ms_or_none(mean),
+    }
 
 
 def _ms_or_none(seconds: float) -> float | None:
