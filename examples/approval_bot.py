@@ -22,14 +22,7 @@ import contextlib
 import os
 import sys
 
-from vilnius_client import (
-    AgentClient,
-    AuthError,
-    Event,
-    NewMessageEvent,
-    NotFoundError,
-    Sender,
-)
+from vilnius_client import AgentClient, AuthError, Event, NewMessageEvent, NotFoundError, Sender
 from vilnius_client.events import SuggestionAction
 
 

@@ -349,7 +349,7 @@ class SimContext:
         they would join, never be taken for agents, and have every reply refused."""
         async with RestClient(self.url, retry_attempts=1) as rest:
             try:
-                capabilities = await rest.capabilities()
+                capabilities = await rest.probe()
             except VilniusError:
                 return  # unreachable or odd: the connection attempts will say why
         if capabilities.user_login:
