@@ -18,6 +18,7 @@ from vilnius_client.events import ErrorCode
 from ..encoders import production_error
 from ..errors import ServiceError
 from ..ratelimit import FixedWindow
+from ..storable import PROBLEM, unstorable_body
 
 __all__ = ["client_ip", "fail", "invalid", "limited", "read_body"]
 
@@ -40,7 +41,11 @@ def invalid(message: str, field: str) -> ServiceError:
 
 
 async def read_body(request: web.Request) -> Any:
-    """The JSON body as Express's ``express.json()`` reads it (``{}`` when not JSON)."""
+    """The JSON body as Express's ``express.json()`` reads it (``{}`` when not JSON).
+
+    A string that is not Unicode text (``mock_server.storable``) is refused: 400
+    ``{error, field}``.
+    """
     if request.content_type != "application/json":
         return {}
     try:
@@ -55,6 +60,9 @@ async def read_body(request: web.Request) -> Any:
         raise fail(400, production_error(f"Unexpected token in JSON: {exc}")) from exc
     if not isinstance(data, dict | list):  # express.json() is strict: objects and arrays
         raise fail(400, production_error("Unexpected token in JSON: not an object"))
+    field = unstorable_body(raw, data)
+    if field is not None:  # production's database refuses it later, with a 500
+        raise invalid(f"{field or 'body'} {PROBLEM}", field)
     return data if isinstance(data, dict) else {}
 
 
