@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .connections import HEADER_TIMEOUT
 from .outbox import MAX_BUFFER
 from .profile import PROFILES, ProfileName
 from .ratelimit import RateLimit
@@ -50,6 +51,9 @@ class ServerConfig:
             server closes that connection (the client reconnects and recovers).
         console: Serve the browser console at ``/console`` (docs/guides/console.md); in
             auth mode ``token`` it works only for whoever types the agent key into it.
+        header_timeout: Seconds a connection has to send a request's headers, from its
+            start or from the answer to its previous request; then it is closed
+            (``mock_server.connections``).
     """
 
     host: str = "127.0.0.1"
@@ -67,6 +71,7 @@ class ServerConfig:
     ws_compression: bool = False
     max_outgoing_buffer: int = MAX_BUFFER
     console: bool = True
+    header_timeout: float = HEADER_TIMEOUT
 
     def message_limit(self) -> RateLimit | None:
         """The rate limit ``POST /api/messages`` gets."""
