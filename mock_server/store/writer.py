@@ -167,11 +167,11 @@ class Writer:
                     if problem is not None:
                         failed.append((commit, problem))
                 await self._db.commit()
-            except Exception as error:  # the database itself fails: nothing was stored
-                logger.error("writing %d transaction(s) alone failed: %r", len(waiting), error)
+            except Exception as broken:  # the database itself fails: nothing was stored
+                logger.error("writing %d transaction(s) alone failed: %r", len(waiting), broken)
                 with suppress(Exception):
                     await self._db.rollback()
-                failed = [(commit, error) for commit in waiting]
+                failed = [(commit, broken) for commit in waiting]
             refused = {id(commit) for commit, _ in failed}
             committed = [commit for commit in waiting if id(commit) not in refused]
             if committed:
