@@ -113,7 +113,7 @@ class RunningServer:
         self._store = store
         self._hub = Hub(
             store,
-            TokenSigner(bytes.fromhex(secret)),
+            TokenSigner(bytes.fromhex(secret), self.agent_key),
             auth=self.config.auth,
             agent_key=self.agent_key,
             faults=self.faults,

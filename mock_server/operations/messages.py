@@ -23,6 +23,7 @@ from vilnius_client.events import (
     utcnow,
 )
 
+from .. import jstext
 from ..auth import Identity
 from ..errors import ServiceError
 from ..hub import Hub
@@ -135,7 +136,7 @@ async def post_message(
             hub.queue(Event.NEW_CONVERSATION, event, AGENTS_ROOM)
         else:
             require_active(conversation)
-        text = request.message.strip() if profile.trim_messages else request.message
+        text = jstext.trim(request.message) if profile.trim_messages else request.message
         user_message = hub.store.messages.add(
             conversation.id,
             text,

@@ -10,7 +10,6 @@ admin conversation list's shape, ``mark-seen``.
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
@@ -28,6 +27,7 @@ from vilnius_client.events import (
     utcnow,
 )
 
+from .. import jstext
 from .. import operations as ops
 from ..auth import OPEN
 from ..encoders import production_error
@@ -41,19 +41,19 @@ from .production_auth import jwt_user
 
 __all__ = ["add_routes", "hub_port"]
 
-_UUID = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE
+_UUID = jstext.regex(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", ignore_case=True
 )
-_SESSION = re.compile(r"^session-[a-z0-9]+$", re.IGNORECASE)
+_SESSION = jstext.regex(r"session-[a-z0-9]+", ignore_case=True)
 
 
 def _message_text(value: Any, limit: int) -> str:
-    """``validateMessage``: a string of 1..limit characters, not blank; trimmed."""
+    """``validateMessage``: 1..limit UTF-16 units, not blank (JavaScript's rules: ``jstext``)."""
     if not isinstance(value, str):
         raise invalid("message must be a string", "message")
-    if len(value) > limit:
+    if jstext.length(value) > limit:
         raise invalid(f"message must be no more than {limit} characters", "message")
-    if not value.strip():
+    if not jstext.trim(value):
         raise invalid("Message cannot be empty or only whitespace", "message")
     return value
 
@@ -64,7 +64,7 @@ def _conversation_id(value: Any, field: str = "conversationId") -> str:
         raise invalid(f"{field} is required", field)
     if not isinstance(value, str):
         raise invalid(f"{field} must be a string", field)
-    if not _UUID.match(value) and not _SESSION.match(value):
+    if not _UUID.fullmatch(value) and not _SESSION.fullmatch(value):
         raise invalid(f"{field} must be a valid UUID or session ID", field)
     return value
 
