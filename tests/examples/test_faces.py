@@ -318,3 +318,38 @@ async def test_the_demo_refuses_a_timeout_that_is_no_time(seconds: str, runs: li
     assert ended.err[-1] == (
         f"demo.py: error: argument --timeout: {seconds!r} is not a number of seconds above 0"
     )
+
+
+# -- the getting-started guide shows what the scripts print ------------------------------
+
+
+def _guide_transcript() -> list[str]:
+    """The QA script's output as docs/getting-started.md shows it."""
+    guide = (ROOT / "docs" / "getting-started.md").read_text()
+    section = guide.split("## 5. Talk to it from a script", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    return block.splitlines()
+
+
+async def test_the_getting_started_transcript_is_what_the_scripts_print(
+    token_server: RunningServer, runs: list[Run], tmp_path: Path
+) -> None:
+    bot = await _start(runs, "first_bot", token_server.url, KEY, tmp_path)
+    await bot.wait_for(FACES["first_bot"].up)
+    qa_face = Face(
+        "customer_qa",
+        [str(EXAMPLES / "customer_qa.py"), "--expect", "You said"],  # as the guide runs it
+        {"VILNIUS_URL": "{url}"},
+        "",
+    )
+    qa = await Run.start(qa_face, token_server.url, KEY, tmp_path)
+    runs.append(qa)
+    ended = await qa.end()
+    assert (ended.status, ended.err) == (0, []), ended
+    guide = _guide_transcript()
+    assert len(ended.out) == len(guide), (ended.out, guide)
+    for shown, printed in zip(guide, ended.out, strict=True):
+        # the conversation's id is the server's own: only its shape is the guide's
+        pattern = re.sub(r"conv-[0-9a-f]{16}", "@ID@", shown)
+        pattern = re.escape(pattern).replace("@ID@", "conv-[0-9a-f]{16}")
+        assert re.fullmatch(pattern, printed), (shown, printed)
