@@ -8,7 +8,9 @@ that reason (importing ``vilnius_client.testing`` would run the package's
 ``__init__``), as hypothesis's ``_hypothesis_pytestplugin`` does.
 
 The fixtures are documented, and their helpers exported, in
-`vilnius_client.testing`.
+`vilnius_client.testing`. A test that uses one without the ``testing`` extra
+(pytest-asyncio and the reference server's modules) fails at setup with one line
+that names the extra, as the command-line tools do.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ try:
     import pytest_asyncio
 
     _fixture: Any = pytest_asyncio.fixture
-except ImportError:  # pragma: no cover - without pytest-asyncio only the docs apply
+except ImportError:  # without pytest-asyncio the fixtures fail, naming the extra
     _fixture = pytest.fixture
 
 
@@ -51,6 +53,44 @@ __all__ = [
 _TEST_OPTIONS: dict[str, Any] = {"reconnection_delay": 0.05, "max_reconnection_delay": 0.5}
 
 _CREDENTIALS = frozenset({"agent_key", "token", "email", "password", "credentials"})
+
+_FIXTURES = ("vilnius_server", "vilnius_token_server", "vilnius_agent", "vilnius_customer")
+
+_SERVER_MODULES = ("aiosqlite", "jwt", "pyotp")
+"""What the ``server`` extra brings that the fixtures' reference server imports."""
+
+
+def _missing_testing_extra(config: pytest.Config) -> str | None:
+    """What of the ``testing`` extra this run lacks, in words (``None``: nothing)."""
+    import importlib
+
+    if _fixture is pytest.fixture:
+        return "pytest-asyncio is not installed"
+    if not config.pluginmanager.hasplugin("asyncio"):
+        return "pytest-asyncio is installed but not active (-p no:asyncio?)"
+    for module in _SERVER_MODULES:
+        try:
+            importlib.import_module(module)  # the fixtures' server imports it anyway
+        except ImportError:
+            return f"no module named {module!r}"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that uses the fixtures without the ``testing`` extra, in one line."""
+    used = [name for name in _FIXTURES if name in getattr(item, "fixturenames", ())]
+    if not used:
+        return
+    problem = _missing_testing_extra(item.config)
+    if problem is not None:
+        from vilnius_client._scripts import install_hint
+
+        pytest.fail(
+            f"{used[0]} needs the 'testing' extra ({problem}); install it with:"
+            f" {install_hint('testing')}",
+            pytrace=False,
+        )
 
 
 class _Servers:

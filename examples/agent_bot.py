@@ -10,6 +10,9 @@ re-joins the dashboard, and replays the messages stored while it was away (marke
 
 ``--max-messages N`` stops after N replies and ``--duration S`` after S seconds (both
 bounded runs print a summary line and exit 0).
+
+A refused key or a server it cannot use ends it with one line (exit status 1); Ctrl-C,
+the way to stop it, with one line (status 0).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from vilnius_client import (
     NewMessageEvent,
     Sender,
     SystemMode,
+    VilniusError,
 )
 from vilnius_client.events import SystemModeUpdateEvent
 
@@ -132,8 +136,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            sys.exit(asyncio.run(run(parse_args())))
+        sys.exit(asyncio.run(run(arguments)))
+    except KeyboardInterrupt:  # the way to stop it
+        print("agent_bot: stopped (Ctrl-C)", file=sys.stderr)
     except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
         sys.exit(f"agent_bot: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}")
+    except VilniusError as exc:  # no server at --url, or it failed
+        sys.exit(f"agent_bot: cannot use the server at {arguments.url}: {exc}")

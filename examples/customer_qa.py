@@ -9,18 +9,30 @@ waits for an agent's reply (``agent-message``) to each, checking it against ``--
 at the first missing or unexpected reply. Someone must answer: run
 ``examples/agent_bot.py`` next to it, or switch the server to ``autopilot``
 (``--autopilot`` does that for you).
+
+Exit status: 0 when every reply matched, 1 when one did not (or a server it cannot use,
+or a refused key, each one line), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import sys
 
-from vilnius_client import AgentClient, AuthError, CustomerClient, Event, SystemMode
+from vilnius_client import (
+    AgentClient,
+    AuthError,
+    CustomerClient,
+    Event,
+    SystemMode,
+    VilniusError,
+)
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT): the check did not finish, so it did not pass."""
 
 DEFAULT_SCRIPT = [
     "Hello! I ordered a blue teapot last week.",
@@ -99,8 +111,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            sys.exit(asyncio.run(run(parse_args())))
+        sys.exit(asyncio.run(run(arguments)))
+    except KeyboardInterrupt:  # an interrupted check did not pass: 130, as a shell says
+        print("customer_qa: stopped (Ctrl-C)", file=sys.stderr)
+        sys.exit(INTERRUPTED)
     except AuthError as exc:  # --autopilot with a wrong or missing agent key
         sys.exit(f"customer_qa: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}")
+    except VilniusError as exc:  # no server at --url, or it failed
+        sys.exit(f"customer_qa: cannot use the server at {arguments.url}: {exc}")

@@ -11,6 +11,9 @@ The seed's "monitor all events" snippet, for every server event and with typed p
 The monitor joins the dashboard as an agent (that is how the ``agents`` room works) and
 then marks itself AFK so that the server hands it no conversations; ``--available``
 keeps it online. ``--max-events N`` / ``--duration S`` bound the run.
+
+A refused key or a server it cannot use ends it with one line (exit status 1); Ctrl-C,
+the way to stop it, with one line (status 0).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from vilnius_client import (
     NewMessageEvent,
     PersonalStatus,
     ServerEvent,
+    VilniusError,
 )
 from vilnius_client.events import (
     SERVER_EVENT_MODELS,
@@ -208,10 +212,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            sys.exit(asyncio.run(run(parse_args())))
+        sys.exit(asyncio.run(run(arguments)))
+    except KeyboardInterrupt:  # the way to stop it
+        print("dashboard_monitor: stopped (Ctrl-C)", file=sys.stderr)
     except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
         sys.exit(
             f"dashboard_monitor: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}"
         )
+    except VilniusError as exc:  # no server at --url, or it failed
+        sys.exit(f"dashboard_monitor: cannot use the server at {arguments.url}: {exc}")

@@ -7,8 +7,11 @@ both current-state requests, a second agent, a bulk reassignment, a system mode 
 an agent going AFK, disconnects and a server restart under the connected clients.
 
 It prints a timeline of who sent what (``→``) and who received which event (``←``),
-and ends with a one-line summary. Every step waits for the events it expects (with a
-timeout); the exit status is 1 when a step failed.
+and ends with a one-line summary. Every step waits for the events it expects and every
+connection for its server, each within ``--timeout`` seconds. The demo stops at the first
+failed step: the exit status is then 1, and standard error has one line saying which step
+failed and why (a server it cannot reach, a refused key). Ctrl-C stops it with one line
+and the status 130 (it did not finish, so it did not pass).
 
 ``--profile lizdeika`` plays them against a server that behaves as production (Lizdeika)
 does: the agents log in as agent users (e-mail and password), the widget's customer
@@ -91,6 +94,8 @@ class Timeline:
         self.events_received = 0
         self.flows_passed = 0
         self.flows_failed: list[str] = []
+        self.first_failure: str | None = None
+        """The first failed flow and why, for the one line on standard error."""
         self._console: Any = None
         if color is None:
             color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -153,6 +158,8 @@ class Timeline:
         """Mark a flow as failed."""
         self.flows_failed.append(title)
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if self.first_failure is None:
+            self.first_failure = f"{title}: {reason}"
         self._emit([("   ✘ ", "bold red"), (f"{title}: {reason}", "red")])
 
     def summary(self) -> str:
@@ -362,6 +369,16 @@ class Demo:
             raise _Stop from exc
         self.t.passed(title)
 
+    async def connect(
+        self, stack: contextlib.AsyncExitStack, client: AgentClient | CustomerClient
+    ) -> None:
+        """Connect ``client`` (closed with ``stack``), within ``--timeout`` seconds."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                await stack.enter_async_context(client)
+        except TimeoutError:
+            raise TimeoutError(f"no connection to {self.url} within {self.timeout} s") from None
+
     def agent(self, name: str) -> tuple[AgentClient, Inbox]:
         """An agent client and its inbox (not connected yet): an agent id on our server, an
         agent user's login on production (the agent id is then the user's UUID)."""
@@ -422,7 +439,7 @@ class Demo:
             self.install_bot(ada, "agent-ada")
             async with self.flow("agent bot connects and joins the dashboard"):
                 self.t.sent("agent-ada", "connect + join-agent-dashboard", "agent-ada")
-                await self.stack.enter_async_context(ada)
+                await self.connect(self.stack, ada)
                 await ada_in.expect_each(
                     (SystemModeUpdateEvent, None),
                     (
@@ -458,7 +475,7 @@ class Demo:
             cust_stack = contextlib.AsyncExitStack()
             self.stack.push_async_callback(cust_stack.aclose)
             async with self.flow("customer starts a new conversation"):
-                await cust_stack.enter_async_context(cust)
+                await self.connect(cust_stack, cust)
                 mark, cust_mark = ada_in.mark(), cust_in.mark()
                 if self.production:
                     # Production announces a conversation when its first message creates
@@ -524,7 +541,7 @@ class Demo:
             async with self.flow("a second agent joins"):
                 mark = ada_in.mark()
                 self.t.sent("agent-bob", "connect + join-agent-dashboard", "agent-bob")
-                await self.stack.enter_async_context(bob)
+                await self.connect(self.stack, bob)
                 await bob_in.expect(SystemModeUpdateEvent, since=0)
                 await ada_in.expect(
                     ConnectedAgentsUpdateEvent,
@@ -536,7 +553,7 @@ class Demo:
 
             cust2, cust2_in = self.customer("visitor-2", visitor_id="visitor-2")
             async with self.flow("a second visitor writes in"):
-                await self.stack.enter_async_context(cust2)
+                await self.connect(self.stack, cust2)
                 mark = ada_in.mark()
                 if not self.production:  # there the first message creates it (below)
                     self.t.sent("visitor-2", "POST /api/conversations", "visitor-2")
@@ -655,6 +672,12 @@ class Demo:
                     # Production keeps bob listed for 5 minutes (his dashboard may come back)
                     # but tells the agents at once.
                     await ada_in.expect(ConnectedAgentsUpdateEvent, since=mark)
+                    self.t.note(
+                        "agent-ada",
+                        "agent-bob is still listed online: production does not mark an agent"
+                        " offline when its socket closes (a grace period for page reloads),"
+                        " only after 5 minutes without its heartbeat",
+                    )
                 else:
                     await ada_in.expect(
                         ConnectedAgentsUpdateEvent,
@@ -668,7 +691,7 @@ class Demo:
                 token = cust.token
                 back, back_in = self.customer("customer", conversation_id=conv1, token=token)
                 self.t.sent("customer", "connect + join-conversation", short(conv1))
-                await self.stack.enter_async_context(back)
+                await self.connect(self.stack, back)
                 history = await back.history()
                 self.t.note("customer", f"history: {len(history)} messages in the conversation")
                 assert len(history) >= 3, history
@@ -765,6 +788,17 @@ def _logins(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
 # Entry point
 
 
+def _seconds(text: str) -> float:
+    """A ``--timeout``: a number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -796,9 +830,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=5.0,
-        help="seconds each step may wait for an event (default: 5)",
+        help="seconds each step may wait for an event or a connection (default: 5)",
     )
     color = parser.add_mutually_exclusive_group()
     color.add_argument(
@@ -869,12 +903,24 @@ async def main_async(args: argparse.Namespace) -> int:
                     )
                     await demo.run()
     timeline.summary()
-    return 1 if timeline.flows_failed else 0
+    if timeline.first_failure is not None:
+        print(f"demo: failed: {timeline.first_failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT): the demo did not finish, so it did not pass."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point."""
-    return asyncio.run(main_async(parse_args(argv)))
+    """Console entry point: the exit status (0 passed, 1 a flow failed, 130 Ctrl-C)."""
+    args = parse_args(argv)
+    try:
+        return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        print("demo: stopped (Ctrl-C)", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

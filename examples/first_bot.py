@@ -1,15 +1,16 @@
 """Your first bot: answers every customer message. Stop it with Ctrl-C.
 
 On our server it connects with the agent key ($VILNIUS_AGENT_KEY); on production, where
-agents are users, it logs in with $VILNIUS_EMAIL and $VILNIUS_PASSWORD instead.
+agents are users, it logs in with $VILNIUS_EMAIL and $VILNIUS_PASSWORD instead. A refused
+key and a server it cannot use end it with one line and exit status 1; Ctrl-C, the way to
+stop it, with one line and status 0.
 """
 
 import asyncio
-import contextlib
 import os
 import sys
 
-from vilnius_client import AgentClient, AuthError, Event, NewMessageEvent, Sender
+from vilnius_client import AgentClient, AuthError, Event, NewMessageEvent, Sender, VilniusError
 
 URL = os.environ.get("VILNIUS_URL", "http://127.0.0.1:3002")
 
@@ -40,7 +41,10 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(main())
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        print("first-bot: stopped (Ctrl-C)", file=sys.stderr)
     except AuthError as exc:  # a wrong or missing key (or login)
         sys.exit(f"first-bot: refused ($VILNIUS_AGENT_KEY, or $VILNIUS_EMAIL): {exc}")
+    except VilniusError as exc:  # no server at $VILNIUS_URL, or it failed
+        sys.exit(f"first-bot: cannot use the server at {URL}: {exc}")

@@ -8,6 +8,9 @@ arrives and prints what changed: conversations moving between agents (with the r
 an agent joined, went AFK, came back, a manual or bulk assignment) and agents coming,
 going or changing status. Like the dashboard monitor it joins as an agent and goes AFK
 so that it takes no tickets itself. ``--max-events N`` / ``--duration S`` bound the run.
+
+A refused key or a server it cannot use ends it with one line (exit status 1); Ctrl-C,
+the way to stop it, with one line (status 0).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextlib
 import os
 import sys
 
-from vilnius_client import AgentClient, AgentData, AuthError, Event, PersonalStatus
+from vilnius_client import AgentClient, AgentData, AuthError, Event, PersonalStatus, VilniusError
 from vilnius_client.events import (
     ConnectedAgentsUpdateEvent,
     ConversationStatus,
@@ -132,10 +135,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            sys.exit(asyncio.run(run(parse_args())))
+        sys.exit(asyncio.run(run(arguments)))
+    except KeyboardInterrupt:  # the way to stop it
+        print("reassignment_watcher: stopped (Ctrl-C)", file=sys.stderr)
     except AuthError as exc:  # a wrong or missing agent key: one line, not a traceback
         sys.exit(
             f"reassignment_watcher: refused (--agent-key, or --email and $VILNIUS_PASSWORD): {exc}"
         )
+    except VilniusError as exc:  # no server at --url, or it failed
+        sys.exit(f"reassignment_watcher: cannot use the server at {arguments.url}: {exc}")

@@ -17,8 +17,11 @@ Two features:
   transport, the driver writing frames itself (one shared compressor when compression is
   on). Needs ``outbox``. ``VILNIUS_FAST_PATHS=0`` switches it off.
 
-aiohttp needs no private attribute: the transport comes from ``request.transport`` and
-the negotiated compression from ``WebSocketResponse.compress`` and the response headers.
+aiohttp's fast paths need no private attribute: the transport comes from
+``request.transport`` and the negotiated compression from ``WebSocketResponse.compress``
+and the response headers. The HTTP connection guard (``mock_server.connections``) reads
+two attributes of aiohttp's ``RequestHandler`` (``HANDLER_ATTRIBUTES``): without them
+connections get aiohttp's own handler (the header limits and timeout still apply).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import engineio
+from aiohttp import web
+from aiohttp.http import RawRequestMessage
 from engineio import async_socket
 
 from vilnius_client._fastpath import ENVIRONMENT_VARIABLE, switched_off
@@ -47,11 +52,15 @@ __all__ = [
     "check",
     "fast_paths_enabled",
     "forget_handshake_request",
+    "handler_busy",
+    "handler_missing",
     "install_driver",
     "install_queue",
     "message_packet",
     "participants",
+    "refusal_queued",
     "socket_of_handler",
+    "warn_handler_once",
     "warn_once",
 ]
 
@@ -260,3 +269,41 @@ def engineio_sockets(sio: Any) -> dict[str, Any]:
     """The Engine.IO server's live sockets by sid."""
     sockets: dict[str, Any] = sio.eio.sockets
     return sockets
+
+
+HANDLER_ATTRIBUTES = ("_messages", "_request_in_progress")
+"""What ``mock_server.connections`` reads of aiohttp's ``web.RequestHandler``: the queue of
+parsed requests (a 400 for one it could not parse is queued as a non-request), and
+whether a request is being handled."""
+
+
+def handler_missing() -> tuple[str, ...]:
+    """The ``HANDLER_ATTRIBUTES`` aiohttp's ``RequestHandler`` lacks (empty: all there)."""
+    return tuple(
+        f"aiohttp.web.RequestHandler.{name}"
+        for name in HANDLER_ATTRIBUTES
+        if not hasattr(web.RequestHandler, name)
+    )
+
+
+def warn_handler_once(missing: tuple[str, ...]) -> None:
+    """Log, once per process, that connections get aiohttp's own handler."""
+    if "handler" not in _warned:
+        _warned.add("handler")
+        logger.warning(
+            "HTTP connection guard off (no stop after a refused request, no answer after a"
+            " half-close): %s not as expected (aiohttp %s)",
+            "; ".join(missing),
+            _versions()["aiohttp"],
+        )
+
+
+def refusal_queued(handler: web.RequestHandler) -> bool:
+    """Whether the last request ``handler`` queued is aiohttp's 400 for one it could not read."""
+    messages = handler._messages
+    return bool(messages) and not isinstance(messages[-1][0], RawRequestMessage)
+
+
+def handler_busy(handler: web.RequestHandler) -> bool:
+    """Whether ``handler`` is handling a request or has one queued."""
+    return bool(handler._request_in_progress or handler._messages)

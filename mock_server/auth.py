@@ -9,7 +9,10 @@ base64url(json claims) "." base64url(signature)
 Agent tokens carry ``{"kind": "agent", "sub": agentId, "exp": epoch seconds}``;
 customer tokens ``{"kind": "customer", "sub": conversationId, "exp": ...}``. The
 signing secret lives in the database, so tokens stay valid across a restart on
-the same file.
+the same file. Agent tokens are signed with a key derived from that secret and the
+agent key, so a server started with another agent key refuses every agent token
+issued under the old one (rotating the key revokes them); customer tokens do not
+depend on the agent key.
 
 Every check goes through an ``Identity``. In auth mode ``none`` every caller
 is ``OPEN`` and every check passes.
@@ -99,31 +102,40 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+TokenKind = Literal["agent", "customer"]
+
+
 class TokenSigner:
     """Issues and verifies signed tokens.
 
     Args:
         secret: The HMAC key (keep it for tokens to survive a restart).
+        agent_key: The agent key; agent tokens are signed with a key derived from it
+            and ``secret``, so that another agent key revokes them.
     """
 
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+    def __init__(self, secret: bytes, agent_key: str | None = None) -> None:
+        agent = secret
+        if agent_key is not None:
+            material = b"agent-key:" + agent_key.encode("utf-8", "surrogatepass")
+            agent = hmac.new(secret, material, hashlib.sha256).digest()
+        self._keys: dict[str, bytes] = {"agent": agent, "customer": secret}
 
     @staticmethod
     def new_secret() -> bytes:
         """Return a fresh random signing secret."""
         return secrets.token_bytes(32)
 
-    def _sign(self, body: str) -> str:
-        digest = hmac.new(self._secret, body.encode("ascii"), hashlib.sha256).digest()
+    def _sign(self, kind: TokenKind, body: str) -> str:
+        digest = hmac.new(self._keys[kind], body.encode("ascii"), hashlib.sha256).digest()
         return _b64encode(digest)
 
-    def issue(self, kind: Literal["agent", "customer"], subject: str, ttl: int) -> tuple[str, int]:
+    def issue(self, kind: TokenKind, subject: str, ttl: int) -> tuple[str, int]:
         """Return a token for ``subject`` and its expiry (epoch seconds)."""
         expires = int(time.time()) + ttl
         claims = {"kind": kind, "sub": subject, "exp": expires}
         body = _b64encode(json.dumps(claims, separators=(",", ":")).encode())
-        return f"{body}.{self._sign(body)}", expires
+        return f"{body}.{self._sign(kind, body)}", expires
 
     def verify(self, token: object) -> Identity:
         """Return the identity a token proves.
@@ -139,15 +151,15 @@ class TokenSigner:
         ):
             raise ServiceError(ErrorCode.UNAUTHORIZED, "malformed token")
         body, signature = token.split(".")
-        if not hmac.compare_digest(self._sign(body), signature):
-            raise ServiceError(ErrorCode.UNAUTHORIZED, "invalid token")
-        try:
+        try:  # the claims say which key signed them; nothing else is believed unsigned
             claims = json.loads(_b64decode(body))
             kind, subject, expires = claims["kind"], claims["sub"], claims["exp"]
-        except (ValueError, binascii.Error, KeyError, TypeError) as exc:
+        except (ValueError, binascii.Error, KeyError, TypeError, RecursionError) as exc:
             raise ServiceError(ErrorCode.UNAUTHORIZED, "malformed token") from exc
         if kind not in ("agent", "customer") or not isinstance(subject, str):
             raise ServiceError(ErrorCode.UNAUTHORIZED, "malformed token")
+        if not hmac.compare_digest(self._sign(kind, body), signature):
+            raise ServiceError(ErrorCode.UNAUTHORIZED, "invalid token")
         if not isinstance(expires, int) or expires < time.time():
             raise ServiceError(ErrorCode.UNAUTHORIZED, "token expired")
         return Identity(kind, subject)

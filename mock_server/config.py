@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .connections import HEADER_TIMEOUT
 from .outbox import MAX_BUFFER
 from .production_settings import ProductionSettings
 from .profile import PROFILES, ProfileName
@@ -58,6 +59,9 @@ class ServerConfig:
         production: Profile ``lizdeika``: the categories and templates to create, the
             texts that stand in for its AI provider, and its upload and categorisation
             limits (``mock_server.production_settings``).
+        header_timeout: Seconds a connection has to send a request's headers, from its
+            start or from the answer to its previous request; then it is closed
+            (``mock_server.connections``).
     """
 
     host: str = "127.0.0.1"
@@ -77,6 +81,7 @@ class ServerConfig:
     console: bool = True
     static_dir: str | None = None
     production: ProductionSettings = field(default_factory=ProductionSettings)
+    header_timeout: float = HEADER_TIMEOUT
 
     @property
     def database(self) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from vilnius_client import __version__
 
 from .config import ServerConfig
+from .connections import HEADER_TIMEOUT
 from .outbox import MAX_BUFFER
 from .production_settings import ProductionSettings, load_production_settings
 from .profile import PROFILES
@@ -34,8 +35,16 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose refusals are one line (the usage is in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` on standard error and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vilnius-mock-server",
         description="The Vilnius reference server: Socket.IO + REST on one port.",
         epilog="Every option can also be set by its environment variable (in brackets); "
@@ -44,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
     parser.add_argument(
-        "--port", type=int, default=3002, help="port, 0 = any (default: %(default)s)"
+        "--port", type=_port, default=3002, help="port 0-65535, 0 = any (default: %(default)s)"
     )
     parser.add_argument(
         "--db",
@@ -74,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         choices=sorted(PROFILES),
         default="vilnius",
-        help="which server to play: vilnius (CONTRACT.md) or lizdeika (production, "
-        "PRODUCTION.md) (default: %(default)s)",
+        help="which server to play: vilnius (our contract, docs/contract.md) or lizdeika "
+        "(production, docs/production-server.md) (default: %(default)s)",
     )
     parser.add_argument(
         "--agent-user",
@@ -128,6 +137,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="bytes that may wait to be sent to one connection before the server closes it"
         " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="a connection that has not sent a request's headers this long after opening"
+        " (or after its previous answer) is closed (default: %(default)s)",
     )
     parser.add_argument(
         "--console",
@@ -270,6 +287,26 @@ def _production_settings_file(path: str) -> ProductionSettings:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0: any free one)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
+
+
 def _rate_limit(text: str) -> RateLimit | str:
     if text in ("default", "off"):
         return text
@@ -296,4 +333,5 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         console=args.console,
         static_dir=args.static,
         **({"production": args.production_settings} if args.production_settings else {}),
+        header_timeout=args.header_timeout,
     )

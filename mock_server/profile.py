@@ -87,7 +87,8 @@ class Profile:
         offline_notice_replaces: In ``off`` the first customer message is overwritten by
             the offline notice (production's behaviour) instead of a new system message.
         personal_statuses: Values ``POST /api/agent/personal-status`` accepts.
-        max_message: Longest message text; ``trim_messages``: text is trimmed.
+        max_message: Longest message text; ``trim_messages``: text is trimmed, both by
+            JavaScript's rules (``mock_server.jstext``: UTF-16 units, ``trim()``).
         default_message_type: ``messageType`` of messages that name none (production:
             ``text``).
         null_metadata: Customer messages are stored with ``null`` metadata (production).

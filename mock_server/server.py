@@ -25,6 +25,7 @@ from aiohttp import web
 from .app import SOCKETIO, create_app
 from .auth import TokenSigner
 from .config import AuthMode, ServerConfig
+from .connections import GuardedSite, handler_options
 from .faults import Faults
 from .hub import Hub
 from .logs import AccessLogger, access_logger
@@ -117,7 +118,7 @@ class RunningServer:
         self._store = store
         self._hub = Hub(
             store,
-            TokenSigner(bytes.fromhex(secret)),
+            TokenSigner(bytes.fromhex(secret), self.agent_key),
             auth=self.config.auth,
             agent_key=self.agent_key,
             faults=self.faults,
@@ -148,15 +149,14 @@ class RunningServer:
             hub.store.agents.disconnect_all()
         hub.reset_sockets()
         app = create_app(hub, self.config)
-        runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            access_log=access_logger,
-            access_log_class=AccessLogger,
-            shutdown_timeout=1.0,
-        )
+        options = {
+            **handler_options(self.config.header_timeout),
+            "access_log": access_logger,
+            "access_log_class": AccessLogger,
+        }
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, **options)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self._port, reuse_address=True)
+        site = GuardedSite(runner, self.config.host, self._port, options)
         try:
             await site.start()
         except BaseException:

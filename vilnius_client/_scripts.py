@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
-__all__ = ["EXTRAS", "MISSING_EXTRA", "mock_server", "sim"]
+__all__ = ["EXTRAS", "MISSING_EXTRA", "install_hint", "mock_server", "sim"]
 
 EXTRAS: dict[str, str] = {
     "aiosqlite": "server",
@@ -26,6 +26,14 @@ MISSING_EXTRA = 2
 """Exit status of a command whose extra is not installed (nothing ran)."""
 
 
+def install_hint(extra: str) -> str:
+    """How to install ``extra``: from PyPI, and from a clone (the package is not on PyPI yet)."""
+    return (
+        f"pip install 'vilnius-client[{extra}]' (from a clone of the repository:"
+        f" pip install '.[{extra}]')"
+    )
+
+
 def _run(prog: str, what: str, module: str) -> int:
     try:
         main: Callable[[], int] = importlib.import_module(module).main
@@ -36,7 +44,7 @@ def _run(prog: str, what: str, module: str) -> int:
             raise
         sys.stderr.write(
             f"{prog}: {what} is not installed (no module named {missing!r}); install it"
-            f" with: pip install 'vilnius-client[{extra}]'\n"
+            f" with: {install_hint(extra)}\n"
         )
         return MISSING_EXTRA
     return main()

@@ -185,13 +185,16 @@ class Feed:
             subscriber.put(encoded)
 
     def publish(self, entry: Entry) -> None:
-        """Number, time-stamp and send one log entry; schedule a state refresh."""
+        """Number, time-stamp (unless it has a ``time``) and send one log entry.
+
+        Also schedules a state refresh.
+        """
         if not self._subscribers:
             return
         self._seq += 1
         entry["type"] = "entry"
         entry["seq"] = self._seq
-        entry["time"] = round(time.time() * 1000)
+        entry.setdefault("time", round(time.time() * 1000))
         entry["payload"] = _bounded(entry.get("payload"))
         self.send(entry)
         self._schedule_refresh()
@@ -273,11 +276,14 @@ class Feed:
         request: Any,
         answer: Any,
         after: int,
+        arrived: int,
     ) -> None:
         """A REST request was answered.
 
-        ``after`` is ``last_seq`` when the request came in: the console shows the
-        request before the events it caused, which were published while it ran.
+        ``after`` is ``last_seq`` when the request came in and ``arrived`` the time it
+        came in (epoch ms): the console shows the request where it came in, before the
+        events published while it ran, and with that time, so that the log's lines are
+        in the order of the times they show (the duration is ``ms``).
         """
         request, answer = redact(request), redact(answer)
         self.publish(
@@ -290,6 +296,7 @@ class Feed:
                 "status": status,
                 "ms": round(millis, 1),
                 "after": after,
+                "time": arrived,
                 "conversationId": route_conversation or conversation_of(request, answer),
                 "payload": {"request": request, "response": answer},
             }

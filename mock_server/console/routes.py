@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import WSMsgType, web
 
@@ -209,14 +209,13 @@ def _tap(feed: Feed) -> Any:
     """The REST tap: every answered request (Socket.IO's and the console's excepted)."""
 
     async def tapped(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        after = feed.last_seq
+        arrival = _Arrival(time.perf_counter(), round(time.time() * 1000), feed.last_seq)
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            await _publish(feed, request, exc.status, (started, after), None)
+            await _publish(feed, request, exc.status, arrival, None)
             raise
-        await _publish(feed, request, response.status, (started, after), response)
+        await _publish(feed, request, response.status, arrival, response)
         return response
 
     @web.middleware
@@ -229,14 +228,22 @@ def _tap(feed: Feed) -> Any:
     return console_tap
 
 
+class _Arrival(NamedTuple):
+    """When a request came in: its clock, its wall time in ms, and the feed's last seq."""
+
+    clock: float
+    time: int
+    after: int
+
+
 async def _publish(
     feed: Feed,
     request: web.Request,
     status: int,
-    started: tuple[float, int],
+    arrival: _Arrival,
     response: web.StreamResponse | None,
 ) -> None:
-    millis = (time.perf_counter() - started[0]) * 1000
+    millis = (time.perf_counter() - arrival.clock) * 1000
     body: Any = None
     if request.body_exists:
         try:
@@ -256,7 +263,8 @@ async def _publish(
         millis=millis,
         request=body,
         answer=answer,
-        after=started[1],
+        after=arrival.after,
+        arrived=arrival.time,
     )
 
 

@@ -23,6 +23,7 @@ from vilnius_client.events import (
     utcnow,
 )
 
+from .. import jstext
 from ..auth import Identity
 from ..errors import ServiceError
 from ..hub import Hub
@@ -138,7 +139,7 @@ async def post_message(
             require_active(conversation)
             if profile.user_login:
                 conversation = reopen_archived(hub, conversation)
-        text = request.message.strip() if profile.trim_messages else request.message
+        text = jstext.trim(request.message) if profile.trim_messages else request.message
         user_message = hub.store.messages.add(
             conversation.id,
             text,

@@ -32,6 +32,7 @@ from ..auth import ANONYMOUS, OPEN, Identity, TokenSigner
 from ..errors import ServiceError, validation_details
 from ..hub import Hub
 from ..ratelimit import FixedWindow, RateLimit
+from ..storable import PROBLEM, unstorable_body, unstorable_field
 from ..wirejson import json_response
 
 __all__ = ["AGENT_TOKEN_FAILURES", "MAX_IDEMPOTENCY_KEY", "MAX_SEQ", "add_routes"]
@@ -61,6 +62,14 @@ async def _body(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw) if raw else {}
     except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError; absurd nesting
         raise ServiceError(ErrorCode.INVALID_PAYLOAD, "body is not valid JSON") from exc
+    field = unstorable_body(raw, data)
+    if field is not None:
+        raise ServiceError(
+            ErrorCode.INVALID_PAYLOAD,
+            "invalid request body",
+            [{"field": field, "message": f"{field or 'the body'} {PROBLEM}"}],
+            status=422,
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -98,6 +107,12 @@ def _idempotency_key(request: web.Request) -> str | None:
         raise ServiceError(
             ErrorCode.INVALID_PAYLOAD,
             f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters",
+            {"field": "Idempotency-Key"},
+        )
+    if key is not None and unstorable_field(key) is not None:
+        raise ServiceError(
+            ErrorCode.INVALID_PAYLOAD,
+            f"Idempotency-Key {PROBLEM}",
             {"field": "Idempotency-Key"},
         )
     return key or None

@@ -9,23 +9,25 @@ Production has no common envelope: each endpoint validates and answers in its ow
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from aiohttp import web
 
 from vilnius_client.events import ErrorCode
 
+from .. import jstext
 from ..encoders import production_error
 from ..errors import ServiceError
 from ..ratelimit import FixedWindow
+from ..storable import PROBLEM, unstorable_body
 
 __all__ = ["client_ip", "conversation_id", "fail", "invalid", "limited", "read_body"]
 
-_UUID = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE
+# Matched whole (fullmatch): Python's ``$`` would also match before a final newline.
+_UUID = jstext.regex(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", ignore_case=True
 )
-_SESSION = re.compile(r"^session-[a-z0-9]+$", re.IGNORECASE)
+_SESSION = jstext.regex(r"session-[a-z0-9]+", ignore_case=True)
 
 
 def fail(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> ServiceError:
@@ -51,13 +53,17 @@ def conversation_id(value: Any, field: str = "conversationId") -> str:
         raise invalid(f"{field} is required", field)
     if not isinstance(value, str):
         raise invalid(f"{field} must be a string", field)
-    if not _UUID.match(value) and not _SESSION.match(value):
+    if not _UUID.fullmatch(value) and not _SESSION.fullmatch(value):
         raise invalid(f"{field} must be a valid UUID or session ID", field)
     return value
 
 
 async def read_body(request: web.Request) -> Any:
-    """The JSON body as Express's ``express.json()`` reads it (``{}`` when not JSON)."""
+    """The JSON body as Express's ``express.json()`` reads it (``{}`` when not JSON).
+
+    A string that is not Unicode text (``mock_server.storable``) is refused: 400
+    ``{error, field}``.
+    """
     if request.content_type != "application/json":
         return {}
     try:
@@ -72,6 +78,9 @@ async def read_body(request: web.Request) -> Any:
         raise fail(400, production_error(f"Unexpected token in JSON: {exc}")) from exc
     if not isinstance(data, dict | list):  # express.json() is strict: objects and arrays
         raise fail(400, production_error("Unexpected token in JSON: not an object"))
+    field = unstorable_body(raw, data)
+    if field is not None:  # production's database refuses it later, with a 500
+        raise invalid(f"{field or 'body'} {PROBLEM}", field)
     return data if isinstance(data, dict) else {}
 
 

@@ -28,6 +28,7 @@ from vilnius_client.events import (
     utcnow,
 )
 
+from .. import jstext
 from .. import operations as ops
 from ..auth import OPEN
 from ..encoders import production_error
@@ -48,12 +49,12 @@ MESSAGE_TYPES = frozenset(t.value for t in MessageType)
 
 
 def _message_text(value: Any, limit: int) -> str:
-    """``validateMessage``: a string of 1..limit characters, not blank; trimmed."""
+    """``validateMessage``: 1..limit UTF-16 units, not blank (JavaScript's rules: ``jstext``)."""
     if not isinstance(value, str):
         raise invalid("message must be a string", "message")
-    if len(value) > limit:
+    if jstext.length(value) > limit:
         raise invalid(f"message must be no more than {limit} characters", "message")
-    if not value.strip():
+    if not jstext.trim(value):
         raise invalid("Message cannot be empty or only whitespace", "message")
     return value
 

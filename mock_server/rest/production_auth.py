@@ -8,11 +8,11 @@ check of production's JWT-only endpoints. The rate limits are production's.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 
+from .. import jstext
 from ..errors import ServiceError
 from ..hub import Hub
 from ..ratelimit import FixedWindow, RateLimit
@@ -27,14 +27,27 @@ __all__ = [
     "add_routes",
     "bearer_token",
     "jwt_user",
+    "login_email",
 ]
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PART = f"[^@{jstext.SPACES}]+"
+_EMAIL = jstext.regex(rf"{_PART}@{_PART}\.{_PART}")
+"""An address as production's validator takes it: as sent, no white space anywhere."""
+
+
+def login_email(value: object) -> str | None:
+    """The e-mail a login names, as production looks its user up (lowercase, trimmed).
+
+    The failure counter is keyed the same way: production keys its own on the e-mail as
+    sent, so that each case variant (``ADA@example.com``) got a fresh budget of failures.
+    """
+    return jstext.trim(value).lower() if isinstance(value, str) and value else None
+
 
 LOGIN_LIMIT = RateLimit(100, 5 * 60.0)
 """Every login request, per IP (production's ``strictRateLimit``)."""
 LOGIN_FAILURES = RateLimit(5, 15 * 60.0)
-"""Failed logins per IP and e-mail (production's ``authRateLimit``)."""
+"""Failed logins per IP and e-mail (production's ``authRateLimit``; ``login_email``)."""
 REFRESH_LIMIT = RateLimit(10, 15 * 60.0)
 """Refresh requests per IP (production's ``moderateRateLimit``)."""
 
@@ -98,8 +111,7 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
             },
         )
         body = await read_body(request)
-        email = body.get("email")
-        key = f"{ip}:{email if isinstance(email, str) and email else 'anonymous'}"
+        key = f"{ip}:{login_email(body.get('email')) or 'anonymous'}"
         blocked = login_failures.blocked(key)
         if blocked is not None:
             minutes = -(-blocked.reset // 60)
@@ -115,7 +127,7 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
         details = _login_problems(body)
         if details:
             raise fail(400, {"success": False, "error": "Validation failed", "details": details})
-        email = str(body["email"]).strip().lower()
+        email = login_email(body["email"])
         user = next((u for u in hub.store.users.all() if u.email == email), None)
         if user is None or not verify_password(str(body["password"]), user.password_hash):
             login_failures.count(key)
@@ -210,7 +222,7 @@ def _login_problems(body: dict[str, Any]) -> list[dict[str, str]]:
     email = body.get("email")
     if not isinstance(email, str):
         problems.append({"field": "email", "message": "Required"})
-    elif not _EMAIL.match(email.strip()) or len(email) > 255:
+    elif not _EMAIL.fullmatch(email) or jstext.length(email) > 255:
         problems.append({"field": "email", "message": "Invalid email format"})
     password = body.get("password")
     if not isinstance(password, str):
@@ -218,10 +230,10 @@ def _login_problems(body: dict[str, Any]) -> list[dict[str, str]]:
     elif not password:
         problems.append({"field": "password", "message": "Password is required"})
     totp = body.get("totpCode")
-    if totp is not None and (not isinstance(totp, str) or len(totp) != 6):
+    if totp is not None and (not isinstance(totp, str) or jstext.length(totp) != 6):
         problems.append({"field": "totpCode", "message": "TOTP code must be 6 digits"})
     backup = body.get("backupCode")
-    if backup is not None and (not isinstance(backup, str) or len(backup) != 8):
+    if backup is not None and (not isinstance(backup, str) or jstext.length(backup) != 8):
         problems.append({"field": "backupCode", "message": "Backup code must be 8 characters"})
     return problems
 

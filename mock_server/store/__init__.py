@@ -26,10 +26,10 @@ only. ``seq`` keeps growing across restarts (``messages.seq`` is also an
 ``AUTOINCREMENT`` key).
 
 Failures: a block that raises leaves no trace (its in-memory changes are undone,
-its statements dropped). A batch that fails to commit is rolled back, and every
-transaction waiting (the batch and those queued after it, which were computed
-on top of it) raises ``CommitError``; the in-memory state is then read again
-from the database. ``Store.close`` waits for the running block, writes what
+its statements dropped). A batch that fails to commit is rolled back and every
+transaction waiting is written again, each alone: only one whose own statements
+fail raises ``CommitError`` (one request never fails another); the in-memory
+state is then read again from the database. ``Store.close`` waits for the running block, writes what
 is waiting and closes the connection.
 
 Objects returned are snapshots: ``Conversation`` objects are shared (derive

@@ -8,10 +8,14 @@ transactions were handed over, and resolves their futures. So under load many
 transactions share one commit, and the event loop never waits for the disk: SQLite runs
 on aiosqlite's thread.
 
-A batch that fails to commit is rolled back. Then, holding the store's lock (no
-transaction runs while the state is replaced), the writer has the state read again from
-the database and fails every transaction waiting, the batch and those handed over after
-it (they were computed on top of it), with ``CommitError``.
+A batch that fails to commit is rolled back, so that one transaction never fails
+another: holding the store's lock (no transaction runs meanwhile), the writer writes
+every transaction waiting (the batch and those handed over after it) again, each alone
+inside one SQLite transaction (a savepoint each), and commits what went through. Only a
+transaction whose own statements fail again raises ``CommitError`` (nothing of it is
+stored); the others are committed as if nothing had happened. Then the writer has the
+state read again from the database, which holds exactly the transactions that went
+through, and resolves every future.
 """
 
 from __future__ import annotations
@@ -147,18 +151,57 @@ class Writer:
         await self._db.commit()
 
     async def _recover(self, batch: list[_Commit], exc: Exception) -> None:
-        """A batch failed: roll back, reload the state, fail every waiting transaction."""
-        logger.error("commit of %d transaction(s) failed: %r", len(batch), exc)
+        """A batch failed: write each transaction waiting alone; fail those that fail again."""
+        logger.warning(
+            "commit of %d transaction(s) failed (%r): writing each alone", len(batch), exc
+        )
         with suppress(Exception):
             await self._db.rollback()
         async with self._lock:  # no block runs on the state being replaced
-            failed, self._waiting = batch + self._waiting, []
+            waiting, self._waiting = batch + self._waiting, []
+            failed: list[tuple[_Commit, Exception]] = []
+            try:
+                await self._db.execute("BEGIN")
+                for commit in waiting:
+                    problem = await self._write_alone(commit)
+                    if problem is not None:
+                        failed.append((commit, problem))
+                await self._db.commit()
+            except Exception as broken:  # the database itself fails: nothing was stored
+                logger.error("writing %d transaction(s) alone failed: %r", len(waiting), broken)
+                with suppress(Exception):
+                    await self._db.rollback()
+                failed = [(commit, broken) for commit in waiting]
+            refused = {id(commit) for commit, _ in failed}
+            committed = [commit for commit in waiting if id(commit) not in refused]
+            if committed:
+                self.batches += 1
+            for commit in committed:
+                for on_commit in commit.on_commit:
+                    on_commit()
             try:
                 await self._reload()
             except Exception:
                 logger.exception("reloading the state after a failed commit failed")
-            for commit in failed:  # now: their callers see the state without them
+            for commit in committed:
                 if not commit.done.done():
-                    error = CommitError(f"the database write failed: {exc}")
-                    error.__cause__ = exc
+                    commit.done.set_result(None)
+            for commit, problem in failed:  # now: their callers see the state without them
+                logger.error("a transaction could not be stored: %r", problem)
+                if not commit.done.done():
+                    error = CommitError(f"the database write failed: {problem}")
+                    error.__cause__ = problem
                     commit.done.set_exception(error)
+
+    async def _write_alone(self, commit: _Commit) -> Exception | None:
+        """Run one transaction's statements in a savepoint; undo them if one fails."""
+        await self._db.execute("SAVEPOINT alone")
+        try:
+            for _table, sql, parameters in commit.statements:
+                await self._db.execute(sql, parameters)
+        except Exception as problem:
+            await self._db.execute("ROLLBACK TO alone")
+            await self._db.execute("RELEASE alone")
+            return problem
+        await self._db.execute("RELEASE alone")
+        return None

@@ -115,6 +115,49 @@ async def refusal(url: str, first_message: str) -> tuple[int | None, list[Any]]:
 # -- the feed sees events and REST calls --------------------------------------------------
 
 
+def _display_order(entries: list[Message]) -> list[Message]:
+    """The log as the page lays it out (console.js ``log.add``): in ``seq`` order, but a
+    REST call goes where it came in, before the entries published while it ran."""
+    shown: list[Message] = []
+    for entry in sorted(entries, key=lambda e: e["seq"]):
+        at = len(shown)
+        if entry["kind"] == "http":
+            later = [i for i, e in enumerate(shown) if entry["after"] < e["seq"] < entry["seq"]]
+            at = min(later, default=at)
+        shown.insert(at, entry)
+    return shown
+
+
+async def test_the_log_is_in_the_order_of_the_times_it_shows(server: RunningServer) -> None:
+    """A REST call shows when it came in: an event published while it ran comes after it,
+    with a later time (it used to show the time of the answer, above earlier events)."""
+    async with console(server.url) as feed:
+        body = json.dumps({"conversationId": "c-order", "message": "hi"}).encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            writer.write(
+                b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+            )
+            # aiohttp says 100 Continue right before its handlers (and the tap) run
+            continued = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+            assert continued.startswith(b"HTTP/1.1 100")
+            async with agent(server.url, "agent-9"):  # while the request waits for its body
+                join = await feed.entry("join-agent-dashboard", dir="in", payload="agent-9")
+            await asyncio.sleep(0.01)  # the answer comes on a later millisecond
+            writer.write(body)
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+            assert answer.startswith(b"HTTP/1.1 200")
+        finally:
+            writer.close()
+        http = await feed.entry("POST /api/messages", kind="http")
+        shown = _display_order(feed.entries)
+        assert shown.index(http) < shown.index(join)  # it came in first
+        assert http["time"] <= join["time"]
+        times = [entry["time"] for entry in shown]
+        assert times == sorted(times), [(e["name"], e["time"]) for e in shown]
+
+
 async def test_feed_shows_events_rest_calls_and_state(server: RunningServer) -> None:
     async with console(server.url) as feed:
         hello = feed.messages[0]

@@ -85,6 +85,11 @@ async def test_demo_plays_every_flow_against_production(started: list[Example]) 
     assert passed == total >= 14, demo.output
     assert "agent-sent-message" in demo.output, "production's own event reached the handlers"
     assert "Traceback" not in demo.output
+    # the agents list still shows bob after his disconnect: the demo says why
+    lines = demo.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if "agent-bob disconnects" in line)
+    listed = next(i for i in range(start, len(lines)) if "connected-agents-update" in lines[i])
+    assert "agent-bob is still listed online: production does not mark" in lines[listed + 1]
 
 
 async def test_demo_against_another_server_in_token_mode(

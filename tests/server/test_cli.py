@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -13,77 +12,10 @@ import pytest
 
 import vilnius_client
 from mock_server.options import environment_variables, parse_args
-from tests.conftest import scaled
+from tests.server.cli_server import LOG_LINE, STARTUP, Server
+from tests.server.cli_server import environment as _environment
 from tests.server.helpers import Api
 from vilnius_client import AgentClient
-
-STARTUP = scaled(30.0)
-
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) (\S+): (.*)$")
-
-
-def _environment(**variables: str) -> dict[str, str]:
-    """This process's environment (tests/conftest.py removed the server's variables) + more."""
-    return {**os.environ, **variables}
-
-
-class Server:
-    """``python -m mock_server`` with its banner (stdout) and its log (stderr) read apart."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.banner: list[str] = []
-        self.log: list[str] = []
-
-    @classmethod
-    async def start(cls, *args: str, **env: str) -> Server:
-        port = () if "VILNIUS_PORT" in env else ("--port", "0")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "mock_server",
-            *port,
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=_environment(**env),
-        )
-        server = cls(process)
-        assert process.stdout is not None
-        while not server.banner or not server.banner[-1].startswith("Press Ctrl+C"):
-            line = await asyncio.wait_for(process.stdout.readline(), STARTUP)
-            if not line:
-                raise AssertionError(f"exited before listening: {await server.stop()}")
-            server.banner.append(line.decode().strip())
-        return server
-
-    @property
-    def url(self) -> str:
-        match = re.search(r"listening on (http://\S+)", self.banner[0])
-        assert match, self.banner
-        return match.group(1)
-
-    async def log_line(self, pattern: str) -> re.Match[str]:
-        """Read the log until a line matches ``pattern`` (a regular expression)."""
-        assert self.process.stderr is not None
-        async with asyncio.timeout(STARTUP):
-            for line in self.log:
-                if found := re.search(pattern, line):
-                    return found
-            while raw := await self.process.stderr.readline():
-                self.log.append(raw.decode().rstrip("\n"))
-                if found := re.search(pattern, self.log[-1]):
-                    return found
-        raise AssertionError(f"no log line matches {pattern!r}:\n" + "\n".join(self.log))
-
-    async def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Stop the server, read the rest of its log, return its exit status."""
-        if self.process.returncode is None:
-            self.process.send_signal(signum)
-        _, rest = await asyncio.wait_for(self.process.communicate(), STARTUP)
-        self.log += rest.decode().splitlines()
-        return await self.process.wait()
-
 
 # -- the agent key ------------------------------------------------------------------
 
@@ -201,7 +133,9 @@ def test_the_command_line_wins_over_the_environment() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("VILNIUS_PORT", "abc", "VILNIUS_PORT='abc': invalid int value"),
+        ("VILNIUS_PORT", "abc", "VILNIUS_PORT='abc': 'abc' is not a port (0-65535"),
+        ("VILNIUS_PORT", "70000", "VILNIUS_PORT='70000': '70000' is not a port (0-65535"),
+        ("VILNIUS_HEADER_TIMEOUT", "0", "VILNIUS_HEADER_TIMEOUT='0': '0' is not a number"),
         ("VILNIUS_AUTH", "basic", "VILNIUS_AUTH='basic': expected one of token, none"),
         ("VILNIUS_ACCESS_LOG", "maybe", "VILNIUS_ACCESS_LOG='maybe': expected 1/true/yes/on"),
         ("VILNIUS_MESSAGE_RATE_LIMIT", "fast", "VILNIUS_MESSAGE_RATE_LIMIT='fast': "),
@@ -215,8 +149,57 @@ def test_a_bad_variable_is_named(
         parse_args([], {variable: value})
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert f"vilnius-mock-server: error: {message}" in err, err
+    assert err.startswith(f"vilnius-mock-server: error: {message}"), err
+    assert err.count("\n") == 1, err  # one line, pointing at --help for the usage
+    assert err.endswith("(see vilnius-mock-server --help)\n"), err
     assert "hunter2" not in err  # a secret's value is never repeated
+
+
+async def _run_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``python -m mock_server args``; its exit status, standard output and error."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "mock_server", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_environment(),
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), STARTUP)
+    finally:
+        if process.returncode is None:  # it started after all: stop it
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-5", "abc", "3.5"])
+async def test_a_bad_port_is_one_line(port: str) -> None:
+    code, out, err = await _run_cli("--port", port, "--db", ":memory:")
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"vilnius-mock-server: error: argument --port: {port!r} is not a port (0-65535; 0: any"
+        " free one) (see vilnius-mock-server --help)"
+    ]
+
+
+def test_the_edges_of_the_port_range_are_ports() -> None:
+    assert parse_args(["--port", "0"], {}).port == 0
+    assert parse_args(["--port", "65535"], {}).port == 65535
+
+
+async def test_help_points_at_the_documents_of_the_repository() -> None:
+    code, out, _ = await _run_cli("--help")
+    assert code == 0
+    text = " ".join(out.split())  # argparse wraps lines
+    root = Path(__file__).parents[2]
+    for document in ("docs/contract.md", "docs/production-server.md"):
+        assert document in text, text
+        assert (root / document).is_file()
+    assert "CONTRACT.md" not in text
+    assert "PRODUCTION.md" not in text
+    assert "--header-timeout SECONDS" in text
 
 
 # -- start-up failures ----------------------------------------------------------------

@@ -43,7 +43,10 @@ def test_a_missing_extra_is_one_line(script: str, blocked: str, extra: str) -> N
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].endswith(f"install it with: pip install 'vilnius-client[{extra}]'")
+    assert lines[0].endswith(
+        f"install it with: pip install 'vilnius-client[{extra}]'"
+        f" (from a clone of the repository: pip install '.[{extra}]')"
+    )
     assert f"no module named {blocked!r}" in lines[0]
 
 
