@@ -41,6 +41,8 @@ from .events import (
     NewMessageEvent,
     ServerEvent,
     SystemModeUpdateEvent,
+    TicketCategoryAssignedEvent,
+    TicketCategoryRemovedEvent,
     TicketsReassignedEvent,
 )
 
@@ -66,6 +68,8 @@ _ErrorEvent = Literal[Event.ERROR_EVENT, "error-event"]
 _AgentSentMessage = Literal[Event.AGENT_SENT_MESSAGE, "agent-sent-message"]
 _ConversationSeenUpdate = Literal[Event.CONVERSATION_SEEN_UPDATE, "conversation-seen-update"]
 _CategoriesUpdated = Literal[Event.CATEGORIES_UPDATED, "categories-updated"]
+_CategoryAssigned = Literal[Event.TICKET_CATEGORY_ASSIGNED, "ticket:category_assigned"]
+_CategoryRemoved = Literal[Event.TICKET_CATEGORY_REMOVED, "ticket:category_removed"]
 
 _NewConversationH = TypeVar("_NewConversationH", bound=Callable[[NewConversationEvent], object])
 _NewMessageH = TypeVar("_NewMessageH", bound=Callable[[NewMessageEvent], object])
@@ -92,6 +96,12 @@ _ConversationSeenUpdateH = TypeVar(
 )
 _CategoriesUpdatedH = TypeVar(
     "_CategoriesUpdatedH", bound=Callable[[CategoriesUpdatedEvent], object]
+)
+_CategoryAssignedH = TypeVar(
+    "_CategoryAssignedH", bound=Callable[[TicketCategoryAssignedEvent], object]
+)
+_CategoryRemovedH = TypeVar(
+    "_CategoryRemovedH", bound=Callable[[TicketCategoryRemovedEvent], object]
 )
 _ServerEventH = TypeVar("_ServerEventH", bound=Callable[[ServerEvent], object])
 _RawH = TypeVar("_RawH", bound=Callable[[RawPayload], object])
@@ -206,6 +216,18 @@ class EventSubscriptions:
     def on(
         self, event: _CategoriesUpdated, handler: None = None
     ) -> Callable[[_CategoriesUpdatedH], _CategoriesUpdatedH]: ...
+    @overload
+    def on(self, event: _CategoryAssigned, handler: _CategoryAssignedH) -> _CategoryAssignedH: ...
+    @overload
+    def on(
+        self, event: _CategoryAssigned, handler: None = None
+    ) -> Callable[[_CategoryAssignedH], _CategoryAssignedH]: ...
+    @overload
+    def on(self, event: _CategoryRemoved, handler: _CategoryRemovedH) -> _CategoryRemovedH: ...
+    @overload
+    def on(
+        self, event: _CategoryRemoved, handler: None = None
+    ) -> Callable[[_CategoryRemovedH], _CategoryRemovedH]: ...
     @overload
     def on(self, event: Event, handler: _ServerEventH) -> _ServerEventH: ...
     @overload
@@ -372,6 +394,22 @@ class EventSubscriptions:
     @overload
     async def wait_for(
         self,
+        event: _CategoryAssigned,
+        predicate: Callable[[TicketCategoryAssignedEvent], bool] | None = None,
+        *,
+        timeout: float | None,
+    ) -> TicketCategoryAssignedEvent: ...
+    @overload
+    async def wait_for(
+        self,
+        event: _CategoryRemoved,
+        predicate: Callable[[TicketCategoryRemovedEvent], bool] | None = None,
+        *,
+        timeout: float | None,
+    ) -> TicketCategoryRemovedEvent: ...
+    @overload
+    async def wait_for(
+        self,
         event: Event,
         predicate: Callable[[ServerEvent], bool] | None = None,
         *,
@@ -458,6 +496,14 @@ class EventSubscriptions:
     def stream(
         self, event: _CategoriesUpdated, *, maxsize: int = ...
     ) -> EventStream[CategoriesUpdatedEvent]: ...
+    @overload
+    def stream(
+        self, event: _CategoryAssigned, *, maxsize: int = ...
+    ) -> EventStream[TicketCategoryAssignedEvent]: ...
+    @overload
+    def stream(
+        self, event: _CategoryRemoved, *, maxsize: int = ...
+    ) -> EventStream[TicketCategoryRemovedEvent]: ...
     @overload
     def stream(self, event: Event, *, maxsize: int = ...) -> EventStream[ServerEvent]: ...
     @overload

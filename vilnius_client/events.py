@@ -311,6 +311,10 @@ Timestamp = Annotated[
 ]
 """An aware datetime that accepts ISO-8601 strings and epoch milliseconds."""
 
+Seq = Annotated[int, Field(strict=True, ge=0)]
+"""A message's place in the server-wide order: a whole number, never a string, a boolean
+or negative (a payload with one is invalid, not a duplicate to drop)."""
+
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 """A conversation, agent or visitor id: a non-empty string of at most 255 chars."""
 
@@ -391,7 +395,7 @@ class Message(WireModel):
     timestamp: Timestamp
     agent_id: str | None = None
     metadata: JsonObject | None = Field(default_factory=dict)
-    seq: int | None = _unset()
+    seq: Seq | None = _unset()
     sender_id: str | None = _unset()
     message_type: str | None = _unset()
 
@@ -765,7 +769,7 @@ class AllMessagesResponse(WireModel):
     """``GET /api/messages``: messages of every conversation after a seq."""
 
     messages: list[Message]
-    last_seq: int
+    last_seq: Seq
 
 
 class ConversationListResponse(WireModel):

@@ -19,10 +19,12 @@ from tests.faults.timing import wait_until
 from vilnius_client import (
     AgentClient,
     AgentMessageEvent,
+    AuthError,
     ConnectionState,
     CustomerClient,
     Event,
     FrameTooLargeError,
+    InvalidEventError,
     ModernWebSocketManager,
     NewMessageEvent,
     ProtocolError,
@@ -351,3 +353,42 @@ async def test_garbage_packets_are_reported_or_ignored_and_the_link_stays(
     invalid = errors.items[0]
     assert isinstance(invalid, ProtocolError)
     assert invalid.payload == {"conversationId": "c1"}, "the raw payload reaches on_error"
+
+
+async def test_numbers_that_are_not_seqs_are_reported_not_taken_for_duplicates(
+    server: HostileServer,
+) -> None:
+    """``seq: -5``, ``seq: true``, ``seq: "7"`` would be read as numbers (``True`` is 1) and
+    dropped as duplicates without a word: they are invalid payloads, reported."""
+    agent = AgentClient(server.url, agent_id="a1", **CLIENT)
+    received, errors = Collector(), Collector()
+    agent.on(Event.NEW_MESSAGE, received)
+    agent.on_error(errors)
+    async with agent:
+        for bad in (-5, True, "7"):
+            await server.emit("new-message", new_message({**message(9), "seq": bad}), to="agents")
+        await server.publish(message(1))
+        await received.until(lambda got: bool(got))
+        await errors.until(lambda got: len(got) == 3)
+    assert seqs(received.items) == [1]
+    assert all(isinstance(e, InvalidEventError) for e in errors.items)
+    assert [e.payload["message"]["seq"] for e in errors.items] == [-5, True, "7"]
+
+
+async def test_a_connect_error_on_a_live_link_is_reported_and_the_link_replaced(
+    server: HostileServer,
+) -> None:
+    """python-socketio drops the namespace on a CONNECT_ERROR packet without a disconnect
+    event: left alone the link would look up and deliver nothing, for ever."""
+    agent = AgentClient(server.url, agent_id="a1", **CLIENT)
+    changes = Transitions(agent.manager)
+    errors = Collector()
+    agent.on_error(errors)
+    async with agent:
+        first = server.sids[-1]
+        await server.send_raw('44{"message":"kicked out","data":{"code":"unauthorized"}}')
+        await changes.wait(S.CONNECTED, after=2)
+        assert server.sids[-1] != first
+    refused = [e for e in errors.items if "kicked out" in str(e)]
+    assert refused
+    assert isinstance(refused[0], AuthError)

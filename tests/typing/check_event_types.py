@@ -33,6 +33,8 @@ from vilnius_client.events import (
     HeartbeatAckEvent,
     NewConversationEvent,
     SystemModeUpdateEvent,
+    TicketCategoryAssignedEvent,
+    TicketCategoryRemovedEvent,
     TicketsReassignedEvent,
 )
 
@@ -79,6 +81,16 @@ async def every_event_waits_for_its_model(client: AgentClient) -> None:
     )
     assert_type(await client.wait_for(Event.CATEGORIES_UPDATED, timeout=1), CategoriesUpdatedEvent)
     assert_type(await client.wait_for("categories-updated", timeout=1), CategoriesUpdatedEvent)
+    assert_type(
+        await client.wait_for(Event.TICKET_CATEGORY_ASSIGNED, timeout=1),
+        TicketCategoryAssignedEvent,
+    )
+    assert_type(
+        await client.wait_for("ticket:category_removed", timeout=1), TicketCategoryRemovedEvent
+    )
+    assert_type(
+        client.stream(Event.TICKET_CATEGORY_REMOVED), EventStream[TicketCategoryRemovedEvent]
+    )
 
 
 async def the_manager_and_the_customer_are_typed_alike(
