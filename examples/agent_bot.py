@@ -93,11 +93,16 @@ class AutoResponder:
 
 
 def agent(args: argparse.Namespace) -> AgentClient:
-    """The agent user's login with ``--email`` (production), else the agent key."""
+    """The agent user's login with ``--email`` (production), else the agent key; its place
+    kept in ``--resume-file`` across restarts."""
     if args.email:
         password = os.environ.get("VILNIUS_PASSWORD", "")
-        return AgentClient(args.url, email=args.email, password=password)
-    return AgentClient(args.url, agent_id=args.agent_id, agent_key=args.agent_key)
+        return AgentClient(
+            args.url, email=args.email, password=password, resume_file=args.resume_file
+        )
+    return AgentClient(
+        args.url, agent_id=args.agent_id, agent_key=args.agent_key, resume_file=args.resume_file
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -128,6 +133,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VILNIUS_EMAIL") or None,
         help="production: log in as this agent user instead (default: $VILNIUS_EMAIL; "
         "the password only from $VILNIUS_PASSWORD)",
+    )
+    parser.add_argument(
+        "--resume-file",
+        default=os.environ.get("VILNIUS_RESUME_FILE", "auto-responder.json"),
+        help="where the bot keeps its place across restarts (default: $VILNIUS_RESUME_FILE, "
+        "else auto-responder.json)",
     )
     parser.add_argument("--typing-delay", type=float, default=0.5, metavar="SECONDS")
     parser.add_argument("--max-messages", type=int, help="stop after this many replies")

@@ -1,9 +1,10 @@
 """Your first bot: answers every customer message. Stop it with Ctrl-C.
 
 On our server it connects with the agent key ($VILNIUS_AGENT_KEY); on production, where
-agents are users, it logs in with $VILNIUS_EMAIL and $VILNIUS_PASSWORD instead. A refused
-key and a server it cannot use end it with one line and exit status 1; Ctrl-C, the way to
-stop it, with one line and status 0.
+agents are users, it logs in with $VILNIUS_EMAIL and $VILNIUS_PASSWORD instead. It keeps
+its place in first-bot.json (or $VILNIUS_RESUME_FILE): restarted, it answers every message
+that came while it was down, once. A refused key and a server it cannot use end it with
+one line and exit status 1; Ctrl-C, the way to stop it, with one line and status 0.
 """
 
 import asyncio
@@ -13,14 +14,17 @@ import sys
 from vilnius_client import AgentClient, AuthError, Event, NewMessageEvent, Sender, VilniusError
 
 URL = os.environ.get("VILNIUS_URL", "http://127.0.0.1:3002")
+RESUME_FILE = os.environ.get("VILNIUS_RESUME_FILE", "first-bot.json")
 
 
 def agent() -> AgentClient:
     """An agent user's login when $VILNIUS_EMAIL is set, else the agent key."""
     email = os.environ.get("VILNIUS_EMAIL")
     if email:
-        return AgentClient(URL, email=email, password=os.environ.get("VILNIUS_PASSWORD", ""))
-    return AgentClient(URL, agent_id="first-bot", agent_key=os.environ.get("VILNIUS_AGENT_KEY"))
+        password = os.environ.get("VILNIUS_PASSWORD", "")
+        return AgentClient(URL, email=email, password=password, resume_file=RESUME_FILE)
+    key = os.environ.get("VILNIUS_AGENT_KEY")
+    return AgentClient(URL, agent_id="first-bot", agent_key=key, resume_file=RESUME_FILE)
 
 
 async def main() -> None:
@@ -36,7 +40,7 @@ async def main() -> None:
                     await bot.typing(event.conversation_id, False)
 
         print("first-bot is online; waiting for customers (Ctrl-C to stop)", flush=True)
-        await asyncio.Event().wait()
+        await bot.run_forever()
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, Unpack, overload
@@ -69,6 +70,7 @@ from ._client import ClientBase, ConnectionOptions
 from ._connection import Attempt
 from ._http import TokenSource, resolve_token
 from ._recovery import DEFAULT_PAGE_SIZE, Path, replay_all, replay_listing
+from ._resume import ResumeFile
 from ._state import LOST, ConnectionChange
 from ._trackers import MessageLedger, SeqTracker, epoch_ms, from_epoch_ms
 from .errors import ReplyTimeoutError, StateError
@@ -136,6 +138,14 @@ class AgentClient(ClientBase, AgentActions):
         request_timeout: Seconds for one REST request attempt.
         retry_attempts: Attempts for retryable REST calls (the first included).
         page_size: Messages per catch-up request.
+        resume_file: A file where the client keeps its resume position across restarts
+            of your process (``last_seq``, or ``last_message_at`` on production): read
+            when the client is made, written as messages are handled (at most every
+            ``save_every`` seconds) and when it closes. With it, a restarted bot gets
+            every message sent while it was down, once (after a crash, up to
+            ``save_every`` seconds of messages come again). Instead of ``last_seq`` and
+            ``last_message_at``.
+        save_every: Seconds between two writes of ``resume_file``.
         **options: The connection's options
             ([`ConnectionOptions`][vilnius_client.ConnectionOptions]:
             ``reconnection_delay``, ``heartbeat_interval``, ``connect_timeout``, ...),
@@ -169,8 +179,17 @@ class AgentClient(ClientBase, AgentActions):
         request_timeout: float = 10.0,
         retry_attempts: int = 5,
         page_size: int = DEFAULT_PAGE_SIZE,
+        resume_file: str | os.PathLike[str] | None = None,
+        save_every: float = 1.0,
         **options: Unpack[ConnectionOptions],
     ) -> None:
+        self._resume = None if resume_file is None else ResumeFile(resume_file, url)
+        if self._resume is not None:
+            if last_seq is not None or last_message_at is not None:
+                raise ValueError("pass resume_file, or last_seq / last_message_at, not both")
+            last_seq, last_message_at = self._resume.load()
+        self._save_every = save_every
+        self._saver: asyncio.Task[None] | None = None
         rest = RestClient(
             url, request_timeout=request_timeout, retry_attempts=retry_attempts, server=server
         )
@@ -198,6 +217,41 @@ class AgentClient(ClientBase, AgentActions):
             page_size=page_size,
             options=options,
         )
+
+    # ------------------------------------------------------------------
+    # Lifecycle: the resume file
+
+    async def connect(self) -> None:
+        """Connect (what entering ``async with`` does); see the manager's
+        [`connect`][vilnius_client.ModernWebSocketManager.connect] for its bounds."""
+        await super().connect()
+        if self._resume is not None:
+            self._saver = asyncio.create_task(self._keep_saving(), name="vilnius-resume-file")
+
+    async def disconnect(self) -> None:
+        """Disconnect and release everything; idempotent (see `ClientBase.disconnect`).
+
+        With ``resume_file``, the position after the last handled message is written.
+        """
+        try:
+            await super().disconnect()
+        finally:
+            saver, self._saver = self._saver, None
+            if saver is not None:
+                saver.cancel()
+                await asyncio.gather(saver, return_exceptions=True)
+            if self._resume is not None and self._recovery.path is not None:
+                self._resume.save(self.last_seq, self.last_message_at)
+
+    async def _keep_saving(self) -> None:
+        assert self._resume is not None
+        while True:
+            await asyncio.sleep(self._save_every)
+            if self._recovery.path is not None:
+                try:
+                    self._resume.save(self.last_seq, self.last_message_at)
+                except OSError as exc:
+                    self._manager._report(exc)
 
     # ------------------------------------------------------------------
     # The connection's session

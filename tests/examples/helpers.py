@@ -7,6 +7,7 @@ import importlib.util
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -17,16 +18,20 @@ EXAMPLES = ROOT / "examples"
 
 
 def example_env(**extra: str) -> dict[str, str]:
-    """The environment of an example: the repo importable, unbuffered UTF-8 output."""
+    """The environment of an example: the repo importable, unbuffered UTF-8 output, and a
+    resume file of its own (``$VILNIUS_RESUME_FILE``, in a new temporary folder) unless
+    ``extra`` names one: a bot's place never leaks from one test into the next."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VILNIUS_")}
     path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    resume = str(Path(tempfile.mkdtemp(prefix="vilnius-example-")) / "resume.json")
     env.update(
         PYTHONPATH=os.pathsep.join(path),
         PYTHONUNBUFFERED="1",
         PYTHONIOENCODING="utf-8",
         NO_COLOR="1",
-        **extra,
+        VILNIUS_RESUME_FILE=resume,
     )
+    env.update(extra)
     return env
 
 

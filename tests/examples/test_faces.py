@@ -129,7 +129,7 @@ class Run:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            cwd=str(ROOT),
+            cwd=str(tmp),  # what an example writes (its resume file) stays in the test's folder
         )
         return cls(process)
 
