@@ -74,6 +74,9 @@ T = TypeVar("T")
 #: How often per ``heartbeat_timeout`` the watchdog looks for received frames.
 _WATCHDOG_CHECKS = 4
 
+#: The least time (s) worth a first-connect attempt: with less left, the last error stands.
+_MIN_ATTEMPT = 0.25
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -124,7 +127,7 @@ class Timings:
     heartbeat_timeout: float = 5.0
     max_errors: int = 10
     ack_timeout: float = 10.0
-    connect_timeout: float = 20.0
+    connect_timeout: float = 10.0
     stable_after: float = 10.0
     circuit_cooldown: float | None = None
 
@@ -409,6 +412,7 @@ class Connection:
         loop = asyncio.get_running_loop()
         started = loop.time()
         limit = self.timings.connect_timeout
+        delays: list[float] = [0.0]
 
         def budget() -> float:
             return limit - (loop.time() - started) if first else limit
@@ -440,13 +444,18 @@ class Connection:
                         f"next attempt in {self.breaker.cooldown:g} s"
                     )
                 )
+            # Decided once here, read by wait and stop (tenacity calls them in either order).
+            pause = self.breaker.cooldown if self.breaker.is_open else self.backoff.next_delay()
+            delays.append(pause)
 
         def stop(state: tenacity.RetryCallState) -> bool:
-            return self.backoff.exhausted or (first and budget() <= 0)
+            # The first connect stops rather than start an attempt with next to no time
+            # left: its error would be a timeout, hiding the real one (refused, ...).
+            floor = min(_MIN_ATTEMPT, limit / 2)
+            return self.backoff.exhausted or (first and budget() - delays[-1] < floor)
 
         def wait(state: tenacity.RetryCallState) -> float:
-            delay = self.breaker.cooldown if self.breaker.is_open else self.backoff.next_delay()
-            return min(delay, max(budget(), 0.0)) if first else delay
+            return delays[-1]
 
         def before(state: tenacity.RetryCallState) -> None:
             if self.state is _S.CIRCUIT_OPEN:

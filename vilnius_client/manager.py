@@ -107,7 +107,7 @@ class ModernWebSocketManager(Lifecycle, EventSubscriptions):
         max_errors: int = 10,
         logger: logging.Logger | None = None,
         ack_timeout: float = 10.0,
-        connect_timeout: float = 20.0,
+        connect_timeout: float = 10.0,
         close_timeout: float = 10.0,
         stable_after: float = 10.0,
         circuit_cooldown: float | None = None,

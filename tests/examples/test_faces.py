@@ -240,6 +240,22 @@ async def test_ctrl_c_is_one_line(
         assert any(re.fullmatch(p, line) for p in (up, face.chatter, *face.also)), line
 
 
+async def test_ctrl_c_while_the_bot_reconnects_is_one_line(
+    token_server: RunningServer, runs: list[Run], tmp_path: Path
+) -> None:
+    """The server went away; the bot keeps reconnecting; Ctrl-C still ends it at once."""
+    face = FACES["first_bot"]
+    run = await _start(runs, "first_bot", token_server.url, KEY, tmp_path)
+    await run.wait_for(face.up)
+    await token_server.stop()
+    await asyncio.sleep(0.5)  # it noticed, and is reconnecting
+    run.process.send_signal(signal.SIGINT)
+    ended = await run.end(limit=10)
+    await token_server.start()
+    assert ended.status == face.interrupted, ended
+    assert ended.err == [f"{face.name}: stopped (Ctrl-C)"]
+
+
 async def test_the_readme_bot_answers(tmp_path: Path, runs: list[Run]) -> None:
     """The README's bot, as written: up, answering, stopped by Ctrl-C."""
     from vilnius_client import CustomerClient, Event
