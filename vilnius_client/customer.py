@@ -52,6 +52,8 @@ Decisions:
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -68,8 +70,9 @@ from ._recovery import (
     replay_conversation_by_id,
     seq_of,
 )
+from ._retry import full_jitter
 from ._trackers import MessageLedger, SeqTracker, epoch_ms, from_epoch_ms
-from .errors import NotFoundError, ServerError, StateError
+from .errors import NotFoundError, ServerError, StateError, VilniusError
 from .events import AgentMessageEvent, Conversation, Event, Message, Sender, TypingPayload
 from .rest import RestClient
 
@@ -131,6 +134,7 @@ class CustomerClient(ClientBase):
         self._last_seq = last_seq
         self._resume_at = epoch_ms(last_message_at) if last_message_at is not None else None
         self._planned: str | None = None  # the session id of a first send not yet answered
+        self._connecting: asyncio.Task[None] | None = None
         self._entered = False
         rest = RestClient(
             url,
@@ -396,7 +400,42 @@ class CustomerClient(ClientBase):
         # its start, which is also the position a reload resumes from before any reply).
         self._last_seq = 0
         self._resume_at = epoch_ms(since) - 1
-        await self._open_socket()
+        try:
+            await self._open_socket()
+        except VilniusError as exc:
+            if not exc.temporary:
+                raise
+            # What created the conversation succeeded (a message may be stored): it must
+            # not fail, or a caller sending again would store it twice. The socket follows;
+            # the catch-up then hands over any reply stored meanwhile.
+            self._manager._report(exc)
+            self._connecting = asyncio.create_task(
+                self._connect_later(), name="vilnius-customer-connect"
+            )
+
+    async def _connect_later(self) -> None:
+        """Keep trying to connect the socket (with the manager's backoff) until it is up."""
+        timings = self._manager._connection.timings
+        for attempt in itertools.count(1):
+            await asyncio.sleep(
+                full_jitter(attempt, timings.reconnection_delay, timings.max_reconnection_delay)
+            )
+            try:
+                await self._open_socket()
+            except VilniusError as exc:
+                self._manager._report(exc)
+                if not exc.temporary:
+                    return
+            else:
+                return
+
+    async def disconnect(self) -> None:
+        """Disconnect and release everything; idempotent (what leaving ``async with`` does)."""
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+        await super().disconnect()
 
 
 def _replayed(message: Message) -> AgentMessageEvent:

@@ -174,3 +174,27 @@ async def test_a_stream_opened_late_gets_the_held_messages_and_they_count_when_r
             assert [e.message.id for e in got] == [m.id for m in sent]
         if bot.last_seq is not None:
             assert bot.last_seq == sent[-1].seq
+
+
+async def test_a_first_send_that_succeeds_never_fails_because_the_socket_cannot_connect_yet(
+    server: RunningServer, rest: RestClient
+) -> None:
+    """The first send creates the conversation, then the socket connects. If only that
+    fails (the server went down just then), the send still succeeded: raising would make
+    a caller send it again, and store it twice (seen in tests/faults/test_fault_storm.py).
+    The socket follows in the background; a reply stored meanwhile comes by the catch-up."""
+    server.faults.block_sockets = True  # REST answers, the socket is refused
+    replies = Inbox()
+    errors: list[BaseException] = []
+    async with CustomerClient(server.url, connect_timeout=0.5, **FAST) as customer:
+        customer.on(Event.AGENT_MESSAGE, replies)
+        customer.on_error(errors.append)
+        sent = await customer.send_message("hello?")
+        assert customer.conversation_id == sent.conversation_id
+        assert errors, "the failed connect is reported"
+        reply = (await rest.agent_respond(sent.conversation_id, "hi!", "a1")).message
+        server.faults.block_sockets = False
+        (event,) = await replies.until(1)
+        assert event.message.id == reply.id
+        mine = [m for m in await customer.history() if m.sender is Sender.VISITOR]
+        assert [m.content for m in mine] == ["hello?"]
