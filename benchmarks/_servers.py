@@ -21,7 +21,9 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 #: Server kinds the benchmarks know how to start (``refz``: reference, ``--ws-compression``).
 KINDS = ("ref", "thin", "node")
-ALL_KINDS = (*KINDS, "refz")
+ALL_KINDS = (*KINDS, "refz", "ref-stock")
+"""``ref-stock``: the reference server with its fast path off (``VILNIUS_FAST_PATHS=0``),
+for the A/B of ``--servers ref,ref-stock``."""
 
 
 def free_port() -> int:
@@ -78,7 +80,7 @@ class ServerProcess:
 
 
 def _command(kind: str, port: int) -> tuple[list[str], Path]:
-    if kind in ("ref", "refz"):
+    if kind in ("ref", "refz", "ref-stock"):
         cmd = [sys.executable, "-m", "mock_server", "--port", str(port)]
         cmd += ["--db", ":memory:", "--auth", "none", "--log-level", "WARNING"]
         if kind == "refz":
@@ -118,6 +120,8 @@ def run_server(
     cmd, cwd = _command(kind, port)
     cmd += extra
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    if kind == "ref-stock":
+        env["VILNIUS_FAST_PATHS"] = "0"
     stderr = log.open("wb") if log is not None else None
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     server_url = f"http://127.0.0.1:{port}"

@@ -554,19 +554,19 @@ def report(results: list[ServerResult], cfg: Config) -> str:
         f" {cfg.agents} agents x {cfg.customers} customers, {cfg.duration:g} s per phase;"
         f" latency at {cfg.rate:g} events/s = {cfg.rate * cfg.agents:,.0f} offered deliveries/s",
         "",
-        f"{'server':<6} {'event':<24} {'deliveries/s':>13} {'cpu':>5}"
+        f"{'server':<9} {'event':<24} {'deliveries/s':>13} {'cpu':>5}"
         f" {'p50 ms':>7} {'p99 ms':>7} {'lost':>6} {'lat cpu':>7}",
     ]
     for res in results:
         if res.error:
-            lines.append(f"{res.kind:<6} failed: {res.error}")
+            lines.append(f"{res.kind:<9} failed: {res.error}")
             continue
         for event in EVENTS:
             sat = res.phases[(event, "saturate")]
             lat = res.phases[(event, "rate")]
             lost = lat.expected - lat.delivered
             lines.append(
-                f"{res.kind:<6} {event:<24} {fmt_rate(sat.deliveries_per_s):>13}"
+                f"{res.kind:<9} {event:<24} {fmt_rate(sat.deliveries_per_s):>13}"
                 f" {sat.server_cpu:>5.0%} {fmt_ms(lat.p50):>7} {fmt_ms(lat.p99):>7}"
                 f" {lost:>6} {lat.server_cpu:>7.0%}"
             )
@@ -574,7 +574,7 @@ def report(results: list[ServerResult], cfg: Config) -> str:
     ref = by_kind.get("ref")
     if ref:
         lines.append("")
-        for base in ("thin", "node", "refz"):
+        for base in ("thin", "node", "refz", "ref-stock"):
             other = by_kind.get(base)
             if not other:
                 continue
@@ -587,5 +587,9 @@ def report(results: list[ServerResult], cfg: Config) -> str:
                 for event in EVENTS
             ]
             lines.append(f"ref/{base} deliveries/s  " + "   ".join(parts))
+        if "ref-stock" in by_kind:
+            lines.append(
+                "(ref/ref-stock: what the server's fast path, direct, earns; kept at 1.5x)"
+            )
     lines.append("(cpu = server process CPU over the measuring window; 100% = one core)")
     return "\n".join(lines)

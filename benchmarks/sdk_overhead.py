@@ -35,7 +35,11 @@ from typing import Any
 from ._node import NodeClients
 from ._servers import node_available, run_server
 
-RECEIVERS = ("raw", "sdk", "node")
+RECEIVERS = ("raw", "sdk", "sdk-inline", "sdk-stock", "node")
+"""``sdk``: AgentClient with every fast path; ``sdk-inline``: with ``inline_events`` only;
+``sdk-stock``: with none (``VILNIUS_FAST_PATHS``): the A/B of the client's fast paths."""
+
+_FAST_PATHS = {"sdk": "1", "sdk-inline": "inline_events", "sdk-stock": "0"}
 
 
 async def _receive(url: str, kind: str, count: int, conn: Connection) -> None:
@@ -85,6 +89,8 @@ async def _receive(url: str, kind: str, count: int, conn: Connection) -> None:
 
 def receiver(url: str, kind: str, count: int, conn: Connection) -> None:
     """Process entry point: one receiver of ``kind`` counting ``count`` events."""
+    if kind in _FAST_PATHS:
+        os.environ["VILNIUS_FAST_PATHS"] = _FAST_PATHS[kind]  # before the SDK reads it
     asyncio.run(_receive(url, kind, count, conn))
 
 
@@ -108,6 +114,8 @@ class Result:
         names = {
             "raw": "raw python-socketio AsyncClient ",
             "sdk": "AgentClient (typed, dispatched) ",
+            "sdk-inline": "AgentClient, inline_events only ",
+            "sdk-stock": "AgentClient, no fast path      ",
             "node": "Node socket.io-client 4 (default)",
         }
         for kind, name in names.items():
@@ -122,6 +130,14 @@ class Result:
                     f"  AgentClient / {base}: {ratio(sdk, rates[base])} events/s,"
                     f" {ratio(sdk_cpu, cpu.get(base, 0.0))} events per CPU-second"
                 )
+        stock = cpu.get("sdk-stock", 0.0)
+        inline = cpu.get("sdk-inline", 0.0)
+        if stock:
+            lines.append(
+                "  fast paths A/B (events per CPU-second): all / none "
+                f"{ratio(sdk_cpu, stock)}, inline_events / none {ratio(inline, stock)}, "
+                f"read_loop on top of inline_events {ratio(sdk_cpu, inline)}"
+            )
         lines.append("  (target: AgentClient >= 1.0x raw on events per CPU-second)")
         return "\n".join(lines)
 

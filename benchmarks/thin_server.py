@@ -99,7 +99,10 @@ def create_app(ws_compression: bool = True) -> web.Application:
         return web.json_response({"sent": count})
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        # What it offers of the contract: acknowledged joins, seq and the head of
+        # GET /api/messages (so that an AgentClient takes it for a contract server).
+        contract = {"name": "thin", "version": 1, "features": ["acks", "seq", "catch-up"]}
+        return web.json_response({"status": "ok", "contract": contract})
 
     async def post_message(request: web.Request) -> web.Response:
         body = await request.json()

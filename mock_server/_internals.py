@@ -39,7 +39,7 @@ from aiohttp import web
 from aiohttp.http import RawRequestMessage
 from engineio import async_socket
 
-from vilnius_client._fastpath import ENVIRONMENT_VARIABLE, switched_off
+from vilnius_client._fastpath import ENVIRONMENT_VARIABLE, requested
 
 try:  # the aiohttp driver of python-engineio (what async_mode="aiohttp" uses)
     from engineio.async_drivers import aiohttp as eio_aiohttp
@@ -68,7 +68,8 @@ logger = logging.getLogger("mock_server")
 
 ENV = ENVIRONMENT_VARIABLE
 """Environment variable: ``0`` (or ``false``, ``no``, ``off``) switches every fast path off
-(the SDK's too: one variable, read by ``vilnius_client._fastpath.switched_off``)."""
+(the SDK's too: one variable, read by ``vilnius_client._fastpath.requested``; a
+comma-separated list names the paths to keep, ``direct`` being the server's)."""
 
 NAMESPACE = "/"
 
@@ -77,8 +78,10 @@ SOCKET_ATTRIBUTES = ("sid", "queue", "connected", "upgraded", "upgrading", "clos
 
 
 def fast_paths_enabled() -> bool:
-    """Whether ``VILNIUS_FAST_PATHS`` leaves the fast paths on (the default)."""
-    return not switched_off(os.environ)
+    """Whether ``VILNIUS_FAST_PATHS`` leaves the server's fast path (``direct``) on: the
+    default, ``1``, or a list that names it."""
+    wanted = requested(os.environ)
+    return wanted is None or "direct" in wanted
 
 
 @dataclass(frozen=True)

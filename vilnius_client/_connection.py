@@ -13,7 +13,8 @@ can replace (`vilnius_client._transport`). Every attempt, in order:
 4. ``session.resume()``: the catch-up of missed messages (the recovery's);
 5. state ``connected``.
 
-Steps 1-3 are bounded by ``connect_timeout``. The first `start` retries failed attempts
+Steps 1-2 are bounded by ``connect_timeout``, each join by ``ack_timeout``, the catch-up by
+its requests' ``request_timeout``. The first `start` retries failed attempts
 until ``connect_timeout`` has passed and then raises the last error (at once for what no
 retry mends: refused credentials, a wrong URL, TLS); after a first success the connection
 is kept up for ever, with backoff and full jitter between attempts (`vilnius_client._retry`),
@@ -499,11 +500,10 @@ class Connection:
                     within=within,
                 )
                 self._link = link
-                self.logger.info("socket connected to %s (sid %s)", self.url, link.sid)
-                step = "joining"
-                await self._join_all(link, attempt)
         except TimeoutError as exc:
             raise TransportError(f"{self.url}: no answer within {within:.3g} s ({step})") from exc
+        self.logger.info("socket connected to %s (sid %s)", self.url, link.sid)
+        await self._join_all(link, attempt)  # each join bounded by ack_timeout
         await self.session.resume()
         if not link.connected:
             raise ConnectionLostError(f"connection lost while catching up: {link.close_reason}")

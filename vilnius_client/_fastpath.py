@@ -57,6 +57,7 @@ __all__ = [
     "make_client",
     "mark_engine_disconnected",
     "missing_names",
+    "requested",
     "reset",
     "sid_of",
     "switched_off",
@@ -215,6 +216,7 @@ class FastSocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
 
 ENVIRONMENT_VARIABLE = "VILNIUS_FAST_PATHS"
 _OFF_VALUES = frozenset({"0", "false", "off", "no"})
+_ON_VALUES = frozenset({"", "1", "true", "on", "yes", "all"})
 
 LOGGER = logging.getLogger("vilnius_client")
 
@@ -332,9 +334,22 @@ def missing_names(
     return missing
 
 
+def requested(environ: Mapping[str, str]) -> frozenset[str] | None:
+    """The fast paths ``VILNIUS_FAST_PATHS`` asks for: ``None`` for all of them (unset, or
+    ``1``/``on``), none (``0``/``off``), or those it names, comma-separated
+    (``inline_events``, ``read_loop``, and the server's ``direct``): for measuring one at a
+    time (``./dev bench``)."""
+    value = environ.get(ENVIRONMENT_VARIABLE, "").strip().lower()
+    if value in _OFF_VALUES:
+        return frozenset()
+    if value in _ON_VALUES:
+        return None
+    return frozenset(name.strip() for name in value.split(",") if name.strip())
+
+
 def switched_off(environ: Mapping[str, str]) -> bool:
-    """Whether ``VILNIUS_FAST_PATHS`` in ``environ`` switches the fast paths off (SDK, server)."""
-    return environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() in _OFF_VALUES
+    """Whether ``VILNIUS_FAST_PATHS`` in ``environ`` switches every fast path off."""
+    return requested(environ) == frozenset()
 
 
 def _resolve(
@@ -342,11 +357,18 @@ def _resolve(
     owners: Callable[[], Mapping[str, object]],
     environ: Mapping[str, str],
 ) -> FastPaths:
-    if switched_off(environ):
+    wanted = requested(environ)
+    if wanted == frozenset():
         LOGGER.info("%s is off: the transport's fast paths are off", ENVIRONMENT_VARIABLE)
         return FastPaths()
     missing = missing_names(requirements, owners())
+    if wanted is not None:
+        for path in ("inline_events", "read_loop"):
+            if path not in wanted:
+                missing.setdefault(path, [])  # not asked for: off, without a warning
     for path, names in missing.items():
+        if not names:
+            continue
         LOGGER.warning(
             "fast path %r switched off: the installed python-engineio / python-socketio / "
             "aiohttp lack %s",
