@@ -75,6 +75,9 @@ T = TypeVar("T")
 #: How often per ``heartbeat_timeout`` the watchdog looks for received frames.
 _WATCHDOG_CHECKS = 4
 
+#: Cancellations sent to a connection loop that swallows them before it is left alone.
+_STOP_TRIES = 50
+
 #: The least time (s) worth a first-connect attempt: with less left, the last error stands.
 _MIN_ATTEMPT = 0.25
 
@@ -366,8 +369,17 @@ class Connection:
     async def _stop_loop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            # Cancelled again while it runs: an attempt may swallow a cancellation (user
+            # code in a token function, Python 3.11's wait_for racing an answer).
+            for _ in range(_STOP_TRIES):
+                task.cancel()
+                await asyncio.wait((task,), timeout=0.1)
+                if task.done():
+                    break
+            else:
+                self.logger.error("the connection loop ignores its cancellation; left running")
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved
         if self._first is not None and not self._first.done():
             self._first.set_exception(StateError("disconnected while connecting"))
             self._first.exception()

@@ -170,6 +170,18 @@ def refusal_error(data: Any) -> TransportError | ServerError:
     return error_from_code(code, f"connection refused: {message}")
 
 
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` until it ends (python-socketio's connect on Python 3.11 may swallow a
+    cancellation racing its own wait_for); bounded: left alone after half a second."""
+    for _ in range(10):
+        task.cancel()
+        await asyncio.wait((task,), timeout=0.05)
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # retrieved
+            return
+
+
 class SocketIOTransport:
     """Links made with python-socketio (see the module docstring).
 
@@ -213,6 +225,7 @@ class SocketIOLink:
         self.max_message_size = transport.max_message_size
         self._pending: set[asyncio.Future[tuple[Any, ...]]] = set()
         self._refusal: Any = None
+        self._refused = asyncio.Event()
         self._accepted = False
         self._closed = asyncio.Event()
         self.close_reason = ""
@@ -252,13 +265,25 @@ class SocketIOLink:
         """Connect within ``within`` seconds (see `Transport.open`)."""
         try:
             async with asyncio.timeout(within):  # one bound for the whole handshake
-                await self._sio.connect(
-                    url,
-                    auth=auth,
-                    transports=self._transports,
-                    socketio_path="socket.io",
-                    wait_timeout=within,
+                connecting = asyncio.ensure_future(
+                    self._sio.connect(
+                        url,
+                        auth=auth,
+                        transports=self._transports,
+                        socketio_path="socket.io",
+                        wait_timeout=within,
+                    )
                 )
+                refused = asyncio.ensure_future(self._refused.wait())
+                try:
+                    # python-socketio before 5.14 waits out wait_timeout after a refusal.
+                    await asyncio.wait((connecting, refused), return_when="FIRST_COMPLETED")
+                finally:
+                    refused.cancel()
+                if not connecting.done():
+                    await _cancel(connecting)
+                    raise socketio.exceptions.ConnectionError("refused")
+                connecting.result()
         except TimeoutError as exc:
             await self.close()
             raise TransportError(f"{url}: no answer within {within:.3g} s") from exc
@@ -358,6 +383,8 @@ class SocketIOLink:
     def _handle_connect_error(self, data: Any = None) -> None:
         if not self._accepted:
             self._refusal = data
+            if isinstance(data, dict):
+                self._refused.set()  # the namespace was refused (not a transport failure)
             return
         # A CONNECT_ERROR on a live link: python-socketio drops the namespace without a
         # disconnect event; the link is as good as gone, and the reason is reported.
