@@ -92,6 +92,7 @@ from .events import (
     SystemMode,
     TypingPayload,
 )
+from .fleet import RedisFleet
 from .rest import RestClient
 
 __all__ = ["AgentClient"]
@@ -136,6 +137,10 @@ class AgentClient(ClientBase, AgentActions):
         request_timeout: Seconds for one REST request attempt.
         retry_attempts: Attempts for retryable REST calls (the first included).
         page_size: Messages per catch-up request.
+        fleet: Run this bot as one replica of a fleet
+            ([`RedisFleet`][vilnius_client.fleet.RedisFleet]): each conversation is
+            answered by one replica at a time, each message once across the fleet
+            (the guide: ``docs/guides/fleet.md``). ``None``: a single bot.
         **options: The connection's options
             ([`ConnectionOptions`][vilnius_client.ConnectionOptions]:
             ``reconnection_delay``, ``heartbeat_interval``, ``connect_timeout``, ...),
@@ -169,6 +174,7 @@ class AgentClient(ClientBase, AgentActions):
         request_timeout: float = 10.0,
         retry_attempts: int = 5,
         page_size: int = DEFAULT_PAGE_SIZE,
+        fleet: RedisFleet | None = None,
         **options: Unpack[ConnectionOptions],
     ) -> None:
         rest = RestClient(
@@ -197,6 +203,7 @@ class AgentClient(ClientBase, AgentActions):
             poll_interval=poll_interval,
             page_size=page_size,
             options=options,
+            fleet=fleet,
         )
 
     # ------------------------------------------------------------------
@@ -231,7 +238,7 @@ class AgentClient(ClientBase, AgentActions):
         return Path(
             ledger,
             lambda starting: replay_listing(
-                ledger, self._list_conversations, self._conversation_messages, starting=starting
+                ledger, self._list_conversations, self._read_missed, starting=starting
             ),
             senders=frozenset({Sender.VISITOR}),
             started=at is not None,
@@ -247,6 +254,13 @@ class AgentClient(ClientBase, AgentActions):
 
     async def _list_conversations(self) -> list[Conversation]:
         return (await self._rest.admin_conversations()).conversations
+
+    async def _read_missed(self, conversation_id: str) -> list[Message]:
+        """A listed conversation's messages; in a fleet only those of the conversations
+        this replica reads (its own, and on its leader those nobody owns)."""
+        if self._fleet is not None and not self._fleet.reads(conversation_id):
+            return []
+        return await self._conversation_messages(conversation_id)
 
     def _on_reset(self, position: int, head: int) -> None:
         self._manager.logger.warning(
