@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,3 +51,23 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
 def group() -> str:
     """A fleet name no other test uses."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Note a measured figure; every figure is printed at the end of the run."""
+
+    def note(text: str) -> None:
+        FIGURES.append(f"{request.node.name}: {text}")
+
+    return note
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("fleet figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -107,6 +107,7 @@ class Tally:
         sent: Customer messages.
         lost: Customer messages without a reply.
         doubled: Replies stored more than once (extra copies).
+        doubled_texts: The messages whose reply was stored more than once.
         disordered: Conversations whose replies are not in the order of the messages.
         delays: Seconds from each message to its reply (first reply, from the logs).
     """
@@ -116,11 +117,21 @@ class Tally:
     doubled: int
     disordered: list[str]
     delays: list[float] = field(default_factory=list)
+    doubled_texts: list[str] = field(default_factory=list)
 
     @property
     def max_delay(self) -> float:
         """The longest wait for a reply."""
         return max(self.delays, default=0.0)
+
+    def explain(self, lines: list[dict[str, Any]]) -> str:
+        """The log lines of the conversations with a doubled reply (for a failure)."""
+        conversations = {text.removeprefix("re: ").split("-")[0] for text in self.doubled_texts}
+        return "\n".join(
+            f"{line['t']:.3f} {line['replica']} {line['phase']} {line['text']} {line['replayed']}"
+            for line in lines
+            if str(line["text"]).split("-")[0] in conversations
+        )
 
     def summary(self) -> str:
         """One line of figures."""
@@ -272,6 +283,7 @@ class Fleet:
             by_conversation.setdefault(sent.conversation, []).append(sent)
         lost: list[str] = []
         doubled = 0
+        doubled_texts: list[str] = []
         disordered: list[str] = []
         async with RestClient(self.server_url) as rest:
             for conversation_id, sents in by_conversation.items():
@@ -282,6 +294,7 @@ class Fleet:
                 replies = [m.content for m in stored if m.sender is Sender.AGENT]
                 counts = Counter(replies)
                 doubled += sum(count - 1 for count in counts.values())
+                doubled_texts.extend(text for text, count in counts.items() if count > 1)
                 lost.extend(text for text in visitor if counts[f"re: {text}"] == 0)
                 first = list(dict.fromkeys(replies))
                 if first != [f"re: {text}" for text in visitor if counts[f"re: {text}"]]:
@@ -292,7 +305,7 @@ class Fleet:
             if line["phase"] == "done":
                 answered_at.setdefault(line["text"], float(line["t"]))
         delays = [answered_at[text] - at for text, at in sent_at.items() if text in answered_at]
-        return Tally(len(self.sent), lost, doubled, disordered, delays)
+        return Tally(len(self.sent), lost, doubled, disordered, delays, doubled_texts)
 
     async def close(self) -> None:
         """Stop every replica still running (SIGKILL) and close the logs."""

@@ -101,7 +101,8 @@ class RedisProcess:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
 
-    def restart(self) -> None:
-        """Kill it and start it again on the same port, empty."""
+    def restart(self, down: float = 0.0) -> None:
+        """Kill it, wait ``down`` seconds, start it again on the same port, empty."""
         self.kill()
+        time.sleep(down)
         self.start()

@@ -15,6 +15,12 @@ client's dispatcher and runs three background tasks while the client is up:
 A Redis outage is reported once to the client's error listeners (`FleetError`); claims wait
 until Redis answers again, conversations owned keep their events for as long as their lease
 was last renewed for (a TTL), and positions not stored yet are stored when Redis is back.
+
+A Redis that comes back *empty* (restarted without persistence, or a failover to a replica
+that had not received the last writes) is told by its new epoch (`RedisStore`). Every
+replica then waits one ``lease_ttl`` before claiming anything, while the owners renew
+their leases (set again, as they were) and store their positions again: a conversation
+keeps its owner instead of being taken by whichever replica asked first.
 """
 
 from __future__ import annotations
@@ -153,6 +159,10 @@ class RedisFleet:
         self._client: ClientBase | None = None
         self._gate: Gate | None = None
         self._redis_up = True
+        self._epoch: str | None = None  # Redis's, as last seen
+        self._grace_until = 0.0  # no claim before (Redis lost its data: owners re-assert)
+        #: How often Redis was found to have lost its data.
+        self.restarts = 0
         self._leader_until = 0.0
         self._wake = asyncio.Event()  # Redis back, or the connection changed
         self._marks: dict[str, Position] = {}
@@ -306,16 +316,55 @@ class RedisFleet:
     # -- what the gate asks (vilnius_client.fleet._gate.Coordination) -------------------
 
     async def ready(self) -> None:
-        """Return once a claim may be tried: Redis answers, the replica is healthy."""
-        while not (self._redis_up and self._healthy() and self._group_known()):
+        """Return once a claim may be tried: Redis answers, the replica is healthy, and
+        no owner may still have to re-assert its leases (Redis lost its data)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self.retry_interval
+            if self._redis_up and self._healthy() and self._group_known():
+                if self._epoch is None:
+                    try:
+                        self._learn_epoch((await self._require_store().renew([]))[0])
+                    except FleetError as exc:
+                        self.failed(exc)
+                    continue
+                wait = self._grace_until - loop.time()
+                if wait <= 0:
+                    return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.retry_interval):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
 
     async def claim(self, conversation_id: str) -> Claim:
-        """Take a conversation's lease if free."""
-        return await self._require_store().claim(conversation_id)
+        """Take a conversation's lease if free (after a grace if Redis lost its data)."""
+        store = self._require_store()
+        while True:
+            claim = await store.claim(conversation_id, self._epoch or "")
+            self._learn_epoch(claim.epoch)
+            if claim.kind != "restarted":
+                return claim
+            await self.ready()
+
+    def _learn_epoch(self, epoch: str) -> None:
+        """Redis's epoch as just read: a new one means it lost its data (see the module
+        docstring): no claim for a TTL, and what was handled here is stored again."""
+        if self._epoch is None or not epoch:
+            self._epoch = epoch or self._epoch
+            return
+        if epoch == self._epoch:
+            return
+        self._epoch = epoch
+        self.restarts += 1
+        self._grace_until = asyncio.get_running_loop().time() + self.lease_ttl
+        self.logger.warning(
+            "Redis lost its data (restarted?): no new conversation for %g s while the owners "
+            "take their leases back",
+            self.lease_ttl,
+        )
+        if self._gate is not None:
+            for conversation_id, position in self._gate.positions().items():
+                self.mark(conversation_id, position)
 
     def failed(self, error: FleetError) -> None:
         """A Redis call failed: report it once per outage; claims wait until it is back."""
@@ -370,12 +419,13 @@ class RedisFleet:
                     self.logger.warning("Redis is back")
                     self._wake.set()
                 if self._group_known():
-                    if await store.lead():
-                        self._leader_until = started + self.lease_ttl - self.margin
-                    else:
-                        self._leader_until = 0.0
+                    leading, epoch = await store.lead()
+                    self._learn_epoch(epoch)
+                    self._leader_until = started + self.lease_ttl - self.margin if leading else 0
                     if self._healthy():
-                        gate.renewed(await store.renew(gate.held()), started)
+                        epoch, results = await store.renew(gate.held())
+                        self._learn_epoch(epoch)
+                        gate.renewed(results, started)
                     await self._give_idle_away(gate, store, loop.time())
                     gate.sweep(loop.time() - self.lease_ttl)
             except FleetError as exc:

@@ -38,10 +38,13 @@ from ..errors import FleetError, QueueOverflowError, VilniusError
 from ..events import Message
 from ._book import Book, Position, just_before, position_of
 
-__all__ = ["Claim", "Coordination", "Gate", "GateCounts"]
+__all__ = ["Claim", "ClaimKind", "Coordination", "Gate", "GateCounts"]
 
 State = Literal["owned", "elsewhere", "pending"]
 _Item = tuple[str, Any, "Settle | None"]
+
+
+ClaimKind = Literal["taken", "ours", "elsewhere", "restarted"]
 
 
 @dataclass(frozen=True)
@@ -49,15 +52,18 @@ class Claim:
     """What a claim found.
 
     Attributes:
-        kind: ``"taken"`` (the lease is ours now), ``"ours"`` (it was ours already), or
-            ``"elsewhere"`` (another replica holds it).
+        kind: ``"taken"`` (the lease is ours now), ``"ours"`` (it was ours already),
+            ``"elsewhere"`` (another replica holds it), or ``"restarted"`` (not taken:
+            Redis lost its data since the epoch the claim was made with).
         position: The conversation's stored position (``None``: never handled).
         expires_in: Elsewhere: seconds the holder's lease still runs.
+        epoch: Redis's epoch now.
     """
 
-    kind: Literal["taken", "ours", "elsewhere"]
+    kind: ClaimKind
     position: Position | None
     expires_in: float = 0.0
+    epoch: str = ""
 
 
 class Coordination(Protocol):
@@ -122,6 +128,7 @@ class _Conversation:
         "dropped",
         "held",
         "key",
+        "passed",
         "releasing",
         "start",
         "state",
@@ -142,6 +149,7 @@ class _Conversation:
         self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.watch: Message | None = None  # the furthest message passed by, unhandled
+        self.passed: Position | None = None  # just before the first one passed by
         self.dropped: Position | None = None  # waiting messages dropped: find them again
         self.start: Position | None = None  # a catch-up is due from here
         self.active = 0.0
@@ -257,6 +265,7 @@ class Gate:
         watch = conversation.watch
         if watch is None or position_of(message) >= position_of(watch):
             conversation.watch = message
+        conversation.passed = just_before(message).lesser(conversation.passed)
         if conversation.timer is None and conversation.state == "elsewhere":
             loop = asyncio.get_running_loop()
             conversation.timer = loop.call_at(conversation.until, self._recheck, conversation)
@@ -278,7 +287,8 @@ class Gate:
                 before = just_before(message)
                 dropped = conversation.dropped
                 conversation.dropped = before if dropped is None else dropped.lesser(before)
-                conversation.watch = conversation.watch or message
+                if conversation.watch is None:
+                    conversation.watch = message
                 settle(True)
             self._fleet.report(
                 QueueOverflowError(
@@ -353,7 +363,9 @@ class Gate:
             if claim.position is not None:
                 self.counts.taken_over += 1
             conversation.book = Book(claim.position)
-            start = claim.position  # what the last owner handled: catch up from there
+            # From what the last owner handled; without a position (none was stored: it
+            # died before its first mark), from the first message passed by here.
+            start = claim.position if claim.position is not None else conversation.passed
         else:
             book.lift(claim.position)  # ours all along: nothing to catch up
             start = None
@@ -375,7 +387,7 @@ class Gate:
         conversation.until = self._now() + max(claim.expires_in, 0.001)
         watch = conversation.watch
         if watch is not None and claim.position is not None and claim.position.covers(watch):
-            conversation.watch = None  # answered there
+            conversation.watch = conversation.passed = None  # answered there
         waiting, conversation.waiting = conversation.waiting, collections.deque()
         for _, model, settle in waiting:
             self._pass_by(conversation, model, settle)
@@ -386,7 +398,7 @@ class Gate:
         """Owned now: hand over what was fetched, then what waited, in order."""
         waiting, conversation.waiting = conversation.waiting, collections.deque()
         conversation.state = "owned"
-        conversation.watch = None
+        conversation.watch = conversation.passed = None
         twins = {
             item[1].message.id: index for index, item in enumerate(waiting) if item[2] is not None
         }
@@ -533,6 +545,16 @@ class Gate:
     def holds(self) -> list[str]:
         """Every conversation whose lease is ours (to give away when stopping)."""
         return [c.key for c in self._conversations.values() if c.held]
+
+    def positions(self) -> dict[str, Position]:
+        """What this replica handled, per conversation it keeps a book of (to store again
+        when Redis lost its data)."""
+        found = {}
+        for conversation in self._conversations.values():
+            position = conversation.book.position if conversation.book is not None else None
+            if position is not None:
+                found[conversation.key] = position
+        return found
 
     def state_of(self, conversation_id: str) -> State | None:
         """The gate's state of a conversation (``None``: never met, or forgotten)."""

@@ -11,7 +11,11 @@ Keys, for a group ``G``:
 * ``vilnius:G:pos:<conversation>``: the conversation's `Position` (a hash of ``at`` and
   ``ids``, kept ``position_ttl`` after it last moved);
 * ``vilnius:G:leader``: the token of the replica that does the fleet-wide work (a TTL);
-* ``vilnius:G:released``: a pub/sub channel: the leases a stopping replica gave away.
+* ``vilnius:G:released``: a pub/sub channel: the leases a stopping replica gave away;
+* ``vilnius:G:epoch``: a random value set by the first replica that finds it missing. A
+  Redis that lost its data (restarted without persistence, a failover to a replica that
+  lagged) has a new one: a claim made with the old one is refused (``"restarted"``), so
+  that the replicas wait for the owners to re-assert their leases before claiming.
 
 Every failure to reach Redis is raised as `FleetError` (temporary).
 """
@@ -19,6 +23,7 @@ Every failure to reach Redis is raised as `FleetError` (temporary).
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,33 +34,52 @@ from redis.exceptions import RedisError
 
 from ..errors import FleetError
 from ._book import Position
-from ._gate import Claim
+from ._gate import Claim, ClaimKind
 
 __all__ = ["RedisStore"]
 
 _SEPARATOR = "\n"  # between the ids of a position (ids are never multi-line)
 
-# KEYS: lease, position. ARGV: token, ttl ms.
-# -> {kind (1 ours already, 2 taken now, 0 elsewhere), at, ids, pttl of the holder's lease}
-_CLAIM = """
+# The epoch: KEYS[e] holds it; ARGV[c] is the value set when it is missing.
+_EPOCH = """
+local epoch = redis.call('GET', KEYS[%(e)d])
+if not epoch then
+  epoch = ARGV[%(c)d]
+  redis.call('SET', KEYS[%(e)d], epoch)
+end
+"""
+
+# KEYS: lease, position, epoch. ARGV: token, ttl ms, epoch known, epoch candidate.
+# -> {kind (1 ours already, 2 taken now, 0 elsewhere, 3 the epoch changed: not taken),
+#     at, ids, pttl of the holder's lease, epoch}
+_CLAIM = (
+    _EPOCH % {"e": 3, "c": 4}
+    + """
+if epoch ~= ARGV[3] then
+  return {3, '', '', 0, epoch}
+end
 local owner = redis.call('GET', KEYS[1])
 local at = redis.call('HGET', KEYS[2], 'at') or ''
 local ids = redis.call('HGET', KEYS[2], 'ids') or ''
 if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1, at, ids, 0}
+  return {1, at, ids, 0, epoch}
 elseif owner then
-  return {0, at, ids, redis.call('PTTL', KEYS[1])}
+  return {0, at, ids, redis.call('PTTL', KEYS[1]), epoch}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {2, at, ids, 0}
+return {2, at, ids, 0, epoch}
 """
+)
 
-# KEYS: leases. ARGV: token, ttl ms. -> per lease: 1 renewed, 2 set again (it was gone: Redis
-# lost it), 0 lost (another replica holds it).
-_RENEW = """
-local out = {}
-for i, key in ipairs(KEYS) do
+# KEYS: epoch, leases... ARGV: token, ttl ms, epoch candidate. -> {epoch, per lease: 1 renewed,
+# 2 set again (it was gone: Redis lost it), 0 lost (another replica holds it)}
+_RENEW = (
+    _EPOCH % {"e": 1, "c": 3}
+    + """
+local out = {epoch}
+for i = 2, #KEYS do
+  local key = KEYS[i]
   local owner = redis.call('GET', key)
   if owner == ARGV[1] then
     redis.call('PEXPIRE', key, ARGV[2])
@@ -69,16 +93,20 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+)
 
-# KEYS: leader. ARGV: token, ttl ms. -> 1 leading, 0 another replica leads.
-_LEAD = """
+# KEYS: leader, epoch. ARGV: token, ttl ms, epoch candidate. -> {1 leading / 0 not, epoch}
+_LEAD = (
+    _EPOCH % {"e": 2, "c": 3}
+    + """
 local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] or not owner then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+  return {1, epoch}
 end
-return 0
+return {0, epoch}
 """
+)
 
 # KEYS: position. ARGV: at, ids (separated), ttl ms. The position only moves forward.
 _MARK = """
@@ -118,6 +146,11 @@ return #gone
 """
 
 _BATCH = 500  # keys per script call
+
+
+def _candidate() -> str:
+    """A new epoch, should Redis have none."""
+    return secrets.token_hex(8)
 
 
 def _position(at: Any, ids: Any) -> Position | None:
@@ -184,6 +217,11 @@ class RedisStore:
         """The key of the leader's lease."""
         return f"{self.prefix}leader"
 
+    @property
+    def epoch_key(self) -> str:
+        """The key of the epoch."""
+        return f"{self.prefix}epoch"
+
     def _failed(self, what: str, exc: BaseException) -> FleetError:
         return FleetError(f"Redis at {self.url}: {what} failed: {exc}")
 
@@ -198,38 +236,49 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise self._failed("PING", exc) from exc
 
-    async def claim(self, conversation_id: str) -> Claim:
-        """Take a conversation's lease if nobody holds it (renew it if we do)."""
-        keys = [self.lease_key(conversation_id), self.position_key(conversation_id)]
+    async def claim(self, conversation_id: str, epoch: str) -> Claim:
+        """Take a conversation's lease if nobody holds it (renew it if we do), unless the
+        epoch is no longer ``epoch`` (Redis lost its data: ``"restarted"``)."""
+        keys = [
+            self.lease_key(conversation_id),
+            self.position_key(conversation_id),
+            self.epoch_key,
+        ]
+        args: list[str | int] = [self.token, self._ttl_ms, epoch, _candidate()]
         try:
-            kind, at, ids, pttl = await self._claim(keys=keys, args=[self.token, self._ttl_ms])
+            kind, at, ids, pttl, now = await self._claim(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise self._failed("a claim", exc) from exc
         position = _position(at, ids)
-        if int(kind) == 0:
-            return Claim("elsewhere", position, max(int(pttl), 0) / 1000)
-        return Claim("ours" if int(kind) == 1 else "taken", position)
+        kinds: dict[int, ClaimKind] = {0: "elsewhere", 1: "ours", 2: "taken", 3: "restarted"}
+        return Claim(kinds[int(kind)], position, max(int(pttl), 0) / 1000, str(now))
 
-    async def renew(self, conversation_ids: Sequence[str]) -> dict[str, int]:
-        """Renew these leases: per conversation 1 (renewed), 2 (set again), 0 (lost)."""
+    async def renew(self, conversation_ids: Sequence[str]) -> tuple[str, dict[str, int]]:
+        """Renew these leases (setting those Redis lost again): the epoch, and per
+        conversation 1 (renewed), 2 (set again), 0 (lost: another replica holds it)."""
         results: dict[str, int] = {}
+        epoch = ""
         try:
-            for start in range(0, len(conversation_ids), _BATCH):
+            for start in range(0, max(len(conversation_ids), 1), _BATCH):
                 batch = conversation_ids[start : start + _BATCH]
-                keys = [self.lease_key(cid) for cid in batch]
-                answer = await self._renew(keys=keys, args=[self.token, self._ttl_ms])
-                results.update(zip(batch, (int(value) for value in answer), strict=True))
+                keys = [self.epoch_key, *(self.lease_key(cid) for cid in batch)]
+                answer = await self._renew(keys=keys, args=[self.token, self._ttl_ms, _candidate()])
+                epoch = str(answer[0])
+                results.update(zip(batch, (int(value) for value in answer[1:]), strict=True))
         except (RedisError, OSError) as exc:
             raise self._failed("renewing leases", exc) from exc
-        return results
+        return epoch, results
 
-    async def lead(self) -> bool:
-        """Take or renew the leader's lease; whether this replica leads."""
+    async def lead(self) -> tuple[bool, str]:
+        """Take or renew the leader's lease: whether this replica leads, and the epoch."""
+        keys = [self.leader_key, self.epoch_key]
         try:
-            answer = await self._lead(keys=[self.leader_key], args=[self.token, self._ttl_ms])
-            return int(answer) == 1
+            leading, epoch = await self._lead(
+                keys=keys, args=[self.token, self._ttl_ms, _candidate()]
+            )
         except (RedisError, OSError) as exc:
             raise self._failed("the leader's lease", exc) from exc
+        return int(leading) == 1, str(epoch)
 
     async def mark(self, positions: Mapping[str, Position]) -> None:
         """Store conversations' positions (each only moves forward), in one round trip."""
