@@ -95,19 +95,18 @@ def takeovers(fleet: Fleet, victim: str, since: float) -> list[float]:
     return delays
 
 
-def in_flight(fleet: Fleet, victim: str) -> int:
-    """Replies ``victim`` started and never logged as sent (it died meanwhile)."""
-    started = {
-        line["message"]
-        for line in fleet.lines()
-        if line["replica"] == victim and line["phase"] == "start"
-    }
-    done = {
-        line["message"]
-        for line in fleet.lines()
-        if line["replica"] == victim and line["phase"] == "done"
-    }
-    return len(started - done)
+MARK_WINDOW = 0.05
+"""Seconds after a reply was sent in which a SIGKILL may come before its mark is stored."""
+
+
+def unmarked(fleet: Fleet, victim: str, killed: float | None = None) -> int:
+    """Replies of ``victim`` that may be unmarked: started and never logged as sent (it died
+    meanwhile), or sent less than `MARK_WINDOW` before ``killed``."""
+    lines = [line for line in fleet.lines() if line["replica"] == victim]
+    started = {line["message"] for line in lines if line["phase"] == "start"}
+    done = {line["message"]: float(line["t"]) for line in lines if line["phase"] == "done"}
+    late = {m for m, t in done.items() if killed is not None and killed - t < MARK_WINDOW}
+    return len(started - done.keys()) + len(late)
 
 
 async def test_three_replicas_answer_each_message_once_in_order(
@@ -161,7 +160,7 @@ async def test_a_killed_replica_is_taken_over_within_the_ttl(
         await fleet.until_answered(30)
         tally = await fleet.tally()
         delays = takeovers(fleet, victim, killed)
-        doubled_allowed = 0 if profile == "vilnius" else in_flight(fleet, victim)
+        doubled_allowed = 0 if profile == "vilnius" else unmarked(fleet, victim, killed)
         figure(tally.summary())
         figure(f"takeover of {len(delays)} conversations, max {max(delays):.2f} s")
         assert tally.lost == []
@@ -201,7 +200,7 @@ async def test_a_terminated_replica_drains_and_gives_its_conversations_away(
         assert tally.lost == []
         assert tally.doubled == 0, tally.explain(fleet.lines())
         assert tally.disordered == []
-        assert in_flight(fleet, victim) == 0  # the drain finished every reply
+        assert unmarked(fleet, victim) == 0  # the drain finished every reply
         assert delays
         assert max(delays) <= scaled(1.0)
     finally:
@@ -230,7 +229,8 @@ async def test_a_redis_restart_mid_run_loses_nothing(
         assert tally.disordered == []
         if profile == "vilnius":
             assert tally.doubled == 0  # the replies are keyed: stored once
-        for replica in fleet.replicas:
-            assert "Redis is away" in replica.stderr or "Redis" in replica.stderr
+        for replica in fleet.replicas:  # the outage reported, and the lost data seen
+            assert "Redis is away" in replica.stderr
+            assert "Redis lost its data" in replica.stderr
     finally:
         await fleet.close()
