@@ -21,8 +21,9 @@ from ._connection import Attempt, Listeners
 from ._dispatch import Dispatcher, Overflow
 from ._lifecycle import Lifecycle
 from ._recovery import Recovery, seq_of
-from ._state import ConnectionChange, ConnectionStatus
+from ._state import ConnectionChange, ConnectionState, ConnectionStatus
 from ._subscriptions import EventSubscriptions
+from .errors import StateError
 from .events import Event, Message
 from .manager import ModernWebSocketManager
 from .rest import RestClient
@@ -140,9 +141,21 @@ class ClientBase(Lifecycle, EventSubscriptions):
             poll_interval=poll_interval,
             logger=self._manager.logger,
         )
-        self._fleet = fleet
         if fleet is not None:
-            fleet.attach(self)
+            self._use_fleet(fleet)
+
+    def _use_fleet(self, fleet: Fleet) -> None:
+        """Serve as one replica of ``fleet`` (``fleet=``, or the runner's ``--fleet``).
+
+        Raises:
+            StateError: The client has a fleet already, or connected already.
+        """
+        if self._fleet is not None:
+            raise StateError("this client is a fleet's replica already")
+        if self._manager.state is not ConnectionState.DISCONNECTED:
+            raise StateError("give a client its fleet before it connects")
+        self._fleet = fleet
+        fleet.attach(self)
 
     async def _prepare(self) -> Attempt:
         raise NotImplementedError

@@ -18,6 +18,10 @@ first on the path, as ``python -m`` does), connects, and runs until it is stoppe
   a fleet's Redis that does not answer, a bot that gave up reconnecting: one line, 1.
 * **A target that cannot be imported or is not a client**: one line, 2.
 
+``--fleet redis://...`` (default ``$VILNIUS_FLEET``) runs the bot as one replica of a fleet
+(`vilnius_client.fleet.RedisFleet`, the ``fleet`` extra): any bot, with no change to its
+code; ``--fleet-group`` and ``--lease-ttl`` are the fleet's ``group`` and ``lease_ttl``.
+
 ``--health-port`` serves ``GET /livez`` (200 while the bot runs or reconnects, 503 once it
 gave up) and ``GET /readyz`` (200 while connected and, in a fleet, Redis answers; 503
 otherwise and while draining), each with a JSON body, for an orchestrator's probes.
@@ -43,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from ._client import ClientBase
+from .agent import AgentClient
 from .errors import AuthError, ForbiddenError, VilniusError
 
 __all__ = ["EXIT_FAILED", "EXIT_USAGE", "main", "serve_health"]
@@ -105,6 +110,25 @@ async def make_client(value: Any, target: str) -> ClientBase:
     return value
 
 
+def join_fleet(client: ClientBase, args: argparse.Namespace) -> None:
+    """Make ``client`` a replica of the fleet ``--fleet`` names.
+
+    Raises:
+        _Usage: Not an agent, a fleet already, or the ``fleet`` extra is missing.
+    """
+    if not isinstance(client, AgentClient):
+        raise _Usage("--fleet: only an AgentClient answers customers as a fleet")
+    if client._fleet is not None:
+        raise _Usage(f"--fleet: {args.target} is a fleet's replica already (fleet=)")
+    from .fleet import RedisFleet
+
+    try:
+        fleet = RedisFleet(args.fleet, group=args.fleet_group, lease_ttl=args.lease_ttl)
+    except (ImportError, ValueError) as exc:
+        raise _Usage(f"--fleet: {exc}") from exc
+    client._use_fleet(fleet)
+
+
 def _state(client: ClientBase, draining: bool) -> dict[str, Any]:
     status = client.get_connection_status()
     state: dict[str, Any] = {
@@ -158,6 +182,8 @@ async def run(args: argparse.Namespace) -> int:
     target: str = args.target
     client = await make_client(load(target), target)
     client.manager.close_timeout = args.drain_timeout
+    if args.fleet:
+        join_fleet(client, args)
     if args.metrics:
         from .metrics import instrument
 
@@ -242,15 +268,28 @@ def parser() -> argparse.ArgumentParser:
         "--health-host", default="0.0.0.0", help="address of the health endpoints (%(default)s)"
     )
     command.add_argument(
+        "--fleet",
+        default=os.environ.get("VILNIUS_FLEET") or None,
+        metavar="REDIS_URL",
+        help="run as one replica of a fleet coordinated in this Redis (default: $VILNIUS_FLEET)",
+    )
+    command.add_argument("--fleet-group", help="the fleet's name (default: the agent id)")
+    command.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=10.0,
+        help="seconds a dead replica keeps its conversations (default: %(default)s)",
+    )
+    command.add_argument(
         "--metrics",
         action="store_true",
         help="record metrics in OpenTelemetry's global meter provider (extra: otel)",
     )
     command.add_argument(
         "--log-level",
-        default="info",
         choices=("debug", "info", "warning", "error"),
-        help="the SDK's log level, on stderr (default: %(default)s)",
+        help="log the SDK's messages of this level and above on stderr (default: none; "
+        "the runner's own lines say what happens)",
     )
     return command
 
@@ -261,11 +300,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["run"]:
         arguments = arguments[1:]
     args = parser().parse_args(arguments)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    if args.log_level is not None:
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
     try:
         return asyncio.run(run(args))
     except _Usage as exc:

@@ -28,7 +28,7 @@ from tests.faults.server_process import ServerProcess, free_port
 from tests.faults.timing import scaled
 from vilnius_client import RestClient, Sender
 
-__all__ = ["Fleet", "Replica", "Tally", "start_server"]
+__all__ = ["Fleet", "Replica", "Run", "Tally", "start_server"]
 
 
 async def start_server(tmp_path: Path, profile: str) -> ServerProcess:
@@ -43,6 +43,46 @@ async def start_server(tmp_path: Path, profile: str) -> ServerProcess:
     )
     await process.start()
     return process
+
+
+class Run:
+    """One runner process; its stderr is read line by line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+
+    @classmethod
+    async def start(cls, *args: str, python: tuple[str, ...] = (), **env: str) -> Run:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *(python or ("-m", "vilnius_client.run")),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=example_env(**env),
+            cwd=str(ROOT),
+        )
+        return cls(process)
+
+    async def line(self, containing: str) -> str:
+        assert self.process.stderr is not None
+        async with asyncio.timeout(scaled(20)):
+            while True:
+                raw = await self.process.stderr.readline()
+                if not raw:
+                    raise AssertionError(f"ended without {containing!r}: {self.lines}")
+                self.lines.append(raw.decode())
+                if containing in self.lines[-1]:
+                    return self.lines[-1]
+
+    async def end(self) -> int:
+        assert self.process.stderr is not None
+        async with asyncio.timeout(scaled(20)):
+            rest = await self.process.stderr.read()
+            self.lines.extend(rest.decode().splitlines(keepends=True))
+            return await self.process.wait()
 
 
 @dataclass
@@ -286,7 +326,7 @@ class Fleet:
         doubled_texts: list[str] = []
         disordered: list[str] = []
         async with RestClient(self.server_url) as rest:
-            for conversation_id, sents in by_conversation.items():
+            for conversation_id in by_conversation:
                 stored = (await rest.conversation_messages(conversation_id)).messages
                 if stored and stored[0].seq is None:
                     stored.sort(key=lambda message: message.timestamp)

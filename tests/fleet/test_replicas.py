@@ -59,7 +59,9 @@ def make_fleet(
 async def until(predicate: Callable[[], bool], seconds: float) -> None:
     """Poll a predicate over the replicas' logs every 0.1 s (bounded)."""
     async with asyncio.timeout(scaled(seconds)):
-        while not predicate():
+        while True:
+            if predicate():
+                return
             await asyncio.sleep(0.1)
 
 

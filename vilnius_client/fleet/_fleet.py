@@ -156,6 +156,7 @@ class RedisFleet:
         self.logger = logging.getLogger("vilnius_client.fleet")
         self._store_class = _redis_store()
         self._store: RedisStore | None = None
+        self._group: str | None = None  # the group in use (``group``, or the agent id)
         self._client: ClientBase | None = None
         self._gate: Gate | None = None
         self._redis_up = True
@@ -268,9 +269,12 @@ class RedisFleet:
                 await self._flush()
             if store.prefix and self._gate is not None:
                 given = await store.release(self._gate.holds(), leader=True)
+                self._gate.let_go()
+                self._leader_until = 0.0
                 self.logger.info("gave %d lease(s) away", given)
         except (TimeoutError, FleetError) as exc:
-            self.logger.warning("could not give the leases away (they expire): %s", exc)
+            why = str(exc) or type(exc).__name__
+            self.logger.warning("could not give the leases away (they expire): %s", why)
         finally:
             for task in tasks:
                 task.cancel()
@@ -303,9 +307,8 @@ class RedisFleet:
     def status(self) -> FleetStatus:
         """A snapshot of this replica's place in the fleet."""
         gate = self._gate
-        store = self._store
         return FleetStatus(
-            group=store.prefix.split(":")[1] if store is not None and store.prefix else None,
+            group=self._group,
             replica=self.replica,
             redis=self._redis_up,
             leading=self.leading,
@@ -505,6 +508,7 @@ class RedisFleet:
             if not group:
                 return False
             store.prefix = f"vilnius:{group}:"
+            self._group = group
         return True
 
     def _require_client(self) -> ClientBase:

@@ -556,6 +556,11 @@ class Gate:
                 found[conversation.key] = position
         return found
 
+    def let_go(self) -> None:
+        """Every lease was given away (the replica stops)."""
+        for conversation in self._conversations.values():
+            conversation.held = False
+
     def state_of(self, conversation_id: str) -> State | None:
         """The gate's state of a conversation (``None``: never met, or forgotten)."""
         conversation = self._conversations.get(conversation_id)
