@@ -18,9 +18,11 @@ first on the path, as ``python -m`` does), connects, and runs until it is stoppe
   a fleet's Redis that does not answer, a bot that gave up reconnecting: one line, 1.
 * **A target that cannot be imported or is not a client**: one line, 2.
 
-``--fleet redis://...`` (default ``$VILNIUS_FLEET``) runs the bot as one replica of a fleet
+``--fleet redis://...`` runs the bot as one replica of a fleet
 (`vilnius_client.fleet.RedisFleet`, the ``fleet`` extra): any bot, with no change to its
 code; ``--fleet-group`` and ``--lease-ttl`` are the fleet's ``group`` and ``lease_ttl``.
+Without it, ``$VILNIUS_FLEET`` does the same, unless the bot made its fleet itself (a bot
+with ``fleet=RedisFleet.from_env()`` reads that very variable).
 
 ``--health-port`` serves ``GET /livez`` (200 while the bot runs or reconnects, 503 once it
 gave up) and ``GET /readyz`` (200 while connected and, in a fleet, Redis answers; 503
@@ -184,6 +186,9 @@ async def run(args: argparse.Namespace) -> int:
     client.manager.close_timeout = args.drain_timeout
     if args.fleet:
         join_fleet(client, args)
+    elif os.environ.get("VILNIUS_FLEET") and client._fleet is None:
+        args.fleet = os.environ["VILNIUS_FLEET"]
+        join_fleet(client, args)
     if args.metrics:
         from .metrics import instrument
 
@@ -269,9 +274,9 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--fleet",
-        default=os.environ.get("VILNIUS_FLEET") or None,
         metavar="REDIS_URL",
-        help="run as one replica of a fleet coordinated in this Redis (default: $VILNIUS_FLEET)",
+        help="run as one replica of a fleet coordinated in this Redis (default: $VILNIUS_FLEET,"
+        " unless the bot made its fleet itself, as RedisFleet.from_env() does)",
     )
     command.add_argument("--fleet-group", help="the fleet's name (default: the agent id)")
     command.add_argument(

@@ -4,7 +4,9 @@ It answers every visitor message with ``re: <text>`` (keyed by the message's id,
 reply repeated after a takeover is stored once where the server de-duplicates), and
 appends a JSON line per reply to ``$FLEET_LOG``: ``start`` before the reply is sent,
 ``done`` after. Configured by the environment: ``VILNIUS_URL``, ``VILNIUS_FLEET`` (Redis),
-``FLEET_GROUP``, ``FLEET_TTL``, ``FLEET_PROFILE``, ``FLEET_NAME``, ``FLEET_LOG``.
+``FLEET_GROUP``, ``FLEET_TTL``, ``FLEET_PROFILE``, ``FLEET_NAME``, ``FLEET_LOG``, and
+``FLEET_WORK_MS``: milliseconds of CPU each reply costs before it is sent (the benchmark's
+CPU-bound handler; default none).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from vilnius_client.fleet import RedisFleet
 def bot() -> AgentClient:
     """The replica (a factory: the runner calls it)."""
     ttl = float(os.environ.get("FLEET_TTL", "2"))
+    work = float(os.environ.get("FLEET_WORK_MS", "0")) / 1000
     name = os.environ.get("FLEET_NAME", "replica")
     log = open(os.environ["FLEET_LOG"], "a", buffering=1)  # noqa: SIM115 - lives as long as the bot
     client = AgentClient(
@@ -50,6 +53,8 @@ def bot() -> AgentClient:
         if event.message.sender is not Sender.VISITOR:
             return
         write("start", event)
+        if work:
+            burn(work)
         await client.respond(
             event.conversation_id,
             f"re: {event.message.content}",
@@ -58,3 +63,10 @@ def bot() -> AgentClient:
         write("done", event)
 
     return client
+
+
+def burn(seconds: float) -> None:
+    """Keep the CPU busy (and the event loop blocked) for ``seconds``."""
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass

@@ -213,16 +213,20 @@ class Fleet:
         self.sent: list[Sent] = []
         self._log_files: list[Any] = []
 
-    async def start(self, count: int, *, drain_timeout: float = 5.0) -> list[Replica]:
-        """Start ``count`` replicas and wait until each is ready."""
+    async def start(
+        self, count: int, *, drain_timeout: float = 5.0, **env: str
+    ) -> list[Replica]:
+        """Start ``count`` replicas (``env``: more of the bot's environment) and wait until
+        each is ready."""
         started = [
-            await self._spawn(f"r{len(self.replicas) + i}", drain_timeout) for i in range(count)
+            await self._spawn(f"r{len(self.replicas) + i}", drain_timeout, env)
+            for i in range(count)
         ]
         self.replicas.extend(started)
         await asyncio.gather(*(replica.wait_ready() for replica in started))
         return started
 
-    async def _spawn(self, name: str, drain_timeout: float) -> Replica:
+    async def _spawn(self, name: str, drain_timeout: float, more: dict[str, str]) -> Replica:
         log_path = self.tmp_path / f"{name}.jsonl"
         stderr_path = self.tmp_path / f"{name}.stderr"
         port = free_port()
@@ -236,6 +240,7 @@ class Fleet:
             FLEET_PROFILE=self.profile,
             FLEET_NAME=name,
             FLEET_LOG=str(log_path),
+            **more,
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,

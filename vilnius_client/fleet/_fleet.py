@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._dispatch import DEFAULT_QUEUE_MAXSIZE
 from .._scripts import install_hint
-from .._state import ConnectionChange
+from .._state import ConnectionChange, ConnectionState
 from ..errors import FleetError, StateError
 from ..events import Message
 from ._book import Position
@@ -53,6 +54,12 @@ ENVIRONMENT_VARIABLE = "VILNIUS_FLEET"
 """Where `RedisFleet.from_env` reads the Redis URL."""
 
 _SCHEMES = ("redis://", "rediss://", "unix://")
+
+CLAIM_DEFER = 0.005
+"""Seconds (on average) between two claims of a replica told to wait for a less loaded one."""
+
+CLAIM_ROUNDS = 8
+"""Claims told to wait before a replica takes the lease anyway."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,7 @@ class RedisFleet:
         self.restarts = 0
         self._leader_until = 0.0
         self._wake = asyncio.Event()  # Redis back, or the connection changed
+        self._connected = asyncio.Event()  # the client (re)connected: the keeper runs now
         self._marks: dict[str, Position] = {}
         self._marking: dict[str, Position] = {}
         self._marks_due = asyncio.Event()
@@ -269,6 +277,7 @@ class RedisFleet:
                 await self._flush()
             if store.prefix and self._gate is not None:
                 given = await store.release(self._gate.holds(), leader=True)
+                await store.leave()
                 self._gate.let_go()
                 self._leader_until = 0.0
                 self.logger.info("gave %d lease(s) away", given)
@@ -327,7 +336,9 @@ class RedisFleet:
             if self._redis_up and self._healthy() and self._group_known():
                 if self._epoch is None:
                     try:
-                        self._learn_epoch((await self._require_store().renew([]))[0])
+                        held = self._gate.holding if self._gate is not None else 0
+                        renewal = await self._require_store().renew([], held=held)
+                        self._learn_epoch(renewal.epoch)
                     except FleetError as exc:
                         self.failed(exc)
                     continue
@@ -340,14 +351,28 @@ class RedisFleet:
                     await self._wake.wait()
 
     async def claim(self, conversation_id: str) -> Claim:
-        """Take a conversation's lease if free (after a grace if Redis lost its data)."""
+        """Take a conversation's lease if free (after a grace if Redis lost its data).
+
+        A replica two or more leases ahead of another one is told to wait (Redis counts
+        them, `RedisStore`): it asks again about every `CLAIM_DEFER` seconds, and takes the
+        lease anyway after `CLAIM_ROUNDS` answers (the other may be gone). A burst of new
+        conversations is so spread over the fleet instead of going to whichever replica
+        hears of them first; a replica alone takes them at once.
+        """
         store = self._require_store()
+        rounds = 0
         while True:
-            claim = await store.claim(conversation_id, self._epoch or "")
+            held = self._gate.holding if self._gate is not None else 0
+            force = rounds >= CLAIM_ROUNDS
+            claim = await store.claim(conversation_id, self._epoch or "", held, force=force)
             self._learn_epoch(claim.epoch)
-            if claim.kind != "restarted":
+            if claim.kind == "restarted":
+                await self.ready()
+            elif claim.kind == "deferred":
+                rounds += 1
+                await asyncio.sleep(CLAIM_DEFER * random.uniform(0.5, 1.5))
+            else:
                 return claim
-            await self.ready()
 
     def _learn_epoch(self, epoch: str) -> None:
         """Redis's epoch as just read: a new one means it lost its data (see the module
@@ -426,15 +451,18 @@ class RedisFleet:
                     self._learn_epoch(epoch)
                     self._leader_until = started + self.lease_ttl - self.margin if leading else 0
                     if self._healthy():
-                        epoch, results = await store.renew(gate.held())
-                        self._learn_epoch(epoch)
-                        gate.renewed(results, started)
+                        renewal = await store.renew(gate.held())
+                        self._learn_epoch(renewal.epoch)
+                        gate.renewed(renewal.results, started)
                     await self._give_idle_away(gate, store, loop.time())
                     gate.sweep(loop.time() - self.lease_ttl)
             except FleetError as exc:
                 self.failed(exc)
             delay = self.renew_every if self._redis_up else min(self.renew_every, 0.25)
-            await asyncio.sleep(max(0.0, delay - (loop.time() - started)))
+            self._connected.clear()
+            with contextlib.suppress(TimeoutError):  # connected again: renew (and be known) now
+                async with asyncio.timeout(max(0.0, delay - (loop.time() - started))):
+                    await self._connected.wait()
 
     async def _give_idle_away(self, gate: Gate, store: RedisStore, now: float) -> None:
         idle = gate.idle(now - self.idle_after)
@@ -489,6 +517,8 @@ class RedisFleet:
 
     def _changed(self, change: ConnectionChange) -> None:
         self._wake.set()
+        if change.new is ConnectionState.CONNECTED:
+            self._connected.set()
 
     def _healthy(self) -> bool:
         """Connected, or polling (which only the leader does)."""

@@ -44,7 +44,7 @@ State = Literal["owned", "elsewhere", "pending"]
 _Item = tuple[str, Any, "Settle | None"]
 
 
-ClaimKind = Literal["taken", "ours", "elsewhere", "restarted"]
+ClaimKind = Literal["taken", "ours", "elsewhere", "restarted", "deferred"]
 
 
 @dataclass(frozen=True)
@@ -53,17 +53,20 @@ class Claim:
 
     Attributes:
         kind: ``"taken"`` (the lease is ours now), ``"ours"`` (it was ours already),
-            ``"elsewhere"`` (another replica holds it), or ``"restarted"`` (not taken:
-            Redis lost its data since the epoch the claim was made with).
+            ``"elsewhere"`` (another replica holds it), ``"restarted"`` (not taken:
+            Redis lost its data since the epoch the claim was made with), or
+            ``"deferred"`` (not taken: a replica holding fewer leases may take it).
         position: The conversation's stored position (``None``: never handled).
         expires_in: Elsewhere: seconds the holder's lease still runs.
         epoch: Redis's epoch now.
+        least: The fewest leases another replica holds (-1: none known).
     """
 
     kind: ClaimKind
     position: Position | None
     expires_in: float = 0.0
     epoch: str = ""
+    least: int = -1
 
 
 class Coordination(Protocol):

@@ -12,6 +12,9 @@ Keys, for a group ``G``:
   ``ids``, kept ``position_ttl`` after it last moved);
 * ``vilnius:G:leader``: the token of the replica that does the fleet-wide work (a TTL);
 * ``vilnius:G:released``: a pub/sub channel: the leases a stopping replica gave away;
+* ``vilnius:G:load``: a hash, per replica the leases it holds (counted by its claims and
+  renewals) and when it was last heard of: a replica two or more leases ahead of another
+  is told to wait (``"deferred"``), so that new conversations are spread over the fleet;
 * ``vilnius:G:epoch``: a random value set by the first replica that finds it missing. A
   Redis that lost its data (restarted without persistence, a failover to a replica that
   lagged) has a new one: a claim made with the old one is refused (``"restarted"``), so
@@ -24,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
@@ -36,7 +41,7 @@ from ..errors import FleetError
 from ._book import Position
 from ._gate import Claim, ClaimKind
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "Renewal"]
 
 _SEPARATOR = "\n"  # between the ids of a position (ids are never multi-line)
 
@@ -49,36 +54,84 @@ if not epoch then
 end
 """
 
-# KEYS: lease, position, epoch. ARGV: token, ttl ms, epoch known, epoch candidate.
-# -> {kind (1 ours already, 2 taken now, 0 elsewhere, 3 the epoch changed: not taken),
-#     at, ids, pttl of the holder's lease, epoch}
+# The load: KEYS[l] is the hash of "<leases held> <ms of the last renewal>" per replica
+# (ARGV[1]); ``now`` and ``ttl`` are ms. Forgets replicas silent for 3 TTLs; ``least`` is
+# the fewest leases another replica heard from within 2 TTLs holds (-1: none).
+_LEAST = """
+local least = -1
+local loads = redis.call('HGETALL', KEYS[%(l)d])
+for i = 1, #loads, 2 do
+  local held, at = string.match(loads[i + 1], '^(%%d+) (%%d+)$')
+  if not at or now - tonumber(at) > 3 * ttl then
+    redis.call('HDEL', KEYS[%(l)d], loads[i])
+  elseif loads[i] ~= ARGV[1] and now - tonumber(at) <= 2 * ttl then
+    if least < 0 or tonumber(held) < least then
+      least = tonumber(held)
+    end
+  end
+end
+"""
+
+# KEYS: lease, position, epoch, load. ARGV: token, ttl ms, epoch known, epoch candidate, now ms,
+# leases held, force (1/0). Notes this replica's load: the leases it holds (by its count, or by
+# the claims it took since, whichever is more), one more if it takes this one. A free lease is
+# not taken (4: deferred) by a replica holding two or more leases beyond another one, unless
+# forced.
+# -> {kind (1 ours already, 2 taken now, 0 elsewhere, 3 the epoch changed: not taken,
+#     4 deferred), at, ids, pttl of the holder's lease, epoch, least (see _LEAST)}
 _CLAIM = (
     _EPOCH % {"e": 3, "c": 4}
     + """
+local now = tonumber(ARGV[5])
+local ttl = tonumber(ARGV[2])
+"""
+    + _LEAST % {"l": 4}
+    + """
+local count = tonumber(ARGV[6])
+local mine = redis.call('HGET', KEYS[4], ARGV[1])
+if mine then
+  local counted = tonumber(string.match(mine, '^(%d+) '))
+  if counted and counted > count then
+    count = counted
+  end
+end
+redis.call('HSET', KEYS[4], ARGV[1], count .. ' ' .. ARGV[5])
 if epoch ~= ARGV[3] then
-  return {3, '', '', 0, epoch}
+  return {3, '', '', 0, epoch, least}
 end
 local owner = redis.call('GET', KEYS[1])
 local at = redis.call('HGET', KEYS[2], 'at') or ''
 local ids = redis.call('HGET', KEYS[2], 'ids') or ''
 if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1, at, ids, 0, epoch}
+  return {1, at, ids, 0, epoch, least}
 elseif owner then
-  return {0, at, ids, redis.call('PTTL', KEYS[1]), epoch}
+  return {0, at, ids, redis.call('PTTL', KEYS[1]), epoch, least}
+end
+if ARGV[7] ~= '1' and least >= 0 and count >= least + 2 then
+  return {4, at, ids, 0, epoch, least}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {2, at, ids, 0, epoch}
+redis.call('HSET', KEYS[4], ARGV[1], (count + 1) .. ' ' .. ARGV[5])
+return {2, at, ids, 0, epoch, least}
 """
 )
 
-# KEYS: epoch, leases... ARGV: token, ttl ms, epoch candidate. -> {epoch, per lease: 1 renewed,
-# 2 set again (it was gone: Redis lost it), 0 lost (another replica holds it)}
+# KEYS: epoch, load, leases... ARGV: token, ttl ms, epoch candidate, leases held, now ms.
+# Notes this replica's load (leases held), forgets replicas silent for 3 TTLs.
+# -> {epoch, least (see _LEAST), per lease: 1 renewed, 2 set again (it was gone: Redis lost
+#     it), 0 lost (another replica holds it)}
 _RENEW = (
     _EPOCH % {"e": 1, "c": 3}
     + """
-local out = {epoch}
-for i = 2, #KEYS do
+local now = tonumber(ARGV[5])
+local ttl = tonumber(ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ' ' .. ARGV[5])
+"""
+    + _LEAST % {"l": 2}
+    + """
+local out = {epoch, least}
+for i = 3, #KEYS do
   local key = KEYS[i]
   local owner = redis.call('GET', key)
   if owner == ARGV[1] then
@@ -146,6 +199,26 @@ return #gone
 """
 
 _BATCH = 500  # keys per script call
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """What a renewal found.
+
+    Attributes:
+        epoch: Redis's epoch.
+        least: The fewest leases another replica of the fleet holds (-1: there is none).
+        results: Per conversation: 1 renewed, 2 set again (Redis had lost it), 0 lost.
+    """
+
+    epoch: str
+    least: int
+    results: dict[str, int]
+
+
+def _now_ms() -> int:
+    """This host's clock in epoch ms (replicas silent for long are forgotten by it)."""
+    return int(time.time() * 1000)
 
 
 def _candidate() -> str:
@@ -218,6 +291,11 @@ class RedisStore:
         return f"{self.prefix}leader"
 
     @property
+    def load_key(self) -> str:
+        """The key of the replicas' loads."""
+        return f"{self.prefix}load"
+
+    @property
     def epoch_key(self) -> str:
         """The key of the epoch."""
         return f"{self.prefix}epoch"
@@ -236,38 +314,73 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise self._failed("PING", exc) from exc
 
-    async def claim(self, conversation_id: str, epoch: str) -> Claim:
+    async def claim(
+        self, conversation_id: str, epoch: str, held: int, *, force: bool = False
+    ) -> Claim:
         """Take a conversation's lease if nobody holds it (renew it if we do), unless the
-        epoch is no longer ``epoch`` (Redis lost its data: ``"restarted"``)."""
+        epoch is no longer ``epoch`` (Redis lost its data: ``"restarted"``), or another
+        replica holds fewer leases (``"deferred"``, unless ``force``); ``held``: the
+        leases this replica holds (its load, for the others)."""
         keys = [
             self.lease_key(conversation_id),
             self.position_key(conversation_id),
             self.epoch_key,
+            self.load_key,
         ]
-        args: list[str | int] = [self.token, self._ttl_ms, epoch, _candidate()]
+        args: list[str | int] = [
+            self.token,
+            self._ttl_ms,
+            epoch,
+            _candidate(),
+            _now_ms(),
+            held,
+            1 if force else 0,
+        ]
         try:
-            kind, at, ids, pttl, now = await self._claim(keys=keys, args=args)
+            kind, at, ids, pttl, now, least = await self._claim(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise self._failed("a claim", exc) from exc
         position = _position(at, ids)
-        kinds: dict[int, ClaimKind] = {0: "elsewhere", 1: "ours", 2: "taken", 3: "restarted"}
-        return Claim(kinds[int(kind)], position, max(int(pttl), 0) / 1000, str(now))
+        kinds: dict[int, ClaimKind] = {
+            0: "elsewhere",
+            1: "ours",
+            2: "taken",
+            3: "restarted",
+            4: "deferred",
+        }
+        expires_in = max(int(pttl), 0) / 1000
+        return Claim(kinds[int(kind)], position, expires_in, str(now), int(least))
 
-    async def renew(self, conversation_ids: Sequence[str]) -> tuple[str, dict[str, int]]:
-        """Renew these leases (setting those Redis lost again): the epoch, and per
-        conversation 1 (renewed), 2 (set again), 0 (lost: another replica holds it)."""
+    async def renew(self, conversation_ids: Sequence[str], *, held: int | None = None) -> Renewal:
+        """Renew these leases (setting those Redis lost again) and note this replica's load
+        (``held``, default: as many leases as it renews)."""
         results: dict[str, int] = {}
-        epoch = ""
+        epoch, least = "", -1
+        now = _now_ms()
         try:
             for start in range(0, max(len(conversation_ids), 1), _BATCH):
                 batch = conversation_ids[start : start + _BATCH]
-                keys = [self.epoch_key, *(self.lease_key(cid) for cid in batch)]
-                answer = await self._renew(keys=keys, args=[self.token, self._ttl_ms, _candidate()])
-                epoch = str(answer[0])
-                results.update(zip(batch, (int(value) for value in answer[1:]), strict=True))
+                keys = [self.epoch_key, self.load_key, *(self.lease_key(cid) for cid in batch)]
+                args: list[str | int] = [
+                    self.token,
+                    self._ttl_ms,
+                    _candidate(),
+                    len(conversation_ids) if held is None else held,
+                    now,
+                ]
+                answer = await self._renew(keys=keys, args=args)
+                epoch, least = str(answer[0]), int(answer[1])
+                results.update(zip(batch, (int(value) for value in answer[2:]), strict=True))
         except (RedisError, OSError) as exc:
             raise self._failed("renewing leases", exc) from exc
-        return epoch, results
+        return Renewal(epoch, least, results)
+
+    async def leave(self) -> None:
+        """Take this replica's load off the fleet's (it stops)."""
+        try:
+            await self._redis.hdel(self.load_key, self.token)
+        except (RedisError, OSError) as exc:
+            raise self._failed("leaving", exc) from exc
 
     async def lead(self) -> tuple[bool, str]:
         """Take or renew the leader's lease: whether this replica leads, and the epoch."""
