@@ -213,9 +213,7 @@ class Fleet:
         self.sent: list[Sent] = []
         self._log_files: list[Any] = []
 
-    async def start(
-        self, count: int, *, drain_timeout: float = 5.0, **env: str
-    ) -> list[Replica]:
+    async def start(self, count: int, *, drain_timeout: float = 5.0, **env: str) -> list[Replica]:
         """Start ``count`` replicas (``env``: more of the bot's environment) and wait until
         each is ready."""
         started = [
