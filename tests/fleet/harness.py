@@ -53,7 +53,9 @@ class Run:
         self.lines: list[str] = []
 
     @classmethod
-    async def start(cls, *args: str, python: tuple[str, ...] = (), **env: str) -> Run:
+    async def start(
+        cls, *args: str, python: tuple[str, ...] = (), cwd: Path = ROOT, **env: str
+    ) -> Run:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             *(python or ("-m", "vilnius_client.run")),
@@ -62,7 +64,7 @@ class Run:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             env=example_env(**env),
-            cwd=str(ROOT),
+            cwd=str(cwd),
         )
         return cls(process)
 

@@ -122,6 +122,21 @@ async def test_a_disconnecting_replica_gives_its_conversations_away_at_once(
         await second.client.disconnect()
 
 
+async def test_on_production_a_replica_reads_only_its_conversations_to_catch_up(
+    replicas: list[Replica], deployment: Deployment
+) -> None:
+    if deployment.profile != "lizdeika":
+        pytest.skip("the listing catch-up is production's (by seq elsewhere)")
+    first, second = replicas
+    conversation = "session-fleetread1"
+    await write(first.client, conversation, "hello")
+    await until(lambda: len(everything(replicas)) == 1)
+    owner, other = (first, second) if first.answered.items else (second, first)
+    read = await owner.client._read_missed(conversation)
+    assert "hello" in [m.content for m in read]
+    assert await other.client._read_missed(conversation) == []  # its owner reads it
+
+
 async def test_redis_away_at_the_start_fails_connect(deployment: Deployment) -> None:
     fleet = RedisFleet(f"redis://127.0.0.1:{free_port()}/0", lease_ttl=TTL, start_timeout=0.3)
     bot = deployment.agent("bot", fleet=fleet)
