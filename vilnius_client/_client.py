@@ -180,7 +180,8 @@ class ClientBase(Lifecycle, EventSubscriptions):
 
         What leaving ``async with`` does; the client cannot connect again. Messages
         already received are handed to the handlers first (``close_timeout``), so that
-        the resume position read afterwards covers them.
+        the resume position read afterwards covers them. A fleet's replica then stores
+        what they handled and gives its conversations away (the others take over at once).
         """
         fleet = self._fleet
         try:

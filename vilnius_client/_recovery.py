@@ -22,6 +22,10 @@ the resume position honest (the contract is `vilnius_client._trackers`'):
 * While the socket stays down, a round runs every ``poll_interval`` (the polling
   fallback, after ``fallback_after`` seconds, or at once when the circuit opens).
 
+Events leave through the recovery's `Sink`: the dispatcher, or a fleet's gate in front of it
+(`vilnius_client.fleet`), which passes on the events of the conversations its replica owns
+and settles the others itself; only the fleet's leader polls (``polls``).
+
 How messages are found depends on the server (`Path`): by seq (``GET /api/messages``,
 ``GET /api/conversations/{id}/messages?after=``) or, on production, by message id (the
 conversation listing, then the messages of each conversation that moved). The fetching
