@@ -4,7 +4,9 @@
 ``fanout`` (reference vs thin python-socketio vs Node.js socket.io), ``sdk`` (AgentClient vs a
 raw python-socketio client and the stock Node.js client), ``capacity`` (connections one
 reference server holds, lite and stock clients), ``slow`` (one agent stops reading during a
-burst: the server's memory and the other agents' latency).
+burst: the server's memory and the other agents' latency), ``fleet`` (what a RedisFleet adds per
+message, claim + mark, beside a bot alone; messages per second of 1 vs 3 replicas with a
+CPU-bound handler; needs redis-server).
 Figures are printed, never asserted: compare the ratios, measured in the same run.
 """
 
@@ -15,10 +17,10 @@ import os
 import platform
 import subprocess
 
-from . import capacity, fanout, sdk_overhead, slow_reader
+from . import capacity, fanout, fleet, sdk_overhead, slow_reader
 from ._servers import KINDS, node_available
 
-ALL = ("fanout", "sdk", "capacity", "slow")
+ALL = ("fanout", "sdk", "capacity", "slow", "fleet")
 
 
 def machine() -> str:
@@ -70,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         help="capacity: stock socket.io-client connections (0: skip)",
     )
     parser.add_argument("--sdk-events", type=int, default=20000, help="sdk: events per run")
+    parser.add_argument("--fleet-rate", type=float, default=100.0, help="fleet: messages/s")
+    parser.add_argument("--work-ms", type=float, default=10.0, help="fleet: CPU per reply")
+    parser.add_argument("--burst", type=int, default=1000, help="fleet: messages, throughput")
     args = parser.parse_args(argv)
     unknown = set(args.which) - set(ALL)
     if unknown:
@@ -104,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
             pad=4000,
         )
         print(slow_reader.run(cfg, rounds=args.rounds).report(), flush=True)
+    if "fleet" in which:
+        result = fleet.run(rate=args.fleet_rate, work_ms=args.work_ms, burst=args.burst)
+        print(result.report(), flush=True)
     if "capacity" in which:
         print(capacity.run(args.connections).report(), flush=True)
         if args.stock_connections and node_available():

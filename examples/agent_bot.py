@@ -9,7 +9,10 @@ re-joins the dashboard, and replays the messages stored while it was away (marke
 ``hitl`` mode (in ``autopilot`` the server answers by itself, in ``off`` nobody does).
 
 ``--max-messages N`` stops after N replies and ``--duration S`` after S seconds (both
-bounded runs print a summary line and exit 0).
+bounded runs print a summary line and exit 0). In production, run it with the runner (it
+drains on SIGTERM), as many replicas as you like, each customer answered once:
+
+    VILNIUS_AGENT_KEY=KEY vilnius-bot run examples.agent_bot:bot --fleet redis://HOST:6379/0
 
 A refused key or a server it cannot use ends it with one line (exit status 1); Ctrl-C,
 the way to stop it, with one line (status 0).
@@ -103,6 +106,15 @@ def agent(args: argparse.Namespace) -> AgentClient:
     return AgentClient(
         args.url, agent_id=args.agent_id, agent_key=args.agent_key, resume_file=args.resume_file
     )
+
+
+def bot() -> AgentClient:
+    """The bot for the runner, configured by the environment as the options' defaults:
+    ``vilnius-bot run examples.agent_bot:bot``, and as one replica of a fleet
+    ``vilnius-bot run examples.agent_bot:bot --fleet redis://127.0.0.1:6379/0``."""
+    client = agent(parse_args([]))
+    AutoResponder(client, typing_delay=0.5, max_messages=None)
+    return client
 
 
 async def run(args: argparse.Namespace) -> int:

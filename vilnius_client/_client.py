@@ -4,25 +4,55 @@ A role client is a `ModernWebSocketManager` (the socket), a `RestClient` authent
 like it, and a `Recovery` of its stream, put together: the client serves the manager's
 connection as its session (`vilnius_client._connection.Session`: it prepares each attempt,
 catches up after each, and routes the live events of its stream through the recovery).
+
+A `Fleet` (an agent's ``fleet=``, `vilnius_client.fleet`) is attached once, when the client
+is assembled (it puts its gate in the recovery's `Sink`), started before the first
+connect, told to stop taking events when the client disconnects, and closed after the
+handlers drained (it then stores what they handled and gives its conversations away).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from ._capabilities import ServerCapabilities
 from ._connection import Attempt, Listeners
 from ._dispatch import Dispatcher, Overflow
 from ._lifecycle import Lifecycle
 from ._recovery import Recovery, seq_of
-from ._state import ConnectionChange, ConnectionStatus
+from ._state import ConnectionChange, ConnectionState, ConnectionStatus
 from ._subscriptions import EventSubscriptions
+from .errors import StateError
 from .events import Event, Message
 from .manager import ModernWebSocketManager
 from .rest import RestClient
 
-__all__ = ["ClientBase", "ConnectionOptions"]
+__all__ = ["ClientBase", "ConnectionOptions", "Fleet"]
+
+
+class Fleet(Protocol):
+    """What a client asks of a fleet of replicas (`vilnius_client.fleet.RedisFleet`)."""
+
+    def attach(self, client: ClientBase) -> None:
+        """Serve ``client`` (once, when it is assembled)."""
+        ...
+
+    async def start(self) -> None:
+        """Before the first connect: reach the coordination store."""
+        ...
+
+    def stop(self) -> None:
+        """The client is disconnecting: take no more events."""
+        ...
+
+    async def aclose(self) -> None:
+        """The handlers drained: store what they handled, give the conversations away."""
+        ...
+
+    def reads(self, conversation_id: str) -> bool:
+        """Whether this replica reads the conversation when it catches up by listing."""
+        ...
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -80,6 +110,7 @@ class ClientBase(Lifecycle, EventSubscriptions):
     _rest: RestClient
     _recovery: Recovery[Any]
     _page_size: int
+    _fleet: Fleet | None = None
 
     def _assemble(
         self,
@@ -93,6 +124,7 @@ class ClientBase(Lifecycle, EventSubscriptions):
         poll_interval: float,
         page_size: int,
         options: ConnectionOptions,
+        fleet: Fleet | None = None,
     ) -> None:
         self._rest = rest
         self._page_size = page_size
@@ -109,6 +141,21 @@ class ClientBase(Lifecycle, EventSubscriptions):
             poll_interval=poll_interval,
             logger=self._manager.logger,
         )
+        if fleet is not None:
+            self._use_fleet(fleet)
+
+    def _use_fleet(self, fleet: Fleet) -> None:
+        """Serve as one replica of ``fleet`` (``fleet=``, or the runner's ``--fleet``).
+
+        Raises:
+            StateError: The client has a fleet already, or connected already.
+        """
+        if self._fleet is not None:
+            raise StateError("this client is a fleet's replica already")
+        if self._manager.state is not ConnectionState.DISCONNECTED:
+            raise StateError("give a client its fleet before it connects")
+        self._fleet = fleet
+        fleet.attach(self)
 
     async def _prepare(self) -> Attempt:
         raise NotImplementedError
@@ -124,6 +171,8 @@ class ClientBase(Lifecycle, EventSubscriptions):
     async def connect(self) -> None:
         """Connect (what entering ``async with`` does): see the manager's
         [`connect`][vilnius_client.ModernWebSocketManager.connect] for its bounds."""
+        if self._fleet is not None:
+            await self._fleet.start()
         await self._manager.connect()
 
     async def disconnect(self) -> None:
@@ -131,13 +180,21 @@ class ClientBase(Lifecycle, EventSubscriptions):
 
         What leaving ``async with`` does; the client cannot connect again. Messages
         already received are handed to the handlers first (``close_timeout``), so that
-        the resume position read afterwards covers them.
+        the resume position read afterwards covers them. A fleet's replica then stores
+        what they handled and gives its conversations away (the others take over at once).
         """
+        fleet = self._fleet
         try:
+            if fleet is not None:
+                fleet.stop()
             await self._recovery.aclose()
             await self._manager.disconnect()
         finally:
-            await self._rest.disconnect()
+            try:
+                if fleet is not None:
+                    await fleet.aclose()  # after the drain: what the handlers took is stored
+            finally:
+                await self._rest.disconnect()
 
     async def run_forever(self) -> None:
         """Wait while the client is connected or reconnecting; raise why it gave up.

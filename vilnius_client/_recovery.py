@@ -22,6 +22,10 @@ the resume position honest (the contract is `vilnius_client._trackers`'):
 * While the socket stays down, a round runs every ``poll_interval`` (the polling
   fallback, after ``fallback_after`` seconds, or at once when the circuit opens).
 
+Events leave through the recovery's `Sink`: the dispatcher, or a fleet's gate in front of it
+(`vilnius_client.fleet`), which passes on the events of the conversations its replica owns
+and settles the others itself; only the fleet's leader polls (``polls``).
+
 How messages are found depends on the server (`Path`): by seq (``GET /api/messages``,
 ``GET /api/conversations/{id}/messages?after=``) or, on production, by message id (the
 conversation listing, then the messages of each conversation that moved). The fetching
@@ -38,7 +42,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, Settle
 from ._state import LOST, ConnectionChange, ConnectionState
 from ._trackers import MessageLedger, SeqTracker, Verdict, epoch_ms
 from .errors import ProtocolError, SeqJumpError, StateError, TransportError, VilniusError
@@ -49,6 +53,7 @@ __all__ = [
     "GATE_LIMIT",
     "Path",
     "Recovery",
+    "Sink",
     "replay_all",
     "replay_conversation",
     "replay_conversation_by_id",
@@ -61,6 +66,17 @@ DEFAULT_PAGE_SIZE = 500
 
 GATE_LIMIT = 1_000
 """Live messages of the stream kept while a round is due; past it they are left to the round."""
+
+
+class Sink(Protocol):
+    """Where a client's events go: its dispatcher, or a fleet's gate in front of it
+    (`vilnius_client.fleet`), which settles what it does not hand on."""
+
+    def submit(self, event: str, model: Any, settle: Settle | None = None) -> None: ...
+
+
+def _always() -> bool:
+    return True
 
 
 class Tracker(Protocol):
@@ -150,6 +166,10 @@ class Recovery(Generic[E]):
         self._poll_interval = poll_interval
         self._logger = logger
         self.path: Path | None = None
+        #: Where the events go (see `Sink`); a fleet puts its gate here.
+        self.sink: Sink = dispatcher
+        #: Whether the polling fallback's rounds run here now (a fleet: on its leader only).
+        self.polls: Callable[[], bool] = _always
         self._lock = asyncio.Lock()  # one round at a time
         # Live messages wait in the gate until a round completes: from the start of every
         # attempt (a link's first frames may come before the catch-up) to its catch-up.
@@ -173,11 +193,11 @@ class Recovery(Generic[E]):
         """An event from the link: the stream's go through the tracker, others straight on."""
         path = self.path
         if event != self.event or path is None or not self._applies(model):
-            self._dispatcher.submit(event, model)
+            self.sink.submit(event, model)
             return
         message: Message = model.message
         if not path.tracks(message):
-            self._dispatcher.submit(event, model)
+            self.sink.submit(event, model)
         elif self._gating:
             self._hold(model)
         else:
@@ -204,7 +224,7 @@ class Recovery(Generic[E]):
             if not handled and not self._closed:
                 self._schedule(gated=False)  # dropped untaken: a round finds it again
 
-        self._dispatcher.submit(self.event, model, settle)
+        self.sink.submit(self.event, model, settle)
 
     def _hold(self, model: E) -> None:
         if len(self._gate) >= GATE_LIMIT:
@@ -358,15 +378,17 @@ class Recovery(Generic[E]):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(fallback_after):
                 await self._poll_now.wait()
-        self._set_mode("polling")
         self._logger.warning("socket down: polling the REST API for new messages")
         try:
             while True:
-                try:
-                    async with self._lock:
-                        await self._round(wait=False)
-                except VilniusError as exc:
-                    self._logger.info("poll failed: %s", exc)
+                polling = self.polls()
+                self._set_mode("polling" if polling else "socket")
+                if polling:
+                    try:
+                        async with self._lock:
+                            await self._round(wait=False)
+                    except VilniusError as exc:
+                        self._logger.info("poll failed: %s", exc)
                 await asyncio.sleep(self._poll_interval)
         finally:
             self._set_mode("socket")

@@ -1,9 +1,10 @@
-"""The console scripts ``vilnius-mock-server`` and ``vilnius-sim``.
+"""The console scripts ``vilnius-mock-server``, ``vilnius-sim`` and ``vilnius-bot``.
 
 Each imports its command only when run, so that a command whose optional dependencies are
 not installed says in one line which extra installs them (and exits 2) instead of ending in
 a traceback: ``pip install vilnius-client`` brings the SDK alone, the reference server
-comes with the ``server`` extra and the simulator with ``sim``.
+comes with the ``server`` extra and the simulator with ``sim``; the bot runner needs none
+(a bot's fleet needs ``fleet``, its metrics ``otel``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import importlib
 import sys
 from collections.abc import Callable
 
-__all__ = ["EXTRAS", "MISSING_EXTRA", "install_hint", "mock_server", "sim"]
+__all__ = ["EXTRAS", "MISSING_EXTRA", "bot", "install_hint", "mock_server", "sim"]
 
 EXTRAS: dict[str, str] = {
     "aiosqlite": "server",
     "jwt": "server",
     "pyotp": "server",
     "hdrh": "sim",
+    "redis": "fleet",
+    "opentelemetry": "otel",
 }
 """The top-level module of each optional dependency, and the extra that installs it."""
 
@@ -58,3 +61,8 @@ def mock_server() -> int:
 def sim() -> int:
     """``vilnius-sim``: the load and delivery simulator (extra ``sim``)."""
     return _run("vilnius-sim", "the simulator", "vilnius_client.sim.__main__")
+
+
+def bot() -> int:
+    """``vilnius-bot``: run a bot until SIGTERM (``vilnius-bot run module:attribute``)."""
+    return _run("vilnius-bot", "the bot runner", "vilnius_client.run")

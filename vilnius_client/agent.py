@@ -94,6 +94,7 @@ from .events import (
     SystemMode,
     TypingPayload,
 )
+from .fleet import RedisFleet
 from .rest import RestClient
 
 __all__ = ["AgentClient"]
@@ -146,6 +147,10 @@ class AgentClient(ClientBase, AgentActions):
             ``save_every`` seconds of messages come again). Instead of ``last_seq`` and
             ``last_message_at``.
         save_every: Seconds between two writes of ``resume_file``.
+        fleet: Run this bot as one replica of a fleet
+            ([`RedisFleet`][vilnius_client.fleet.RedisFleet]): each conversation is
+            answered by one replica at a time, each message once across the fleet
+            (the guide: ``docs/guides/fleet.md``). ``None``: a single bot.
         **options: The connection's options
             ([`ConnectionOptions`][vilnius_client.ConnectionOptions]:
             ``reconnection_delay``, ``heartbeat_interval``, ``connect_timeout``, ...),
@@ -181,6 +186,7 @@ class AgentClient(ClientBase, AgentActions):
         page_size: int = DEFAULT_PAGE_SIZE,
         resume_file: str | os.PathLike[str] | None = None,
         save_every: float = 1.0,
+        fleet: RedisFleet | None = None,
         **options: Unpack[ConnectionOptions],
     ) -> None:
         self._resume = None if resume_file is None else ResumeFile(resume_file, url)
@@ -216,6 +222,7 @@ class AgentClient(ClientBase, AgentActions):
             poll_interval=poll_interval,
             page_size=page_size,
             options=options,
+            fleet=fleet,
         )
 
     # ------------------------------------------------------------------
@@ -285,7 +292,7 @@ class AgentClient(ClientBase, AgentActions):
         return Path(
             ledger,
             lambda starting: replay_listing(
-                ledger, self._list_conversations, self._conversation_messages, starting=starting
+                ledger, self._list_conversations, self._read_missed, starting=starting
             ),
             senders=frozenset({Sender.VISITOR}),
             started=at is not None,
@@ -301,6 +308,13 @@ class AgentClient(ClientBase, AgentActions):
 
     async def _list_conversations(self) -> list[Conversation]:
         return (await self._rest.admin_conversations()).conversations
+
+    async def _read_missed(self, conversation_id: str) -> list[Message]:
+        """A listed conversation's messages; in a fleet only those of the conversations
+        this replica reads (its own, and on its leader those nobody owns)."""
+        if self._fleet is not None and not self._fleet.reads(conversation_id):
+            return []
+        return await self._conversation_messages(conversation_id)
 
     def _on_reset(self, position: int, head: int) -> None:
         self._manager.logger.warning(

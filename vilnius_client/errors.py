@@ -5,6 +5,7 @@ Every exception the SDK raises derives from [`VilniusError`][vilnius_client.Viln
 ```text
 VilniusError
 ├── StateError                 the client is not in a state that allows the call
+├── FleetError                 a fleet's Redis could not be reached (temporary)
 ├── TransportError             the link to the server failed (temporary)
 │   ├── NotConnectedError      a send while the socket is down
 │   ├── ConnectionLostError    the socket dropped while a reply was awaited
@@ -69,6 +70,7 @@ __all__ = [
     "ConflictError",
     "ConnectionLostError",
     "DroppedEventError",
+    "FleetError",
     "ForbiddenError",
     "FrameTooLargeError",
     "InternalServerError",
@@ -120,6 +122,19 @@ class VilniusError(Exception):
 
 class StateError(VilniusError):
     """The client is closed, not started, or already started."""
+
+
+class FleetError(VilniusError):
+    """A fleet's coordination store (Redis) could not be reached or failed a command.
+
+    Reported to the error listeners while Redis is away (the replica then takes no new
+    conversation); raised by ``connect()`` when Redis does not answer at the start.
+    """
+
+    @property
+    def temporary(self) -> bool:
+        """Always true: Redis may come back."""
+        return True
 
 
 class TransportError(VilniusError):

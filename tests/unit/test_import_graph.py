@@ -24,7 +24,12 @@ BOTTOM = {
 
 #: The top: nothing of the SDK may import these (but the package itself and its add-ons).
 TOP = {"vilnius_client.agent", "vilnius_client.customer"}
-ADD_ONS = ("vilnius_client.sim", "vilnius_client.testing", "vilnius_client._scripts")
+ADD_ONS = (
+    "vilnius_client.sim",
+    "vilnius_client.testing",
+    "vilnius_client._scripts",
+    "vilnius_client.run",
+)
 
 
 def module_name(path: Path) -> str:
