@@ -3,8 +3,10 @@
 On our server it connects with the agent key ($VILNIUS_AGENT_KEY); on production, where
 agents are users, it logs in with $VILNIUS_EMAIL and $VILNIUS_PASSWORD instead. It keeps
 its place in first-bot.json (or $VILNIUS_RESUME_FILE): restarted, it answers every message
-that came while it was down, once. A refused key and a server it cannot use end it with
-one line and exit status 1; Ctrl-C, the way to stop it, with one line and status 0.
+that came while it was down, once. With $VILNIUS_FLEET=redis://... it runs as one replica
+of a fleet (docs/guides/fleet.md): start it three times, each customer is answered once.
+A refused key and a server it cannot use end it with one line and exit status 1; Ctrl-C,
+the way to stop it, with one line and status 0.
 """
 
 import asyncio
@@ -12,6 +14,7 @@ import os
 import sys
 
 from vilnius_client import AgentClient, AuthError, Event, NewMessageEvent, Sender, VilniusError
+from vilnius_client.fleet import RedisFleet
 
 URL = os.environ.get("VILNIUS_URL", "http://127.0.0.1:3002")
 RESUME_FILE = os.environ.get("VILNIUS_RESUME_FILE", "first-bot.json")
@@ -19,12 +22,17 @@ RESUME_FILE = os.environ.get("VILNIUS_RESUME_FILE", "first-bot.json")
 
 def agent() -> AgentClient:
     """An agent user's login when $VILNIUS_EMAIL is set, else the agent key."""
+    fleet = RedisFleet.from_env()  # one replica of a fleet when $VILNIUS_FLEET is set
     email = os.environ.get("VILNIUS_EMAIL")
     if email:
         password = os.environ.get("VILNIUS_PASSWORD", "")
-        return AgentClient(URL, email=email, password=password, resume_file=RESUME_FILE)
+        return AgentClient(
+            URL, email=email, password=password, resume_file=RESUME_FILE, fleet=fleet
+        )
     key = os.environ.get("VILNIUS_AGENT_KEY")
-    return AgentClient(URL, agent_id="first-bot", agent_key=key, resume_file=RESUME_FILE)
+    return AgentClient(
+        URL, agent_id="first-bot", agent_key=key, resume_file=RESUME_FILE, fleet=fleet
+    )
 
 
 async def main() -> None:
