@@ -13,7 +13,7 @@ async with AgentClient(url, agent_id="bot-1", agent_key=key) as bot:  # our serv
         if event.message.sender is Sender.VISITOR:
             await bot.respond(event.conversation_id, "Hello!")
 
-    await asyncio.Event().wait()
+    await bot.run_forever()
 ```
 
 What the server offers is asked once, when the client starts
