@@ -85,7 +85,9 @@ GLOBAL_KEY = ""
 ROOM_KEY = "\x00room"
 """The ordering key of conversation-room events (``agent-message``, ``agent-typing-status``)."""
 
-_ROOM_EVENTS = (AgentMessageEvent, AgentTypingStatusEvent)
+#: Compared by exact type: `isinstance` on a pydantic model class goes through
+#: ``ABCMeta.__instancecheck__``, a measurable cost per received event.
+_ROOM_EVENTS: frozenset[type] = frozenset((AgentMessageEvent, AgentTypingStatusEvent))
 
 #: Wire name -> (event, model) of every server -> client event.
 _SERVER_EVENTS = {event.value: (event, model) for event, model in SERVER_EVENT_MODELS.items()}
@@ -93,7 +95,7 @@ _SERVER_EVENTS = {event.value: (event, model) for event, model in SERVER_EVENT_M
 
 def conversation_key(model: Any) -> str:
     """The ordering key of an event: its conversation id, `ROOM_KEY`, or `GLOBAL_KEY`."""
-    if isinstance(model, _ROOM_EVENTS):
+    if type(model) in _ROOM_EVENTS:
         return ROOM_KEY
     if isinstance(model, dict):  # an event the SDK has no model for
         key = model.get("conversationId", model.get("conversation_id"))

@@ -69,38 +69,38 @@ def from_epoch_ms(value: int) -> datetime:
 class Positions:
     """Positions admitted and not handled yet (pending), and those dropped unhandled (lost).
 
-    The resume position is capped just below the lowest of either: a restarted
-    client resumes there and receives them again rather than never.
+    The resume position is capped just below the lowest of either: a restarted client
+    resumes there and receives them again rather than never. Each kind is a count per
+    position plus a heap of the positions (pruned lazily), so that the lowest is found in
+    O(1) and a burst of thousands of pending messages costs O(log n) each, not O(n).
     """
 
     def __init__(self) -> None:
-        self._pending: Counter[int] = Counter()
-        self._lost: Counter[int] = Counter()
+        self._pending: dict[int, int] = {}
+        self._lost: dict[int, int] = {}
+        self._pending_heap: list[int] = []
+        self._lost_heap: list[int] = []
 
     def add(self, position: int) -> None:
         """A message at ``position`` was admitted (a lost one found again counts once less)."""
-        self._pending[position] += 1
-        if self._lost[position]:
-            self._remove(self._lost, position)
+        _count_in(self._pending, self._pending_heap, position)
+        if position in self._lost:
+            _count_out(self._lost, position)
 
     def settle(self, position: int, handled: bool) -> None:
         """The message at ``position`` was handled, or dropped unhandled (``handled=False``)."""
-        self._remove(self._pending, position)
+        _count_out(self._pending, position)
         if not handled:
-            self._lost[position] += 1
-
-    @staticmethod
-    def _remove(counter: Counter[int], position: int) -> None:
-        if counter[position] <= 1:
-            del counter[position]
-        else:
-            counter[position] -= 1
+            _count_in(self._lost, self._lost_heap, position)
 
     @property
     def lowest(self) -> int | None:
         """The lowest position pending or lost, if any."""
-        lows = [min(counter) for counter in (self._pending, self._lost) if counter]
-        return min(lows) if lows else None
+        pending = _top(self._pending, self._pending_heap)
+        lost = _top(self._lost, self._lost_heap)
+        if pending is None:
+            return lost
+        return pending if lost is None or pending < lost else lost
 
     def cap(self, newest: int | None) -> int | None:
         """``newest`` capped just below the lowest position pending or lost."""
@@ -109,8 +109,34 @@ class Positions:
             return newest
         return min(newest, lowest - 1)
 
+    def lost_below(self, limit: int) -> bool:
+        """Whether a position below ``limit`` is lost."""
+        lost = _top(self._lost, self._lost_heap)
+        return lost is not None and lost < limit
+
     def __len__(self) -> int:
         return sum(self._pending.values()) + sum(self._lost.values())
+
+
+def _count_in(counts: dict[int, int], heap: list[int], position: int) -> None:
+    count = counts.get(position, 0)
+    if count == 0:
+        heapq.heappush(heap, position)
+    counts[position] = count + 1
+
+
+def _count_out(counts: dict[int, int], position: int) -> None:
+    count = counts.get(position, 0)
+    if count <= 1:
+        counts.pop(position, None)  # its heap entry goes when it reaches the top
+    else:
+        counts[position] = count - 1
+
+
+def _top(counts: dict[int, int], heap: list[int]) -> int | None:
+    while heap and heap[0] not in counts:
+        heapq.heappop(heap)
+    return heap[0] if heap else None
 
 
 class SeqTracker:
@@ -239,9 +265,10 @@ class SeqTracker:
         assert self.high is not None
         assert self.floor is not None
         floor = self.high - self.window
-        lowest = self.book.lowest
-        if lowest is not None:
-            floor = min(floor, lowest - 1)
+        if floor > self.floor:  # only then can the pending and lost hold it back
+            lowest = self.book.lowest
+            if lowest is not None:
+                floor = min(floor, lowest - 1)
         if floor > self.floor:
             self.floor = floor
             heap, seqs = self._heap, self._seqs
@@ -328,7 +355,9 @@ class MessageLedger:
         conversation = self._get(message.conversation_id)
         conversation.recent[message.id] = stamp
         if conversation.lost[stamp]:
-            Positions._remove(conversation.lost, stamp)
+            conversation.lost[stamp] -= 1
+            if not conversation.lost[stamp]:
+                del conversation.lost[stamp]
         self.book.add(stamp)
         if self.high is None or stamp > self.high:
             self.high = stamp
