@@ -200,7 +200,7 @@ class ClientBase(Lifecycle, EventSubscriptions):
         """Wait while the client is connected or reconnecting; raise why it gave up.
 
         What a bot does once its handlers are registered. Returns when
-        [`disconnect`][] is called (from a handler, a signal handler, another task).
+        ``disconnect()`` is called (from a handler, a signal handler, another task).
 
         Raises:
             AuthError: A reconnect's credentials were refused.
