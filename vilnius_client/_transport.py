@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import aiohttp
@@ -216,21 +216,78 @@ class SocketIOTransport:
         return link
 
 
-class SocketIOLink:
-    """One python-socketio connection (a `Link`)."""
+class LinkState:
+    """What every `Link` keeps alike: the replies it awaits, its closing (once), and why.
 
-    def __init__(self, transport: SocketIOTransport, on_event: EventCallback) -> None:
-        self._on_event = on_event
-        self._transports = transport.transports
-        self.max_message_size = transport.max_message_size
+    `abort` fails every reply still awaited with `ConnectionLostError`, so a caller never
+    waits out a timeout on a link known dead.
+    """
+
+    def __init__(self) -> None:
         self._pending: set[asyncio.Future[tuple[Any, ...]]] = set()
-        self._refusal: Any = None
-        self._refused = asyncio.Event()
-        self._accepted = False
         self._closed = asyncio.Event()
         self.close_reason = ""
         self.close_error: VilniusError | None = None
         self.received = 0
+
+    async def _await_reply(
+        self,
+        event: str,
+        within: float,
+        send: Callable[[Callable[..., None]], Awaitable[None]],
+    ) -> tuple[Any, ...]:
+        """``send(acknowledge)``, then wait up to ``within`` s for ``acknowledge(*args)``."""
+        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+        def acknowledge(*args: Any) -> None:
+            self.received += 1
+            if not future.done():
+                future.set_result(args)
+
+        self._pending.add(future)
+        try:
+            await send(acknowledge)
+            try:
+                async with asyncio.timeout(within):
+                    return await future
+            except TimeoutError:
+                raise ReplyTimeoutError(
+                    f"no acknowledgement for {event!r} within {within:g} s"
+                ) from None
+        finally:
+            self._pending.discard(future)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" warning
+            else:
+                future.cancel()
+
+    def abort(self, reason: str) -> None:
+        """Declare the link dead now (the socket itself is torn down by `close`)."""
+        if self._closed.is_set():
+            return
+        self.close_reason = reason
+        self._closed.set()
+        for future in self._pending:
+            if not future.done():
+                future.set_exception(ConnectionLostError(f"connection lost: {reason}"))
+
+    async def wait_closed(self) -> str:
+        """Wait until the link is gone; return the reason."""
+        await self._closed.wait()
+        return self.close_reason
+
+
+class SocketIOLink(LinkState):
+    """One python-socketio connection (a `Link`)."""
+
+    def __init__(self, transport: SocketIOTransport, on_event: EventCallback) -> None:
+        super().__init__()
+        self._on_event = on_event
+        self._transports = transport.transports
+        self.max_message_size = transport.max_message_size
+        self._refusal: Any = None
+        self._refused = asyncio.Event()
+        self._accepted = False
         self.sid: str | None = None
         self.transport: str | None = None
         # A session object, not a factory: python-engineio before 4.12 takes no callable.
@@ -312,44 +369,9 @@ class SocketIOLink:
 
     async def call(self, event: str, data: Any, *, within: float) -> tuple[Any, ...]:
         """Send an event and wait for its acknowledgement (fails at once if the link drops)."""
-        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-
-        def acknowledge(*args: Any) -> None:
-            self.received += 1
-            if not future.done():
-                future.set_result(args)
-
-        self._pending.add(future)
-        try:
-            await self._emit(event, data, acknowledge)
-            try:
-                async with asyncio.timeout(within):
-                    return await future
-            except TimeoutError:
-                raise ReplyTimeoutError(
-                    f"no acknowledgement for {event!r} within {within:g} s"
-                ) from None
-        finally:
-            self._pending.discard(future)
-            if future.done() and not future.cancelled():
-                future.exception()  # retrieved: no "never retrieved" warning
-            else:
-                future.cancel()
-
-    def abort(self, reason: str) -> None:
-        """Declare the link dead now (the socket itself is torn down by `close`)."""
-        if self._closed.is_set():
-            return
-        self.close_reason = reason
-        self._closed.set()
-        for future in self._pending:
-            if not future.done():
-                future.set_exception(ConnectionLostError(f"connection lost: {reason}"))
-
-    async def wait_closed(self) -> str:
-        """Wait until the link is gone; return the reason."""
-        await self._closed.wait()
-        return self.close_reason
+        return await self._await_reply(
+            event, within, lambda acknowledge: self._emit(event, data, acknowledge)
+        )
 
     async def close(self) -> None:
         """Close the socket and release every resource; idempotent, bounded in time."""

@@ -24,35 +24,26 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from vilnius_client._transport import EventCallback
-from vilnius_client.errors import (
-    ConnectionLostError,
-    NotConnectedError,
-    ReplyTimeoutError,
-    VilniusError,
-)
+from vilnius_client._transport import EventCallback, LinkState
+from vilnius_client.errors import NotConnectedError
 
 Answer = Callable[["FakeLink", Any], Any]
 
 
-class FakeLink:
+class FakeLink(LinkState):
     """One fake connection (a `vilnius_client._transport.Link`)."""
 
     def __init__(
         self, transport: FakeTransport, auth: dict[str, Any] | None, on_event: EventCallback
     ) -> None:
+        super().__init__()
         self.server = transport
         self.auth = auth
         self._on_event = on_event
         self.sid: str | None = f"sid-{len(transport.opened) + 1}"
         self.transport: str | None = "fake"
-        self.received = 0
-        self.close_reason = ""
-        self.close_error: VilniusError | None = None
         self.sent: list[tuple[str, Any]] = []
         self.silent = False
-        self._closed = asyncio.Event()
-        self._pending: set[asyncio.Future[tuple[Any, ...]]] = set()
 
     @property
     def connected(self) -> bool:
@@ -87,37 +78,17 @@ class FakeLink:
             answer(self, data)
 
     async def call(self, event: str, data: Any, *, within: float) -> tuple[Any, ...]:
-        if not self.connected:
-            raise NotConnectedError(f"cannot send {event!r}: not connected")
-        self.sent.append((event, data))
-        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-        self._pending.add(future)
-        answer = self.server.answers.get(event)
-        if answer is not None and not self.silent:
-            ack = answer(self, data)
-            if ack is not None:
-                self.received += 1
-                future.set_result((ack,))
-        try:
-            async with asyncio.timeout(within):
-                return await future
-        except TimeoutError:
-            raise ReplyTimeoutError(f"no acknowledgement for {event!r}") from None
-        finally:
-            self._pending.discard(future)
+        async def send(acknowledge: Callable[..., None]) -> None:
+            if not self.connected:
+                raise NotConnectedError(f"cannot send {event!r}: not connected")
+            self.sent.append((event, data))
+            answer = self.server.answers.get(event)
+            if answer is not None and not self.silent:
+                ack = answer(self, data)
+                if ack is not None:
+                    acknowledge(ack)
 
-    def abort(self, reason: str) -> None:
-        if self._closed.is_set():
-            return
-        self.close_reason = reason
-        self._closed.set()
-        for future in self._pending:
-            if not future.done():
-                future.set_exception(ConnectionLostError(f"connection lost: {reason}"))
-
-    async def wait_closed(self) -> str:
-        await self._closed.wait()
-        return self.close_reason
+        return await self._await_reply(event, within, send)
 
     async def close(self) -> None:
         self.abort("closed by the client")
