@@ -182,6 +182,11 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
             return
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class SocketIOTransport:
     """Links made with python-socketio (see the module docstring).
 
@@ -320,6 +325,7 @@ class SocketIOLink(LinkState):
 
     async def open(self, url: str, auth: dict[str, Any] | None, within: float) -> None:
         """Connect within ``within`` seconds (see `Transport.open`)."""
+        connecting: asyncio.Future[None] | None = None
         try:
             async with asyncio.timeout(within):  # one bound for the whole handshake
                 connecting = asyncio.ensure_future(
@@ -331,6 +337,9 @@ class SocketIOLink(LinkState):
                         wait_timeout=within,
                     )
                 )
+                # However this ends (a timeout, a cancellation from outside), its failure
+                # is retrieved: no "Task exception was never retrieved" on standard error.
+                connecting.add_done_callback(_retrieved)
                 refused = asyncio.ensure_future(self._refused.wait())
                 try:
                     # python-socketio before 5.14 waits out wait_timeout after a refusal.
@@ -342,7 +351,7 @@ class SocketIOLink(LinkState):
                     raise socketio.exceptions.ConnectionError("refused")
                 connecting.result()
         except TimeoutError as exc:
-            await self.close()
+            await self._abandon(connecting)
             raise TransportError(f"{url}: no answer within {within:.3g} s") from exc
         except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
             await self.close()
@@ -350,10 +359,18 @@ class SocketIOLink(LinkState):
                 raise refusal_error(self._refusal) from exc
             raise failure_of(url, exc) from exc
         except BaseException:
-            await self.close()
+            await self._abandon(connecting)
             raise
         self.sid = _fastpath.sid_of(self._sio)
         self.transport = _fastpath.transport_of(self._sio)
+
+    async def _abandon(self, connecting: asyncio.Future[None] | None) -> None:
+        """An unfinished handshake is given up: end python-socketio's connect, then close."""
+        try:
+            if connecting is not None and not connecting.done():
+                await _cancel(connecting)
+        finally:
+            await self.close()
 
     async def emit(self, event: str, data: Any) -> None:
         """Send an event without waiting for an acknowledgement."""

@@ -7,6 +7,8 @@ that accepts and never answers. After a first success, the client reconnects for
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,6 +18,7 @@ from aiohttp import web
 
 from mock_server import RunningServer
 from tests.conftest import scaled
+from vilnius_client._transport import SocketIOLink, SocketIOTransport
 from vilnius_client import (
     AgentClient,
     CustomerClient,
@@ -161,3 +164,46 @@ async def test_a_customers_first_send_to_nothing_is_one_error(nothing_listens: s
         with pytest.raises(TransportError, match="connection refused") as raised:
             await customer.send_message("hello?")
     assert raised.value.may_have_acted is False
+
+
+
+@pytest.mark.parametrize("ended_by", ["its timeout", "a cancellation"])
+async def test_a_handshake_given_up_leaves_no_task_behind(ended_by: str) -> None:
+    """python-socketio's connect runs in a task: given up, it is ended and its failure
+    retrieved, not left to print "Task exception was never retrieved" (seen in the demo)."""
+    accepted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        accepted.set()
+
+    server, url = await _peer(accept)
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    before = asyncio.all_tasks()
+    link = SocketIOLink(SocketIOTransport(logger=logging.getLogger("test")), lambda *_: None)
+    try:
+        if ended_by == "its timeout":
+            with pytest.raises(TransportError, match="no answer within"):
+                await link.open(url, None, 0.3)
+        else:
+            opening = asyncio.ensure_future(link.open(url, None, 30))
+            await asyncio.wait_for(accepted.wait(), 5)  # the handshake hangs there
+            opening.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await opening
+        await link.close()
+        left = asyncio.all_tasks() - before - {asyncio.current_task()}
+        if left:
+            await asyncio.wait(left, timeout=5)  # (wait, unlike gather, retrieves nothing)
+        del left
+        gc.collect()
+        await asyncio.sleep(0)  # a loop turn for what the collection reports
+        assert unhandled == []
+    finally:
+        loop.set_exception_handler(None)
+        for writer in held:
+            writer.close()
+        server.close()
