@@ -18,7 +18,6 @@ from aiohttp import web
 
 from mock_server import RunningServer
 from tests.conftest import scaled
-from vilnius_client._transport import SocketIOLink, SocketIOTransport
 from vilnius_client import (
     AgentClient,
     CustomerClient,
@@ -27,6 +26,7 @@ from vilnius_client import (
     TransportError,
     VilniusError,
 )
+from vilnius_client._transport import SocketIOLink, SocketIOTransport
 
 
 @pytest.fixture
