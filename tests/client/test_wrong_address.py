@@ -166,7 +166,6 @@ async def test_a_customers_first_send_to_nothing_is_one_error(nothing_listens: s
     assert raised.value.may_have_acted is False
 
 
-
 @pytest.mark.parametrize("ended_by", ["its timeout", "a cancellation"])
 async def test_a_handshake_given_up_leaves_no_task_behind(ended_by: str) -> None:
     """python-socketio's connect runs in a task: given up, it is ended and its failure
