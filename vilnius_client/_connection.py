@@ -47,7 +47,7 @@ import tenacity
 
 from ._capabilities import ServerCapabilities
 from ._dispatch import Dispatcher
-from ._retry import Backoff, CircuitBreaker
+from ._retry import Backoff, CircuitBreaker, attempt_error
 from ._state import ConnectionChange, ConnectionState, ConnectionStatus, StateMachine
 from ._timestamps import utcnow
 from ._transport import Link, Transport
@@ -441,7 +441,7 @@ class Connection:
             return True
 
         def after(state: tenacity.RetryCallState) -> None:
-            exc = _failure(state)
+            exc = attempt_error(state)
             self.last_error = exc
             self.backoff.fail()
             self.logger.warning("connection attempt failed: %s", exc)
@@ -724,8 +724,3 @@ class Connection:
             elif now - quiet_since >= timeout - step / 100:
                 return False
         return True
-
-
-def _failure(state: tenacity.RetryCallState) -> BaseException | None:
-    outcome = state.outcome
-    return outcome.exception() if outcome is not None else None

@@ -35,6 +35,7 @@ __all__ = [
     "Backoff",
     "CircuitBreaker",
     "RetryListener",
+    "attempt_error",
     "full_jitter",
     "is_retryable",
     "rest_retrying",
@@ -147,7 +148,8 @@ def is_retryable(exc: BaseException, *, idempotent: bool = True) -> bool:
     return idempotent or exc.may_have_acted is False
 
 
-def _failure(retry_state: tenacity.RetryCallState) -> BaseException | None:
+def attempt_error(retry_state: tenacity.RetryCallState) -> BaseException | None:
+    """What the attempt tenacity just ran raised (``None``: it returned, or none ran)."""
     outcome = retry_state.outcome
     return outcome.exception() if outcome is not None else None
 
@@ -160,7 +162,7 @@ class _wait(tenacity.wait.wait_base):
         self.cap = cap
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = _failure(retry_state)
+        exc = attempt_error(retry_state)
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return max(exc.retry_after, 0.0)
         return full_jitter(retry_state.attempt_number, self.base, self.cap)
@@ -173,7 +175,7 @@ class _stop_on_long_retry_after(tenacity.stop.stop_base):
         self.limit = limit
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        exc = _failure(retry_state)
+        exc = attempt_error(retry_state)
         return (
             isinstance(exc, RateLimitedError)
             and exc.retry_after is not None
@@ -204,7 +206,7 @@ def rest_retrying(
     """
 
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:
-        exc = _failure(retry_state)
+        exc = attempt_error(retry_state)
         action = retry_state.next_action
         if listener is not None and exc is not None:
             try:
