@@ -109,11 +109,6 @@ class Positions:
             return newest
         return min(newest, lowest - 1)
 
-    def lost_below(self, limit: int) -> bool:
-        """Whether a position below ``limit`` is lost."""
-        lost = _top(self._lost, self._lost_heap)
-        return lost is not None and lost < limit
-
     def __len__(self) -> int:
         return sum(self._pending.values()) + sum(self._lost.values())
 
