@@ -349,10 +349,8 @@ class MessageLedger:
         stamp = epoch_ms(message.timestamp)
         conversation = self._get(message.conversation_id)
         conversation.recent[message.id] = stamp
-        if conversation.lost[stamp]:
-            conversation.lost[stamp] -= 1
-            if not conversation.lost[stamp]:
-                del conversation.lost[stamp]
+        if stamp in conversation.lost:
+            _count_out(conversation.lost, stamp)
         self.book.add(stamp)
         if self.high is None or stamp > self.high:
             self.high = stamp
