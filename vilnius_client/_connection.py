@@ -50,7 +50,7 @@ from ._dispatch import Dispatcher
 from ._retry import Backoff, CircuitBreaker, attempt_error
 from ._state import ConnectionChange, ConnectionState, ConnectionStatus, StateMachine
 from ._timestamps import utcnow
-from ._transport import Link, Transport
+from ._transport import Link, Transport, cancel_until_done
 from .errors import (
     AuthError,
     ConnectionLostError,
@@ -368,18 +368,10 @@ class Connection:
 
     async def _stop_loop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            # Cancelled again while it runs: an attempt may swallow a cancellation (user
-            # code in a token function, Python 3.11's wait_for racing an answer).
-            for _ in range(_STOP_TRIES):
-                task.cancel()
-                await asyncio.wait((task,), timeout=0.1)
-                if task.done():
-                    break
-            else:
-                self.logger.error("the connection loop ignores its cancellation; left running")
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved
+        # Cancelled again while it runs: an attempt may swallow a cancellation (user code
+        # in a token function, Python 3.11's wait_for racing an answer).
+        if task is not None and not await cancel_until_done(task, tries=_STOP_TRIES, step=0.1):
+            self.logger.error("the connection loop ignores its cancellation; left running")
         if self._first is not None and not self._first.done():
             self._first.set_exception(StateError("disconnected while connecting"))
             self._first.exception()

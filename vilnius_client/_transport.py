@@ -50,6 +50,7 @@ __all__ = [
     "Link",
     "SocketIOTransport",
     "Transport",
+    "cancel_until_done",
     "refusal_error",
 ]
 
@@ -170,21 +171,27 @@ def refusal_error(data: Any) -> TransportError | ServerError:
     return error_from_code(code, f"connection refused: {message}")
 
 
-async def _cancel(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` until it ends (python-socketio's connect on Python 3.11 may swallow a
-    cancellation racing its own wait_for); bounded: left alone after half a second."""
-    for _ in range(10):
-        task.cancel()
-        await asyncio.wait((task,), timeout=0.05)
-        if task.done():
-            if not task.cancelled():
-                task.exception()  # retrieved
-            return
-
-
 def _retrieved(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+async def cancel_until_done(
+    task: asyncio.Future[Any], *, tries: int = 10, step: float = 0.05
+) -> bool:
+    """Cancel ``task`` until it ends, and retrieve its failure; whether it ended.
+
+    A task may swallow a cancellation (python-socketio's connect, or user code, on Python
+    3.11, where ``wait_for`` races an answer): it is cancelled again every ``step`` seconds,
+    ``tries`` times at most, then left alone (by default after half a second).
+    """
+    for _ in range(tries):
+        task.cancel()
+        await asyncio.wait((task,), timeout=step)
+        if task.done():
+            _retrieved(task)
+            return True
+    return False
 
 
 class SocketIOTransport:
@@ -347,7 +354,7 @@ class SocketIOLink(LinkState):
                 finally:
                     refused.cancel()
                 if not connecting.done():
-                    await _cancel(connecting)
+                    await cancel_until_done(connecting)
                     raise socketio.exceptions.ConnectionError("refused")
                 connecting.result()
         except TimeoutError as exc:
@@ -368,7 +375,7 @@ class SocketIOLink(LinkState):
         """An unfinished handshake is given up: end python-socketio's connect, then close."""
         try:
             if connecting is not None and not connecting.done():
-                await _cancel(connecting)
+                await cancel_until_done(connecting)
         finally:
             await self.close()
 
