@@ -202,7 +202,6 @@ class SocketIOTransport:
         transports: Engine.IO transports, the first one used to connect.
         compression: Offer ``permessage-deflate``.
         max_message_size: Largest frame accepted, in bytes (``None``: no limit).
-        paths: The fast paths (default: those in force, `_fastpath.fast_paths`).
     """
 
     def __init__(
@@ -212,13 +211,11 @@ class SocketIOTransport:
         transports: Sequence[str] = ("websocket",),
         compression: bool = False,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-        paths: _fastpath.FastPaths | None = None,
     ) -> None:
         self.logger = logger
         self.transports = list(transports)
         self.compression = compression
         self.max_message_size = max_message_size
-        self.paths = paths
 
     async def open(
         self, url: str, *, auth: dict[str, Any] | None, on_event: EventCallback, within: float
@@ -306,7 +303,7 @@ class SocketIOLink(LinkState):
         # Engine.IO leaves a session it was given open: `close` closes it.
         self._http = aiohttp.ClientSession()
         quiet = _LibraryLogger(transport.logger)
-        paths = self.paths = _fastpath.fast_paths() if transport.paths is None else transport.paths
+        paths = self.paths = _fastpath.fast_paths()
         self._sio = _fastpath.make_client(
             paths,
             fast_event=self._deliver,
