@@ -57,7 +57,7 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 """Largest WebSocket frame a link accepts by default, in bytes (aiohttp's default: 4 MiB)."""
 
-EventCallback = Callable[[str, tuple[Any, ...]], None]
+EventCallback = _fastpath.EventCallback
 """``(event_name, args)``: called for every server event, in arrival order."""
 
 _CLOSE_TIMEOUT = 1.0
