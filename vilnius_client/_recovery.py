@@ -400,11 +400,6 @@ class Recovery(Generic[E]):
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
 
-    async def drain(self) -> None:
-        """Wait for the background rounds under way."""
-        while self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
     async def aclose(self) -> None:
         """Stop polling and any round; idempotent."""
         self._closed = True
