@@ -311,7 +311,7 @@ class HttpBase(Lifecycle):
 
         def parse(response: aiohttp.ClientResponse, body: bytes) -> Download:
             if response.status >= 400:
-                raise _error_from_response(response.status, response, *_decode(response, body))
+                raise _error_from_response(response, body)
             return Download(body, response.headers.get("Content-Type", "application/octet-stream"))
 
         return await self._call(
@@ -511,13 +511,12 @@ def _decode(response: aiohttp.ClientResponse, body: bytes) -> tuple[Any, str]:
 def _parse(
     method: str, path: str, model: type[M], response: aiohttp.ClientResponse, body: bytes
 ) -> M:
+    if response.status >= 400:
+        raise _error_from_response(response, body)
     data, text = _decode(response, body)
-    status = response.status
-    if status >= 400:
-        raise _error_from_response(status, response, data, text)
     if data is None:
         raise ProtocolError(
-            f"{method} {path}: HTTP {status} answer is not JSON: {text[:_BODY_EXCERPT]!r}"
+            f"{method} {path}: HTTP {response.status} answer is not JSON: {text[:_BODY_EXCERPT]!r}"
         )
     try:
         return model.model_validate(data)
@@ -537,9 +536,10 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None  # an HTTP date: rare enough to fall back to our own backoff
 
 
-def _error_from_response(
-    status: int, response: aiohttp.ClientResponse, data: Any, text: str
-) -> ServerError:
+def _error_from_response(response: aiohttp.ClientResponse, body: bytes) -> ServerError:
+    """The `ServerError` of an error answer, from its JSON body (else its text)."""
+    data, text = _decode(response, body)
+    status = response.status
     retry_after = _retry_after(response.headers)
     if isinstance(data, dict) and isinstance(data.get("error"), str | None):
         code = data.get("code")
