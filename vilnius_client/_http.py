@@ -455,10 +455,9 @@ def failure_of(where: str, exc: BaseException) -> TransportError:
     elif isinstance(cause, aiohttp.InvalidURL) or type(cause).__name__ == "NonHttpUrlClientError":
         why, permanent = f"invalid URL: {cause} (it needs http:// or https:// and a host)", True
     elif isinstance(cause, aiohttp.ServerDisconnectedError):
-        why, unsent = "the server closed the connection", False
-        error: TransportError = ConnectionLostError(f"{where}: {why}")
-        error.may_have_acted = True
-        return error
+        lost = ConnectionLostError(f"{where}: the server closed the connection")
+        lost.may_have_acted = True
+        return lost
     elif isinstance(cause, UnicodeError | aiohttp.ClientPayloadError) or _is_bad_http(cause):
         why = "the answer is not HTTP (or not UTF-8): is this a Vilnius server?"
         permanent, unsent = True, False
