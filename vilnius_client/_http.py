@@ -311,7 +311,7 @@ class HttpBase(Lifecycle):
 
         def parse(response: aiohttp.ClientResponse, body: bytes) -> Download:
             if response.status >= 400:
-                raise _error_from_response(response.status, response, *_decode(response, body))
+                raise _error_from_response(response, body)
             return Download(body, response.headers.get("Content-Type", "application/octet-stream"))
 
         return await self._call(
@@ -455,10 +455,9 @@ def failure_of(where: str, exc: BaseException) -> TransportError:
     elif isinstance(cause, aiohttp.InvalidURL) or type(cause).__name__ == "NonHttpUrlClientError":
         why, permanent = f"invalid URL: {cause} (it needs http:// or https:// and a host)", True
     elif isinstance(cause, aiohttp.ServerDisconnectedError):
-        why, unsent = "the server closed the connection", False
-        error: TransportError = ConnectionLostError(f"{where}: {why}")
-        error.may_have_acted = True
-        return error
+        lost = ConnectionLostError(f"{where}: the server closed the connection")
+        lost.may_have_acted = True
+        return lost
     elif isinstance(cause, UnicodeError | aiohttp.ClientPayloadError) or _is_bad_http(cause):
         why = "the answer is not HTTP (or not UTF-8): is this a Vilnius server?"
         permanent, unsent = True, False
@@ -511,13 +510,12 @@ def _decode(response: aiohttp.ClientResponse, body: bytes) -> tuple[Any, str]:
 def _parse(
     method: str, path: str, model: type[M], response: aiohttp.ClientResponse, body: bytes
 ) -> M:
+    if response.status >= 400:
+        raise _error_from_response(response, body)
     data, text = _decode(response, body)
-    status = response.status
-    if status >= 400:
-        raise _error_from_response(status, response, data, text)
     if data is None:
         raise ProtocolError(
-            f"{method} {path}: HTTP {status} answer is not JSON: {text[:_BODY_EXCERPT]!r}"
+            f"{method} {path}: HTTP {response.status} answer is not JSON: {text[:_BODY_EXCERPT]!r}"
         )
     try:
         return model.model_validate(data)
@@ -537,9 +535,10 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None  # an HTTP date: rare enough to fall back to our own backoff
 
 
-def _error_from_response(
-    status: int, response: aiohttp.ClientResponse, data: Any, text: str
-) -> ServerError:
+def _error_from_response(response: aiohttp.ClientResponse, body: bytes) -> ServerError:
+    """The `ServerError` of an error answer, from its JSON body (else its text)."""
+    data, text = _decode(response, body)
+    status = response.status
     retry_after = _retry_after(response.headers)
     if isinstance(data, dict) and isinstance(data.get("error"), str | None):
         code = data.get("code")

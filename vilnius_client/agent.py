@@ -63,7 +63,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal, Unpack, overload
 
-from ._agent_actions import AgentActions
+from ._agent_actions import AgentActions, _me
 from ._auth import AgentLogin, Credentials, TotpSource
 from ._capabilities import ServerCapabilities, ServerKind
 from ._client import ClientBase, ConnectionOptions
@@ -73,7 +73,7 @@ from ._recovery import DEFAULT_PAGE_SIZE, Path, replay_all, replay_listing
 from ._resume import ResumeFile
 from ._state import LOST, ConnectionChange
 from ._trackers import MessageLedger, SeqTracker, epoch_ms, from_epoch_ms
-from .errors import ReplyTimeoutError, StateError
+from .errors import ReplyTimeoutError
 from .events import (
     AgentData,
     AllMessagesResponse,
@@ -436,12 +436,6 @@ class AgentClient(ClientBase, AgentActions):
     # ------------------------------------------------------------------
     # REST
 
-    @property
-    def _me(self) -> str:
-        if self.agent_id is None:
-            raise StateError("the agent id comes from the login: connect first")
-        return self.agent_id
-
     async def respond(
         self,
         conversation_id: str,
@@ -467,7 +461,7 @@ class AgentClient(ClientBase, AgentActions):
         answer = await self._rest.agent_respond(
             conversation_id,
             text,
-            self._me,
+            _me(self),
             used_suggestion=used_suggestion,
             suggestion_action=suggestion_action,
             auto_assign=auto_assign,
@@ -486,7 +480,7 @@ class AgentClient(ClientBase, AgentActions):
         wanted = PersonalStatus(status)
         if wanted is not PersonalStatus.ONLINE:
             wanted = (await self._rest.probe()).away_status
-        return await self._rest.set_personal_status(self._me, wanted)
+        return await self._rest.set_personal_status(_me(self), wanted)
 
     async def get_system_mode(self) -> SystemMode:
         """The system mode (REST)."""
@@ -530,7 +524,7 @@ class AgentClient(ClientBase, AgentActions):
 
     async def assign(self, conversation_id: str, agent_id: str | None = None) -> Conversation:
         """Assign a conversation to ``agent_id`` (default: this agent)."""
-        answer = await self._rest.assign(conversation_id, agent_id or self._me)
+        answer = await self._rest.assign(conversation_id, agent_id or _me(self))
         return answer.conversation
 
     async def bulk_assign(
@@ -542,14 +536,14 @@ class AgentClient(ClientBase, AgentActions):
             The reassignments made, or only their count when the server answers
             with a number (the contract leaves the shape open).
         """
-        answer = await self._rest.bulk_assign(conversation_ids, agent_id or self._me)
+        answer = await self._rest.bulk_assign(conversation_ids, agent_id or _me(self))
         if answer.reassigned is None:  # production: {data: {assignedCount}}
             return int((answer.data or {}).get("assignedCount", 0))
         return answer.reassigned
 
     async def end_conversation(self, conversation_id: str) -> None:
         """End a conversation as this agent."""
-        await self._rest.end_conversation(conversation_id, agent_id=self._me)
+        await self._rest.end_conversation(conversation_id, agent_id=_me(self))
 
 
 def _replayed(message: Message) -> NewMessageEvent:

@@ -669,6 +669,25 @@ class CategoriesUpdatedEvent(ServerEvent):
     categories: list[Any]
 
 
+class TicketCategoryAssignedEvent(ServerEvent):
+    """``ticket:category_assigned`` (production): a conversation got a category (``agents``)."""
+
+    model_config = ConfigDict(alias_generator=None)
+
+    ticket_id: str
+    category_id: str
+    category_name: str | None = None
+
+
+class TicketCategoryRemovedEvent(ServerEvent):
+    """``ticket:category_removed`` (production): a conversation lost its category (``agents``)."""
+
+    model_config = ConfigDict(alias_generator=None)
+
+    ticket_id: str
+    old_category_id: str | None = None
+
+
 SERVER_EVENT_MODELS: Final[dict[Event, type[ServerEvent]]] = {
     Event.NEW_CONVERSATION: NewConversationEvent,
     Event.NEW_MESSAGE: NewMessageEvent,
@@ -684,6 +703,8 @@ SERVER_EVENT_MODELS: Final[dict[Event, type[ServerEvent]]] = {
     Event.AGENT_SENT_MESSAGE: AgentSentMessageEvent,
     Event.CONVERSATION_SEEN_UPDATE: ConversationSeenUpdateEvent,
     Event.CATEGORIES_UPDATED: CategoriesUpdatedEvent,
+    Event.TICKET_CATEGORY_ASSIGNED: TicketCategoryAssignedEvent,
+    Event.TICKET_CATEGORY_REMOVED: TicketCategoryRemovedEvent,
 }
 """The model each server -> client event is parsed into."""
 
@@ -1570,30 +1591,3 @@ class AgentListResponse(WireModel):
     """``GET /api/agents`` and ``GET /api/agents/all``."""
 
     agents: list[AgentData]
-
-
-class TicketCategoryAssignedEvent(ServerEvent):
-    """``ticket:category_assigned`` (production): a conversation got a category (``agents``)."""
-
-    model_config = ConfigDict(alias_generator=None)
-
-    ticket_id: str
-    category_id: str
-    category_name: str | None = None
-
-
-class TicketCategoryRemovedEvent(ServerEvent):
-    """``ticket:category_removed`` (production): a conversation lost its category (``agents``)."""
-
-    model_config = ConfigDict(alias_generator=None)
-
-    ticket_id: str
-    old_category_id: str | None = None
-
-
-SERVER_EVENT_MODELS.update(
-    {
-        Event.TICKET_CATEGORY_ASSIGNED: TicketCategoryAssignedEvent,
-        Event.TICKET_CATEGORY_REMOVED: TicketCategoryRemovedEvent,
-    }
-)

@@ -807,12 +807,11 @@ class RestClient(HttpBase):
 
         ``category_id`` and ``archived`` filter ``total`` only (as production does).
         """
-        params = _dates(start, end)
-        params.update(
-            _query(
-                category_id=category_id,
-                archived=None if archived is None else str(archived).lower(),
-            )
+        params = _dates(
+            start,
+            end,
+            category_id=category_id,
+            archived=None if archived is None else str(archived).lower(),
         )
         return await self.request(
             "GET",
@@ -830,8 +829,7 @@ class RestClient(HttpBase):
         agent_id: str | None = None,
     ) -> AgentStatisticsResponse:
         """``GET /api/statistics/agents``: replies per agent, or one agent's in detail."""
-        params = _dates(start, end)
-        params.update(_query(agentId=agent_id))
+        params = _dates(start, end, agentId=agent_id)
         return await self.request(
             "GET", "/api/statistics/agents", AgentStatisticsResponse, params=params, retry=True
         )
@@ -844,8 +842,7 @@ class RestClient(HttpBase):
         agent_id: str | None = None,
     ) -> SuggestionStatisticsResponse:
         """``GET /api/statistics/ai-suggestions``: how replies used suggestions (``hitl`` only)."""
-        params = _dates(start, end)
-        params.update(_query(agentId=agent_id))
+        params = _dates(start, end, agentId=agent_id)
         return await self.request(
             "GET",
             "/api/statistics/ai-suggestions",
@@ -862,8 +859,7 @@ class RestClient(HttpBase):
         granularity: Granularity | str = Granularity.DAY,
     ) -> TrendStatisticsResponse:
         """``GET /api/statistics/trends``: conversations per day, week or month; busy hours."""
-        params = _dates(start, end)
-        params["granularity"] = str(Granularity(granularity))
+        params = _dates(start, end, granularity=str(Granularity(granularity)))
         return await self.request(
             "GET", "/api/statistics/trends", TrendStatisticsResponse, params=params, retry=True
         )
@@ -915,8 +911,11 @@ DateLike = date | datetime | str
 """A statistics range bound: a date, a datetime (UTC when naive) or an ISO 8601 string."""
 
 
-def _dates(start: DateLike | None, end: DateLike | None) -> dict[str, str | int]:
-    return _query(startDate=_iso(start), endDate=_iso(end))
+def _dates(
+    start: DateLike | None, end: DateLike | None, **fields: str | int | None
+) -> dict[str, str | int]:
+    """A statistics query: the range's bounds, then ``fields`` (those at ``None`` left out)."""
+    return _query(startDate=_iso(start), endDate=_iso(end), **fields)
 
 
 def _iso(value: DateLike | None) -> str | None:
