@@ -167,17 +167,26 @@ class Download:
     content_type: str
 
 
-def request_body(model: type[WireModel], **fields: Any) -> dict[str, Any]:
+def request_body(model: type[WireModel], /, **fields: Any) -> dict[str, Any]:
     """The JSON body of a request model built from ``fields`` (those at ``None`` left out).
+
+    Raises:
+        InvalidPayloadError: ``fields`` do not fit ``model`` (``may_have_acted`` is false).
+    """
+    return wire_body(model, {k: v for k, v in fields.items() if v is not None})
+
+
+def wire_body(model: type[WireModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body of ``model`` validated from ``data`` (a ``None`` in it is sent as ``null``).
 
     Validated as the server validates it, so a bad value fails here, before
     anything is sent.
 
     Raises:
-        InvalidPayloadError: ``fields`` do not fit ``model`` (``may_have_acted`` is false).
+        InvalidPayloadError: ``data`` does not fit ``model`` (``may_have_acted`` is false).
     """
     try:
-        request = model.model_validate({k: v for k, v in fields.items() if v is not None})
+        request = model.model_validate(data)
     except ValidationError as exc:
         error = InvalidPayloadError(
             f"invalid {model.__name__}: {exc.error_count()} error(s)",

@@ -60,6 +60,7 @@ from ._http import (
     check_url,
     correlation,
     request_body,
+    wire_body,
 )
 from ._retry import RetryListener
 from .errors import NotFoundError, ProtocolError
@@ -78,10 +79,8 @@ from .events import (
     BulkArchiveResponse,
     BulkAssignRequest,
     BulkAssignResponse,
-    BulkCategoryOptions,
     BulkCategoryRequest,
     BulkCategoryResponse,
-    BulkCategoryUpdates,
     BulkConversationsRequest,
     CategorizationStatsResponse,
     CategorizeResponse,
@@ -602,12 +601,11 @@ class RestClient(HttpBase):
             NotFoundError: No such conversation or category.
             ForbiddenError: The category is archived.
         """
-        body = CategoryRequest(category_id=category_id).to_wire()
         return await self.request(
             "PATCH",
             f"/api/conversations/{_segment(conversation_id)}/category",
             CategoryAssignment,
-            json_body=body,
+            json_body=wire_body(CategoryRequest, {"category_id": category_id}),
             retry=True,
         )
 
@@ -691,18 +689,19 @@ class RestClient(HttpBase):
             NotFoundError: No such category.
             ForbiddenError: The category is archived (with ``skip_archived``).
         """
-        request = BulkCategoryRequest(
-            ticket_ids=list(conversation_ids),
-            updates=BulkCategoryUpdates(category_id=category_id),
-            options=BulkCategoryOptions(
-                skip_archived=skip_archived, continue_on_error=continue_on_error
-            ),
+        body = wire_body(
+            BulkCategoryRequest,
+            {
+                "ticket_ids": list(conversation_ids),
+                "updates": {"category_id": category_id},
+                "options": {"skip_archived": skip_archived, "continue_on_error": continue_on_error},
+            },
         )
         return await self.request(
             "PATCH",
             "/api/admin/conversations/bulk-category",
             BulkCategoryResponse,
-            json_body=request.to_wire(),
+            json_body=body,
             retry=True,
         )
 

@@ -178,6 +178,21 @@ async def test_conversation_actions(prod: RunningServer, bot: Agent) -> None:
         await bot.rest.categorize(conversation)
 
 
+async def test_a_bad_category_request_is_refused_before_sending(
+    prod: RunningServer, bot: Agent
+) -> None:
+    conversation = await _customer_asks(prod.url, "Which category?")
+    for call in (
+        bot.rest.set_category(conversation, ""),
+        bot.rest.bulk_set_category([], None),
+        bot.rest.bulk_set_category([conversation], ""),
+    ):
+        with pytest.raises(InvalidPayloadError) as refused:
+            await call
+        assert refused.value.may_have_acted is False
+    assert (await bot.rest.categorization_stats()).data.categorized == 0
+
+
 async def test_categorisation_answers_400_after_categorising(
     prod: RunningServer, bot: Agent
 ) -> None:
