@@ -32,13 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SUGGESTION",
-    "SETTINGS_KEY",
     "CategorySeed",
     "ProductionSettings",
     "TemplateSeed",
     "load_production_settings",
     "seed_production",
-    "settings_of",
 ]
 
 DEFAULT_SUGGESTION = "Thanks for reaching out! An agent will look at your question shortly."
@@ -223,12 +221,8 @@ def load_production_settings(path: str | Path) -> ProductionSettings:
         raise ValueError(f"{path}: {exc}") from None
 
 
-SETTINGS_KEY = "production_settings"
-"""Where the settings in force are kept in the database's ``meta`` table."""
-
-
 def seed_production(store: Store, settings: ProductionSettings) -> None:
-    """Create (or update) the settings' categories and templates; keep the settings in force.
+    """Create (or update) the settings' categories and templates.
 
     Runs inside a store transaction at start. Seeded entries are created by the first
     admin user (else the first user, else ``system``), as production's are by an admin.
@@ -246,18 +240,3 @@ def seed_production(store: Store, settings: ProductionSettings) -> None:
         )
     for template in settings.templates:
         store.templates.put(template.title, template.content, creator_id, template.active)
-    store.settings.set(SETTINGS_KEY, settings.to_json())
-
-
-_cache: dict[str, ProductionSettings] = {}
-
-
-def settings_of(store: Store) -> ProductionSettings:
-    """The settings in force (those seeded at start; the defaults before any)."""
-    text = store.settings.get(SETTINGS_KEY)
-    if text is None:
-        return ProductionSettings()
-    found = _cache.get(text)
-    if found is None:
-        found = _cache[text] = ProductionSettings.from_dict(json.loads(text))
-    return found

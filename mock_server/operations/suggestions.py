@@ -14,7 +14,7 @@ from typing import Any
 from vilnius_client.events import Conversation, Message, Sender, format_timestamp, utcnow
 
 from ..hub import Hub
-from ..production_settings import DEFAULT_SUGGESTION, settings_of
+from ..production_settings import DEFAULT_SUGGESTION
 
 __all__ = [
     "AI_SUGGESTION",
@@ -72,7 +72,7 @@ def context_of(history: list[Message], latest: str | None = None) -> str:
 
 def ai_suggestion(hub: Hub, context: str) -> dict[str, Any]:
     """What production's AI service answers when it falls back (no provider here)."""
-    text = settings_of(hub.store).suggestion(context)
+    text = hub.production.suggestion(context)
     return {
         "response": text,
         "debugInfo": {

@@ -23,7 +23,6 @@ from vilnius_client.events import (
 
 from ..errors import ServiceError, fail
 from ..hub import Hub
-from ..production_settings import settings_of
 from ..rooms import AGENTS_ROOM
 from ..store.catalog import Category
 
@@ -310,7 +309,7 @@ async def categorize(hub: Hub, conversation_id: str) -> dict[str, Any]:
     ``ws.broadcastToAgents is not a function`` *with the category stored* and no event
     sent; so does this.
     """
-    settings = settings_of(hub.store)
+    settings = hub.production
     async with hub.transaction():
         conversation = hub.store.conversations.get(conversation_id)
         state = hub.store.tickets.get(conversation_id)

@@ -27,7 +27,6 @@ from aiohttp import BodyPartReader, MultipartReader, web
 
 from ..errors import ServiceError
 from ..hub import Hub
-from ..production_settings import settings_of
 from ..ratelimit import FixedWindow, RateLimit
 from ..wirejson import json_response
 from .express import client_ip, fail, limited, read_body
@@ -137,7 +136,7 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
             },
         )
         user = optional_jwt_user(hub, request)
-        limit = settings_of(hub.store).max_upload_bytes
+        limit = hub.production.max_upload_bytes
         if request.content_type.startswith("multipart/"):
             fields, file = await _read_upload(request, limit)
         else:
