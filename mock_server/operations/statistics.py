@@ -95,8 +95,8 @@ def _user_name(hub: Hub, agent_id: str) -> tuple[str, str | None]:
     user = hub.store.users.get(agent_id)
     if user is None:
         return "Unknown", None
-    first, _, last = user.name.partition(" ")
-    return f"{first} {last}", user.email
+    public = user.public()
+    return f"{public['first_name']} {public['last_name']}", user.email
 
 
 def _message_counts(records: list[StatisticsRecord], hub: Hub) -> list[dict[str, Any]]:
