@@ -129,30 +129,6 @@ class ProductionSettings:
         """The suggestion for a conversation context, chosen as production's fallback is."""
         return self.suggestions[len(context) % len(self.suggestions)]
 
-    def to_json(self) -> str:
-        """The settings as ``load_production_settings`` reads them."""
-        return json.dumps(
-            {
-                "suggestions": list(self.suggestions),
-                "categories": [
-                    {
-                        "name": c.name,
-                        "description": c.description,
-                        "color": c.color,
-                        "archived": c.archived,
-                    }
-                    for c in self.categories
-                ],
-                "templates": [
-                    {"title": t.title, "content": t.content, "active": t.active}
-                    for t in self.templates
-                ],
-                "categorizationIdleMinutes": self.categorization_idle_minutes,
-                "categorizationMinMessages": self.categorization_min_messages,
-                "maxUploadMb": self.max_upload_mb,
-            }
-        )
-
     @classmethod
     def from_dict(cls, data: Any) -> ProductionSettings:
         """Build settings from the JSON object of a settings file.
