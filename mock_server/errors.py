@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from vilnius_client.events import ErrorCode
 
-__all__ = ["HTTP_STATUS", "ServiceError", "validation_details"]
+__all__ = ["HTTP_STATUS", "ServiceError", "fail", "validation_details"]
 
 HTTP_STATUS: dict[str, int] = {
     ErrorCode.INVALID_PAYLOAD: 400,
@@ -54,6 +54,18 @@ class ServiceError(Exception):
         self.status = status or HTTP_STATUS.get(self.code, 400)
         self.body = body
         self.headers = headers or {}
+
+
+def fail(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> ServiceError:
+    """A refusal answered with ``status`` and exactly ``body`` (production's own shapes)."""
+    code = {400: ErrorCode.INVALID_PAYLOAD, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN}
+    return ServiceError(
+        code.get(status, ErrorCode.INTERNAL if status >= 500 else ErrorCode.NOT_FOUND),
+        str(body.get("error", "")),
+        status=status,
+        body=body,
+        headers=headers,
+    )
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ from .auth import ANONYMOUS, OPEN, Identity, TokenSigner
 from .console.feed import Feed
 from .errors import ServiceError
 from .faults import Faults
+from .production_settings import ProductionSettings
 from .profile import VILNIUS, Profile
 from .rooms import AGENTS_ROOM
 from .store import AgentRecord, Store
@@ -79,6 +80,8 @@ class Hub:
         faults: The test hooks.
         profile: Which server to play (``mock_server.profile``).
         jwt: Issues the JWTs of agent users (profile ``lizdeika``).
+        production: What stands in for production's admin data and AI provider (profile
+            ``lizdeika``; the defaults when ``None``).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Hub:
         faults: Faults,
         profile: Profile = VILNIUS,
         jwt: JwtIssuer | None = None,
+        production: ProductionSettings | None = None,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -99,6 +103,7 @@ class Hub:
         self.faults = faults
         self.profile = profile
         self.jwt = jwt
+        self.production = production or ProductionSettings()
         self.transport: Transport | None = None
         self.feed = Feed()
         """What the browser console shows (``mock_server.console``); idle unless one is open."""

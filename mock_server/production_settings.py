@@ -32,13 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SUGGESTION",
-    "SETTINGS_KEY",
     "CategorySeed",
     "ProductionSettings",
     "TemplateSeed",
     "load_production_settings",
     "seed_production",
-    "settings_of",
 ]
 
 DEFAULT_SUGGESTION = "Thanks for reaching out! An agent will look at your question shortly."
@@ -131,30 +129,6 @@ class ProductionSettings:
         """The suggestion for a conversation context, chosen as production's fallback is."""
         return self.suggestions[len(context) % len(self.suggestions)]
 
-    def to_json(self) -> str:
-        """The settings as ``load_production_settings`` reads them."""
-        return json.dumps(
-            {
-                "suggestions": list(self.suggestions),
-                "categories": [
-                    {
-                        "name": c.name,
-                        "description": c.description,
-                        "color": c.color,
-                        "archived": c.archived,
-                    }
-                    for c in self.categories
-                ],
-                "templates": [
-                    {"title": t.title, "content": t.content, "active": t.active}
-                    for t in self.templates
-                ],
-                "categorizationIdleMinutes": self.categorization_idle_minutes,
-                "categorizationMinMessages": self.categorization_min_messages,
-                "maxUploadMb": self.max_upload_mb,
-            }
-        )
-
     @classmethod
     def from_dict(cls, data: Any) -> ProductionSettings:
         """Build settings from the JSON object of a settings file.
@@ -223,12 +197,8 @@ def load_production_settings(path: str | Path) -> ProductionSettings:
         raise ValueError(f"{path}: {exc}") from None
 
 
-SETTINGS_KEY = "production_settings"
-"""Where the settings in force are kept in the database's ``meta`` table."""
-
-
 def seed_production(store: Store, settings: ProductionSettings) -> None:
-    """Create (or update) the settings' categories and templates; keep the settings in force.
+    """Create (or update) the settings' categories and templates.
 
     Runs inside a store transaction at start. Seeded entries are created by the first
     admin user (else the first user, else ``system``), as production's are by an admin.
@@ -246,18 +216,3 @@ def seed_production(store: Store, settings: ProductionSettings) -> None:
         )
     for template in settings.templates:
         store.templates.put(template.title, template.content, creator_id, template.active)
-    store.settings.set(SETTINGS_KEY, settings.to_json())
-
-
-_cache: dict[str, ProductionSettings] = {}
-
-
-def settings_of(store: Store) -> ProductionSettings:
-    """The settings in force (those seeded at start; the defaults before any)."""
-    text = store.settings.get(SETTINGS_KEY)
-    if text is None:
-        return ProductionSettings()
-    found = _cache.get(text)
-    if found is None:
-        found = _cache[text] = ProductionSettings.from_dict(json.loads(text))
-    return found

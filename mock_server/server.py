@@ -124,6 +124,7 @@ class RunningServer:
             faults=self.faults,
             profile=PROFILES[self.config.profile],
             jwt=JwtIssuer(jwt_secret, self.config.access_token_ttl, self.config.refresh_token_ttl),
+            production=self.config.production,
         )
         return self._hub
 

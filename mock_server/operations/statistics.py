@@ -15,6 +15,7 @@ from typing import Any
 from vilnius_client.events import Message, SystemMode, format_timestamp, utcnow
 
 from ..hub import Hub
+from ..store.schema import read_timestamp
 from ..store.statistics import StatisticsRecord
 
 __all__ = [
@@ -95,8 +96,8 @@ def _user_name(hub: Hub, agent_id: str) -> tuple[str, str | None]:
     user = hub.store.users.get(agent_id)
     if user is None:
         return "Unknown", None
-    first, _, last = user.name.partition(" ")
-    return f"{first} {last}", user.email
+    public = user.public()
+    return f"{public['first_name']} {public['last_name']}", user.email
 
 
 def _message_counts(records: list[StatisticsRecord], hub: Hub) -> list[dict[str, Any]]:
@@ -271,7 +272,7 @@ async def trends(hub: Hub, start: datetime, end: datetime, granularity: str) -> 
     for _, sender, timestamp in await hub.store.message_statistics.messages_between(start, end):
         if sender not in ("agent", "visitor"):
             continue
-        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        when = read_timestamp(timestamp)
         hours[when.hour] += 1
         days[(when.weekday() + 1) % 7] += 1
     return {

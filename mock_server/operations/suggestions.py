@@ -14,10 +14,8 @@ from typing import Any
 from vilnius_client.events import Conversation, Message, Sender, format_timestamp, utcnow
 
 from ..hub import Hub
-from ..production_settings import DEFAULT_SUGGESTION, settings_of
 
 __all__ = [
-    "AI_SUGGESTION",
     "MANUAL_SUGGESTION",
     "PENDING_WITHOUT_AGENT",
     "PENDING_WITH_AGENT",
@@ -29,9 +27,6 @@ __all__ = [
     "latest_pending",
     "pending_suggestion",
 ]
-
-AI_SUGGESTION = DEFAULT_SUGGESTION
-"""The suggestion text of profile ``lizdeika`` unless its settings name others."""
 
 PENDING_WITH_AGENT = "[Message pending agent response - AI suggestion available]"
 PENDING_WITHOUT_AGENT = "[No agents online - Message awaiting assignment]"
@@ -72,7 +67,7 @@ def context_of(history: list[Message], latest: str | None = None) -> str:
 
 def ai_suggestion(hub: Hub, context: str) -> dict[str, Any]:
     """What production's AI service answers when it falls back (no provider here)."""
-    text = settings_of(hub.store).suggestion(context)
+    text = hub.production.suggestion(context)
     return {
         "response": text,
         "debugInfo": {

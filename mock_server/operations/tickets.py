@@ -21,9 +21,8 @@ from vilnius_client.events import (
     utcnow,
 )
 
-from ..errors import ServiceError
+from ..errors import ServiceError, fail
 from ..hub import Hub
-from ..production_settings import settings_of
 from ..rooms import AGENTS_ROOM
 from ..store.catalog import Category
 
@@ -40,13 +39,6 @@ __all__ = [
     "ticket_numbers",
     "unassign",
 ]
-
-
-def _fail(status: int, body: dict[str, Any]) -> ServiceError:
-    code = {400: ErrorCode.INVALID_PAYLOAD, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND}
-    return ServiceError(
-        code.get(status, ErrorCode.INTERNAL), str(body.get("error", "")), status=status, body=body
-    )
 
 
 def ticket_numbers(conversations: list[Conversation]) -> dict[str, tuple[int, str]]:
@@ -117,7 +109,7 @@ async def unassign(hub: Hub, conversation_id: str) -> dict[str, Any]:
     async with hub.transaction():
         conversation = hub.store.conversations.get(conversation_id)
         if conversation is None:
-            raise _fail(404, {"error": "Conversation not found"})
+            raise fail(404, {"error": "Conversation not found"})
         view = await conversation_view(hub, conversation)
         hub.store.conversations.assign(conversation.id, None)
     return {"success": True, "conversation": {**view, "assignedAgent": None, "assignedAt": None}}
@@ -131,7 +123,7 @@ async def archive(hub: Hub, conversation_ids: list[Any], archived: bool) -> int:
     """
     if not all(isinstance(c, str) for c in conversation_ids):
         verb = "archive" if archived else "unarchive"
-        raise _fail(500, {"error": f"Failed to {verb} conversations"})
+        raise fail(500, {"error": f"Failed to {verb} conversations"})
     count = 0
     async with hub.transaction():
         for conversation_id in dict.fromkeys(conversation_ids):
@@ -148,7 +140,7 @@ async def archive(hub: Hub, conversation_ids: list[Any], archived: bool) -> int:
 def _category(hub: Hub, category_id: Any, failure: str) -> Category | None:
     """``categoryService.getCategoryById``: a non-string id fails the query (500)."""
     if not isinstance(category_id, str):
-        raise _fail(500, {"error": failure})
+        raise fail(500, {"error": failure})
     return hub.store.categories.get(category_id)
 
 
@@ -169,15 +161,15 @@ async def set_category(hub: Hub, conversation_id: str, body: dict[str, Any]) -> 
     """``assignCategory`` (:868): set or (``category_id: null``) remove a category by hand."""
     async with hub.transaction():
         if hub.store.conversations.get(conversation_id) is None:
-            raise _fail(404, {"error": "Conversation not found"})
+            raise fail(404, {"error": "Conversation not found"})
         old = hub.store.tickets.get(conversation_id).category_id
         category = None
         if body.get("category_id", ...) is not None:
             category = _category(hub, body.get("category_id"), "Failed to assign category")
             if category is None:
-                raise _fail(404, {"error": "Category not found"})
+                raise fail(404, {"error": "Category not found"})
             if category.is_archived:
-                raise _fail(403, {"error": "Cannot assign archived category"})
+                raise fail(403, {"error": "Cannot assign archived category"})
         hub.store.tickets.update(
             conversation_id,
             category_id=category.id if category else None,
@@ -202,9 +194,9 @@ async def bulk_set_category(hub: Hub, body: dict[str, Any]) -> dict[str, Any]:
     """
     ids, updates = body.get("ticket_ids"), body.get("updates")
     if not isinstance(ids, list) or not ids:
-        raise _fail(400, {"error": "ticket_ids array is required"})
+        raise fail(400, {"error": "ticket_ids array is required"})
     if not isinstance(updates, dict | list):
-        raise _fail(400, {"error": "updates object is required"})
+        raise fail(400, {"error": "updates object is required"})
     given = body.get("options")
     options: dict[str, Any] = given if isinstance(given, dict) else {}
     wanted = updates.get("category_id", ...) if isinstance(updates, dict) else ...
@@ -216,9 +208,9 @@ async def bulk_set_category(hub: Hub, body: dict[str, Any]) -> dict[str, Any]:
         if wanted is not ... and wanted is not None:
             category = _category(hub, wanted, "Failed to assign categories")
             if category is None:
-                raise _fail(404, {"error": "Category not found"})
+                raise fail(404, {"error": "Category not found"})
             if category.is_archived and skip_archived:
-                raise _fail(403, {"error": "Cannot assign archived category"})
+                raise fail(403, {"error": "Cannot assign archived category"})
         for ticket_id in ids:
             if not isinstance(ticket_id, str) or hub.store.conversations.get(ticket_id) is None:
                 result["failed"].append({"ticket_id": ticket_id, "error": "Conversation not found"})
@@ -252,10 +244,10 @@ async def set_category_override(
     Turning it off also forgets how the category was chosen (``category_metadata``).
     """
     if not isinstance(manual_override, bool):
-        raise _fail(400, {"error": "manual_override must be a boolean value"})
+        raise fail(400, {"error": "manual_override must be a boolean value"})
     async with hub.transaction():
         if hub.store.conversations.get(conversation_id) is None:
-            raise _fail(
+            raise fail(
                 500,
                 {
                     "success": False,
@@ -317,7 +309,7 @@ async def categorize(hub: Hub, conversation_id: str) -> dict[str, Any]:
     ``ws.broadcastToAgents is not a function`` *with the category stored* and no event
     sent; so does this.
     """
-    settings = settings_of(hub.store)
+    settings = hub.production
     async with hub.transaction():
         conversation = hub.store.conversations.get(conversation_id)
         state = hub.store.tickets.get(conversation_id)

@@ -13,11 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from vilnius_client.events import ErrorCode
-
 from .. import jstext
 from ..encoders import production_error
-from ..errors import ServiceError
+from ..errors import ServiceError, fail
 from ..ratelimit import FixedWindow
 from ..storable import PROBLEM, unstorable_body
 
@@ -28,18 +26,6 @@ _UUID = jstext.regex(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", ignore_case=True
 )
 _SESSION = jstext.regex(r"session-[a-z0-9]+", ignore_case=True)
-
-
-def fail(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> ServiceError:
-    """A refusal answered with ``status`` and exactly ``body``."""
-    code = {400: ErrorCode.INVALID_PAYLOAD, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN}
-    return ServiceError(
-        code.get(status, ErrorCode.INTERNAL if status >= 500 else ErrorCode.NOT_FOUND),
-        str(body.get("error", "")),
-        status=status,
-        body=body,
-        headers=headers,
-    )
 
 
 def invalid(message: str, field: str) -> ServiceError:

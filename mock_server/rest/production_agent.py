@@ -48,8 +48,8 @@ def _creator(hub: Hub, user_id: str) -> dict[str, Any] | None:
     user = hub.store.users.get(user_id)
     if user is None:
         return None
-    first, _, last = user.name.partition(" ")
-    return {"id": user.id, "first_name": first, "last_name": last, "email": user.email}
+    public = user.public()
+    return {key: public[key] for key in ("id", "first_name", "last_name", "email")}
 
 
 def _categories(hub: Hub, user: User, query: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ __all__ = [
     "bearer_token",
     "jwt_user",
     "login_email",
+    "optional_jwt_user",
 ]
 
 _PART = f"[^@{jstext.SPACES}]+"
@@ -90,6 +91,11 @@ def jwt_user(
             },
         )
     return user
+
+
+def optional_jwt_user(hub: Hub, request: web.Request) -> User | None:
+    """``optionalAuth``: no bearer token is no user; a bad one is refused (401)."""
+    return jwt_user(hub, request, roles=None) if bearer_token(request) is not None else None
 
 
 def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:

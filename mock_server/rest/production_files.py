@@ -27,12 +27,10 @@ from aiohttp import BodyPartReader, MultipartReader, web
 
 from ..errors import ServiceError
 from ..hub import Hub
-from ..production_settings import settings_of
 from ..ratelimit import FixedWindow, RateLimit
-from ..users import User
 from ..wirejson import json_response
 from .express import client_ip, fail, limited, read_body
-from .production_auth import jwt_user
+from .production_auth import optional_jwt_user
 
 __all__ = ["ALLOWED_MIMETYPES", "UPLOAD_LIMIT", "add_routes", "validate_file_metadata"]
 
@@ -126,13 +124,6 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
     """Add ``POST /api/upload`` and ``GET /api/uploads/{filename}`` to ``routes``."""
     uploads = FixedWindow(UPLOAD_LIMIT)
 
-    def optional_user(request: web.Request) -> User | None:
-        """``optionalAuth``: no bearer token is no user; a bad one is refused (401)."""
-        parts = request.headers.get("Authorization", "").split(" ")
-        if len(parts) != 2 or parts[0] != "Bearer" or not parts[1]:
-            return None
-        return jwt_user(hub, request, roles=None)
-
     @routes.post("/api/upload")
     async def upload(request: web.Request) -> web.Response:
         headers = limited(
@@ -144,8 +135,8 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
                 "code": "UPLOAD_RATE_LIMIT_EXCEEDED",
             },
         )
-        user = optional_user(request)
-        limit = settings_of(hub.store).max_upload_bytes
+        user = optional_jwt_user(hub, request)
+        limit = hub.production.max_upload_bytes
         if request.content_type.startswith("multipart/"):
             fields, file = await _read_upload(request, limit)
         else:
@@ -178,7 +169,7 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
 
     @routes.get("/api/uploads/{filename}")
     async def download(request: web.Request) -> web.Response:
-        user = optional_user(request)
+        user = optional_jwt_user(hub, request)
         filename = request.match_info["filename"]
         if filename in (".", "..") or "/" in filename or "\\" in filename:
             raise fail(403, {"success": False, "error": "Access denied"})

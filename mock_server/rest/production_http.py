@@ -54,18 +54,24 @@ def not_found_page(request: web.Request) -> web.Response:
 def install(app: web.Application, hub: Hub) -> None:
     """Add the correlation header and the 404 page to ``app``."""
 
+    async def not_found(request: web.Request) -> web.Response:
+        if request.path.startswith(AUTHENTICATED_PREFIXES):
+            jwt_user(hub, request)
+        return not_found_page(request)
+
     @web.middleware
-    async def express_404(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    def express_404(request: web.Request, handler: _Handler) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine function (as ``middleware.front``): a routed request, Socket.IO's
+        # above all, is handed on without a frame of its own, which a WebSocket would keep
+        # for as long as it is open.
         unmatched = request.match_info.http_exception
         if (
             unmatched is not None
             and unmatched.status in (404, 405)
             and not request.path.startswith(SOCKETIO_PATH)
         ):
-            if request.path.startswith(AUTHENTICATED_PREFIXES):
-                jwt_user(hub, request)
-            return not_found_page(request)
-        return await handler(request)
+            return not_found(request)
+        return handler(request)
 
     async def correlate(request: web.Request, response: web.StreamResponse) -> None:
         if request.path.startswith(SOCKETIO_PATH):

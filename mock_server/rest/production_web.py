@@ -39,7 +39,7 @@ from ..ratelimit import FixedWindow, RateLimit
 from ..users import User
 from ..wirejson import json_response
 from .express import client_ip, fail, read_body
-from .production_auth import bearer_token, jwt_user
+from .production_auth import jwt_user, optional_jwt_user
 
 __all__ = ["GENERAL_LIMIT", "PRIVACY_TEXT", "add_routes", "frontend_logger"]
 
@@ -103,8 +103,7 @@ def add_routes(routes: web.RouteTableDef, hub: Hub) -> None:
     @routes.get("/api/auth/status")
     @rate_limited
     async def status(request: web.Request) -> web.Response:
-        # optionalAuth: no token is fine, a bad one is refused as everywhere
-        user = jwt_user(hub, request, roles=None) if bearer_token(request) is not None else None
+        user = optional_jwt_user(hub, request)
         data = {
             "isAuthenticated": user is not None,
             "user": None if user is None else _identity(user),
