@@ -323,7 +323,7 @@ async def test_the_circuit_opens_is_reported_and_a_trial_closes_it(rig: Rig) -> 
 async def test_stop_ends_an_attempt_that_swallows_its_cancellation(rig: Rig) -> None:
     rig.transport.hang_next(stubborn=True)
     connecting = asyncio.create_task(rig.connection.start())
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.transport.hanging.wait(), 5)  # the attempt is under way
     await asyncio.wait_for(rig.connection.stop(), 5)
     assert rig.connection.state is S.CLOSED
     with pytest.raises(StateError, match="disconnected while connecting"):
