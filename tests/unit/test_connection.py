@@ -18,7 +18,7 @@ import pytest
 
 from tests.faults.timing import wait_until
 from tests.unit.fake_transport import FakeLink, FakeTransport
-from tests.unit.test_recovery import History, live, replayed
+from tests.unit.test_recovery import History, live, message_recovery
 from vilnius_client._capabilities import ServerCapabilities
 from vilnius_client._connection import Attempt, Connection, Timings
 from vilnius_client._dispatch import Dispatcher
@@ -123,20 +123,10 @@ class Rig:
             self.dispatcher = Dispatcher(self.errors.append, LOG, **dispatcher)
             self.session.dispatcher = self.dispatcher
             self.connection._dispatcher = self.dispatcher
-        recovery: Recovery[NewMessageEvent] = Recovery(
-            self.dispatcher,
-            Event.NEW_MESSAGE,
-            replayed=replayed,
-            applies=lambda event: True,
-            report=self.errors.append,
-            set_mode=lambda mode: None,
-            fallback_after=None,
-            poll_interval=0.01,
-            logger=LOG,
-        )
         tracker = SeqTracker(0)
-        recovery.path = Path(tracker, lambda starting: replay_all(tracker, history))
-        self.session.recovery = recovery
+        self.session.recovery = message_recovery(
+            self.dispatcher, history, tracker, self.errors.append
+        )
         return tracker
 
 

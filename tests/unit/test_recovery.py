@@ -84,6 +84,29 @@ class History:
 # -- the replays ----------------------------------------------------------------------
 
 
+def message_recovery(
+    dispatcher: Dispatcher,
+    history: History,
+    tracker: SeqTracker,
+    report: Callable[[BaseException], None],
+) -> Recovery[NewMessageEvent]:
+    """A Recovery of ``new-message`` over ``history`` from ``tracker``'s position, its
+    errors to ``report``."""
+    recovery: Recovery[NewMessageEvent] = Recovery(
+        dispatcher,
+        Event.NEW_MESSAGE,
+        replayed=replayed,
+        applies=lambda event: True,
+        report=report,
+        set_mode=lambda mode: None,
+        fallback_after=None,
+        poll_interval=0.01,
+        logger=LOG,
+    )
+    recovery.path = Path(tracker, lambda starting: replay_all(tracker, history))
+    return recovery
+
+
 async def seqs(replay: AsyncGenerator[Message, None], tracker: SeqTracker) -> list[int]:
     """Drain a replay, taking every message it yields (as handed-over-and-handled)."""
     got = []
@@ -275,19 +298,7 @@ class Rig:
         self.dispatcher = Dispatcher(self.errors.append, LOG, maxsize=maxsize)
         self.history = history
         self.tracker = SeqTracker(last_seq)
-        self.recovery: Recovery[NewMessageEvent] = Recovery(
-            self.dispatcher,
-            Event.NEW_MESSAGE,
-            replayed=replayed,
-            applies=lambda event: True,
-            report=self.errors.append,
-            set_mode=lambda mode: None,
-            fallback_after=None,
-            poll_interval=0.01,
-            logger=LOG,
-        )
-        tracker = self.tracker
-        self.recovery.path = Path(tracker, lambda starting: replay_all(tracker, history))
+        self.recovery = message_recovery(self.dispatcher, history, self.tracker, self.errors.append)
         self.got: list[NewMessageEvent] = []
 
     def handle(self, event: NewMessageEvent) -> None:
