@@ -24,7 +24,7 @@ import pytest
 
 from tests.faults.server_process import ServerProcess
 from tests.faults.timing import scaled
-from tests.fleet.harness import Fleet, start_server
+from tests.fleet.harness import Fleet
 from tests.fleet.redis_process import RedisProcess
 
 CONVERSATIONS = 100
@@ -36,11 +36,8 @@ Figure = Callable[[str], None]
 
 @pytest.fixture
 async def server(tmp_path: Path, profile: str) -> AsyncIterator[ServerProcess]:
-    process = await start_server(tmp_path, profile)
-    try:
+    async with ServerProcess.of_profile(tmp_path, profile) as process:
         yield process
-    finally:
-        await process.close()
 
 
 def make_fleet(
