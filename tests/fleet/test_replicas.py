@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.server_process import ServerProcess
-from tests.faults.timing import scaled
+from tests.faults.timing import scaled, wait_until
 from tests.fleet.harness import Fleet
 from tests.fleet.redis_process import RedisProcess
 
@@ -51,15 +51,6 @@ def make_fleet(
         group=group,
         ttl=TTL,
     )
-
-
-async def until(predicate: Callable[[], bool], seconds: float) -> None:
-    """Poll a predicate over the replicas' logs every 0.1 s (bounded)."""
-    async with asyncio.timeout(scaled(seconds)):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.1)
 
 
 def busiest(fleet: Fleet) -> str:
@@ -149,7 +140,7 @@ async def test_a_killed_replica_is_taken_over_within_the_ttl(
     try:
         await fleet.start(3)
         customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await until(lambda: len(fleet.answered()) >= 300, 30)
+        await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
         victim = busiest(fleet)
         replica = next(r for r in fleet.replicas if r.name == victim)
         replica.signal(signal.SIGKILL)
@@ -183,7 +174,7 @@ async def test_a_terminated_replica_drains_and_gives_its_conversations_away(
     try:
         await fleet.start(3)
         customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await until(lambda: len(fleet.answered()) >= 300, 30)
+        await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
         victim = busiest(fleet)
         replica = next(r for r in fleet.replicas if r.name == victim)
         replica.signal(signal.SIGTERM)
@@ -218,7 +209,7 @@ async def test_a_redis_restart_mid_run_loses_nothing(
     try:
         await fleet.start(3)
         customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await until(lambda: len(fleet.answered()) >= 300, 30)
+        await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
         await asyncio.to_thread(own_redis.restart, down=1.0)
         await customers
         await fleet.until_answered(30)
