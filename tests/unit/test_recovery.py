@@ -396,8 +396,10 @@ async def test_what_a_full_queue_dropped_comes_again_without_overflowing_twice()
     history = History()
     rig = Rig(history, maxsize=3)
     release = asyncio.Event()
+    hanging = asyncio.Event()
 
     async def slow(event: NewMessageEvent) -> None:
+        hanging.set()
         await release.wait()
         rig.handle(event)
 
@@ -405,8 +407,7 @@ async def test_what_a_full_queue_dropped_comes_again_without_overflowing_twice()
     await rig.recovery.resume()
     history.store(*range(1, 21))
     rig.recovery.deliver(Event.NEW_MESSAGE, live(1))
-    for _ in range(3):
-        await asyncio.sleep(0)  # its handler runs (and hangs)
+    await asyncio.wait_for(hanging.wait(), 5)  # its handler runs (and hangs)
     for seq in range(2, 21):
         rig.recovery.deliver(Event.NEW_MESSAGE, live(seq))
     overflows = [e for e in rig.errors if isinstance(e, QueueOverflowError)]
