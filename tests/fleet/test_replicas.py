@@ -53,6 +53,15 @@ def make_fleet(
     )
 
 
+async def part_way(fleet: Fleet) -> asyncio.Future[None]:
+    """Start three replicas and the customers; once 300 messages are answered, return the
+    customers' task (still writing)."""
+    await fleet.start(3)
+    customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
+    await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
+    return customers
+
+
 def busiest(fleet: Fleet) -> str:
     """The replica that answered in the most conversations so far."""
     owners: dict[str, str] = {}
@@ -138,9 +147,7 @@ async def test_a_killed_replica_is_taken_over_within_the_ttl(
 ) -> None:
     fleet = make_fleet(tmp_path, profile, server, redis_server, group)
     try:
-        await fleet.start(3)
-        customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
+        customers = await part_way(fleet)
         victim = busiest(fleet)
         replica = next(r for r in fleet.replicas if r.name == victim)
         replica.signal(signal.SIGKILL)
@@ -172,9 +179,7 @@ async def test_a_terminated_replica_drains_and_gives_its_conversations_away(
 ) -> None:
     fleet = make_fleet(tmp_path, profile, server, redis_server, group)
     try:
-        await fleet.start(3)
-        customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
+        customers = await part_way(fleet)
         victim = busiest(fleet)
         replica = next(r for r in fleet.replicas if r.name == victim)
         replica.signal(signal.SIGTERM)
@@ -207,9 +212,7 @@ async def test_a_redis_restart_mid_run_loses_nothing(
 ) -> None:
     fleet = make_fleet(tmp_path, profile, server, own_redis, group)
     try:
-        await fleet.start(3)
-        customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
+        customers = await part_way(fleet)
         await asyncio.to_thread(own_redis.restart, down=1.0)
         await customers
         await fleet.until_answered(30)
