@@ -18,7 +18,7 @@ import pytest
 
 from tests.faults.timing import wait_until
 from tests.unit.fake_transport import FakeLink, FakeTransport
-from tests.unit.test_recovery import History, live, message_recovery
+from tests.unit.history import History, live, message_recovery
 from vilnius_client._capabilities import ServerCapabilities
 from vilnius_client._connection import Attempt, Connection, Timings
 from vilnius_client._dispatch import Dispatcher
