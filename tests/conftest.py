@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -33,6 +34,15 @@ async def token_server() -> AsyncIterator[RunningServer]:
         host="127.0.0.1", port=0, db=":memory:", auth="token", agent_key="test-key"
     ) as running:
         yield running
+
+
+@pytest.fixture
+def nothing_listens() -> Iterator[str]:
+    """The URL of a loopback port held by a socket that never listens: connections are
+    refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 @pytest.fixture(params=PROFILES)

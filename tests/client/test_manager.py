@@ -317,16 +317,18 @@ async def test_unknown_events_as_dicts_invalid_payloads_reported_raw() -> None:
 
 async def test_ack_fails_at_once_when_the_connection_drops() -> None:
     async with scripted_server() as fake:
+        asked = asyncio.Event()
         never = asyncio.Event()
 
         @fake.on("join-conversation")
         async def join(sid: str, data: Any) -> Any:
+            asked.set()
             await never.wait()  # never acknowledges
 
         manager = ModernWebSocketManager(fake.url, **{**FAST, "ack_timeout": 30.0})
         async with manager:
             pending = asyncio.create_task(manager.send(Event.JOIN_CONVERSATION, "c1", ack=True))
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(asked.wait(), scaled(5))  # the server has it, unanswered
             assert not pending.done()
             started = time.monotonic()
             await fake.sio.disconnect(fake.sids[-1])

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -27,14 +26,6 @@ from vilnius_client import (
     VilniusError,
 )
 from vilnius_client._transport import SocketIOLink, SocketIOTransport
-
-
-@pytest.fixture
-def nothing_listens() -> Iterator[str]:
-    """A loopback port held by a socket that never listens: connections are refused."""
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 async def _peer(answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]):  # type: ignore[no-untyped-def]

@@ -9,48 +9,17 @@ statistics production keeps count one of each. Against our contract: a reply fro
 from __future__ import annotations
 
 import json
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.browser import chromium, require_browser
+from tests.console.page import ConsolePage, call
 from tests.console.processes import Proc, free_port, start_server
-from tests.console.test_console_browser import ConsolePage
 
 pytestmark = pytest.mark.timeout(180)
 
 SUGGESTION = "Thanks! Let me check that for you."
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    require_browser()
-    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Proc]]:
-    """The server a test started; stopped at teardown."""
-    started: list[Proc] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
-
-
-def call(url: str, method: str, body: Any = None, token: str | None = None) -> Any:
-    request = urllib.request.Request(
-        url, None if body is None else json.dumps(body).encode(), method=method
-    )
-    request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 class Desk(ConsolePage):

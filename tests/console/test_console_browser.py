@@ -8,148 +8,19 @@ of the console (the one in the docs).
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.browser import chromium, require_browser, wait_until
+from tests.console.page import ConsolePage, call
 from tests.console.processes import Proc, free_port, start_bot, start_server
 from tests.examples.helpers import EXAMPLES
 
 pytestmark = pytest.mark.timeout(180)
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One headless Chromium for the module (each test opens its own server's page)."""
-    require_browser()
-    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Proc]]:
-    """Processes a test started; stopped at teardown."""
-    started: list[Proc] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
-
-
-class ConsolePage:
-    """The console page, as a user works it."""
-
-    def __init__(self, driver: Any, url: str) -> None:
-        self.driver = driver
-        self.url = url
-
-    def find(self, selector: str) -> Any:
-        from selenium.webdriver.common.by import By
-
-        return self.driver.find_element(By.CSS_SELECTOR, selector)
-
-    def find_all(self, selector: str) -> list[Any]:
-        from selenium.webdriver.common.by import By
-
-        return list(self.driver.find_elements(By.CSS_SELECTOR, selector))
-
-    def wait(self, condition: Any, what: str, timeout: float = 15) -> Any:
-        def safe(driver: Any) -> Any:
-            from selenium.common.exceptions import (
-                NoSuchElementException,
-                StaleElementReferenceException,
-            )
-
-            try:
-                return condition(driver)
-            except (NoSuchElementException, StaleElementReferenceException):
-                return None
-
-        return wait_until(self.driver, safe, what, timeout)
-
-    def open(self) -> None:
-        self.driver.get(self.url + "/console")
-        self.wait(
-            lambda d: self.find("#app").is_displayed() or self.find("#gate").is_displayed(),
-            "the console or its key prompt",
-        )
-
-    def state(self, selector: str) -> str:
-        return str(self.find(selector).get_attribute("data-state"))
-
-    def wait_state(self, selector: str, state: str, timeout: float = 15) -> None:
-        self.wait(lambda d: self.state(selector) == state, f"{selector} {state}", timeout)
-
-    def start_conversation(self) -> str:
-        self.find("#start").click()
-        self.wait_state("#widget-status", "connected")
-        return str(self.find("#conversation-id").text)
-
-    def say(self, text: str) -> None:
-        box = self.find("#message")
-        box.send_keys(text)  # key by key: customer-typing goes out
-        self.find("#send").click()
-        self.wait(
-            lambda d: any(text == m.text for m in self.find_all("#chat .msg.visitor")),
-            f"own message {text!r} in the chat",
-        )
-
-    def wait_reply(self, text: str, timeout: float = 15) -> Any:
-        return self.wait(
-            lambda d: next(
-                (m for m in self.find_all("#chat .msg.agent, #chat .msg.ai") if text in m.text),
-                None,
-            ),
-            f"a reply containing {text!r} in the chat",
-            timeout,
-        )
-
-    def entries(self, name: str, **data: str) -> list[Any]:
-        selector = f'#log .entry[data-name="{name}"]'
-        selector += "".join(f'[data-{key}="{value}"]' for key, value in data.items())
-        return self.find_all(selector)
-
-    def wait_entry(self, name: str, **data: str) -> Any:
-        return self.wait(lambda d: next(iter(self.entries(name, **data)), None), f"log {name}")
-
-    def conversation_row(self, conversation_id: str) -> Any:
-        return self.find(f'#conversations tr[data-id="{conversation_id}"]')
-
-    def reassign(self, conversation_id: str, agent_id: str) -> None:
-        from selenium.webdriver.support.ui import Select
-
-        row = self.conversation_row(conversation_id)
-        Select(row.find_element("css selector", "select.assignee")).select_by_value(agent_id)
-        self.conversation_row(conversation_id).find_element(
-            "css selector", "button.assign-button"
-        ).click()
-
-    def wait_assigned(self, conversation_id: str, agent_id: str) -> None:
-        self.wait(
-            lambda d: (
-                self.conversation_row(conversation_id).get_attribute("data-assigned") == agent_id
-            ),
-            f"{conversation_id} assigned to {agent_id}",
-        )
-
-    def expand(self, entry: Any) -> str:
-        entry.find_element("css selector", "summary").click()
-        return str(self.wait(lambda d: entry.find_element("css selector", "pre").text, "JSON"))
-
-
-def post(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def test_chat_with_first_bot(browser: Any, processes: list[Proc], tmp_path: Path) -> None:
@@ -281,7 +152,11 @@ def test_restart_mode_and_reassignment(browser: Any, processes: list[Proc], tmp_
         "hitl pressed",
     )
 
-    post(f"{url}/api/agent/personal-status", {"agentId": "agent-2", "personalStatus": "online"})
+    call(
+        f"{url}/api/agent/personal-status",
+        "POST",
+        {"agentId": "agent-2", "personalStatus": "online"},
+    )
     page.wait(
         lambda d: page.conversation_row(conversation_id).find_element(
             "css selector", 'option[value="agent-2"]'

@@ -43,8 +43,8 @@ class Example:
         self.lines: list[str] = []
 
     @classmethod
-    async def start(cls, script: str, *args: str, **env: str) -> Example:
-        """Start ``examples/<script>`` with ``args``."""
+    async def start(cls, script: str | Path, *args: str, **env: str) -> Example:
+        """Start ``examples/<script>`` (or the script at an absolute path) with ``args``."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(EXAMPLES / script),

@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,14 +167,6 @@ async def runs() -> AsyncIterator[list[Run]]:
     yield started
     for run in started:
         await run.kill()
-
-
-@pytest.fixture
-def nothing_listens() -> Iterator[str]:
-    """The URL of a loopback port held by a socket that never listens: connections fail."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
-        held.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 async def _start(

@@ -8,28 +8,17 @@ from pathlib import Path
 import pytest
 
 from mock_server import RunningServer
-from tests.deployments import USERS, Deployment
+from tests.deployments import Deployment
 from tests.faults.proxy import TcpProxy
-from tests.faults.server_process import ServerProcess, free_port
+from tests.faults.server_process import ServerProcess
 
 
 @pytest.fixture
 async def server_process(tmp_path: Path, profile: str) -> AsyncIterator[ServerProcess]:
     """A started ``python -m mock_server`` of ``profile`` on a fixed free port and a file db
     in ``tmp_path`` (with the agent users of :mod:`tests.deployments`, no rate limit)."""
-    users = [f"--agent-user={u.email}:{u.password}:{u.name}" for u in USERS.values()]
-    process = ServerProcess(
-        port=free_port(),
-        db=tmp_path / "chat.db",
-        log_path=tmp_path / "server.log",
-        profile=profile,
-        extra_args=(*users, "--message-rate-limit", "off") if profile == "lizdeika" else (),
-    )
-    try:
-        await process.start()
+    async with ServerProcess.of_profile(tmp_path, profile) as process:
         yield process
-    finally:
-        await process.close()
 
 
 @pytest.fixture

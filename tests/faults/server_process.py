@@ -19,6 +19,7 @@ from typing import IO
 
 import aiohttp
 
+from tests.deployments import USERS
 from tests.faults.timing import scaled
 
 __all__ = ["ServerProcess", "free_port"]
@@ -36,7 +37,8 @@ class ServerProcess:
     """``python -m mock_server`` on a fixed port and a file database.
 
     Each :meth:`start` runs a new process on the same port and database; the
-    output of every run is appended to ``log_path``.
+    output of every run is appended to ``log_path``. ``async with`` starts it and
+    closes it at exit.
     """
 
     def __init__(
@@ -68,6 +70,30 @@ class ServerProcess:
         self.starts = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] | None = None
+
+    @classmethod
+    def of_profile(cls, directory: Path, profile: str) -> ServerProcess:
+        """The server of ``profile`` on a free port, its database and log in ``directory``
+        (on ``lizdeika``: the agent users of :mod:`tests.deployments`, no rate limit)."""
+        users = [f"--agent-user={u.email}:{u.password}:{u.name}" for u in USERS.values()]
+        return cls(
+            port=free_port(),
+            db=directory / "chat.db",
+            log_path=directory / "server.log",
+            profile=profile,
+            extra_args=(*users, "--message-rate-limit", "off") if profile == "lizdeika" else (),
+        )
+
+    async def __aenter__(self) -> ServerProcess:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     @property
     def url(self) -> str:

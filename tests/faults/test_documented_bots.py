@@ -149,11 +149,8 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             auth="token",
             extra_args=("--agent-key", KEY),
         )
-    try:
-        await process.start()
+    async with process:
         yield process
-    finally:
-        await process.close()
 
 
 async def _answers(customer: CustomerClient) -> tuple[list[str], list[str]]:

@@ -63,11 +63,8 @@ async def server(tmp_path: Path) -> Any:
     process = ServerProcess(
         port=free_port(), db=tmp_path / "storm.db", log_path=tmp_path / "server.log"
     )
-    try:
-        await process.start()
+    async with process:
         yield process
-    finally:
-        await process.close()
 
 
 async def _stored(url: str) -> list[Message]:

@@ -17,11 +17,12 @@ async def wait_until(
     timeout: float,  # noqa: ASYNC109
     *,
     what: str = "condition",
+    every: float = 0.01,
 ) -> float:
-    """Poll ``predicate`` every 10 ms until it holds; return the seconds waited.
+    """Poll ``predicate`` every ``every`` seconds until it holds; return the seconds waited.
 
     Meant for conditions over many clients (counts), where one event per
-    client would be clumsy. ``timeout`` is scaled here.
+    client would be clumsy, or over other processes' logs. ``timeout`` is scaled here.
 
     Raises:
         TimeoutError: ``predicate`` still false after ``scaled(timeout)`` seconds.
@@ -31,5 +32,5 @@ async def wait_until(
     while not predicate():
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {scaled(timeout):.2f} s")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(every)
     return time.monotonic() - start

@@ -15,36 +15,32 @@ from tests.fleet.redis_process import RedisProcess, redis_server_path
 REQUIRED = os.environ.get("VILNIUS_REQUIRE_REDIS") == "1"
 
 
-def _need_redis() -> None:
+def _redis(directory: Path) -> Iterator[RedisProcess]:
+    """A started redis-server in ``directory``, killed at exit (skipped, or failed under
+    VILNIUS_REQUIRE_REDIS=1, when redis-server is not installed)."""
     if redis_server_path() is None:
         reason = "redis-server is not installed (Debian: apt-get install redis-server)"
         if REQUIRED:
             pytest.fail(f"VILNIUS_REQUIRE_REDIS=1 but {reason}")
         pytest.skip(reason)
+    process = RedisProcess(directory)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.kill()
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
     """One redis-server for the session (tests keep apart by their group name)."""
-    _need_redis()
-    process = RedisProcess(tmp_path_factory.mktemp("redis"))
-    process.start()
-    try:
-        yield process
-    finally:
-        process.kill()
+    yield from _redis(tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     """A redis-server of the test's own (to kill or restart)."""
-    _need_redis()
-    process = RedisProcess(tmp_path)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.kill()
+    yield from _redis(tmp_path)
 
 
 @pytest.fixture

@@ -22,27 +22,12 @@ from typing import Any
 
 import aiohttp
 
-from tests.deployments import USERS
 from tests.examples.helpers import ROOT, example_env
-from tests.faults.server_process import ServerProcess, free_port
+from tests.faults.server_process import free_port
 from tests.faults.timing import scaled
 from vilnius_client import RestClient, Sender
 
-__all__ = ["Fleet", "Replica", "Run", "Tally", "start_server"]
-
-
-async def start_server(tmp_path: Path, profile: str) -> ServerProcess:
-    """The reference server of ``profile`` as a subprocess (the agent users, no rate limit)."""
-    users = [f"--agent-user={u.email}:{u.password}:{u.name}" for u in USERS.values()]
-    process = ServerProcess(
-        port=free_port(),
-        db=tmp_path / "chat.db",
-        log_path=tmp_path / "server.log",
-        profile=profile,
-        extra_args=(*users, "--message-rate-limit", "off") if profile == "lizdeika" else (),
-    )
-    await process.start()
-    return process
+__all__ = ["Fleet", "Replica", "Run", "Tally"]
 
 
 class Run:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.server_process import ServerProcess
-from tests.faults.timing import scaled
-from tests.fleet.harness import Fleet, start_server
+from tests.faults.timing import scaled, wait_until
+from tests.fleet.harness import Fleet
 from tests.fleet.redis_process import RedisProcess
 
 CONVERSATIONS = 100
@@ -36,11 +36,8 @@ Figure = Callable[[str], None]
 
 @pytest.fixture
 async def server(tmp_path: Path, profile: str) -> AsyncIterator[ServerProcess]:
-    process = await start_server(tmp_path, profile)
-    try:
+    async with ServerProcess.of_profile(tmp_path, profile) as process:
         yield process
-    finally:
-        await process.close()
 
 
 def make_fleet(
@@ -56,13 +53,13 @@ def make_fleet(
     )
 
 
-async def until(predicate: Callable[[], bool], seconds: float) -> None:
-    """Poll a predicate over the replicas' logs every 0.1 s (bounded)."""
-    async with asyncio.timeout(scaled(seconds)):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.1)
+async def part_way(fleet: Fleet) -> asyncio.Future[None]:
+    """Start three replicas and the customers; once 300 messages are answered, return the
+    customers' task (still writing)."""
+    await fleet.start(3)
+    customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
+    await wait_until(lambda: len(fleet.answered()) >= 300, 30, every=0.1)
+    return customers
 
 
 def busiest(fleet: Fleet) -> str:
@@ -150,9 +147,7 @@ async def test_a_killed_replica_is_taken_over_within_the_ttl(
 ) -> None:
     fleet = make_fleet(tmp_path, profile, server, redis_server, group)
     try:
-        await fleet.start(3)
-        customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await until(lambda: len(fleet.answered()) >= 300, 30)
+        customers = await part_way(fleet)
         victim = busiest(fleet)
         replica = next(r for r in fleet.replicas if r.name == victim)
         replica.signal(signal.SIGKILL)
@@ -184,9 +179,7 @@ async def test_a_terminated_replica_drains_and_gives_its_conversations_away(
 ) -> None:
     fleet = make_fleet(tmp_path, profile, server, redis_server, group)
     try:
-        await fleet.start(3)
-        customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await until(lambda: len(fleet.answered()) >= 300, 30)
+        customers = await part_way(fleet)
         victim = busiest(fleet)
         replica = next(r for r in fleet.replicas if r.name == victim)
         replica.signal(signal.SIGTERM)
@@ -219,9 +212,7 @@ async def test_a_redis_restart_mid_run_loses_nothing(
 ) -> None:
     fleet = make_fleet(tmp_path, profile, server, own_redis, group)
     try:
-        await fleet.start(3)
-        customers = asyncio.ensure_future(fleet.converse(CONVERSATIONS, MESSAGES))
-        await until(lambda: len(fleet.answered()) >= 300, 30)
+        customers = await part_way(fleet)
         await asyncio.to_thread(own_redis.restart, down=1.0)
         await customers
         await fleet.until_answered(30)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from mock_server import RunningServer
-from tests.examples.helpers import EXAMPLES, ROOT, Example, example_env
+from tests.examples.helpers import Example
 from tests.fleet.redis_process import RedisProcess
 from vilnius_client.sim import ExitCode
 from vilnius_client.sim.__main__ import main
@@ -32,15 +31,9 @@ async def test_the_simulator_measures_first_bot_run_as_three_replicas(
 ) -> None:
     fleet = f"{redis_server.url.rsplit('/', 1)[0]}/9"  # a database of its own
     for _ in range(3):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(EXAMPLES / "first_bot.py"),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=example_env(VILNIUS_URL=server.url, VILNIUS_FLEET=fleet),
-            cwd=str(ROOT),
+        replicas.append(
+            await Example.start("first_bot.py", VILNIUS_URL=server.url, VILNIUS_FLEET=fleet)
         )
-        replicas.append(Example(proc))
     for bot in replicas:
         await bot.wait_for_line("online")
     report_path = tmp_path / "report.json"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mock_server import RunningServer
-from tests.examples.helpers import EXAMPLES, ROOT, Example, example_env
+from tests.examples.helpers import EXAMPLES, Example
 from vilnius_client.sim import ExitCode
 from vilnius_client.sim.__main__ import main
 
@@ -33,16 +32,7 @@ async def bots() -> AsyncIterator[list[Example]]:
 
 async def start_bot(bots: list[Example], url: str, script: Path, *args: str) -> Example:
     """Start ``script`` against ``url`` and wait until it says it is online."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(script),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=example_env(VILNIUS_URL=url),
-        cwd=str(ROOT),
-    )
-    bot = Example(proc)
+    bot = await Example.start(script, *args, VILNIUS_URL=url)
     bots.append(bot)
     await bot.wait_for_line("online")
     return bot

@@ -5,7 +5,8 @@ side on it, and reads what the client sent:
 
 * ``transport.refuse(exc)``: the next ``open()`` raises ``exc`` (queue several);
   ``transport.hang_next()``: the next ``open()`` never answers (until cancelled, and one
-  that swallows its cancellation once: ``hang_next(stubborn=True)``);
+  that swallows its cancellation once: ``hang_next(stubborn=True)``); ``transport.hanging``
+  is set once an ``open()`` hangs;
 * ``transport.answers[event] = fn(link, data) -> ack | None``: the server's answer to a
   client event (an acknowledgement's argument, or ``None`` for none: then a ``call`` waits
   until its timeout). By default joins are acknowledged ``{"ok": True}`` (the dashboard's
@@ -119,6 +120,7 @@ class FakeTransport:
         }
         self._refusals: list[BaseException] = []
         self._hang: list[bool] = []
+        self.hanging = asyncio.Event()
         self.loop = asyncio.get_running_loop()
 
     def refuse(self, *errors: BaseException) -> None:
@@ -140,6 +142,7 @@ class FakeTransport:
         self.loop = asyncio.get_running_loop()
         if self._hang:
             stubborn = self._hang.pop(0)
+            self.hanging.set()
             if stubborn:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(3600)

@@ -18,7 +18,7 @@ import pytest
 
 from tests.faults.timing import wait_until
 from tests.unit.fake_transport import FakeLink, FakeTransport
-from tests.unit.test_recovery import History, live, replayed
+from tests.unit.history import History, live, message_recovery
 from vilnius_client._capabilities import ServerCapabilities
 from vilnius_client._connection import Attempt, Connection, Timings
 from vilnius_client._dispatch import Dispatcher
@@ -123,20 +123,10 @@ class Rig:
             self.dispatcher = Dispatcher(self.errors.append, LOG, **dispatcher)
             self.session.dispatcher = self.dispatcher
             self.connection._dispatcher = self.dispatcher
-        recovery: Recovery[NewMessageEvent] = Recovery(
-            self.dispatcher,
-            Event.NEW_MESSAGE,
-            replayed=replayed,
-            applies=lambda event: True,
-            report=self.errors.append,
-            set_mode=lambda mode: None,
-            fallback_after=None,
-            poll_interval=0.01,
-            logger=LOG,
-        )
         tracker = SeqTracker(0)
-        recovery.path = Path(tracker, lambda starting: replay_all(tracker, history))
-        self.session.recovery = recovery
+        self.session.recovery = message_recovery(
+            self.dispatcher, history, tracker, self.errors.append
+        )
         return tracker
 
 
@@ -323,7 +313,7 @@ async def test_the_circuit_opens_is_reported_and_a_trial_closes_it(rig: Rig) -> 
 async def test_stop_ends_an_attempt_that_swallows_its_cancellation(rig: Rig) -> None:
     rig.transport.hang_next(stubborn=True)
     connecting = asyncio.create_task(rig.connection.start())
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.transport.hanging.wait(), 5)  # the attempt is under way
     await asyncio.wait_for(rig.connection.stop(), 5)
     assert rig.connection.state is S.CLOSED
     with pytest.raises(StateError, match="disconnected while connecting"):

@@ -9,15 +9,14 @@ behind a reconnect's or a jump's round; find again what a full queue or the hold
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncGenerator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from tests.faults.timing import wait_until
+from tests.unit.history import LOG, T0, History, live, message_recovery, msg
 from vilnius_client._dispatch import Dispatcher
 from vilnius_client._recovery import (
     Path,
-    Recovery,
     replay_all,
     replay_conversation,
     replay_conversation_by_id,
@@ -33,53 +32,6 @@ from vilnius_client.events import (
     NewMessageEvent,
     Sender,
 )
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-LOG = logging.getLogger("test.recovery")
-
-
-def msg(seq: int, *, sender: Sender = Sender.VISITOR, conversation: str = "c1") -> Message:
-    return Message(
-        id=f"m{seq}",
-        conversation_id=conversation,
-        content=f"text {seq}",
-        sender=sender,
-        timestamp=T0 + timedelta(milliseconds=seq),
-        seq=seq,
-    )
-
-
-def live(seq: int, conversation: str = "c1") -> NewMessageEvent:
-    m = msg(seq, conversation=conversation)
-    return NewMessageEvent(conversation_id=conversation, message=m, timestamp=m.timestamp)
-
-
-def replayed(m: Message) -> NewMessageEvent:
-    return NewMessageEvent(
-        conversation_id=m.conversation_id, message=m, timestamp=m.timestamp, replayed=True
-    )
-
-
-class History:
-    """``GET /api/messages`` over a list a test grows; can fail its next calls."""
-
-    def __init__(self, seqs: list[int] | None = None) -> None:
-        self.messages = [msg(seq) for seq in seqs or []]
-        self.calls: list[tuple[int, int]] = []
-        self.failures = 0
-
-    def store(self, *seqs: int, conversation: str = "c1") -> None:
-        self.messages += [msg(seq, conversation=conversation) for seq in seqs]
-
-    async def __call__(self, after: int, limit: int) -> AllMessagesResponse:
-        self.calls.append((after, limit))
-        if self.failures:
-            self.failures -= 1
-            raise InternalServerError("unavailable", status=503)
-        page = sorted((m for m in self.messages if (m.seq or 0) > after), key=lambda m: m.seq)
-        head = max((m.seq or 0 for m in self.messages), default=0)
-        return AllMessagesResponse(messages=page[:limit], last_seq=head)
-
 
 # -- the replays ----------------------------------------------------------------------
 
@@ -275,19 +227,7 @@ class Rig:
         self.dispatcher = Dispatcher(self.errors.append, LOG, maxsize=maxsize)
         self.history = history
         self.tracker = SeqTracker(last_seq)
-        self.recovery: Recovery[NewMessageEvent] = Recovery(
-            self.dispatcher,
-            Event.NEW_MESSAGE,
-            replayed=replayed,
-            applies=lambda event: True,
-            report=self.errors.append,
-            set_mode=lambda mode: None,
-            fallback_after=None,
-            poll_interval=0.01,
-            logger=LOG,
-        )
-        tracker = self.tracker
-        self.recovery.path = Path(tracker, lambda starting: replay_all(tracker, history))
+        self.recovery = message_recovery(self.dispatcher, history, self.tracker, self.errors.append)
         self.got: list[NewMessageEvent] = []
 
     def handle(self, event: NewMessageEvent) -> None:
@@ -385,8 +325,10 @@ async def test_what_a_full_queue_dropped_comes_again_without_overflowing_twice()
     history = History()
     rig = Rig(history, maxsize=3)
     release = asyncio.Event()
+    hanging = asyncio.Event()
 
     async def slow(event: NewMessageEvent) -> None:
+        hanging.set()
         await release.wait()
         rig.handle(event)
 
@@ -394,8 +336,7 @@ async def test_what_a_full_queue_dropped_comes_again_without_overflowing_twice()
     await rig.recovery.resume()
     history.store(*range(1, 21))
     rig.recovery.deliver(Event.NEW_MESSAGE, live(1))
-    for _ in range(3):
-        await asyncio.sleep(0)  # its handler runs (and hangs)
+    await asyncio.wait_for(hanging.wait(), 5)  # its handler runs (and hangs)
     for seq in range(2, 21):
         rig.recovery.deliver(Event.NEW_MESSAGE, live(seq))
     overflows = [e for e in rig.errors if isinstance(e, QueueOverflowError)]
