@@ -14,6 +14,7 @@ from .replies import ReplyCounts, ReplyTracker
 from .tracker import GATING, KINDS, KindStats, Tracker
 
 __all__ = [
+    "COUNTERS",
     "CSV_PERCENTILES",
     "MESSAGES",
     "REPLY",
@@ -31,6 +32,10 @@ REPLY = "reply"
 
 #: Percentiles of the CSV statistics (Locust's columns).
 CSV_PERCENTILES = (50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 99.99, 100.0)
+
+#: The counters of an `EventReport`, in the order of `EventReport.from_counts` (and of the
+#: rows of an ``--hdr-out`` file).
+COUNTERS = ("sent", "expected", "delivered", "lost", "duplicated", "unexpected", "errors", "warmup")
 
 
 @dataclass(frozen=True)
@@ -68,16 +73,7 @@ class EventReport:
         """Summarise the tracker's counters of ``event``."""
         return cls.from_counts(
             event,
-            counts=(
-                stats.sent,
-                stats.expected,
-                stats.delivered,
-                stats.lost,
-                stats.duplicated,
-                stats.unexpected,
-                stats.errors,
-                stats.warmup,
-            ),
+            counts=tuple(getattr(stats, name) for name in COUNTERS),
             histogram=stats.latency,
             gating=event in GATING,
         )
@@ -87,16 +83,14 @@ class EventReport:
         cls, event: str, rows: list[EventReport], histogram: LatencyHistogram
     ) -> EventReport:
         """The sum of ``rows``, with the latencies of ``histogram``."""
-        names = ("sent", "expected", "delivered", "lost", "duplicated", "unexpected", "errors")
-        counts = tuple(sum(getattr(r, name) for r in rows) for name in (*names, "warmup"))
+        counts = tuple(sum(getattr(r, name) for r in rows) for name in COUNTERS)
         return cls.from_counts(event, counts=counts, histogram=histogram, gating=True)
 
     @classmethod
     def from_counts(
         cls, event: str, *, counts: tuple[int, ...], histogram: LatencyHistogram, gating: bool
     ) -> EventReport:
-        """Make one from its counters, in the order ``sent, expected, delivered, lost,
-        duplicated, unexpected, errors, warmup``, and its latencies."""
+        """Make one from its counters, in the order of `COUNTERS`, and its latencies."""
         sent, expected, delivered, lost, duplicated, unexpected, errors, warmup = counts
         return cls(
             event=event,
