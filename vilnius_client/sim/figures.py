@@ -244,20 +244,11 @@ class TimePoint:
             for kind in GATING:
                 merged.add(recent[kind])
             stats = tracker.stats
-            events = {kind: _interval([stats[kind]], recent[kind]) for kind in KINDS}
-            events[MESSAGES] = _interval([stats[k] for k in KINDS if k in GATING], merged)
+            events = {kind: _totals([stats[kind]], recent[kind]) for kind in KINDS}
+            events[MESSAGES] = _totals([stats[k] for k in KINDS if k in GATING], merged)
         else:
-            c, h = replies.counts, replies.take_recent()
-            events[REPLY] = IntervalStats(
-                sent=c.sent,
-                delivered=c.answered,
-                errors=0,
-                count=h.count,
-                p50=h.percentile(50),
-                p95=h.percentile(95),
-                p99=h.percentile(99),
-                max=h.max,
-            )
+            c = replies.counts
+            events[REPLY] = _interval(c.sent, c.answered, 0, replies.take_recent())
         return cls(
             elapsed=elapsed,
             timestamp=time.time(),
@@ -280,11 +271,20 @@ def _latencies(histogram: LatencyHistogram) -> dict[str, Any]:
     return dict(zip(_LATENCY_FIELDS, (*figures, percentiles), strict=True))
 
 
-def _interval(stats: list[KindStats], histogram: LatencyHistogram) -> IntervalStats:
+def _totals(stats: list[KindStats], histogram: LatencyHistogram) -> IntervalStats:
+    return _interval(
+        sum(s.sent for s in stats),
+        sum(s.delivered for s in stats),
+        sum(s.errors for s in stats),
+        histogram,
+    )
+
+
+def _interval(sent: int, delivered: int, errors: int, histogram: LatencyHistogram) -> IntervalStats:
     return IntervalStats(
-        sent=sum(s.sent for s in stats),
-        delivered=sum(s.delivered for s in stats),
-        errors=sum(s.errors for s in stats),
+        sent=sent,
+        delivered=delivered,
+        errors=errors,
         count=histogram.count,
         p50=histogram.percentile(50),
         p95=histogram.percentile(95),
