@@ -111,7 +111,6 @@ class Instrumentation:
     client: ClientBase
     meter: otel.Meter
     _timed: _Timed | None = field(default=None, repr=False)
-    _connected_once: bool = field(default=False, repr=False)
 
     @property
     def queue_depth(self) -> int:
@@ -145,12 +144,15 @@ def instrument(
         "vilnius.connection.reconnects", description="Connections made again after a loss"
     )
 
+    connected_once = False
+
     def changed(change: ConnectionChange) -> None:
+        nonlocal connected_once
         changes.add(1, {**kind, "vilnius.state": str(change.new)})
         if change.new is ConnectionState.CONNECTED:
-            if instrumentation._connected_once:
+            if connected_once:
                 reconnects.add(1, kind)
-            instrumentation._connected_once = True
+            connected_once = True
 
     client.on_connection_change(changed)
 

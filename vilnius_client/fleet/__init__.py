@@ -18,7 +18,7 @@ conversation over answers exactly what the last owner left. The guide:
 * `RedisFleet` (``_fleet``): the replica's leases, leader, marks and Redis connection;
 * ``_gate``: which events reach the handlers, per conversation;
 * ``_book``: positions in a conversation, and what to store (pure);
-* ``_catchup``: what a conversation holds after a stored position (REST);
+* ``_catchup``: which of a conversation's messages a catch-up hands over (pure);
 * ``_store``: the Lua scripts, the only module that imports redis-py.
 
 Importing this package does not import redis-py: making a `RedisFleet` does, and says in

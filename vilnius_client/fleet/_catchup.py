@@ -1,23 +1,21 @@
 """What a conversation holds after a stored position: the catch-up of a claimed conversation.
 
 When a replica claims a conversation that some replica handled before, it asks the server
-for the messages after the position stored in Redis (one conversation, over REST) and hands
-them over as replayed events before the live ones: by ``seq`` with
-``GET /api/conversations/{id}/messages?after=``, or, on production, all of the
-conversation's messages in time order, of which those not covered by the position. Only the
-messages the client's live stream carries count (`Stream`): on production the visitor's
-messages, less those its autopilot answered (never announced), as the client's own recovery
-does (`vilnius_client._recovery.replay_listing`).
+for the messages after the position stored in Redis (one conversation, over REST: the
+client's own history reading, by ``seq`` with ``GET /api/conversations/{id}/messages?after=``
+or, on production, all of the conversation's messages in time order) and hands those not
+covered by the position over as replayed events before the live ones. Only the messages the
+client's live stream carries count (`Stream`): on production the visitor's messages, less
+those its autopilot answered (never announced), as the client's own recovery does
+(`vilnius_client._recovery.replay_listing`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._capabilities import ServerCapabilities
-from .._recovery import _unannounced, seq_of
+from .._recovery import _unannounced
 from ..events import Message, Sender
-from ..rest import RestClient
 from ._book import Position
 
 __all__ = ["Stream", "missed_in"]
@@ -37,36 +35,9 @@ class Stream:
     listing: bool
 
 
-async def missed_in(
-    rest: RestClient,
-    capabilities: ServerCapabilities,
-    stream: Stream,
-    conversation_id: str,
-    after: Position,
-    *,
-    page_size: int,
-) -> list[Message]:
-    """The messages of the stream in ``conversation_id`` not covered by ``after``, in order.
-
-    Raises:
-        VilniusError: The server could not be asked, or refused (the conversation is gone:
-            `NotFoundError`).
-    """
-    if capabilities.seq:
-        messages: list[Message] = []
-        cursor = max(after.at - 1, 0)  # the messages at ``after.at`` may be missed too
-        while True:
-            answer = await rest.conversation_messages(
-                conversation_id, after=cursor, limit=page_size
-            )
-            page = sorted(answer.messages, key=seq_of)
-            if not page:
-                break
-            messages.extend(page)
-            cursor = seq_of(page[-1])
-    else:
-        answer = await rest.conversation_messages(conversation_id)
-        messages = sorted(answer.messages, key=lambda message: message.timestamp)
+def missed_in(messages: list[Message], stream: Stream, after: Position) -> list[Message]:
+    """Those of a conversation's ``messages`` (in order) that the stream carries and
+    ``after`` does not cover."""
     skipped = _unannounced(messages) if stream.listing else set()
     return [
         message

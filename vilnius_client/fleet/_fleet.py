@@ -412,16 +412,15 @@ class RedisFleet:
     async def missed(self, conversation_id: str, after: Position) -> list[Message]:
         """The conversation's messages of the client's stream after ``after``, over REST."""
         client = self._require_client()
-        rest = client.rest
-        capabilities = await rest.probe()
+        capabilities = await client.rest.probe()
         path = client._recovery.path
         stream = Stream(
             senders=path.senders if path is not None else None,
             listing=not capabilities.seq_recovery,
         )
-        return await missed_in(
-            rest, capabilities, stream, conversation_id, after, page_size=client._page_size
-        )
+        # By seq, from just before ``after.at``: the messages at it may be missed too.
+        cursor = max(after.at - 1, 0) if capabilities.seq else None
+        return missed_in(await client._history(conversation_id, cursor), stream, after)
 
     def replayed(self, message: Message) -> Any:
         """A fetched message as the event it would have been (``replayed=True``)."""

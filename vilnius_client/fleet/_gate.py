@@ -59,14 +59,12 @@ class Claim:
         position: The conversation's stored position (``None``: never handled).
         expires_in: Elsewhere: seconds the holder's lease still runs.
         epoch: Redis's epoch now.
-        least: The fewest leases another replica holds (-1: none known).
     """
 
     kind: ClaimKind
     position: Position | None
     expires_in: float = 0.0
     epoch: str = ""
-    least: int = -1
 
 
 class Coordination(Protocol):

@@ -207,12 +207,10 @@ class Renewal:
 
     Attributes:
         epoch: Redis's epoch.
-        least: The fewest leases another replica of the fleet holds (-1: there is none).
         results: Per conversation: 1 renewed, 2 set again (Redis had lost it), 0 lost.
     """
 
     epoch: str
-    least: int
     results: dict[str, int]
 
 
@@ -337,7 +335,7 @@ class RedisStore:
             1 if force else 0,
         ]
         try:
-            kind, at, ids, pttl, now, least = await self._claim(keys=keys, args=args)
+            kind, at, ids, pttl, now, _least = await self._claim(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise self._failed("a claim", exc) from exc
         position = _position(at, ids)
@@ -349,13 +347,13 @@ class RedisStore:
             4: "deferred",
         }
         expires_in = max(int(pttl), 0) / 1000
-        return Claim(kinds[int(kind)], position, expires_in, str(now), int(least))
+        return Claim(kinds[int(kind)], position, expires_in, str(now))
 
     async def renew(self, conversation_ids: Sequence[str], *, held: int | None = None) -> Renewal:
         """Renew these leases (setting those Redis lost again) and note this replica's load
         (``held``, default: as many leases as it renews)."""
         results: dict[str, int] = {}
-        epoch, least = "", -1
+        epoch = ""
         now = _now_ms()
         try:
             for start in range(0, max(len(conversation_ids), 1), _BATCH):
@@ -369,11 +367,11 @@ class RedisStore:
                     now,
                 ]
                 answer = await self._renew(keys=keys, args=args)
-                epoch, least = str(answer[0]), int(answer[1])
+                epoch = str(answer[0])  # then the fewest leases of another replica
                 results.update(zip(batch, (int(value) for value in answer[2:]), strict=True))
         except (RedisError, OSError) as exc:
             raise self._failed("renewing leases", exc) from exc
-        return Renewal(epoch, least, results)
+        return Renewal(epoch, results)
 
     async def leave(self) -> None:
         """Take this replica's load off the fleet's (it stops)."""

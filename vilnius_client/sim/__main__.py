@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             handler.addFilter(_said_by_the_simulator)
     try:
         options = cli.options_from(args)
-        config = cli.config_from(args)
+        config = cli.config_from(args, options)
         spec = options.get("scenario")
         scenario = cli.load_scenario(spec) if spec and not cli.is_file(spec) else None
         hook = options.get("conversation")

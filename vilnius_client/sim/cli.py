@@ -351,14 +351,14 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def config_from(args: argparse.Namespace) -> SimConfig:
-    """The [SimConfig][vilnius_client.sim.SimConfig] the parsed command line (and its
-    scenario file) describes.
+def config_from(args: argparse.Namespace, options: dict[str, Any]) -> SimConfig:
+    """The [SimConfig][vilnius_client.sim.SimConfig] the parsed command line and its
+    ``options`` (what `options_from` read of them) describe.
 
     Raises:
         ValueError: An option is out of range or contradicts another.
     """
-    options = options_from(args)
+    options = dict(options)  # the load shape's options are rewritten below
     url = options.get("url")
     if url:
         _check_url(url)

@@ -14,6 +14,7 @@ from .replies import ReplyCounts, ReplyTracker
 from .tracker import GATING, KINDS, KindStats, Tracker
 
 __all__ = [
+    "COUNTERS",
     "CSV_PERCENTILES",
     "MESSAGES",
     "REPLY",
@@ -31,6 +32,10 @@ REPLY = "reply"
 
 #: Percentiles of the CSV statistics (Locust's columns).
 CSV_PERCENTILES = (50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 99.99, 100.0)
+
+#: The counters of an `EventReport`, in the order of `EventReport.from_counts` (and of the
+#: rows of an ``--hdr-out`` file).
+COUNTERS = ("sent", "expected", "delivered", "lost", "duplicated", "unexpected", "errors", "warmup")
 
 
 @dataclass(frozen=True)
@@ -68,16 +73,7 @@ class EventReport:
         """Summarise the tracker's counters of ``event``."""
         return cls.from_counts(
             event,
-            counts=(
-                stats.sent,
-                stats.expected,
-                stats.delivered,
-                stats.lost,
-                stats.duplicated,
-                stats.unexpected,
-                stats.errors,
-                stats.warmup,
-            ),
+            counts=tuple(getattr(stats, name) for name in COUNTERS),
             histogram=stats.latency,
             gating=event in GATING,
         )
@@ -87,16 +83,14 @@ class EventReport:
         cls, event: str, rows: list[EventReport], histogram: LatencyHistogram
     ) -> EventReport:
         """The sum of ``rows``, with the latencies of ``histogram``."""
-        names = ("sent", "expected", "delivered", "lost", "duplicated", "unexpected", "errors")
-        counts = tuple(sum(getattr(r, name) for r in rows) for name in (*names, "warmup"))
+        counts = tuple(sum(getattr(r, name) for r in rows) for name in COUNTERS)
         return cls.from_counts(event, counts=counts, histogram=histogram, gating=True)
 
     @classmethod
     def from_counts(
         cls, event: str, *, counts: tuple[int, ...], histogram: LatencyHistogram, gating: bool
     ) -> EventReport:
-        """Make one from its counters, in the order ``sent, expected, delivered, lost,
-        duplicated, unexpected, errors, warmup``, and its latencies."""
+        """Make one from its counters, in the order of `COUNTERS`, and its latencies."""
         sent, expected, delivered, lost, duplicated, unexpected, errors, warmup = counts
         return cls(
             event=event,
@@ -250,20 +244,11 @@ class TimePoint:
             for kind in GATING:
                 merged.add(recent[kind])
             stats = tracker.stats
-            events = {kind: _interval([stats[kind]], recent[kind]) for kind in KINDS}
-            events[MESSAGES] = _interval([stats[k] for k in KINDS if k in GATING], merged)
+            events = {kind: _totals([stats[kind]], recent[kind]) for kind in KINDS}
+            events[MESSAGES] = _totals([stats[k] for k in KINDS if k in GATING], merged)
         else:
-            c, h = replies.counts, replies.take_recent()
-            events[REPLY] = IntervalStats(
-                sent=c.sent,
-                delivered=c.answered,
-                errors=0,
-                count=h.count,
-                p50=h.percentile(50),
-                p95=h.percentile(95),
-                p99=h.percentile(99),
-                max=h.max,
-            )
+            c = replies.counts
+            events[REPLY] = _interval(c.sent, c.answered, 0, replies.take_recent())
         return cls(
             elapsed=elapsed,
             timestamp=time.time(),
@@ -286,11 +271,20 @@ def _latencies(histogram: LatencyHistogram) -> dict[str, Any]:
     return dict(zip(_LATENCY_FIELDS, (*figures, percentiles), strict=True))
 
 
-def _interval(stats: list[KindStats], histogram: LatencyHistogram) -> IntervalStats:
+def _totals(stats: list[KindStats], histogram: LatencyHistogram) -> IntervalStats:
+    return _interval(
+        sum(s.sent for s in stats),
+        sum(s.delivered for s in stats),
+        sum(s.errors for s in stats),
+        histogram,
+    )
+
+
+def _interval(sent: int, delivered: int, errors: int, histogram: LatencyHistogram) -> IntervalStats:
     return IntervalStats(
-        sent=sum(s.sent for s in stats),
-        delivered=sum(s.delivered for s in stats),
-        errors=sum(s.errors for s in stats),
+        sent=sent,
+        delivered=delivered,
+        errors=errors,
         count=histogram.count,
         p50=histogram.percentile(50),
         p95=histogram.percentile(95),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .figures import COUNTERS
 from .histogram import LatencyHistogram
 
 if TYPE_CHECKING:
@@ -146,19 +147,7 @@ def _counters(report: Report) -> dict[str, Any]:
             "waitedSeconds": t.waited_seconds,
             "refused": t.refused,
         },
-        "events": {
-            e.event: [
-                e.sent,
-                e.expected,
-                e.delivered,
-                e.lost,
-                e.duplicated,
-                e.unexpected,
-                e.errors,
-                e.warmup,
-            ]
-            for e in report.events
-        },
+        "events": {e.event: [getattr(e, name) for name in COUNTERS] for e in report.events},
         "replies": None
         if r is None
         else {

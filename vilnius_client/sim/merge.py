@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .figures import REPLY, EventReport, ReplyReport
+from .figures import COUNTERS, REPLY, EventReport, ReplyReport
 from .hdrlog import ShardLog, read_log
 from .histogram import LatencyHistogram
 from .replies import ReplyCounts
@@ -160,7 +160,7 @@ def _sum(logs: list[ShardLog], name: str) -> int:
 
 
 def _event(log: ShardLog, kind: str) -> list[int]:
-    return list(log.data["events"].get(kind, [0] * 8))
+    return list(log.data["events"].get(kind, [0] * len(COUNTERS)))
 
 
 def _throttling(logs: list[ShardLog]) -> Throttling:

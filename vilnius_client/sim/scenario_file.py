@@ -30,10 +30,7 @@ from typing import Any
 
 from .shape import ArrivalPhase, Stage, ThinkTime, parse_duration, parse_think_time
 
-__all__ = ["FILE_ONLY", "read_scenario_file"]
-
-FILE_ONLY = frozenset({"stages", "arrivals"})
-"""Keys with no flag of their own (``--stage`` and ``--arrival-rate`` write simple ones)."""
+__all__ = ["read_scenario_file"]
 
 
 def _integer(value: Any) -> int:
