@@ -166,8 +166,10 @@ async def measure_replies(
     try:
         from .sim import SimConfig, Simulation
     except ModuleNotFoundError as exc:  # hdrh, the simulator's histograms
+        from ._scripts import install_hint
+
         raise ModuleNotFoundError(
-            f"measure_replies needs the simulator: pip install 'vilnius-client[sim]' ({exc})"
+            f"measure_replies needs the simulator ({exc}); install it with: {install_hint('sim')}"
         ) from exc
     if messages is None and not settings.keys() & {"duration", "stages", "arrivals"}:
         messages = 20
