@@ -177,6 +177,18 @@ async def send_once(customer: CustomerClient, text: str) -> Message | None:
             if not exc.temporary:
                 raise
             if exc.may_have_acted:
-                history = await customer.history()
+                history = await _history_once_back(customer)
                 if text in [m.content for m in history if m.sender is Sender.VISITOR]:
                     return None
+
+
+async def _history_once_back(customer: CustomerClient) -> list[Message]:
+    """``history()``, asked again while the server is away (a temporary failure: it is
+    being restarted); the look must not be skipped, or the send is repeated blind."""
+    while True:
+        try:
+            return await customer.history()
+        except VilniusError as exc:
+            if not exc.temporary:
+                raise
+            await asyncio.sleep(0.1)  # pacing the looks, not waiting for an event
